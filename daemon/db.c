@@ -1,0 +1,619 @@
+/* Asynchronous PostgreSQL pool on the event loop: connections are opened with PQconnectStart and
+ * polled, queries go out with PQsendQueryParams and come back through callbacks, and a lost
+ * connection is re-established with backoff while queued work is answered "unavailable" rather
+ * than left waiting. One extra connection LISTENs for the NOTIFY channels the daemon uses. */
+#include "db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define DB_QUEUE_MAX 20000
+#define DB_CONNECT_TIMEOUT_S 10
+#define DB_QUERY_TIMEOUT_S 60 /* beyond statement_timeout: the server itself is gone */
+#define DB_BACKOFF_MIN_MS 100
+#define DB_BACKOFF_MAX_MS 5000
+#define DB_MAX_LISTEN 16
+
+/* Sent once after every connect: instants in and out are UTC RFC 3339, and no statement can hold
+ * a connection for ever. */
+static const char setup_sql[] = "SET TimeZone = 'UTC'; SET statement_timeout = '50s'; "
+				"SET idle_in_transaction_session_timeout = '60s'";
+
+struct db_query {
+	struct db_query *next;
+	char *sql;
+	int nparams;
+	char **values;
+	db_result_fn cb;
+	void *arg;
+};
+
+enum conn_state {
+	CONN_DOWN,       /* waiting for the reconnect timer */
+	CONN_CONNECTING, /* PQconnectPoll in progress */
+	CONN_SETUP,      /* setup_sql (or LISTEN) in flight */
+	CONN_IDLE,
+	CONN_BUSY,
+};
+
+struct db_conn {
+	struct db_pool *pool;
+	PGconn *pg;
+	enum conn_state state;
+	bool listener;
+	struct event *io;      /* on PQsocket(); re-created whenever the socket may change */
+	struct event *timer;   /* reconnect backoff, connect timeout, query timeout */
+	int backoff_ms;
+	struct db_query *current;
+	PGresult *result;      /* first result of the current query */
+};
+
+struct listen_sub {
+	char *channel;
+	db_notify_fn fn;
+	void *arg;
+};
+
+struct db_pool {
+	struct event_base *base;
+	char *conninfo;
+	int size;
+	struct db_conn *conns;  /* size query connections + 1 listener at the end */
+	struct db_query *head, *tail;
+	int queued;
+	struct listen_sub subs[DB_MAX_LISTEN];
+	int nsubs;
+	unsigned long long queries, failures;
+	bool listener_ever_up;
+};
+
+static void conn_start(struct db_conn *conn);
+static void conn_io_cb(evutil_socket_t fd, short what, void *arg);
+static void pool_dispatch(struct db_pool *pool);
+
+static void query_free(struct db_query *q)
+{
+	if (!q)
+		return;
+	for (int i = 0; i < q->nparams; i++)
+		free(q->values[i]);
+	free(q->values);
+	free(q->sql);
+	free(q);
+}
+
+static enum db_status classify(const char *sqlstate)
+{
+	if (!sqlstate || !*sqlstate)
+		return DB_FAILED;
+	if (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
+	    strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0)
+		return DB_UNAVAILABLE;
+	if (strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0)
+		return DB_RETRY;
+	return DB_FAILED;
+}
+
+static void query_answer(struct db_pool *pool, struct db_query *q, enum db_status status,
+			 PGresult *res, const char *sqlstate, const char *message)
+{
+	struct db_result r = {
+		.status = status,
+		.pg = status == DB_OK ? res : NULL,
+		.sqlstate = sqlstate ? sqlstate : "",
+		.message = message ? message : "",
+	};
+	if (status != DB_OK)
+		pool->failures++;
+	q->cb(q->arg, &r);
+	query_free(q);
+}
+
+/* Answers a query "unavailable" from the loop, never from inside the caller's stack. */
+static void deferred_unavailable_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_query *q = arg;
+	struct db_result r = {
+		.status = DB_UNAVAILABLE,
+		.pg = NULL,
+		.sqlstate = "08006",
+		.message = "database unavailable",
+	};
+	q->cb(q->arg, &r);
+	query_free(q);
+}
+
+static void defer_unavailable(struct db_pool *pool, struct db_query *q)
+{
+	struct timeval zero = {0, 0};
+	pool->failures++;
+	if (event_base_once(pool->base, -1, EV_TIMEOUT, deferred_unavailable_cb, q, &zero) != 0) {
+		/* Cannot happen short of memory exhaustion; answering inline is the lesser evil. */
+		deferred_unavailable_cb(-1, 0, q);
+	}
+}
+
+static int pool_connections_up(const struct db_pool *pool)
+{
+	int up = 0;
+	for (int i = 0; i < pool->size; i++)
+		if (pool->conns[i].state == CONN_IDLE || pool->conns[i].state == CONN_BUSY)
+			up++;
+	return up;
+}
+
+/* With no connection up, waiting gains nothing: tell every queued request now. */
+static void pool_fail_queue_if_down(struct db_pool *pool)
+{
+	if (pool_connections_up(pool) > 0)
+		return;
+	while (pool->head) {
+		struct db_query *q = pool->head;
+		pool->head = q->next;
+		pool->queued--;
+		defer_unavailable(pool, q);
+	}
+	pool->tail = NULL;
+}
+
+static void conn_arm_io(struct db_conn *conn, short what)
+{
+	if (conn->io) {
+		event_free(conn->io);
+		conn->io = NULL;
+	}
+	int fd = PQsocket(conn->pg);
+	if (fd < 0)
+		return;
+	conn->io = event_new(conn->pool->base, fd, what, conn_io_cb, conn);
+	if (!conn->io || event_add(conn->io, NULL) != 0)
+		log_error("db: cannot watch the database socket");
+}
+
+static void conn_timer_arm(struct db_conn *conn, long ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(conn->timer, &tv);
+}
+
+static void conn_close(struct db_conn *conn, const char *reason)
+{
+	struct db_pool *pool = conn->pool;
+	char why[256]; /* reason may point into the PGconn we are about to free */
+	snprintf(why, sizeof why, "%s", reason);
+	size_t len = strlen(why);
+	while (len > 0 && (why[len - 1] == '\n' || why[len - 1] == ' '))
+		why[--len] = '\0';
+	bool was_up = conn->state == CONN_IDLE || conn->state == CONN_BUSY;
+	if (conn->io) {
+		event_free(conn->io);
+		conn->io = NULL;
+	}
+	evtimer_del(conn->timer);
+	if (conn->result) {
+		PQclear(conn->result);
+		conn->result = NULL;
+	}
+	if (conn->pg) {
+		PQfinish(conn->pg);
+		conn->pg = NULL;
+	}
+	conn->state = CONN_DOWN;
+	if (was_up)
+		log_warn("db: %s connection lost: %s", conn->listener ? "listener" : "pool", why);
+	else
+		log_debug("db: connection attempt failed: %s", why);
+	if (conn->current) {
+		struct db_query *q = conn->current;
+		conn->current = NULL;
+		query_answer(pool, q, DB_UNAVAILABLE, NULL, "08006", why);
+	}
+	/* Jittered exponential backoff so that several daemons do not reconnect in step. */
+	long delay = conn->backoff_ms + (random() % (conn->backoff_ms / 2 + 1));
+	conn->backoff_ms = conn->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS
+								   : conn->backoff_ms * 2;
+	conn_timer_arm(conn, delay);
+	if (!conn->listener)
+		pool_fail_queue_if_down(pool);
+}
+
+static const char *conn_error(struct db_conn *conn)
+{
+	const char *msg = conn->pg ? PQerrorMessage(conn->pg) : "no connection";
+	return msg && *msg ? msg : "connection failed";
+}
+
+/* Sends setup (and for the listener, LISTEN for every channel) as one simple query. */
+static void conn_send_setup(struct db_conn *conn)
+{
+	char sql[2048];
+	size_t used = (size_t)snprintf(sql, sizeof sql, "%s", setup_sql);
+	if (conn->listener) {
+		for (int i = 0; i < conn->pool->nsubs && used < sizeof sql; i++) {
+			char *ident = PQescapeIdentifier(conn->pg, conn->pool->subs[i].channel,
+							 strlen(conn->pool->subs[i].channel));
+			if (!ident) {
+				conn_close(conn, "cannot quote channel name");
+				return;
+			}
+			used += (size_t)snprintf(sql + used, sizeof sql - used, "; LISTEN %s", ident);
+			PQfreemem(ident);
+		}
+	}
+	if (used >= sizeof sql || !PQsendQuery(conn->pg, sql)) {
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+	conn->state = CONN_SETUP;
+	int flushed = PQflush(conn->pg);
+	if (flushed < 0) {
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+	conn_arm_io(conn, EV_READ | EV_PERSIST | (flushed == 1 ? EV_WRITE : 0));
+	conn_timer_arm(conn, DB_QUERY_TIMEOUT_S * 1000L);
+}
+
+static void conn_connect_step(struct db_conn *conn)
+{
+	switch (PQconnectPoll(conn->pg)) {
+	case PGRES_POLLING_READING:
+		conn_arm_io(conn, EV_READ);
+		return;
+	case PGRES_POLLING_WRITING:
+		conn_arm_io(conn, EV_WRITE);
+		return;
+	case PGRES_POLLING_OK:
+		evtimer_del(conn->timer);
+		if (PQsetnonblocking(conn->pg, 1) != 0) {
+			conn_close(conn, conn_error(conn));
+			return;
+		}
+		conn_send_setup(conn);
+		return;
+	case PGRES_POLLING_FAILED:
+	default:
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+}
+
+static void conn_start(struct db_conn *conn)
+{
+	conn->pg = PQconnectStart(conn->pool->conninfo);
+	if (!conn->pg || PQstatus(conn->pg) == CONNECTION_BAD) {
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+	conn->state = CONN_CONNECTING;
+	conn_timer_arm(conn, DB_CONNECT_TIMEOUT_S * 1000L);
+	conn_connect_step(conn);
+}
+
+static void conn_deliver_notifies(struct db_conn *conn)
+{
+	PGnotify *n;
+	while ((n = PQnotifies(conn->pg)) != NULL) {
+		for (int i = 0; i < conn->pool->nsubs; i++)
+			if (strcmp(conn->pool->subs[i].channel, n->relname) == 0)
+				conn->pool->subs[i].fn(conn->pool->subs[i].arg, n->relname,
+						       n->extra);
+		PQfreemem(n);
+	}
+}
+
+static void conn_became_idle(struct db_conn *conn)
+{
+	conn->state = CONN_IDLE;
+	conn->backoff_ms = DB_BACKOFF_MIN_MS;
+	evtimer_del(conn->timer);
+	conn_arm_io(conn, EV_READ | EV_PERSIST); /* notices a server that goes away while idle */
+}
+
+/* Drains results of the statement in flight; returns true when it is finished. */
+static bool conn_collect(struct db_conn *conn)
+{
+	while (!PQisBusy(conn->pg)) {
+		PGresult *res = PQgetResult(conn->pg);
+		if (!res)
+			return true;
+		if (!conn->result)
+			conn->result = res; /* the first result holds the answer or the error */
+		else if (PQresultStatus(conn->result) != PGRES_FATAL_ERROR &&
+			 PQresultStatus(res) == PGRES_FATAL_ERROR) {
+			PQclear(conn->result); /* a later error outranks an earlier success */
+			conn->result = res;
+		} else
+			PQclear(res);
+	}
+	return false;
+}
+
+static void conn_finish_current(struct db_conn *conn)
+{
+	struct db_pool *pool = conn->pool;
+	PGresult *res = conn->result;
+	struct db_query *q = conn->current;
+	conn->result = NULL;
+	conn->current = NULL;
+	if (conn->state == CONN_SETUP) {
+		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			char why[256];
+			snprintf(why, sizeof why, "setup failed: %s",
+				 res ? PQresultErrorMessage(res) : "no result");
+			if (res)
+				PQclear(res);
+			conn_close(conn, why);
+			return;
+		}
+		PQclear(res);
+		bool listener = conn->listener;
+		conn_became_idle(conn);
+		if (listener) {
+			if (pool->listener_ever_up)
+				log_info("db: listener reconnected");
+			pool->listener_ever_up = true;
+			/* Anything NOTIFYed while we were away is lost: let subscribers resync. */
+			for (int i = 0; i < pool->nsubs; i++)
+				pool->subs[i].fn(pool->subs[i].arg, pool->subs[i].channel, NULL);
+			conn_deliver_notifies(conn);
+		} else {
+			log_info("db: pool connection up");
+			pool_dispatch(pool);
+		}
+		return;
+	}
+	conn_became_idle(conn);
+	if (q) {
+		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			query_answer(pool, q, DB_OK, res, "", "");
+		} else {
+			const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+			const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+					      : "no result";
+			enum db_status s = classify(state);
+			if (PQstatus(conn->pg) == CONNECTION_BAD)
+				s = DB_UNAVAILABLE;
+			query_answer(pool, q, s, res, state, msg);
+		}
+	}
+	if (res)
+		PQclear(res);
+	if (conn->pg && PQstatus(conn->pg) == CONNECTION_BAD) {
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+	pool_dispatch(pool);
+}
+
+static void conn_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *conn = arg;
+	(void)fd;
+	if (conn->state == CONN_CONNECTING) {
+		conn_connect_step(conn);
+		return;
+	}
+	if (what & EV_WRITE) {
+		int flushed = PQflush(conn->pg);
+		if (flushed < 0) {
+			conn_close(conn, conn_error(conn));
+			return;
+		}
+		if (flushed == 0) /* all sent: from now on only results interest us */
+			conn_arm_io(conn, EV_READ | EV_PERSIST);
+	}
+	if (!(what & EV_READ))
+		return;
+	if (!PQconsumeInput(conn->pg)) {
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+	if (conn->state == CONN_IDLE) {
+		if (conn->listener)
+			conn_deliver_notifies(conn);
+		if (PQstatus(conn->pg) == CONNECTION_BAD)
+			conn_close(conn, conn_error(conn));
+		else {
+			/* An idle connection that reads an error (e.g. 57P01 on shutdown) is gone. */
+			PGresult *stray;
+			while (!PQisBusy(conn->pg) && (stray = PQgetResult(conn->pg)) != NULL) {
+				bool fatal = PQresultStatus(stray) == PGRES_FATAL_ERROR;
+				PQclear(stray);
+				if (fatal) {
+					conn_close(conn, "server closed the connection");
+					return;
+				}
+			}
+		}
+		return;
+	}
+	if (conn_collect(conn))
+		conn_finish_current(conn);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *conn = arg;
+	(void)fd;
+	(void)what;
+	switch (conn->state) {
+	case CONN_DOWN:
+		conn_start(conn);
+		break;
+	case CONN_CONNECTING:
+		conn_close(conn, "connect timed out");
+		break;
+	case CONN_SETUP:
+	case CONN_BUSY:
+		conn_close(conn, "query timed out");
+		break;
+	case CONN_IDLE:
+		break;
+	}
+}
+
+static bool conn_send(struct db_conn *conn, struct db_query *q)
+{
+	conn->current = q;
+	conn->state = CONN_BUSY;
+	if (!PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL, (const char *const *)q->values,
+			       NULL, NULL, 0)) {
+		conn_close(conn, conn_error(conn)); /* answers q as unavailable */
+		return false;
+	}
+	int flushed = PQflush(conn->pg);
+	if (flushed < 0) {
+		conn_close(conn, conn_error(conn));
+		return false;
+	}
+	conn_arm_io(conn, EV_READ | EV_PERSIST | (flushed == 1 ? EV_WRITE : 0));
+	conn_timer_arm(conn, DB_QUERY_TIMEOUT_S * 1000L);
+	return true;
+}
+
+static void pool_dispatch(struct db_pool *pool)
+{
+	for (int i = 0; i < pool->size && pool->head; i++) {
+		struct db_conn *conn = &pool->conns[i];
+		if (conn->state != CONN_IDLE)
+			continue;
+		struct db_query *q = pool->head;
+		pool->head = q->next;
+		if (!pool->head)
+			pool->tail = NULL;
+		pool->queued--;
+		q->next = NULL;
+		pool->queries++;
+		conn_send(conn, q);
+	}
+}
+
+struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int size)
+{
+	struct db_pool *pool = calloc(1, sizeof *pool);
+	if (!pool)
+		return NULL;
+	pool->base = base;
+	pool->size = size;
+	pool->conninfo = strdup(conninfo);
+	pool->conns = calloc((size_t)size + 1, sizeof *pool->conns);
+	if (!pool->conninfo || !pool->conns)
+		goto failed;
+	for (int i = 0; i <= size; i++) {
+		struct db_conn *conn = &pool->conns[i];
+		conn->pool = pool;
+		conn->listener = i == size;
+		conn->backoff_ms = DB_BACKOFF_MIN_MS;
+		conn->state = CONN_DOWN;
+		conn->timer = evtimer_new(base, conn_timer_cb, conn);
+		if (!conn->timer)
+			goto failed;
+		conn_timer_arm(conn, 0); /* connect from the loop */
+	}
+	return pool;
+failed:
+	db_pool_free(pool);
+	return NULL;
+}
+
+void db_pool_free(struct db_pool *pool)
+{
+	if (!pool)
+		return;
+	if (pool->conns) {
+		for (int i = 0; i <= pool->size; i++) {
+			struct db_conn *conn = &pool->conns[i];
+			if (conn->io)
+				event_free(conn->io);
+			if (conn->timer)
+				event_free(conn->timer);
+			if (conn->result)
+				PQclear(conn->result);
+			if (conn->pg)
+				PQfinish(conn->pg);
+			query_free(conn->current);
+		}
+	}
+	while (pool->head) {
+		struct db_query *q = pool->head;
+		pool->head = q->next;
+		query_free(q);
+	}
+	for (int i = 0; i < pool->nsubs; i++)
+		free(pool->subs[i].channel);
+	free(pool->conns);
+	free(pool->conninfo);
+	free(pool);
+}
+
+bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *values,
+	      db_result_fn cb, void *arg)
+{
+	if (pool->queued >= DB_QUEUE_MAX)
+		return false;
+	struct db_query *q = calloc(1, sizeof *q);
+	if (!q)
+		return false;
+	q->cb = cb;
+	q->arg = arg;
+	q->sql = strdup(sql);
+	q->values = nparams > 0 ? calloc((size_t)nparams, sizeof *q->values) : NULL;
+	if (!q->sql || (nparams > 0 && !q->values))
+		goto failed;
+	q->nparams = nparams;
+	for (int i = 0; i < nparams; i++) {
+		if (values[i] && !(q->values[i] = strdup(values[i])))
+			goto failed;
+	}
+	if (pool_connections_up(pool) == 0) {
+		defer_unavailable(pool, q);
+		return true;
+	}
+	if (pool->tail)
+		pool->tail->next = q;
+	else
+		pool->head = q;
+	pool->tail = q;
+	pool->queued++;
+	pool_dispatch(pool);
+	return true;
+failed:
+	query_free(q);
+	return false;
+}
+
+bool db_pool_ready(const struct db_pool *pool)
+{
+	return pool_connections_up(pool) > 0;
+}
+
+bool db_listen(struct db_pool *pool, const char *channel, db_notify_fn fn, void *arg)
+{
+	if (pool->nsubs >= DB_MAX_LISTEN)
+		return false;
+	char *copy = strdup(channel);
+	if (!copy)
+		return false;
+	pool->subs[pool->nsubs++] = (struct listen_sub){copy, fn, arg};
+	return true;
+}
+
+void db_pool_stats(const struct db_pool *pool, struct db_stats *out)
+{
+	out->connections_up = pool_connections_up(pool);
+	out->busy = 0;
+	for (int i = 0; i < pool->size; i++)
+		if (pool->conns[i].state == CONN_BUSY)
+			out->busy++;
+	out->queued = pool->queued;
+	out->queries = pool->queries;
+	out->failures = pool->failures;
+}

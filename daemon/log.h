@@ -1,0 +1,20 @@
+/* Logging to stderr with a level that SIGHUP may change. Lines about a request carry its id and
+ * account; never log a resident's name above debug level. */
+#ifndef ROLLCALL_LOG_H
+#define ROLLCALL_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+bool log_level_parse(const char *text, enum log_level *out) __attribute__((warn_unused_result));
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,236 @@
+/* rollcalld: command line, start-up checks, the event loop, and the signals that reload (HUP)
+ * and drain (TERM/INT) it. */
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "daemon.h"
+#include "db.h"
+#include "db_startup.h"
+#include "log.h"
+#include "server.h"
+
+#define DRAIN_LIMIT_S 30
+
+struct daemon *daemon_state;
+
+static const char usage[] =
+	"usage: rollcalld --config FILE [--migrate] [--schema-dir DIR]\n"
+	"\n"
+	"The rollcall operations daemon: attendance rounds, absences and alerts, notifications\n"
+	"to the authorities and cash allowances, served over HTTPS with mutual TLS.\n"
+	"\n"
+	"  -c, --config FILE     configuration file (INI, section [rollcalld])\n"
+	"  -m, --migrate         apply the database migrations in the schema directory and exit\n"
+	"  -s, --schema-dir DIR  where the migrations are (default " ROLLCALL_SCHEMA_DIR ")\n"
+	"  -h, --help            show this help\n"
+	"  -V, --version         show the version and the schema version it needs\n"
+	"\n"
+	"Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level;\n"
+	"SIGTERM or SIGINT stop accepting connections, finish requests in flight and exit.\n";
+
+static int64_t drain_started_us;
+
+static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct event *self = arg;
+	(void)fd, (void)what;
+	int left = server_requests_in_flight(daemon_state->server);
+	bool timed_out = clock_monotonic_us() - drain_started_us > DRAIN_LIMIT_S * 1000000LL;
+	if (left <= 0 || timed_out) {
+		if (left > 0)
+			log_warn("drain: giving up on %d requests after %d s", left,
+				 DRAIN_LIMIT_S);
+		log_info("drained; exiting");
+		event_base_loopexit(daemon_state->base, NULL);
+		return;
+	}
+	struct timeval tv = {0, 50000};
+	evtimer_add(self, &tv);
+}
+
+static void on_terminate(evutil_socket_t sig, short what, void *arg)
+{
+	struct event *drain_timer = arg;
+	(void)what;
+	if (daemon_state->draining)
+		return;
+	log_info("signal %d: draining", (int)sig);
+	daemon_state->draining = true;
+	drain_started_us = clock_monotonic_us();
+	server_stop_accepting(daemon_state->server);
+	if (daemon_state->alerts)
+		alert_hub_close_all(daemon_state->alerts);
+	struct timeval tv = {0, 0};
+	evtimer_add(drain_timer, &tv);
+}
+
+static const char *config_path;
+
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig, (void)what, (void)arg;
+	struct config fresh;
+	char err[512];
+	if (!config_load(config_path, &fresh, err, sizeof err)) {
+		log_error("reload: keeping the running configuration: %s", err);
+		return;
+	}
+	struct config *c = daemon_state->config;
+	/* Swap in the reloadable keys; put the old values back if TLS refuses the new files. */
+	char *old[5] = {c->tls_cert, c->tls_key, c->tls_ca, c->tls_crl, c->webhook_ca};
+	c->tls_cert = fresh.tls_cert, c->tls_key = fresh.tls_key, c->tls_ca = fresh.tls_ca;
+	c->tls_crl = fresh.tls_crl, c->webhook_ca = fresh.webhook_ca;
+	if (server_reload_tls(daemon_state->server)) {
+		fresh.tls_cert = old[0], fresh.tls_key = old[1], fresh.tls_ca = old[2];
+		fresh.tls_crl = old[3], fresh.webhook_ca = old[4];
+		log_set_level(fresh.log_level);
+		c->log_level = fresh.log_level;
+		if (daemon_state->sender && !sender_reload_ca(daemon_state->sender))
+			log_error("reload: the webhook CA bundle could not be reloaded");
+	} else {
+		c->tls_cert = old[0], c->tls_key = old[1], c->tls_ca = old[2];
+		c->tls_crl = old[3], c->webhook_ca = old[4];
+	}
+	config_free(&fresh);
+}
+
+/* Another instance moved the test clock. */
+static void on_clock_notify(void *arg, const char *channel, const char *payload)
+{
+	int64_t us;
+	(void)arg, (void)channel;
+	if (payload && clock_is_test() && clock_parse(payload, &us))
+		clock_set_us(us);
+}
+
+static int run(struct config *config)
+{
+	int status = 1;
+	struct daemon d = {.config = config};
+	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL, *drain_timer = NULL;
+	daemon_state = &d;
+
+	int64_t stored_clock = 0;
+	if (!db_startup_check(config->database, ROLLCALL_SCHEMA_VERSION, config->bootstrap_admin,
+			      clock_now_us(), &stored_clock))
+		return 1;
+	if (config->test_clock) {
+		clock_use_test(true);
+		if (stored_clock)
+			clock_set_us(stored_clock);
+		char now[CLOCK_TEXT_SIZE];
+		clock_format(clock_now_us(), now);
+		log_warn("test clock in use (now %s): never in production", now);
+	}
+
+	d.base = event_base_new();
+	if (!d.base)
+		goto done;
+	d.db = db_pool_new(d.base, config->database, config->db_pool_size);
+	if (!d.db || !db_listen(d.db, "rc_clock", on_clock_notify, NULL))
+		goto done;
+	d.server = server_new(&d);
+	if (!d.server)
+		goto done;
+	d.due = due_engine_new(&d);
+	d.alerts = alert_hub_new(&d);
+	d.sender = sender_new(&d);
+	if (!d.due || !d.alerts || !d.sender) {
+		log_error("cannot start the timing engine, alert hub or webhook sender");
+		goto done;
+	}
+	drain_timer = evtimer_new(d.base, drain_check_cb, event_self_cbarg());
+	sig_term = evsignal_new(d.base, SIGTERM, on_terminate, drain_timer);
+	sig_int = evsignal_new(d.base, SIGINT, on_terminate, drain_timer);
+	sig_hup = evsignal_new(d.base, SIGHUP, on_reload, NULL);
+	if (!drain_timer || !sig_term || !sig_int || !sig_hup || evsignal_add(sig_term, NULL) ||
+	    evsignal_add(sig_int, NULL) || evsignal_add(sig_hup, NULL))
+		goto done;
+	log_info("rollcalld %s ready (schema %d, instance %s)", ROLLCALL_VERSION_TEXT,
+		 ROLLCALL_SCHEMA_VERSION, config->instance_name);
+	if (event_base_dispatch(d.base) != 0)
+		log_error("event loop failed");
+	else
+		status = 0;
+done:
+	if (d.alerts)
+		alert_hub_free(d.alerts);
+	if (d.sender)
+		sender_free(d.sender);
+	if (d.due)
+		due_engine_free(d.due);
+	server_free(d.server);
+	if (sig_term)
+		event_free(sig_term);
+	if (sig_int)
+		event_free(sig_int);
+	if (sig_hup)
+		event_free(sig_hup);
+	if (drain_timer)
+		event_free(drain_timer);
+	db_pool_free(d.db);
+	if (d.base)
+		event_base_free(d.base);
+	daemon_state = NULL;
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'}, {"migrate", no_argument, NULL, 'm'},
+		{"schema-dir", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	bool migrate = false;
+	const char *schema_dir = ROLLCALL_SCHEMA_DIR;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:ms:hV", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'm':
+			migrate = true;
+			break;
+		case 's':
+			schema_dir = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("rollcalld %s (schema version %d)\n", ROLLCALL_VERSION_TEXT,
+			       ROLLCALL_SCHEMA_VERSION);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || !config_path) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	/* libevent writes with writev() without MSG_NOSIGNAL: a vanished peer must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)(clock_monotonic_us() ^ getpid()));
+
+	struct config config;
+	char err[512];
+	if (!config_load(config_path, &config, err, sizeof err)) {
+		fprintf(stderr, "rollcalld: %s\n", err);
+		return 2;
+	}
+	log_set_level(config.log_level);
+	int status = migrate ? (db_migrate(config.database, schema_dir) ? 0 : 1) : run(&config);
+	config_free(&config);
+	return status;
+}

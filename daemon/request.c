@@ -1,0 +1,349 @@
+/* Answering requests: JSON and error replies, the generic api() call through the database pool
+ * (retrying serialization failures, mapping outages to 503), and chunked streams for SSE and
+ * CSV. A request is freed exactly once, by whichever reply ends it. */
+#include "request.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "db.h"
+#include "log.h"
+#include "request_internal.h"
+#include "router.h"
+#include "server.h"
+
+#define API_SQL                                                                                    \
+	"SELECT status, body::text FROM api($1, $2, $3::jsonb, $4::timestamptz, $5, $6, $7, $8, "  \
+	"$9::text[])"
+#define API_MAX_ATTEMPTS 3
+#define STREAM_TIMEOUT_S 86400
+
+struct request *request_new(struct server *server, struct evhttp_request *http)
+{
+	struct request *req = calloc(1, sizeof *req);
+	if (!req)
+		return NULL;
+	req->http = http;
+	req->server = server;
+	req->started_us = clock_monotonic_us();
+	return req;
+}
+
+static void request_free(struct request *req, int status)
+{
+	server_request_done(req->server, req, status);
+	json_decref(req->path);
+	json_decref(req->query);
+	json_decref(req->body);
+	free(req->raw_body);
+	free(req->idem_key);
+	free(req);
+}
+
+const char *request_header(const struct request *req, const char *name)
+{
+	if (!req->http)
+		return NULL;
+	return evhttp_find_header(evhttp_request_get_input_headers(req->http), name);
+}
+
+static void add_common_headers(struct request *req, const char *content_type)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req->http);
+	evhttp_remove_header(out, "Content-Type");
+	evhttp_add_header(out, "Content-Type", content_type);
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	evhttp_add_header(out, "X-Request-Id", req->id);
+}
+
+void request_reply_text(struct request *req, int status, const char *content_type,
+			const char *text, size_t len)
+{
+	/* Statistics and the connection's deadline first: once sent, a detached request is gone. */
+	struct evhttp_request *http = req->http;
+	if (http) {
+		struct evbuffer *buf = evbuffer_new();
+		if (buf && evbuffer_add(buf, text, len) == 0) {
+			add_common_headers(req, content_type);
+			request_free(req, status);
+			evhttp_send_reply(http, status, NULL, buf);
+		} else {
+			request_free(req, 503);
+			evhttp_send_error(http, 503, NULL);
+		}
+		if (buf)
+			evbuffer_free(buf);
+		return;
+	}
+	request_free(req, status);
+}
+
+void request_reply_json(struct request *req, int status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(body);
+	if (!text) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot "
+					  "encode the answer\",\"field\":null}}";
+		request_reply_text(req, 500, "application/json", oom, sizeof oom - 1);
+		return;
+	}
+	request_reply_text(req, status, "application/json", text, strlen(text));
+	free(text);
+}
+
+void request_reply_error(struct request *req, int status, const char *code, const char *message,
+			 const char *field)
+{
+	json_t *body = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message", message,
+				 "field", field);
+	if (body && !field)
+		json_object_set_new(json_object_get(body, "error"), "field", json_null());
+	request_reply_json(req, status, body);
+}
+
+/* ---- the generic api() call ---- */
+
+struct api_call {
+	struct request *req;
+	request_api_fn done;
+	char *op;
+	char *args;
+	char hash[65];
+	char now[CLOCK_TEXT_SIZE];
+	char roles[128];
+	int attempts;
+};
+
+static void api_call_free(struct api_call *call)
+{
+	free(call->op);
+	free(call->args);
+	free(call);
+}
+
+static bool api_send(struct api_call *call);
+
+static void api_answer(struct api_call *call, int status, const char *body_text)
+{
+	struct request *req = call->req;
+	request_api_fn done = call->done;
+	api_call_free(call);
+	if (!done) {
+		if (body_text)
+			request_reply_text(req, status, "application/json", body_text,
+					   strlen(body_text));
+		else
+			request_reply_error(req, status, status == 503 ? "database_unavailable"
+								       : "internal",
+					    status == 503 ? "the database is unavailable; nothing "
+							    "was changed, try again"
+							  : "internal error; see the daemon's log",
+					    NULL);
+		return;
+	}
+	json_t *body = NULL;
+	if (body_text) {
+		json_error_t jerr;
+		body = json_loads(body_text, 0, &jerr);
+		if (!body) {
+			log_error("req=%s api() answered invalid JSON: %s", req->id, jerr.text);
+			status = 500;
+		}
+	}
+	done(req, status, body);
+	json_decref(body);
+}
+
+/* Custom handlers get NULL bodies for 5xx: answer those here so each handler need not. */
+void request_answer_unavailable(struct request *req, int status)
+{
+	if (status == 503)
+		request_reply_error(req, 503, "database_unavailable",
+				    "the database is unavailable; nothing was changed, try again",
+				    NULL);
+	else
+		request_reply_error(req, 500, "internal", "internal error; see the daemon's log",
+				    NULL);
+}
+
+static void api_result(void *arg, const struct db_result *r)
+{
+	struct api_call *call = arg;
+	switch (r->status) {
+	case DB_OK:
+		if (PQntuples(r->pg) != 1 || PQgetisnull(r->pg, 0, 0)) {
+			log_error("req=%s api(%s) returned no status", call->req->id, call->op);
+			api_answer(call, 500, NULL);
+			return;
+		}
+		api_answer(call, atoi(PQgetvalue(r->pg, 0, 0)),
+			   PQgetisnull(r->pg, 0, 1) ? "{}" : PQgetvalue(r->pg, 0, 1));
+		return;
+	case DB_RETRY:
+		if (call->attempts < API_MAX_ATTEMPTS) {
+			log_info("req=%s api(%s) retried after %s", call->req->id, call->op,
+				 r->sqlstate);
+			if (api_send(call))
+				return;
+		}
+		api_answer(call, 503, NULL);
+		return;
+	case DB_UNAVAILABLE:
+		log_warn("req=%s api(%s): database unavailable: %s", call->req->id, call->op,
+			 r->message);
+		api_answer(call, 503, NULL);
+		return;
+	case DB_FAILED:
+	default:
+		log_error("req=%s api(%s) failed: %s %s", call->req->id, call->op, r->sqlstate,
+			  r->message);
+		api_answer(call, 500, NULL);
+		return;
+	}
+}
+
+static bool api_send(struct api_call *call)
+{
+	struct request *req = call->req;
+	call->attempts++;
+	const char *params[9] = {
+		call->op,          req->cn,  call->args, call->now, req->idem_key,
+		req->idem_key ? call->hash : NULL, req->remote, req->id, call->roles,
+	};
+	return db_query(daemon_state->db, API_SQL, 9, params, api_result, call);
+}
+
+/* The idempotency hash covers what the request asks for: method, path and body. */
+static void request_hash(struct request *req, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	const char *uri = req->http ? evhttp_request_get_uri(req->http) : "";
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+		  EVP_DigestUpdate(ctx, req->method, strlen(req->method)) &&
+		  EVP_DigestUpdate(ctx, " ", 1) && EVP_DigestUpdate(ctx, uri, strlen(uri)) &&
+		  EVP_DigestUpdate(ctx, "\n", 1) &&
+		  (req->raw_body_len == 0 ||
+		   EVP_DigestUpdate(ctx, req->raw_body, req->raw_body_len)) &&
+		  EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		mdlen = 0;
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[2 * mdlen] = '\0';
+}
+
+void request_api_call(struct request *req, const char *op, json_t *args, request_api_fn done)
+{
+	struct api_call *call = calloc(1, sizeof *call);
+	if (!call) {
+		json_decref(args);
+		request_reply_error(req, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	call->req = req;
+	call->done = done;
+	call->op = strdup(op);
+	if (!args)
+		args = json_pack("{s:O, s:O, s:O}", "path", req->path ? req->path : json_object(),
+				 "query", req->query ? req->query : json_object(), "body",
+				 req->body ? req->body : json_null());
+	call->args = args ? json_dumps(args, JSON_COMPACT) : NULL;
+	json_decref(args);
+	if (!call->op || !call->args) {
+		api_call_free(call);
+		request_reply_error(req, 503, "overloaded", "out of memory", NULL);
+		return;
+	}
+	clock_format(clock_now_us(), call->now);
+	router_roles_literal(req->route ? req->route->roles : 0, call->roles, sizeof call->roles);
+	request_hash(req, call->hash);
+	if (!api_send(call)) {
+		api_call_free(call);
+		request_reply_error(req, 503, "overloaded", "the database queue is full", NULL);
+	}
+}
+
+/* ---- streams ---- */
+
+static void stream_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct request *req = arg;
+	(void)evcon;
+	req->http = NULL;
+	if (req->on_close)
+		req->on_close(req);
+}
+
+void request_stream_start(struct request *req, int status, const char *content_type,
+			  void (*on_close)(struct request *req))
+{
+	req->on_close = on_close;
+	req->streaming = true;
+	req->stream_status = status;
+	req->stream_http = req->http;
+	server_stream_count(req->server, 1);
+	struct evhttp_connection *evcon = req->http ? evhttp_request_get_connection(req->http)
+						    : NULL;
+	if (!evcon) {
+		req->http = NULL;
+		if (on_close)
+			on_close(req);
+		return;
+	}
+	add_common_headers(req, content_type);
+	evhttp_add_header(evhttp_request_get_output_headers(req->http), "X-Accel-Buffering", "no");
+	/* A watcher sends nothing after its request: evhttp's idle timeout must not end it. */
+	evhttp_connection_set_timeout(evcon, STREAM_TIMEOUT_S);
+	evhttp_connection_set_closecb(evcon, stream_closed_cb, req);
+	evhttp_send_reply_start(req->http, status, NULL);
+}
+
+bool request_stream_chunk(struct request *req, const char *data, size_t len)
+{
+	if (!req->http)
+		return false;
+	struct evbuffer *buf = evbuffer_new();
+	if (!buf)
+		return false;
+	bool ok = evbuffer_add(buf, data, len) == 0;
+	if (ok)
+		evhttp_send_reply_chunk(req->http, buf);
+	evbuffer_free(buf);
+	return ok;
+}
+
+size_t request_stream_pending(const struct request *req)
+{
+	struct evhttp_connection *evcon = req->http ? evhttp_request_get_connection(req->http)
+						    : NULL;
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+void request_stream_end(struct request *req)
+{
+	struct evhttp_request *http = req->stream_http;
+	server_stream_count(req->server, -1);
+	if (req->http) {
+		struct evhttp_connection *evcon = evhttp_request_get_connection(req->http);
+		if (evcon)
+			evhttp_connection_set_closecb(evcon, NULL, NULL);
+	}
+	int status = req->stream_status;
+	req->http = http; /* lets request_free find the connection, if any */
+	request_free(req, status);
+	/* On a detached request (the client hung up) this frees it. */
+	if (http)
+		evhttp_send_reply_end(http);
+}

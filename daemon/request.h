@@ -1,0 +1,74 @@
+/* One HTTP request on its way through the daemon: who sent it, what it asked, and how to answer.
+ * Handlers never touch evhttp directly: the client may hang up while a request waits on
+ * PostgreSQL, and request.c is the one place that knows how to answer safely then. */
+#ifndef ROLLCALL_REQUEST_H
+#define ROLLCALL_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct evhttp_request;
+struct route;
+struct server;
+
+struct request {
+	struct evhttp_request *http; /* NULL once the client has gone away */
+	struct server *server;
+	const struct route *route;
+	char id[24];            /* request id, also in the audit log and every log line */
+	char cn[128];           /* the client certificate's subject CN */
+	char remote[64];        /* peer address */
+	char method[8];
+	json_t *path;           /* path parameters by name, strings (owned) */
+	json_t *query;          /* validated query parameters (owned) */
+	json_t *body;           /* validated JSON body, or NULL when the route takes none (owned) */
+	char *raw_body;         /* the body as received, for the idempotency hash (owned) */
+	size_t raw_body_len;
+	char *idem_key;         /* Idempotency-Key header, or NULL (owned) */
+	bool wants_csv;         /* Accept: text/csv */
+	int64_t started_us;     /* monotonic, for metrics */
+	void *handler_data;     /* for custom handlers; they free it before replying */
+
+	/* Private to request.c. */
+	struct evhttp_request *stream_http; /* kept after a hang-up, to end the stream */
+	void (*on_close)(struct request *req);
+	bool streaming;
+	int stream_status;
+};
+
+/* Answer helpers. Each sends the reply (unless the client is gone) and frees the request:
+ * after calling one, the handler must not touch `req` again. */
+void request_reply_json(struct request *req, int status, json_t *body /* stolen */);
+void request_reply_text(struct request *req, int status, const char *content_type,
+			const char *text, size_t len);
+void request_reply_error(struct request *req, int status, const char *code,
+			 const char *message, const char *field /* may be NULL */);
+
+/* Called with the api() answer. status is the HTTP status; body is borrowed (NULL only with
+ * status >= 500, where the helper has already logged the cause). The callback owns the request
+ * again and must answer it (or hand it on) exactly once. */
+typedef void (*request_api_fn)(struct request *req, int status, json_t *body);
+
+/* Runs `SELECT status, body FROM api(op, cn, args, now, idem_key, req_hash, remote, id, roles)`
+ * for this request with args = {"path","query","body"} (or `args` if not NULL, stolen), and
+ * calls done. With done == NULL the answer is sent as it is. Database trouble becomes 503. */
+void request_api_call(struct request *req, const char *op, json_t *args, request_api_fn done);
+
+/* Answers a 5xx that request_api_call passed to a callback with a NULL body (503 when the
+ * database is unavailable, 500 otherwise). Frees the request like the other replies. */
+void request_answer_unavailable(struct request *req, int status);
+
+/* Streaming replies (SSE, CSV): start a chunked reply, send chunks, end it. request_stream_end
+ * frees the request. on_close (may be NULL) is called if the client goes away first; after it,
+ * `req->http` is NULL and the handler must still call request_stream_end to free the request. */
+void request_stream_start(struct request *req, int status, const char *content_type,
+			  void (*on_close)(struct request *req));
+bool request_stream_chunk(struct request *req, const char *data, size_t len);
+size_t request_stream_pending(const struct request *req); /* bytes queued to the client */
+void request_stream_end(struct request *req);
+
+/* Request header lookup (NULL if absent or the client is gone). */
+const char *request_header(const struct request *req, const char *name);
+
+#endif

@@ -1,0 +1,110 @@
+/* Matching a request path against the route tables. Patterns are split on '/'; a segment in
+ * braces captures the (percent-decoded) segment under that name. The tables are small, so a
+ * linear scan is both simplest and fast enough. */
+#include "router.h"
+
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct route *const route_tables[] = {
+	routes_core,
+	routes_alerts,
+	routes_notify,
+	routes_allowances,
+};
+
+/* Compares one path against one pattern; on a match fills params (created on demand). */
+static bool pattern_match(const char *pattern, const char *path, json_t **params)
+{
+	json_t *captured = NULL;
+	const char *p = pattern, *s = path;
+	while (*p && *s) {
+		if (*p != '/' || *s != '/')
+			goto no;
+		p++, s++;
+		const char *pend = strchr(p, '/');
+		const char *send = strchr(s, '/');
+		size_t plen = pend ? (size_t)(pend - p) : strlen(p);
+		size_t slen = send ? (size_t)(send - s) : strlen(s);
+		if (plen >= 2 && p[0] == '{' && p[plen - 1] == '}') {
+			if (slen == 0)
+				goto no;
+			char name[64], raw[512];
+			if (plen - 2 >= sizeof name || slen >= sizeof raw)
+				goto no;
+			memcpy(name, p + 1, plen - 2);
+			name[plen - 2] = '\0';
+			memcpy(raw, s, slen);
+			raw[slen] = '\0';
+			char *decoded = evhttp_uridecode(raw, 0, NULL);
+			if (!decoded || strchr(decoded, '/') || !*decoded) {
+				free(decoded);
+				goto no;
+			}
+			if (!captured && !(captured = json_object())) {
+				free(decoded);
+				goto no;
+			}
+			json_t *value = json_string(decoded); /* NULL when not UTF-8 */
+			free(decoded);
+			if (!value || json_object_set_new(captured, name, value) != 0)
+				goto no;
+		} else if (plen != slen || strncmp(p, s, plen) != 0) {
+			goto no;
+		}
+		p += plen;
+		s += slen;
+	}
+	if (*p || *s)
+		goto no;
+	*params = captured ? captured : json_object();
+	return *params != NULL;
+no:
+	json_decref(captured);
+	return false;
+}
+
+const struct route *router_match(const char *method, const char *path, json_t **params,
+				 bool *method_allowed)
+{
+	*params = NULL;
+	*method_allowed = false;
+	for (size_t t = 0; t < sizeof route_tables / sizeof route_tables[0]; t++) {
+		for (const struct route *r = route_tables[t]; r->method; r++) {
+			json_t *captured = NULL;
+			if (!pattern_match(r->pattern, path, &captured))
+				continue;
+			if (strcmp(r->method, method) == 0) {
+				*params = captured;
+				return r;
+			}
+			json_decref(captured);
+			*method_allowed = true;
+		}
+	}
+	return NULL;
+}
+
+void router_roles_literal(unsigned roles, char *out, size_t out_size)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{ROLE_STAFF, "staff"},   {ROLE_ONCALL, "oncall"},       {ROLE_MANAGER, "manager"},
+		{ROLE_ADMIN, "admin"},   {ROLE_AUTHORITY, "authority"},
+	};
+	size_t used = (size_t)snprintf(out, out_size, "{");
+	bool first = true;
+	for (size_t i = 0; i < sizeof names / sizeof names[0] && used < out_size; i++) {
+		if (!(roles & names[i].bit))
+			continue;
+		used += (size_t)snprintf(out + used, out_size - used, "%s%s", first ? "" : ",",
+					 names[i].name);
+		first = false;
+	}
+	if (used < out_size)
+		snprintf(out + used, out_size - used, "}");
+}
