@@ -52,10 +52,31 @@ bool date_parse(const char *text, struct date *out)
 	return text != NULL && strlen(text) == 10 && date_prefix(text, out);
 }
 
+/* Writes value in exactly width decimal digits (the caller keeps it in range). */
+static char *put_digits(char *out, int value, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		out[i] = (char)('0' + value % 10);
+		value /= 10;
+	}
+	return out + width;
+}
+
+/* "YYYY-MM-DD" without a terminator; years outside 0-9999 are clamped (never reached: parsed
+ * dates are 1900-2999 and instants come from the server). */
+static char *put_date(char *out, const struct date *date)
+{
+	int year = date->year < 0 ? 0 : date->year > 9999 ? 9999 : date->year;
+	out = put_digits(out, year, 4);
+	*out++ = '-';
+	out = put_digits(out, date->month, 2);
+	*out++ = '-';
+	return put_digits(out, date->day, 2);
+}
+
 void date_format(const struct date *date, char out[DATE_TEXT_SIZE])
 {
-	snprintf(out, DATE_TEXT_SIZE, "%04d-%02d-%02d", date->year % 10000, date->month % 100,
-		 date->day % 100);
+	*put_date(out, date) = '\0';
 }
 
 int64_t date_to_days(const struct date *date)
@@ -153,9 +174,14 @@ void instant_format_utc(time_t t, char out[INSTANT_TEXT_SIZE])
 	int64_t rest = seconds - days * 86400;
 	struct date d;
 	date_from_days(days, &d);
-	snprintf(out, INSTANT_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d+00:00", d.year % 10000,
-		 d.month % 100, d.day % 100, (int)(rest / 3600), (int)(rest / 60 % 60),
-		 (int)(rest % 60));
+	char *p = put_date(out, &d);
+	*p++ = 'T';
+	p = put_digits(p, (int)(rest / 3600), 2);
+	*p++ = ':';
+	p = put_digits(p, (int)(rest / 60 % 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (int)(rest % 60), 2);
+	memcpy(p, "+00:00", 7);
 }
 
 bool http_date_parse(const char *text, time_t *out)

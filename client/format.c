@@ -112,6 +112,26 @@ char *format_clean(const char *s)
 	return out;
 }
 
+static const struct {
+	const char *reason;
+	const char *words;
+} notify_reasons[] = {
+	{"threshold_12h", "12 hours without news, under 15"},
+	{"threshold_24h", "24 hours without news, 15 or older"},
+	{"concern", "special concern"},
+	{"known_departure", "known to have left the centre"},
+};
+
+const char *format_notify_reason(const char *reason)
+{
+	if (reason == NULL)
+		return "";
+	for (size_t i = 0; i < sizeof(notify_reasons) / sizeof(notify_reasons[0]); i++)
+		if (strcmp(notify_reasons[i].reason, reason) == 0)
+			return notify_reasons[i].words;
+	return reason;
+}
+
 struct table {
 	size_t ncols;
 	enum table_align *align;

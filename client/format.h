@@ -23,6 +23,10 @@ size_t format_display_width(const char *utf8);
  * NULL only when out of memory. */
 char *format_clean(const char *s);
 
+/* Why the authorities are notified of an absence, in words: "threshold_12h" -> "12 hours
+ * without news, under 15". Unknown reasons are returned as they are; NULL gives "". */
+const char *format_notify_reason(const char *reason);
+
 enum table_align { TABLE_LEFT, TABLE_RIGHT };
 
 /* A plain-text table: a header row, then rows, columns separated by two spaces, the last column

@@ -4,6 +4,7 @@
 #include "clock.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #define US_PER_SECOND INT64_C(1000000)
@@ -72,7 +73,7 @@ static int64_t days_from_civil(int64_t year, int month, int day)
 {
 	year -= month <= 2;
 	int64_t era = floor_div(year, 400);
-	int64_t year_of_era = year - era * 400;                              /* [0, 399] */
+	int64_t year_of_era = year - era * 400; /* [0, 399] */
 	int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
 	int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
 	return era * 146097 + day_of_era - 719468;
@@ -83,11 +84,12 @@ static void civil_from_days(int64_t days, int64_t *year, int *month, int *day)
 {
 	days += 719468;
 	int64_t era = floor_div(days, 146097);
-	int64_t day_of_era = days - era * 146097;                                 /* [0, 146096] */
+	int64_t day_of_era = days - era * 146097; /* [0, 146096] */
 	int64_t year_of_era =
-		(day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
-	int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-	int64_t mp = (5 * day_of_year + 2) / 153;                                  /* [0, 11] */
+	    (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+	int64_t day_of_year =
+	    day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+	int64_t mp = (5 * day_of_year + 2) / 153; /* [0, 11] */
 	*day = (int)(day_of_year - (153 * mp + 2) / 5 + 1);
 	*month = (int)(mp < 10 ? mp + 3 : mp - 9);
 	*year = year_of_era + era * 400 + (*month <= 2);
@@ -106,16 +108,29 @@ static int days_in_month(int year, int month)
 
 void clock_format(int64_t us, char out[CLOCK_TEXT_SIZE])
 {
-	int64_t seconds = floor_div(us, US_PER_SECOND);
-	int64_t micros = us - seconds * US_PER_SECOND;
+	/* Split without multiplying back, which would overflow near INT64_MIN. */
+	int64_t seconds = us / US_PER_SECOND;
+	int64_t micros = us % US_PER_SECOND;
+	if (micros < 0) {
+		micros += US_PER_SECOND;
+		seconds--;
+	}
 	int64_t days = floor_div(seconds, SECONDS_PER_DAY);
 	int64_t second_of_day = seconds - days * SECONDS_PER_DAY;
 	int64_t year;
 	int month, day;
 	civil_from_days(days, &year, &month, &day);
-	snprintf(out, CLOCK_TEXT_SIZE, "%04lld-%02d-%02dT%02d:%02d:%02d.%06d+00:00", (long long)year,
-		 month, day, (int)(second_of_day / 3600), (int)(second_of_day / 60 % 60),
-		 (int)(second_of_day % 60), (int)micros);
+	/* Formatted in a roomier buffer: the compiler cannot see that the year of any int64_t
+	 * instant has at most 6 digits, so the result always fits CLOCK_TEXT_SIZE. */
+	char text[64];
+	int len = snprintf(text, sizeof text, "%04lld-%02d-%02dT%02d:%02d:%02d.%06d+00:00",
+	                   (long long)year, month, day, (int)(second_of_day / 3600),
+	                   (int)(second_of_day / 60 % 60), (int)(second_of_day % 60), (int)micros);
+	size_t n = len < 0 ? 0 : (size_t)len;
+	if (n > CLOCK_TEXT_SIZE - 1)
+		n = CLOCK_TEXT_SIZE - 1;
+	memcpy(out, text, n);
+	out[n] = '\0';
 }
 
 /* Reads exactly `count` decimal digits at *p. */
@@ -211,7 +226,7 @@ bool clock_parse(const char *text, int64_t *us)
 		return false;
 
 	int64_t seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 +
-			  minute * 60 + second - offset_seconds;
+	                  minute * 60 + second - offset_seconds;
 	*us = seconds * US_PER_SECOND + micros;
 	return true;
 }

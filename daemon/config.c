@@ -37,50 +37,50 @@ enum config_key_flags {
 
 /* KEY(name, type, flags, field, min, max, default as written in the file or NULL, default as the
  * docs say it when that differs, meaning) */
-#define CONFIG_KEYS(KEY)                                                                          \
-	KEY(listen, CT_LISTEN, CK_REQUIRED, listen_host, 0, 0, NULL, NULL,                        \
-	    "Address and port for HTTPS: `host:port` (IPv4 address or host name) or "             \
-	    "`[v6-address]:port`.")                                                               \
+#define CONFIG_KEYS(KEY)                                                                           \
+	KEY(listen, CT_LISTEN, CK_REQUIRED, listen_host, 0, 0, NULL, NULL,                         \
+	    "Address and port for HTTPS: `host:port` (IPv4 address or host name) or "              \
+	    "`[v6-address]:port`.")                                                                \
 	KEY(tls_cert, CT_PATH, CK_REQUIRED | CK_RELOAD, tls_cert, 0, 0, NULL, NULL,                \
-	    "PEM certificate chain the daemon presents, leaf first.")                             \
+	    "PEM certificate chain the daemon presents, leaf first.")                              \
 	KEY(tls_key, CT_PATH, CK_REQUIRED | CK_RELOAD, tls_key, 0, 0, NULL, NULL,                  \
-	    "PEM private key of `tls_cert`.")                                                     \
+	    "PEM private key of `tls_cert`.")                                                      \
 	KEY(tls_ca, CT_PATH, CK_REQUIRED | CK_RELOAD, tls_ca, 0, 0, NULL, NULL,                    \
-	    "PEM CA certificate(s) that issue client certificates; a client certificate's "       \
-	    "subject CN names its account.")                                                      \
-	KEY(tls_crl, CT_PATH, CK_RELOAD, tls_crl, 0, 0, NULL, "none",                             \
-	    "PEM CRL of `tls_ca`. When set, a missing or expired CRL refuses every client.")      \
+	    "PEM CA certificate(s) that issue client certificates; a client certificate's "        \
+	    "subject CN names its account.")                                                       \
+	KEY(tls_crl, CT_PATH, CK_RELOAD, tls_crl, 0, 0, NULL, "none",                              \
+	    "PEM CRL of `tls_ca`. When set, a missing or expired CRL refuses every client.")       \
 	KEY(database, CT_STRING, CK_REQUIRED | CK_MULTILINE, database, 0, 0, NULL, NULL,           \
-	    "libpq connection string (`host=... dbname=...` or a `postgresql://` URI). May "      \
-	    "continue on indented lines, which are joined with a space.")                         \
-	KEY(bootstrap_admin, CT_STRING, 0, bootstrap_admin, 0, 0, NULL, "none",                   \
-	    "Certificate CN given the admin role on first start, when no account exists yet.")    \
-	KEY(webhook_ca, CT_PATH, CK_RELOAD, webhook_ca, 0, 0, NULL, "system CA store",            \
-	    "PEM CA bundle trusted for authority webhook endpoints instead of the system store.") \
-	KEY(test_clock, CT_BOOL, 0, test_clock, 0, 0, "false", NULL,                              \
-	    "Tests only: the clock stands still until `PUT /v1/clock` sets it.")                  \
-	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                    \
-	    "`error`, `warn`, `info` or `debug`. Residents' names are logged at `debug` only.")   \
-	KEY(db_pool_size, CT_INT, 0, db_pool_size, 1, 256, "4", NULL,                             \
-	    "PostgreSQL connections for API requests.")                                           \
-	KEY(max_connections, CT_INT, 0, max_connections, 1, 1000000, "10000", NULL,               \
-	    "Client connections open at once; more are closed on accept.")                        \
-	KEY(max_body_bytes, CT_LONG, 0, max_body_bytes, 1024, 1073741824, "1048576", NULL,        \
-	    "Largest request body in bytes (413 above).")                                         \
-	KEY(max_header_bytes, CT_INT, 0, max_header_bytes, 1024, 1048576, "16384", NULL,          \
-	    "Largest request header block in bytes.")                                             \
-	KEY(idle_timeout, CT_INT, 0, idle_timeout_s, 1, 86400, "60", NULL,                        \
-	    "Seconds a connection may sit idle between requests.")                                \
-	KEY(request_timeout, CT_INT, 0, request_timeout_s, 1, 3600, "30", NULL,                   \
-	    "Seconds within which a whole request must arrive, however slowly it trickles in.")   \
-	KEY(sse_heartbeat, CT_INT, 0, sse_heartbeat_s, 1, 3600, "15", NULL,                       \
-	    "Seconds between keep-alive comments on an idle alert stream.")                       \
-	KEY(webhook_timeout, CT_INT, 0, webhook_timeout_s, 1, 600, "10", NULL,                    \
-	    "Seconds for one webhook attempt: connect, send and response.")                       \
-	KEY(webhook_backoff_max, CT_INT, 0, webhook_backoff_max_s, 1, 86400, "600", NULL,         \
-	    "Cap in seconds of the growing wait between webhook retries.")                        \
+	    "libpq connection string (`host=... dbname=...` or a `postgresql://` URI). May "       \
+	    "continue on indented lines, which are joined with a space.")                          \
+	KEY(bootstrap_admin, CT_STRING, 0, bootstrap_admin, 0, 0, NULL, "none",                    \
+	    "Certificate CN given the admin role on first start, when no account exists yet.")     \
+	KEY(webhook_ca, CT_PATH, CK_RELOAD, webhook_ca, 0, 0, NULL, "system CA store",             \
+	    "PEM CA bundle trusted for authority webhook endpoints instead of the system store.")  \
+	KEY(test_clock, CT_BOOL, 0, test_clock, 0, 0, "false", NULL,                               \
+	    "Tests only: the clock stands still until `PUT /v1/clock` sets it.")                   \
+	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                     \
+	    "`error`, `warn`, `info` or `debug`. Residents' names are logged at `debug` only.")    \
+	KEY(db_pool_size, CT_INT, 0, db_pool_size, 1, 256, "4", NULL,                              \
+	    "PostgreSQL connections for API requests.")                                            \
+	KEY(max_connections, CT_INT, 0, max_connections, 1, 1000000, "10000", NULL,                \
+	    "Client connections open at once; more are closed on accept.")                         \
+	KEY(max_body_bytes, CT_LONG, 0, max_body_bytes, 1024, 1073741824, "1048576", NULL,         \
+	    "Largest request body in bytes (413 above).")                                          \
+	KEY(max_header_bytes, CT_INT, 0, max_header_bytes, 1024, 1048576, "16384", NULL,           \
+	    "Largest request header block in bytes.")                                              \
+	KEY(idle_timeout, CT_INT, 0, idle_timeout_s, 1, 86400, "60", NULL,                         \
+	    "Seconds a connection may sit idle between requests.")                                 \
+	KEY(request_timeout, CT_INT, 0, request_timeout_s, 1, 3600, "30", NULL,                    \
+	    "Seconds within which a whole request must arrive, however slowly it trickles in.")    \
+	KEY(sse_heartbeat, CT_INT, 0, sse_heartbeat_s, 1, 3600, "15", NULL,                        \
+	    "Seconds between keep-alive comments on an idle alert stream.")                        \
+	KEY(webhook_timeout, CT_INT, 0, webhook_timeout_s, 1, 600, "10", NULL,                     \
+	    "Seconds for one webhook attempt: connect, send and response.")                        \
+	KEY(webhook_backoff_max, CT_INT, 0, webhook_backoff_max_s, 1, 86400, "600", NULL,          \
+	    "Cap in seconds of the growing wait between webhook retries.")                         \
 	KEY(instance_name, CT_STRING, 0, instance_name, 0, 0, NULL, "`<hostname>:<pid>`",          \
-	    "Names this daemon as the holder of leases in the database (several daemons may "     \
+	    "Names this daemon as the holder of leases in the database (several daemons may "      \
 	    "share one database).")
 
 struct config_key {
@@ -94,9 +94,16 @@ struct config_key {
 	const char *doc;
 };
 
-#define KEY_ENTRY(name_, type_, flags_, field_, min_, max_, default_, default_doc_, doc_)         \
-	{#name_, type_, flags_, offsetof(struct config, field_), min_, max_, default_,            \
-	 default_doc_, doc_},
+#define KEY_ENTRY(name_, type_, flags_, field_, min_, max_, default_, default_doc_, doc_)          \
+	{.name = #name_,                                                                           \
+	 .type = type_,                                                                            \
+	 .flags = flags_,                                                                          \
+	 .offset = offsetof(struct config, field_),                                                \
+	 .min = min_,                                                                              \
+	 .max = max_,                                                                              \
+	 .default_value = default_,                                                                \
+	 .default_doc = default_doc_,                                                              \
+	 .doc = doc_},
 static const struct config_key config_keys[] = {CONFIG_KEYS(KEY_ENTRY)};
 #define KEY_COUNT (sizeof config_keys / sizeof config_keys[0])
 
@@ -108,18 +115,18 @@ const char *const config_key_names[] = {CONFIG_KEYS(KEY_NAME) NULL};
 struct load_state {
 	const char *path;
 	FILE *file;
-	char *raw;             /* getline buffer */
+	char *raw; /* getline buffer */
 	size_t raw_size;
-	int line;              /* physical line being parsed, from 1 */
-	bool continuation;     /* that line starts with white space */
+	int line;          /* physical line being parsed, from 1 */
+	bool continuation; /* that line starts with white space */
 	struct config config;
 	int key_line[KEY_COUNT]; /* where each key was set, 0 if not */
-	int error_line;        /* line of the first error, -1 for one without a line, 0 none */
+	int error_line;          /* line of the first error, -1 for one without a line, 0 none */
 	char error[512];
 };
 
 static void record_error(struct load_state *state, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void record_error(struct load_state *state, int line, const char *fmt, ...)
 {
@@ -259,7 +266,7 @@ failed:
 /* Stores one value of key into config. line is 0 for a default. A continuation (an indented
  * line under a CK_MULTILINE key) is appended to the value with a space. */
 static bool key_set(struct load_state *state, const struct config_key *key, const char *value,
-		    int line, bool continuation)
+                    int line, bool continuation)
 {
 	struct config *config = &state->config;
 	void *field = key_field(config, key);
@@ -293,7 +300,7 @@ static bool key_set(struct load_state *state, const struct config_key *key, cons
 		size_t len = old_len + (old_len > 0 ? 1 : 0) + strlen(value);
 		if (len > STRING_VALUE_MAX) {
 			snprintf(number_text, sizeof number_text, "longer than %d bytes",
-				 STRING_VALUE_MAX);
+			         STRING_VALUE_MAX);
 			why = number_text;
 			goto bad_value_why;
 		}
@@ -302,15 +309,18 @@ static bool key_set(struct load_state *state, const struct config_key *key, cons
 			record_error(state, line, "%s:%d: out of memory", state->path, line);
 			return false;
 		}
-		if (old_len > 0)
-			snprintf(copy, len + 1, "%s %s", *text, value);
-		else
+		if (old_len > 0) {
+			memcpy(copy, *text, old_len);
+			copy[old_len] = ' ';
+			memcpy(copy + old_len + 1, value, len - old_len); /* with its NUL */
+		} else {
 			memcpy(copy, value, len + 1);
+		}
 		free(*text);
 		*text = copy;
 		if (key->type == CT_PATH && access(copy, R_OK) != 0) {
 			record_error(state, line, "%s:%d: bad value for '%s': cannot read %s: %s",
-				     state->path, line, key->name, copy, strerror(errno));
+			             state->path, line, key->name, copy, strerror(errno));
 			return false;
 		}
 		return true;
@@ -324,8 +334,8 @@ static bool key_set(struct load_state *state, const struct config_key *key, cons
 	case CT_INT:
 	case CT_LONG:
 		if (!parse_number(value, key->min, key->max, &number)) {
-			snprintf(number_text, sizeof number_text, "expected an integer from %ld to %ld",
-				 key->min, key->max);
+			snprintf(number_text, sizeof number_text,
+			         "expected an integer from %ld to %ld", key->min, key->max);
 			why = number_text;
 			goto bad_value_why;
 		}
@@ -352,7 +362,7 @@ static bool key_set(struct load_state *state, const struct config_key *key, cons
 bad_value_why:
 	/* The value itself is not repeated: `database` may hold a password. */
 	record_error(state, line, "%s:%d: bad value for '%s': %s", state->path, line, key->name,
-		     why);
+	             why);
 	return false;
 }
 
@@ -373,14 +383,15 @@ static char *read_line(char *buffer, int size, void *stream)
 	state->continuation = text[0] == ' ' || text[0] == '\t';
 
 	if (memchr(state->raw, '\0', (size_t)n) != NULL) {
-		record_error(state, state->line, "%s:%d: NUL byte in line", state->path, state->line);
+		record_error(state, state->line, "%s:%d: NUL byte in line", state->path,
+		             state->line);
 		snprintf(buffer, (size_t)size, "\n");
 		return buffer;
 	}
 	if ((size_t)n > (size_t)size - 1) {
 		record_error(state, state->line, "%s:%d: line longer than %d bytes%s", state->path,
-			     state->line, size - 2,
-			     "; continue 'database' on indented lines if it needs more");
+		             state->line, size - 2,
+		             "; continue 'database' on indented lines if it needs more");
 		snprintf(buffer, (size_t)size, "\n");
 		return buffer;
 	}
@@ -393,13 +404,12 @@ static char *read_line(char *buffer, int size, void *stream)
 		start++;
 	if (*start == '[') {
 		const char *end = strchr(start, ']');
-		if (end != NULL &&
-		    ((size_t)(end - start - 1) != strlen(SECTION) ||
-		     memcmp(start + 1, SECTION, strlen(SECTION)) != 0))
+		if (end != NULL && ((size_t)(end - start - 1) != strlen(SECTION) ||
+		                    memcmp(start + 1, SECTION, strlen(SECTION)) != 0))
 			record_error(state, state->line,
-				     "%s:%d: unknown section [%.*s] (the only section is [" SECTION
-				     "])",
-				     state->path, state->line, (int)(end - start - 1), start + 1);
+			             "%s:%d: unknown section [%.*s] (the only section is [" SECTION
+			             "])",
+			             state->path, state->line, (int)(end - start - 1), start + 1);
 	}
 	return buffer;
 }
@@ -414,7 +424,7 @@ static int handle_key(void *user, const char *section, const char *name, const c
 	if (strcmp(section, SECTION) != 0) {
 		/* Another section's header was refused by the reader already. */
 		record_error(state, line, "%s:%d: key '%s' outside the [" SECTION "] section",
-			     state->path, line, name);
+		             state->path, line, name);
 		return 0;
 	}
 	const struct config_key *key = key_find(name);
@@ -426,13 +436,13 @@ static int handle_key(void *user, const char *section, const char *name, const c
 	if (state->continuation) {
 		if (!(key->flags & CK_MULTILINE)) {
 			record_error(state, line,
-				     "%s:%d: indented line continues '%s', which takes one line",
-				     state->path, line, key->name);
+			             "%s:%d: indented line continues '%s', which takes one line",
+			             state->path, line, key->name);
 			return 0;
 		}
 	} else if (state->key_line[index] != 0) {
 		record_error(state, line, "%s:%d: duplicate key '%s' (first set on line %d)",
-			     state->path, line, key->name, state->key_line[index]);
+		             state->path, line, key->name, state->key_line[index]);
 		return 0;
 	} else {
 		state->key_line[index] = line;
@@ -475,8 +485,8 @@ bool config_load(const char *path, struct config *out, char *errbuf, size_t errl
 	if (parse_error > 0 && (state.error_line == 0 || parse_error < state.error_line)) {
 		state.error_line = 0;
 		record_error(&state, parse_error,
-			     "%s:%d: syntax error: expected 'key = value' or '[" SECTION "]'", path,
-			     parse_error);
+		             "%s:%d: syntax error: expected 'key = value' or '[" SECTION "]'", path,
+		             parse_error);
 	} else if (parse_error < 0) {
 		record_error(&state, -1, "%s: out of memory", path);
 	}
@@ -486,7 +496,7 @@ bool config_load(const char *path, struct config *out, char *errbuf, size_t errl
 	for (size_t i = 0; i < KEY_COUNT; i++) {
 		if ((config_keys[i].flags & CK_REQUIRED) && state.key_line[i] == 0) {
 			record_error(&state, -1, "%s: missing required key '%s'", path,
-				     config_keys[i].name);
+			             config_keys[i].name);
 			goto failed;
 		}
 	}
@@ -529,11 +539,12 @@ static bool key_equal(const struct config *a, const struct config *b, const stru
 	case CT_LISTEN:
 		return a->listen_port == b->listen_port &&
 		       strcmp(a->listen_host ? a->listen_host : "",
-			      b->listen_host ? b->listen_host : "") == 0;
+		              b->listen_host ? b->listen_host : "") == 0;
 	case CT_PATH:
 	case CT_STRING: {
 		const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
-		return (sa == NULL && sb == NULL) || (sa != NULL && sb != NULL && strcmp(sa, sb) == 0);
+		return (sa == NULL && sb == NULL) ||
+		       (sa != NULL && sb != NULL && strcmp(sa, sb) == 0);
 	}
 	case CT_BOOL:
 		return *(const bool *)fa == *(const bool *)fb;
@@ -548,19 +559,20 @@ static bool key_equal(const struct config *a, const struct config *b, const stru
 }
 
 bool config_restart_keys(const struct config *running, const struct config *loaded, char *out,
-			 size_t out_size)
+                         size_t out_size)
 {
 	size_t len = 0;
 	bool any = false;
 	if (out_size > 0)
 		out[0] = '\0';
 	for (size_t i = 0; i < KEY_COUNT; i++) {
-		if ((config_keys[i].flags & CK_RELOAD) || key_equal(running, loaded, &config_keys[i]))
+		if ((config_keys[i].flags & CK_RELOAD) ||
+		    key_equal(running, loaded, &config_keys[i]))
 			continue;
 		any = true;
 		if (len < out_size) {
 			int n = snprintf(out + len, out_size - len, "%s%s", len > 0 ? ", " : "",
-					 config_keys[i].name);
+			                 config_keys[i].name);
 			if (n > 0)
 				len += (size_t)n;
 		}
@@ -597,7 +609,7 @@ static void type_text(const struct config_key *key, char *out, size_t out_size)
 bool config_write_reference(FILE *out)
 {
 	if (fprintf(out, "| key | type | default | on SIGHUP | meaning |\n"
-			 "|---|---|---|---|---|\n") < 0)
+	                 "|---|---|---|---|---|\n") < 0)
 		return false;
 	for (size_t i = 0; i < KEY_COUNT; i++) {
 		const struct config_key *key = &config_keys[i];
@@ -610,7 +622,7 @@ bool config_write_reference(FILE *out)
 		else
 			snprintf(default_text, sizeof default_text, "`%s`", key->default_value);
 		if (fprintf(out, "| `%s` | %s | %s | %s | %s |\n", key->name, type, default_text,
-			    key->flags & CK_RELOAD ? "reloaded" : "restart needed", key->doc) < 0)
+		            key->flags & CK_RELOAD ? "reloaded" : "restart needed", key->doc) < 0)
 			return false;
 	}
 	return true;

@@ -22,10 +22,10 @@ static const struct {
 	const char *config_name;
 	const char *line_name;
 } level_names[] = {
-	[LOG_ERROR] = {"error", "ERROR"},
-	[LOG_WARN] = {"warn", "WARN"},
-	[LOG_INFO] = {"info", "INFO"},
-	[LOG_DEBUG] = {"debug", "DEBUG"},
+    [LOG_ERROR] = {"error", "ERROR"},
+    [LOG_WARN] = {"warn", "WARN"},
+    [LOG_INFO] = {"info", "INFO"},
+    [LOG_DEBUG] = {"debug", "DEBUG"},
 };
 
 void log_set_level(enum log_level level)
@@ -106,11 +106,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		snprintf(message, sizeof message, "(unformattable log message: %s)", fmt);
 
 	char line[LOG_LINE_MAX];
-	int prefix_len = snprintf(line, sizeof line,
-				  "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ rollcalld[%ld] %s ",
-				  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-				  tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000L, (long)getpid(),
-				  level_names[level].line_name);
+	int prefix_len =
+	    snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ rollcalld[%ld] %s ",
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	             now.tv_nsec / 1000000L, (long)getpid(), level_names[level].line_name);
 	if (prefix_len < 0 || (size_t)prefix_len >= sizeof line) {
 		errno = saved_errno;
 		return;

@@ -83,6 +83,9 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	struct config *c = daemon_state->config;
+	char restart[512];
+	if (config_restart_keys(c, &fresh, restart, sizeof restart))
+		log_warn("reload: %s changed; those take effect at the next restart", restart);
 	/* Swap in the reloadable keys; put the old values back if TLS refuses the new files. */
 	char *old[5] = {c->tls_cert, c->tls_key, c->tls_ca, c->tls_crl, c->webhook_ca};
 	c->tls_cert = fresh.tls_cert, c->tls_key = fresh.tls_key, c->tls_ca = fresh.tls_ca;

@@ -17,22 +17,22 @@
 
 /* What a value of each type must look like, for "<field> must be <expected>". */
 static const char *const expected_text[] = {
-	[FT_STRING] = "a string",
-	[FT_INT] = "an integer",
-	[FT_BOOL] = "true or false",
-	[FT_DATE] = "a date YYYY-MM-DD",
-	[FT_INSTANT] = "an instant in RFC 3339 with offset, e.g. 2026-11-20T23:00:00+01:00",
-	[FT_TIME] = "a time HH:MM",
-	[FT_ID] = "a positive integer id",
-	[FT_ARRAY] = "an array",
-	[FT_OBJECT] = "an object",
+    [FT_STRING] = "a string",
+    [FT_INT] = "an integer",
+    [FT_BOOL] = "true or false",
+    [FT_DATE] = "a date YYYY-MM-DD",
+    [FT_INSTANT] = "an instant in RFC 3339 with offset, e.g. 2026-11-20T23:00:00+01:00",
+    [FT_TIME] = "a time HH:MM",
+    [FT_ID] = "a positive integer id",
+    [FT_ARRAY] = "an array",
+    [FT_OBJECT] = "an object",
 };
 
-static bool fail(struct validation_error *err, const char *code, const char *path,
-		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static bool fail(struct validation_error *err, const char *code, const char *path, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
 
-static bool fail(struct validation_error *err, const char *code, const char *path,
-		 const char *fmt, ...)
+static bool fail(struct validation_error *err, const char *code, const char *path, const char *fmt,
+                 ...)
 {
 	err->code = code;
 	snprintf(err->field, sizeof err->field, "%s", path);
@@ -161,7 +161,7 @@ static void join_enums(const char *const *enums, char *out, size_t out_size)
 }
 
 static bool check_string(json_t *value, const struct field_spec *spec, const char *path,
-			 struct validation_error *err)
+                         struct validation_error *err)
 {
 	const char *text = json_string_value(value);
 	size_t len = json_string_length(value);
@@ -185,7 +185,7 @@ static bool check_string(json_t *value, const struct field_spec *spec, const cha
 		if (spec->min == 1)
 			return fail(err, "bad_field", path, "%s must not be empty", path);
 		return fail(err, "bad_field", path, "%s must be at least %lld bytes long", path,
-			    spec->min);
+		            spec->min);
 	}
 	if (len > max)
 		return fail(err, "bad_field", path, "%s must be at most %zu bytes long", path, max);
@@ -216,7 +216,7 @@ static bool parse_id(json_t *value, json_int_t *out)
 }
 
 static bool check_value(json_t *value, const struct field_spec *spec, const char *path,
-			struct validation_error *err, json_t **replacement);
+                        struct validation_error *err, json_t **replacement);
 
 /* The spec an array's elements are checked against: scalars and objects take the array's
  * item_type (with its enums / items); an array of arrays describes the inner array in items[0]. */
@@ -225,16 +225,16 @@ static struct field_spec element_spec(const struct field_spec *array_spec)
 	if (array_spec->item_type == FT_ARRAY && array_spec->items != NULL)
 		return array_spec->items[0];
 	struct field_spec element = {
-		.name = array_spec->name,
-		.type = array_spec->item_type,
-		.enums = array_spec->enums,
-		.items = array_spec->items,
+	    .name = array_spec->name,
+	    .type = array_spec->item_type,
+	    .enums = array_spec->enums,
+	    .items = array_spec->items,
 	};
 	return element;
 }
 
 static bool check_array(json_t *value, const struct field_spec *spec, const char *path,
-			struct validation_error *err)
+                        struct validation_error *err)
 {
 	size_t count = json_array_size(value);
 	size_t max = spec->max > 0 ? (size_t)spec->max : ARRAY_MAX_DEFAULT;
@@ -242,12 +242,13 @@ static bool check_array(json_t *value, const struct field_spec *spec, const char
 		if (spec->min == 1)
 			return fail(err, "bad_field", path, "%s must not be empty", path);
 		return fail(err, "bad_field", path, "%s must have at least %lld elements", path,
-			    spec->min);
+		            spec->min);
 	}
 	if (count > max)
 		return fail(err, "bad_field", path, "%s must have at most %zu elements", path, max);
 	if (spec->item_type == FT_ARRAY && spec->items == NULL)
-		return fail(err, "bad_field", path, "%s: arrays of arrays need an inner spec", path);
+		return fail(err, "bad_field", path, "%s: arrays of arrays need an inner spec",
+		            path);
 
 	struct field_spec element = element_spec(spec);
 	for (size_t i = 0; i < count; i++) {
@@ -255,11 +256,11 @@ static bool check_array(json_t *value, const struct field_spec *spec, const char
 		path_index(element_path, path, i);
 		json_t *replacement = NULL;
 		if (!check_value(json_array_get(value, i), &element, element_path, err,
-				 &replacement))
+		                 &replacement))
 			return false;
 		if (replacement != NULL && json_array_set_new(value, i, replacement) != 0)
 			return fail(err, "bad_field", element_path, "%s: out of memory",
-				    element_path);
+			            element_path);
 	}
 	return true;
 }
@@ -267,7 +268,7 @@ static bool check_array(json_t *value, const struct field_spec *spec, const char
 /* Checks one value. Values that are normalised (FT_ID to an integer, FT_INSTANT to UTC) come
  * back in *replacement as a new reference for the caller to store in place of `value`. */
 static bool check_value(json_t *value, const struct field_spec *spec, const char *path,
-			struct validation_error *err, json_t **replacement)
+                        struct validation_error *err, json_t **replacement)
 {
 	*replacement = NULL;
 	switch (spec->type) {
@@ -279,9 +280,9 @@ static bool check_value(json_t *value, const struct field_spec *spec, const char
 		if (!json_is_integer(value))
 			return fail_expected(err, path, spec->type);
 		if (spec->min < spec->max && (json_integer_value(value) < spec->min ||
-					      json_integer_value(value) > spec->max))
-			return fail(err, "bad_field", path, "%s must be between %lld and %lld", path,
-				    spec->min, spec->max);
+		                              json_integer_value(value) > spec->max))
+			return fail(err, "bad_field", path, "%s must be between %lld and %lld",
+			            path, spec->min, spec->max);
 		return true;
 	case FT_BOOL:
 		if (!json_is_boolean(value))
@@ -342,7 +343,7 @@ static const struct field_spec *spec_find(const struct field_spec *spec, const c
 }
 
 bool validate_object(json_t *object, const struct field_spec *spec, const char *prefix,
-		     struct validation_error *err)
+                     struct validation_error *err)
 {
 	bool top_level = prefix == NULL || prefix[0] == '\0';
 	if (!json_is_object(object)) {
@@ -355,7 +356,8 @@ bool validate_object(json_t *object, const struct field_spec *spec, const char *
 	 * misspelt required one is better reported as the typo than as missing. */
 	const char *key;
 	json_t *value;
-	json_object_foreach(object, key, value) {
+	json_object_foreach(object, key, value)
+	{
 		if (spec_find(spec, key) == NULL) {
 			char path[PATH_SIZE];
 			path_member(path, prefix, key);
@@ -376,12 +378,13 @@ bool validate_object(json_t *object, const struct field_spec *spec, const char *
 			if (spec->flags & F_NULLABLE)
 				continue;
 			return fail(err, "bad_field", path, "%s must be %s, not null", path,
-				    expected_text[spec->type]);
+			            expected_text[spec->type]);
 		}
 		json_t *replacement = NULL;
 		if (!check_value(value, spec, path, err, &replacement))
 			return false;
-		if (replacement != NULL && json_object_set_new(object, spec->name, replacement) != 0)
+		if (replacement != NULL &&
+		    json_object_set_new(object, spec->name, replacement) != 0)
 			return fail(err, "bad_field", path, "%s: out of memory", path);
 	}
 	return true;
@@ -458,7 +461,7 @@ static bool parse_query_int(const char *text, json_int_t *out)
 /* Converts one decoded query value to the JSON its spec describes and checks it. Returns a new
  * reference, or NULL with *err filled. */
 static json_t *query_value(const char *text, const struct field_spec *spec,
-			   struct validation_error *err)
+                           struct validation_error *err)
 {
 	json_t *value = NULL;
 	switch (spec->type) {
@@ -511,7 +514,7 @@ static json_t *query_value(const char *text, const struct field_spec *spec,
 }
 
 json_t *validate_query(const char *query, const struct field_spec *spec,
-		       struct validation_error *err)
+                       struct validation_error *err)
 {
 	json_t *result = json_object();
 	if (result == NULL) {
@@ -533,8 +536,8 @@ json_t *validate_query(const char *query, const struct field_spec *spec,
 		bool malformed;
 		char *key = query_decode(segment, key_len, true, &malformed);
 		if (key == NULL) {
-			fail(err, "bad_field", "", malformed ? "malformed query parameter name"
-							     : "out of memory");
+			fail(err, "bad_field", "",
+			     malformed ? "malformed query parameter name" : "out of memory");
 			goto failed;
 		}
 		const struct field_spec *field = spec_find(spec, key);
@@ -554,13 +557,15 @@ json_t *validate_query(const char *query, const struct field_spec *spec,
 		 * escape '+' as %2B; no instant contains a space. */
 		const char *raw_value = equals != NULL ? equals + 1 : segment + segment_len;
 		size_t raw_len = (size_t)(segment + segment_len - raw_value);
-		char *text = query_decode(raw_value, raw_len, field->type != FT_INSTANT, &malformed);
+		char *text =
+		    query_decode(raw_value, raw_len, field->type != FT_INSTANT, &malformed);
 		if (text == NULL) {
 			if (malformed)
 				fail(err, "bad_field", field->name,
 				     "%s is not correctly percent-encoded UTF-8", field->name);
 			else
-				fail(err, "bad_field", field->name, "%s: out of memory", field->name);
+				fail(err, "bad_field", field->name, "%s: out of memory",
+				     field->name);
 			goto failed;
 		}
 		json_t *value = query_value(text, field, err);

@@ -12,10 +12,13 @@ enum field_type {
 	FT_INT,     /* JSON integer; min/max bound the value when min < max */
 	FT_BOOL,    /* JSON true/false */
 	FT_DATE,    /* "YYYY-MM-DD", a real calendar date */
-	FT_INSTANT, /* RFC 3339 with offset, e.g. "2026-11-20T23:00:00+01:00" */
+	FT_INSTANT, /* RFC 3339 with offset, e.g. "2026-11-20T23:00:00+01:00"; normalised to UTC
+		     * in clock_format's form ("2026-11-20T22:00:00.000000+00:00") */
 	FT_TIME,    /* "HH:MM" local time */
 	FT_ID,      /* positive integer, or a string of digits; normalised to a JSON integer */
-	FT_ARRAY,   /* JSON array; elements are item_type (objects checked against items) */
+	FT_ARRAY,   /* JSON array of at most max (0: 10000) and at least min elements of item_type
+		     * (string elements take enums, objects are checked against items; for an
+		     * array of arrays, items[0] describes the inner array) */
 	FT_OBJECT,  /* JSON object checked against items */
 };
 
@@ -41,8 +44,10 @@ struct validation_error {
 	char field[128];     /* dotted path, e.g. "observations[3].status" */
 };
 
-/* Checks a parsed JSON object against a NULL-name-terminated spec. Normalises FT_ID values in
- * place. Unknown members are refused. Returns false and fills *err on the first problem. */
+/* Checks a parsed JSON object against a NULL-name-terminated spec. Normalises FT_ID and
+ * FT_INSTANT values in place. Unknown members are refused. Field paths start with prefix (NULL
+ * or "" at the top level, where a non-object is "bad_json"). Returns false and fills *err on
+ * the first problem. */
 bool validate_object(json_t *object, const struct field_spec *spec, const char *prefix,
 		     struct validation_error *err) __attribute__((warn_unused_result));
 

@@ -245,6 +245,20 @@ def _parse_reply(resp):
     return Reply(resp.status, body, headers)
 
 
+def _complete_response(data):
+    """True once data holds a whole HTTP response (head and, by Content-Length or chunked
+    encoding, its body), so raw() need not wait for the server to close."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    m = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    if m:
+        return len(body) >= int(m.group(1))
+    if re.search(rb"(?im)^transfer-encoding:\s*chunked\s*$", head):
+        return body.endswith(b"0\r\n\r\n")
+    return False
+
+
 class Api:
     """Requests as one client certificate: api.get(path) -> Reply(status, body, headers).
 
@@ -431,6 +445,21 @@ class Daemon:
                 last = exc
             time.sleep(0.05)
         raise AssertionError(f"rollcalld did not answer /healthz: {last}\n{self.log_text()}")
+
+    def run_once(self, *args, timeout=60):
+        """Runs rollcalld with this daemon's config and args to completion (e.g. --migrate, or a
+        start that must fail); returns (exit status, stdout + stderr)."""
+        proc = subprocess.run(
+            [str(ROLLCALLD), "--config", str(self.config_path), *map(str, args)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.dir,
+        )
+        output = proc.stdout + proc.stderr
+        assert not SANITIZER_REPORT.search(output), f"sanitizer report:\n{output}"
+        return proc.returncode, output
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -1,0 +1,488 @@
+/* Alerts for on-call staff: `alerts` (a table), `ack`, and `watch`, which follows the centre's
+ * Server-Sent Events stream, prints one line per alert, rings the bell, and reconnects by itself
+ * with Last-Event-ID so that no alert is missed or shown twice. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "format.h"
+#include "json_get.h"
+#include "resolve.h"
+#include "session.h"
+#include "sse.h"
+#include "zone.h"
+
+/* The daemon sends a heartbeat comment every ~15 s: three missed mean the server or the path to
+ * it is gone, even if TCP has not noticed. */
+#define WATCH_SILENCE_MS 45000
+#define WATCH_BACKOFF_FIRST_S 1
+#define WATCH_BACKOFF_MAX_S 30
+
+/* The alert's resident for display, or "" when the alert is not about one. */
+static void alert_resident(struct session *session, const struct centre_ref *centre,
+			   const json_t *alert, char *out, size_t outlen)
+{
+	const json_t *resident = json_object_get(alert, "resident");
+	long long id;
+	out[0] = '\0';
+	if (json_is_object(resident))
+		resident_label_of(resident, out, outlen);
+	else if (jvalue_id(resident, &id))
+		resident_label(session, centre, id, out, outlen);
+}
+
+typedef void (*details_fn)(struct session *session, const struct centre_ref *centre,
+			   const json_t *details, char *out, size_t outlen);
+
+static void details_resident_absent(struct session *session, const struct centre_ref *centre,
+				    const json_t *details, char *out, size_t outlen)
+{
+	(void)session;
+	(void)centre;
+	char since[ZONE_TEXT_SIZE];
+	const char *since_text = jget_str(details, "since");
+	if (since_text != NULL)
+		snprintf(out, outlen, "absent since %s",
+			 zone_format_instant(centre->timezone, since_text, since));
+	else
+		snprintf(out, outlen, "absent");
+}
+
+static void details_round_overdue(struct session *session, const struct centre_ref *centre,
+				  const json_t *details, char *out, size_t outlen)
+{
+	(void)session;
+	(void)centre;
+	char date[32], slot[8];
+	const json_t *missing = json_object_get(details, "missing");
+	size_t count = json_array_size(missing);
+	int n = snprintf(out, outlen, "round %s #%s not complete: %zu not accounted for",
+			 jget_text(details, "date", date, sizeof(date)),
+			 jget_text(details, "slot", slot, sizeof(slot)), count);
+	size_t used = n > 0 && (size_t)n < outlen ? (size_t)n : outlen - 1;
+	/* Name a few; the rest are in `rollcall round`. */
+	for (size_t i = 0; i < count && i < 3 && used + 1 < outlen; i++) {
+		char label[200];
+		long long id;
+		if (!jvalue_id(json_array_get(missing, i), &id))
+			continue;
+		resident_label(session, centre, id, label, sizeof(label));
+		n = snprintf(out + used, outlen - used, "%s%s", i == 0 ? ": " : ", ", label);
+		used += n > 0 && (size_t)n < outlen - used ? (size_t)n : outlen - used - 1;
+	}
+	if (count > 3 && used + 1 < outlen)
+		snprintf(out + used, outlen - used, " and %zu more", count - 3);
+}
+
+static void details_absence_reported(struct session *session, const struct centre_ref *centre,
+				     const json_t *details, char *out, size_t outlen)
+{
+	(void)session;
+	(void)centre;
+	const char *reason = jget_str(details, "reason");
+	snprintf(out, outlen, "authorities notified%s%s%s", reason ? " (" : "",
+		 reason ? format_notify_reason(reason) : "", reason ? ")" : "");
+}
+
+static void details_notification_failing(struct session *session,
+					 const struct centre_ref *centre, const json_t *details,
+					 char *out, size_t outlen)
+{
+	(void)session;
+	(void)centre;
+	char authority[64], error[200];
+	jget_text(details, "authority", authority, sizeof(authority));
+	jget_text(details, "last_error", error, sizeof(error));
+	snprintf(out, outlen, "%s cannot be reached%s%s: phone them", authority[0] ? authority : "an authority",
+		 error[0] ? " - " : "", error);
+}
+
+static void details_resident_returned(struct session *session, const struct centre_ref *centre,
+				      const json_t *details, char *out, size_t outlen)
+{
+	(void)session;
+	(void)centre;
+	char at[ZONE_TEXT_SIZE];
+	const char *returned = jget_str(details, "returned_at");
+	snprintf(out, outlen, "back%s%s", returned ? " at " : "",
+		 returned ? zone_format_instant(centre->timezone, returned, at) : "");
+}
+
+static void details_turning_18(struct session *session, const struct centre_ref *centre,
+			       const json_t *details, char *out, size_t outlen)
+{
+	(void)session;
+	(void)centre;
+	const char *date = jget_str(details, "birthday");
+	if (date == NULL)
+		date = jget_str(details, "date");
+	snprintf(out, outlen, "turns 18%s%s: the stay in the children's scheme ends",
+		 date ? " on " : "", date ? date : "");
+}
+
+static const struct {
+	const char *kind;
+	details_fn describe;
+} alert_kinds[] = {
+	{"resident_absent", details_resident_absent},
+	{"round_overdue", details_round_overdue},
+	{"absence_reported", details_absence_reported},
+	{"notification_failing", details_notification_failing},
+	{"resident_returned", details_resident_returned},
+	{"turning_18", details_turning_18},
+};
+
+/* The alert's details in words; unknown kinds show their details as JSON. */
+static void alert_details(struct session *session, const struct centre_ref *centre,
+			  const json_t *alert, char *out, size_t outlen)
+{
+	const char *kind = jget_str(alert, "kind");
+	const json_t *details = json_object_get(alert, "details");
+	for (size_t i = 0; kind && i < sizeof(alert_kinds) / sizeof(alert_kinds[0]); i++) {
+		if (strcmp(alert_kinds[i].kind, kind) == 0) {
+			alert_kinds[i].describe(session, centre, details, out, outlen);
+			return;
+		}
+	}
+	char *text = details ? json_dumps(details, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	snprintf(out, outlen, "%s", text ? text : "");
+	free(text);
+}
+
+static void alert_state(const json_t *alert, char *out, size_t outlen)
+{
+	char by[128];
+	jget_text(alert, "acked_by", by, sizeof(by));
+	if (jget_str(alert, "resolved_at") != NULL)
+		snprintf(out, outlen, "resolved");
+	else if (jget_str(alert, "acked_at") != NULL)
+		snprintf(out, outlen, "acked%s%s", by[0] ? " by " : "", by);
+	else if (jget_str(alert, "escalated_at") != NULL)
+		snprintf(out, outlen, "ESCALATED");
+	else
+		snprintf(out, outlen, "open");
+}
+
+int cmd_alerts(struct session *session, const struct cmd_args *args)
+{
+	struct centre_ref centre;
+	int rc = resolve_centre(session, args, &centre);
+	if (rc != RC_OK)
+		return rc;
+	char escaped[PATH_PART_SIZE], path[512];
+	if (!path_escape(centre.id, escaped) ||
+	    !path_format(path, sizeof(path), "/v1/alerts?centre=%s%s", escaped,
+			 args->value[OPT_ALL] ? "" : "&state=open"))
+		return RC_USAGE;
+	json_t *alerts = NULL;
+	rc = session_list(session, path, &alerts);
+	if (rc != RC_OK)
+		return rc;
+	if (session->json) {
+		json_t *document = json_pack("{sOsn}", "items", alerts, "next");
+		rc = document && print_json(document) ? RC_OK : RC_REFUSED;
+		json_decref(document);
+		json_decref(alerts);
+		return rc;
+	}
+
+	static const char *const headers[] = {"ID", "RAISED", "KIND", "RESIDENT", "STATE",
+					      "DETAILS"};
+	static const enum table_align align[] = {TABLE_RIGHT, TABLE_LEFT, TABLE_LEFT,
+						 TABLE_LEFT,  TABLE_LEFT, TABLE_LEFT};
+	struct table *table = table_new(6, headers, align);
+	char *text = NULL;
+	if (table == NULL)
+		goto out_of_memory;
+	size_t index;
+	json_t *alert;
+	json_array_foreach(alerts, index, alert)
+	{
+		char id[32], raised[ZONE_TEXT_SIZE], kind[64], resident[300], state[160],
+			details[600];
+		jget_text(alert, "id", id, sizeof(id));
+		zone_format_instant(centre.timezone, jget_str(alert, "raised_at"), raised);
+		jget_text(alert, "kind", kind, sizeof(kind));
+		alert_resident(session, &centre, alert, resident, sizeof(resident));
+		alert_state(alert, state, sizeof(state));
+		alert_details(session, &centre, alert, details, sizeof(details));
+		const char *cells[] = {id, raised, kind, resident, state, details};
+		if (!table_add_row(table, cells))
+			goto out_of_memory;
+	}
+	if (table_rows(table) == 0) {
+		printf("No %salerts at %s.\n", args->value[OPT_ALL] ? "" : "open ", centre.name);
+	} else {
+		text = table_render(table);
+		if (text == NULL)
+			goto out_of_memory;
+		rc = print_text(text) ? RC_OK : RC_REFUSED;
+	}
+	free(text);
+	table_free(table);
+	json_decref(alerts);
+	return rc;
+
+out_of_memory:
+	fprintf(stderr, "rollcall: out of memory\n");
+	table_free(table);
+	json_decref(alerts);
+	return RC_REFUSED;
+}
+
+int cmd_ack(struct session *session, const struct cmd_args *args)
+{
+	const char *id = args->positional[0];
+	size_t n = strlen(id);
+	if (n == 0 || n > 18 || strspn(id, "0123456789") != n)
+		return usage_error(args, "'%s' is not an alert id", id);
+	char path[128];
+	if (!path_format(path, sizeof(path), "/v1/alerts/%s/ack", id))
+		return RC_USAGE;
+	json_t *alert = NULL;
+	int rc = session_send(session, "POST", path, NULL, &alert);
+	if (rc != RC_OK)
+		return rc;
+	if (session->json) {
+		rc = print_json(alert ? alert : json_null()) ? RC_OK : RC_REFUSED;
+	} else {
+		struct centre_ref centre;
+		char kind[64], resident[300], at[ZONE_TEXT_SIZE];
+		centre_lookup(session, jget_str(alert, "centre"), &centre);
+		jget_text(alert, "kind", kind, sizeof(kind));
+		alert_resident(session, &centre, alert, resident, sizeof(resident));
+		zone_format_instant(centre.timezone, jget_str(alert, "acked_at"), at);
+		char *clean = format_clean(resident);
+		printf("Alert %s acknowledged%s%s%s%s%s%s%s.\n", id, at[0] ? " at " : "", at,
+		       kind[0] ? " (" : "", kind, kind[0] && clean && clean[0] ? ": " : "",
+		       clean ? clean : "", kind[0] ? ")" : "");
+		free(clean);
+	}
+	json_decref(alert);
+	return rc;
+}
+
+/* ---- watch ---- */
+
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_signal(int sig)
+{
+	(void)sig;
+	watch_stop = 1;
+}
+
+struct watch {
+	struct session *session;
+	struct centre_ref centre;
+	struct sse_parser parser;
+	char shown_id[SSE_ID_SIZE]; /* the id of the last alert printed */
+	bool bell;
+	bool connected;       /* this connection has delivered bytes */
+	bool reconnecting;    /* a previous connection was lost: say when we are back */
+	bool output_failed;
+};
+
+/* True if id is not after the last alert shown: a replay after reconnecting. Ids are compared
+ * as numbers when both are, since the daemon numbers its events. */
+static bool already_shown(const struct watch *watch, const char *id)
+{
+	const char *last = watch->shown_id;
+	if (id[0] == '\0' || last[0] == '\0')
+		return false;
+	size_t a = strlen(id), b = strlen(last);
+	if (strspn(id, "0123456789") == a && strspn(last, "0123456789") == b && a <= 18 && b <= 18)
+		return strtoll(id, NULL, 10) <= strtoll(last, NULL, 10);
+	return strcmp(id, last) == 0;
+}
+
+static bool print_alert_line(struct watch *watch, const json_t *alert)
+{
+	struct session *session = watch->session;
+	char when[ZONE_TEXT_SIZE], resident[300], details[600], id[32], kind[64];
+	const char *raised = jget_str(alert, "raised_at");
+	const char *announced = jget_str(alert, "last_announced_at");
+	bool again = raised && announced && strcmp(raised, announced) != 0;
+
+	zone_format_instant(watch->centre.timezone, again ? announced : raised, when);
+	jget_text(alert, "kind", kind, sizeof(kind));
+	jget_text(alert, "id", id, sizeof(id));
+	alert_resident(session, &watch->centre, alert, resident, sizeof(resident));
+	alert_details(session, &watch->centre, alert, details, sizeof(details));
+
+	char line[1400];
+	snprintf(line, sizeof(line), "%s  %s%s%s  %s%s%s  [alert %s]", when, kind,
+		 again ? " (again)" : "",
+		 jget_str(alert, "escalated_at") && !jget_str(alert, "acked_at") ? " ESCALATED" : "",
+		 resident, resident[0] && details[0] ? ": " : "", details, id);
+	char *clean = format_clean(line);
+	if (clean == NULL)
+		return false;
+	int n = printf("%s%s\n", watch->bell ? "\a" : "", clean);
+	free(clean);
+	return n >= 0 && flush_stdout();
+}
+
+static bool on_event(void *arg, const struct sse_event *event)
+{
+	struct watch *watch = arg;
+	if (strcmp(event->type, "alert") != 0)
+		return true;
+	if (already_shown(watch, event->id))
+		return true;
+
+	json_error_t error;
+	json_t *alert = json_loadb(event->data, event->data_len, 0, &error);
+	if (alert == NULL) {
+		fprintf(stderr, "rollcall: an alert (event %s) could not be read: %s\n",
+			event->id[0] ? event->id : "without id", error.text);
+	} else {
+		bool printed;
+		if (watch->session->json) {
+			char *line = json_dumps(alert, JSON_COMPACT);
+			printed = line != NULL && printf("%s\n", line) >= 0 && flush_stdout();
+			free(line);
+		} else {
+			printed = print_alert_line(watch, alert);
+		}
+		json_decref(alert);
+		if (!printed) {
+			watch->output_failed = true;
+			return false;
+		}
+	}
+	snprintf(watch->shown_id, sizeof(watch->shown_id), "%s", event->id);
+	return true;
+}
+
+static bool on_stream_bytes(void *arg, const char *data, size_t len)
+{
+	struct watch *watch = arg;
+	if (!watch->connected) {
+		watch->connected = true;
+		if (watch->reconnecting) {
+			fprintf(stderr, "rollcall: connected again\n");
+			watch->reconnecting = false;
+		}
+	}
+	return sse_feed(&watch->parser, data, len, on_event, watch) == SSE_OK;
+}
+
+/* Failures that waiting cannot fix: the certificates. */
+static bool watch_gives_up(enum net_failure kind)
+{
+	return kind == NET_SERVER_UNTRUSTED || kind == NET_SERVER_NAME ||
+	       kind == NET_CLIENT_REVOKED || kind == NET_CLIENT_REFUSED || kind == NET_LOCAL;
+}
+
+int cmd_watch(struct session *session, const struct cmd_args *args)
+{
+	struct watch watch = {.session = session};
+	int rc = resolve_centre(session, args, &watch.centre);
+	if (rc != RC_OK)
+		return rc;
+	char escaped[PATH_PART_SIZE], path[512];
+	if (!path_escape(watch.centre.id, escaped) ||
+	    !path_format(path, sizeof(path), "/v1/centres/%s/alerts/stream", escaped))
+		return RC_USAGE;
+	watch.bell = !session->json && isatty(STDOUT_FILENO);
+	sse_init(&watch.parser);
+
+	/* SIGINT/SIGTERM are blocked except inside waits (ppoll with wait_mask), so a signal can
+	 * never slip in between checking the flag and starting to wait. */
+	sigset_t block, wait_mask;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	struct sigaction action = {.sa_handler = on_watch_signal};
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGINT, &action, NULL);
+	sigaction(SIGTERM, &action, NULL);
+	sigprocmask(SIG_BLOCK, &block, &wait_mask);
+	sigdelset(&wait_mask, SIGINT);
+	sigdelset(&wait_mask, SIGTERM);
+	session->wait_mask = &wait_mask;
+	session->stop = &watch_stop;
+	session->quiet_retries = true;
+
+	fprintf(stderr, "rollcall: watching the alerts of %s (Ctrl-C to stop)\n", watch.centre.name);
+	int backoff_s = WATCH_BACKOFF_FIRST_S;
+	rc = RC_OK;
+	while (!watch_stop) {
+		struct call call = {
+			.method = "GET",
+			.path = path,
+			.accept = "text/event-stream",
+			.last_event_id = watch.parser.last_id[0] ? watch.parser.last_id : NULL,
+			.read_timeout_ms = WATCH_SILENCE_MS,
+			.sink = on_stream_bytes,
+			.sink_arg = &watch,
+			.quiet = true,
+			.no_retry = true,
+		};
+		struct answer answer;
+		watch.connected = false;
+		sse_reset(&watch.parser);
+		int result = session_call(session, &call, &answer);
+		char why[600] = "";
+
+		if (watch_stop || answer.error.kind == NET_INTERRUPTED) {
+			answer_free(&answer);
+			break;
+		}
+		if (watch.output_failed) {
+			answer_free(&answer);
+			rc = RC_REFUSED;
+			break;
+		}
+		if (result == RC_OK) {
+			snprintf(why, sizeof(why), "the server ended the stream");
+		} else if (result == RC_REFUSED) {
+			if (answer.status < 500 && answer.status != 408 && answer.status != 429) {
+				session_report_refusal(&answer);
+				answer_free(&answer);
+				rc = RC_REFUSED;
+				break;
+			}
+			snprintf(why, sizeof(why), "the server answered %d", answer.status);
+		} else if (result == RC_UNREACHABLE) {
+			if (answer.error.kind == NET_TIMEOUT && watch.connected)
+				snprintf(why, sizeof(why), "no heartbeat from the server for %d s",
+					 WATCH_SILENCE_MS / 1000);
+			else
+				http_explain(session->http, &answer.error, why, sizeof(why));
+			if (watch_gives_up(answer.error.kind)) {
+				fprintf(stderr, "rollcall: %s\n", why);
+				answer_free(&answer);
+				rc = RC_UNREACHABLE;
+				break;
+			}
+		} else {
+			answer_free(&answer);
+			rc = result;
+			break;
+		}
+		answer_free(&answer);
+
+		/* A connection that worked resets the backoff: the next loss is a new incident. */
+		if (watch.connected)
+			backoff_s = WATCH_BACKOFF_FIRST_S;
+		fprintf(stderr, "rollcall: %s; reconnecting in %d s\n", why, backoff_s);
+		watch.reconnecting = true;
+		if (!http_sleep(backoff_s * 1000, &wait_mask, &watch_stop))
+			break;
+		backoff_s = backoff_s * 2 > WATCH_BACKOFF_MAX_S ? WATCH_BACKOFF_MAX_S : backoff_s * 2;
+	}
+
+	session->wait_mask = NULL;
+	session->stop = NULL;
+	sigprocmask(SIG_UNBLOCK, &block, NULL);
+	sse_free(&watch.parser);
+	if (watch_stop && rc == RC_OK)
+		fprintf(stderr, "rollcall: stopped watching\n");
+	return rc;
+}

@@ -1,0 +1,401 @@
+-- The API dispatcher and the helpers every operation uses: api() turns one HTTP request into one
+-- SQL statement (account and role check, idempotency, the op inside a savepoint, audit of
+-- refusals, the stored reply); fail(), require_centre(), audit(), the pagination helpers, the
+-- test clock ops and the start-up functions the daemon calls (bootstrap_admin, clock_load).
+-- Every instant arrives as a parameter; nothing here reads the database clock.
+
+-- ---------------------------------------------------------------------------------------------
+-- Refusals
+-- ---------------------------------------------------------------------------------------------
+
+-- Refuses the request: raises SQLSTATE RCAPP, which api() catches, rolling back everything the
+-- op wrote. `extra` (optional) is merged into the top level of the error answer, for refusals
+-- that must show something (e.g. a 409 showing the first payout: fail(409, 'already_paid', ...,
+-- NULL, jsonb_build_object('payout', ...))).
+CREATE FUNCTION fail(status int, code text, message text, field text DEFAULT NULL,
+                     extra jsonb DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING
+        ERRCODE = 'RCAPP',
+        MESSAGE = fail.message,
+        DETAIL = jsonb_build_object('status', fail.status, 'code', fail.code,
+                                    'field', fail.field, 'extra', fail.extra)::text;
+END $$;
+
+-- The error document of SPEC section 10; field is JSON null when the refusal names none.
+CREATE FUNCTION error_body(code text, message text, field text DEFAULT NULL,
+                           extra jsonb DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce($4, '{}'::jsonb)
+           || jsonb_build_object('error', jsonb_build_object('code', $1, 'message', $2,
+                                                               'field', $3))
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Request context and argument helpers
+-- ---------------------------------------------------------------------------------------------
+
+-- The clock instant of the request (ctx->>'now').
+CREATE FUNCTION ctx_now(ctx jsonb) RETURNS timestamptz
+LANGUAGE sql STABLE AS $$ SELECT ($1->>'now')::timestamptz $$;
+
+-- Argument readers: NULL stays NULL; a value of the wrong form is a 400 naming the field. The C
+-- side already checks types from the route's field table, so these guard against a route whose
+-- spec and op disagree rather than against clients.
+CREATE FUNCTION arg_date(value text, field text) RETURNS date
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF value !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN
+        PERFORM fail(400, 'bad_field', field || ' must be a date (YYYY-MM-DD)', field);
+    END IF;
+    RETURN value::date;
+EXCEPTION
+    WHEN datetime_field_overflow OR invalid_datetime_format THEN
+        PERFORM fail(400, 'bad_field', field || ' must be a real calendar date', field);
+        RETURN NULL;
+END $$;
+
+CREATE FUNCTION arg_instant(value text, field text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF value !~ ('^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?'
+                 '([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$') THEN
+        PERFORM fail(400, 'bad_field', field || ' must be an RFC 3339 instant with offset', field);
+    END IF;
+    RETURN value::timestamptz;
+EXCEPTION
+    WHEN datetime_field_overflow OR invalid_datetime_format THEN
+        PERFORM fail(400, 'bad_field', field || ' must be a real instant', field);
+        RETURN NULL;
+END $$;
+
+CREATE FUNCTION arg_id(value text, field text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF value !~ '^[0-9]{1,18}$' OR value::bigint = 0 THEN
+        PERFORM fail(400, 'bad_field', field || ' must be a positive integer id', field);
+    END IF;
+    RETURN value::bigint;
+END $$;
+
+CREATE FUNCTION arg_int(value text, field text, low int, high int) RETURNS int
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF value !~ '^-?[0-9]{1,9}$' OR value::int NOT BETWEEN low AND high THEN
+        PERFORM fail(400, 'bad_field',
+                     format('%s must be an integer between %s and %s', field, low, high), field);
+    END IF;
+    RETURN value::int;
+END $$;
+
+-- A required member of a body: 400 missing_field when absent or null.
+CREATE FUNCTION arg_required(body jsonb, name text, prefix text DEFAULT '') RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF body->name IS NULL OR jsonb_typeof(body->name) = 'null' THEN
+        PERFORM fail(400, 'missing_field', prefix || name || ' is required', prefix || name);
+    END IF;
+    RETURN body->>name;
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Scope and audit
+-- ---------------------------------------------------------------------------------------------
+
+-- The centre a request acts on, if the account may see it: 404 when it does not exist, 403 when
+-- it is not one of the account's centres (admins see every centre).
+CREATE FUNCTION require_centre(ctx jsonb, centre text) RETURNS centres
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    found_centre centres;
+BEGIN
+    SELECT * INTO found_centre FROM centres c WHERE c.id = require_centre.centre;
+    IF NOT FOUND THEN
+        PERFORM fail(404, 'not_found', format('there is no centre %L', centre));
+    END IF;
+    IF ctx->>'role' <> 'admin' AND NOT coalesce(ctx->'centres' ? centre, false) THEN
+        PERFORM fail(403, 'forbidden', format('centre %L is not one of your centres', centre));
+    END IF;
+    RETURN found_centre;
+END $$;
+
+-- One audit row. Internal: ops use audit() / audit_many(); api() uses it for refusals.
+CREATE FUNCTION audit_write(ctx jsonb, action text, resident bigint, outcome text,
+                            detail jsonb) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO audit (at, cn, role, action, resident, request_id, remote, outcome, detail)
+    VALUES (($1->>'now')::timestamptz, $1->>'cn', $1->>'role', $2, $3, $1->>'request_id',
+            $1->>'remote', $4, $5)
+$$;
+
+-- Records that the request read or changed something (a resident's data when resident is set).
+CREATE FUNCTION audit(ctx jsonb, action text, resident bigint, detail jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE sql AS $$ SELECT audit_write($1, $2, $3, 'ok', $4) $$;
+
+-- One row per distinct resident, for lists.
+CREATE FUNCTION audit_many(ctx jsonb, action text, residents bigint[]) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO audit (at, cn, role, action, resident, request_id, remote, outcome)
+    SELECT ($1->>'now')::timestamptz, $1->>'cn', $1->>'role', $2, r, $1->>'request_id',
+           $1->>'remote', 'ok'
+    FROM (SELECT DISTINCT unnest($3) AS r) AS named
+    WHERE r IS NOT NULL
+    ORDER BY r
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Pagination: ?limit= (default 100, 1..1000) and ?after=CURSOR, where the cursor is the last
+-- item's key as text (opaque to clients). An op fetches limit + 1 rows ordered by the key after
+-- the cursor and hands them to page(), which cuts the extra row and sets "next".
+-- ---------------------------------------------------------------------------------------------
+
+CREATE FUNCTION page_limit(args jsonb) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(arg_int($1->'query'->>'limit', 'limit', 1, 1000), 100)
+$$;
+
+-- The cursor as sent (NULL for the first page).
+CREATE FUNCTION page_after(args jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT nullif($1->'query'->>'after', '') $$;
+
+-- The cursor of a list keyed by a bigint id (0 for the first page).
+CREATE FUNCTION page_after_id(args jsonb) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    cursor_text text := page_after(args);
+BEGIN
+    IF cursor_text IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF cursor_text !~ '^[0-9]{1,18}$' THEN
+        PERFORM fail(400, 'bad_field', 'after is not a cursor this list gave out', 'after');
+    END IF;
+    RETURN cursor_text::bigint;
+END $$;
+
+-- {"items": the first `lim` of `items`, "next": the key of the last one, or null when `items`
+-- holds no more than `lim` (there is no further page)}.
+CREATE FUNCTION page(items jsonb, lim int, key text DEFAULT 'id') RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object(
+        'items', coalesce((SELECT jsonb_agg(e ORDER BY i)
+                           FROM jsonb_array_elements(coalesce($1, '[]')) WITH ORDINALITY AS t(e, i)
+                           WHERE i <= $2), '[]'::jsonb),
+        'next', CASE WHEN jsonb_array_length(coalesce($1, '[]')) > $2
+                     THEN to_jsonb(($1->($2 - 1))->>$3) ELSE 'null'::jsonb END)
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- The dispatcher
+-- ---------------------------------------------------------------------------------------------
+
+-- The residents a request names, for the audit row of a refusal: the path id of resident_*
+-- ops (routes under /v1/residents/{id}), any "resident" in path, query or body, and the
+-- residents of a round's observations.
+CREATE FUNCTION api_named_residents(op text, args jsonb) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(array_agg(DISTINCT v::bigint ORDER BY v::bigint), '{}')
+    FROM (
+        SELECT $2->'path'->>'id' WHERE $1 LIKE 'resident\_%'
+        UNION ALL SELECT $2->'path'->>'resident'
+        UNION ALL SELECT $2->'query'->>'resident'
+        UNION ALL SELECT $2->'body'->>'resident'
+        UNION ALL
+        SELECT o->>'resident'
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof($2->'body'->'observations') = 'array'
+                                       THEN $2->'body'->'observations' ELSE '[]' END) AS o
+    ) AS named(v)
+    WHERE v ~ '^[0-9]{1,18}$'
+$$;
+
+-- Builds the error reply of a refusal and writes its audit rows: one per named resident, or one
+-- without a resident when the request is a mutation; reads that name no resident leave none.
+CREATE FUNCTION api_refuse(ctx jsonb, op text, args jsonb, status int, code text, message text,
+                           field text, extra jsonb DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    named bigint[] := api_named_residents(op, args);
+    detail jsonb := jsonb_build_object('status', status, 'message', message);
+BEGIN
+    IF cardinality(named) > 0 THEN
+        PERFORM audit_write(ctx, op, r, 'refused:' || code, detail) FROM unnest(named) AS r;
+    ELSIF jsonb_typeof(args->'body') = 'object' THEN
+        PERFORM audit_write(ctx, op, NULL, 'refused:' || code, detail);
+    END IF;
+    RETURN error_body(code, message, field, extra);
+END $$;
+
+-- One API request. See docs/DESIGN.md: account and role check, idempotency, the op inside a
+-- savepoint, refusal audit, the stored reply. Errors other than fail()'s propagate to the daemon
+-- (503 / retry / 500) and roll back everything, the idempotency key included.
+CREATE FUNCTION api(op text, cn text, args jsonb, now timestamptz, idem_key text,
+                    req_hash text, remote text, request_id text, roles text[])
+RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql
+SET TimeZone = 'UTC'   -- instants in JSON come out as RFC 3339 in UTC whatever the session says
+AS $$
+DECLARE
+    account accounts;
+    ctx jsonb;
+    stored idempotency;
+    reply_status int;
+    reply_body jsonb;
+    err_detail text;
+    err_message text;
+    err jsonb;
+BEGIN
+    IF api.op IS NULL OR api.op !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'api(): op % is not an operation name', api.op;
+    END IF;
+    SELECT * INTO account FROM accounts a WHERE a.cn = api.cn;
+    ctx := jsonb_build_object(
+        'cn', api.cn,
+        'role', account.role,
+        'authority', account.authority,
+        'centres', coalesce((SELECT jsonb_agg(ac.centre ORDER BY ac.centre)
+                             FROM account_centres ac WHERE ac.cn = api.cn), '[]'::jsonb),
+        'now', to_jsonb(api.now),
+        'request_id', api.request_id,
+        'remote', api.remote,
+        'op', api.op);
+
+    IF account.cn IS NULL OR account.disabled THEN
+        RETURN QUERY SELECT 403, api_refuse(ctx, api.op, api.args, 403, 'forbidden',
+            CASE WHEN account.cn IS NULL THEN 'no account for this certificate'
+                 ELSE 'this account is disabled' END, NULL);
+        RETURN;
+    END IF;
+    IF NOT account.role = ANY (coalesce(api.roles, '{}')) THEN
+        RETURN QUERY SELECT 403, api_refuse(ctx, api.op, api.args, 403, 'forbidden',
+            format('the %s role may not do this', account.role), NULL);
+        RETURN;
+    END IF;
+
+    -- Claim the key first: a concurrent twin blocks on this INSERT until the first request
+    -- commits, then finds its stored reply below instead of acting a second time.
+    IF api.idem_key IS NOT NULL THEN
+        INSERT INTO idempotency (cn, key, req_hash, created_at)
+        VALUES (api.cn, api.idem_key, coalesce(api.req_hash, ''), api.now)
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            SELECT * INTO stored FROM idempotency i
+            WHERE i.cn = api.cn AND i.key = api.idem_key;
+            IF stored.req_hash IS DISTINCT FROM coalesce(api.req_hash, '') THEN
+                RETURN QUERY SELECT 422, api_refuse(ctx, api.op, api.args, 422,
+                    'idempotency_mismatch',
+                    'this Idempotency-Key was used for a different request', 'Idempotency-Key');
+                RETURN;
+            END IF;
+            IF stored.status IS NULL THEN
+                -- Cannot happen while claim and reply share one transaction; kept so that a
+                -- future change to that never replays an empty answer.
+                RETURN QUERY SELECT 409, error_body('idempotency_in_progress',
+                    'a request with this Idempotency-Key is still being processed');
+                RETURN;
+            END IF;
+            -- One row per named resident, or one without a resident: a replay is visible
+            -- in the log even though the op did not run again.
+            PERFORM audit_write(ctx, api.op, r, 'replayed',
+                                jsonb_build_object('status', stored.status))
+            FROM unnest(coalesce(nullif(api_named_residents(api.op, api.args), '{}'),
+                                 ARRAY[NULL::bigint])) AS r;
+            RETURN QUERY SELECT stored.status, stored.body;
+            RETURN;
+        END IF;
+    END IF;
+
+    BEGIN
+        EXECUTE format('SELECT r.status, r.body FROM %I($1, $2) AS r', 'op_' || api.op)
+            INTO reply_status, reply_body USING ctx, api.args;
+        IF reply_status IS NULL THEN
+            RAISE EXCEPTION 'op_%() returned no reply', api.op;
+        END IF;
+    EXCEPTION WHEN SQLSTATE 'RCAPP' THEN
+        -- The savepoint of this block has undone the op's writes; record the refusal.
+        GET STACKED DIAGNOSTICS err_detail = PG_EXCEPTION_DETAIL, err_message = MESSAGE_TEXT;
+        err := err_detail::jsonb;
+        reply_status := (err->>'status')::int;
+        reply_body := api_refuse(ctx, api.op, api.args, reply_status, err->>'code', err_message,
+                                 err->>'field', nullif(err->'extra', 'null'::jsonb));
+    END;
+
+    IF api.idem_key IS NOT NULL THEN
+        IF reply_status < 500 THEN
+            UPDATE idempotency i SET status = reply_status, body = reply_body
+            WHERE i.cn = api.cn AND i.key = api.idem_key;
+        ELSE
+            DELETE FROM idempotency i WHERE i.cn = api.cn AND i.key = api.idem_key;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT reply_status, reply_body;
+END $$;
+
+-- Forgets idempotency keys older than 24 hours; the timing engine calls it. Returns how many.
+CREATE FUNCTION idempotency_sweep(now timestamptz) RETURNS bigint
+LANGUAGE sql AS $$
+    WITH gone AS (
+        DELETE FROM idempotency WHERE created_at < $1 - interval '24 hours' RETURNING 1
+    )
+    SELECT count(*) FROM gone
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Start-up and the test clock
+-- ---------------------------------------------------------------------------------------------
+
+-- Gives the configured certificate CN the admin role on first start; an existing account of
+-- that name is left exactly as it is (an operator may have disabled it on purpose).
+CREATE FUNCTION bootstrap_admin(cn text, now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO accounts (cn, role, created_at) VALUES ($1, 'admin', $2)
+    ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        INSERT INTO audit (at, cn, role, action, outcome, detail)
+        VALUES ($2, $1, 'admin', 'bootstrap_admin', 'ok', jsonb_build_object('cn', $1));
+    END IF;
+END $$;
+
+-- The stored test clock, NULL when it was never set.
+CREATE FUNCTION clock_load() RETURNS timestamptz
+LANGUAGE sql STABLE AS $$ SELECT c.now FROM clock_state c $$;
+
+-- GET /v1/clock: the daemon's clock as this request saw it.
+CREATE FUNCTION op_clock_get(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE sql STABLE AS $$
+    SELECT 200, jsonb_build_object('now', $1->'now')
+$$;
+
+-- PUT /v1/clock {"now": INSTANT}: stores the test clock (it survives restarts) and tells every
+-- daemon. The clock may be moved backwards; due events already decided stay decided.
+CREATE FUNCTION op_clock_set(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_now timestamptz := arg_instant(arg_required(args->'body', 'now'), 'now');
+    old_now timestamptz := clock_load();
+BEGIN
+    INSERT INTO clock_state (singleton, now) VALUES (true, new_now)
+    ON CONFLICT (singleton) DO UPDATE SET now = excluded.now;
+    PERFORM audit(ctx, 'clock_set', NULL,
+                  jsonb_build_object('from', old_now, 'to', new_now));
+    PERFORM pg_notify('rc_clock', to_jsonb(new_now) #>> '{}');
+    RETURN QUERY SELECT 200, jsonb_build_object('now', to_jsonb(new_now));
+END $$;
+
+-- GET /metrics: api() has checked the admin role; the C handler builds the text.
+CREATE FUNCTION op_metrics_auth(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE sql IMMUTABLE AS $$ SELECT 200, '{}'::jsonb $$;

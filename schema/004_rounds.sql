@@ -1,0 +1,267 @@
+-- Attendance rounds (SPEC section 2): rounds are not stored but computed from the centre's time
+-- zone and check times; observations are stored one current row per resident and round, with
+-- corrections kept as non-current rows. round_post hands every stored observation to
+-- absence_observe() (schema/006) in the same transaction.
+
+-- The instant of local time `local` in time zone `tz`. Ordinary local times have exactly one
+-- instant; on daylight-saving days the local time is read with the UTC offset in force before
+-- the change (Python's zoneinfo with fold=0, java.time's default):
+--   * a time in the skipped hour (2026-03-29 02:30 Europe/Copenhagen) is read as CET, +01:00:
+--     01:30Z, which the clock shows as 03:30 CEST (the round moves on by the length of the gap);
+--   * a time in the repeated hour (2026-10-25 02:30) is read as CEST, +02:00: 00:30Z, its first
+--     occurrence, so a round is never scheduled an hour after its clock time was first shown.
+-- PostgreSQL's `local AT TIME ZONE tz` agrees on the skipped hour but takes the second
+-- occurrence of a repeated one, hence this function. See docs/decisions.md.
+CREATE FUNCTION local_instant(local timestamp, tz text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    standard timestamptz := local AT TIME ZONE tz;
+    offset_before interval;
+    candidate timestamptz;
+BEGIN
+    -- The offset a day earlier is the one in force before any change near this local time
+    -- (zones change offset at most every few months).
+    offset_before := ((standard - interval '1 day') AT TIME ZONE tz)
+                     - ((standard - interval '1 day') AT TIME ZONE 'UTC');
+    candidate := (local - offset_before) AT TIME ZONE 'UTC';
+    IF candidate <> standard
+       AND ((candidate AT TIME ZONE tz) = local            -- the first of a repeated time
+            OR (standard AT TIME ZONE tz) <> local) THEN   -- a skipped time
+        RETURN candidate;
+    END IF;
+    RETURN standard;
+END $$;
+
+-- When round `slot` (1..3) of a centre's local `date` is scheduled; NULL for an unknown centre
+-- or slot. Everything that needs a round's instant calls this rather than repeating it.
+CREATE FUNCTION round_scheduled_at(centre text, date date, slot int) RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT local_instant($2 + c.check_times[$3], c.timezone)
+    FROM centres c WHERE c.id = $1 AND $3 BETWEEN 1 AND 3
+$$;
+
+-- When the round is due: scheduled instant plus the centre's grace period.
+CREATE FUNCTION round_due_at(centre text, date date, slot int) RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT round_scheduled_at($1, $2, $3) + make_interval(mins => c.grace_minutes)
+    FROM centres c WHERE c.id = $1
+$$;
+
+-- The residents expected in every round of a centre's date: a stay there covering the date
+-- (arrival day included, departure day excluded).
+CREATE FUNCTION round_expected(centre text, date date) RETURNS SETOF bigint
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT s.resident FROM stays s
+    WHERE s.centre = $1 AND s.from_date <= $2 AND $2 < coalesce(s.to_date, 'infinity'::date)
+    ORDER BY 1
+$$;
+
+-- The round object of SPEC section 10: complete once every expected resident has a current
+-- observation (a round nobody is expected in is complete), overdue when not complete at its
+-- due instant, open otherwise.
+CREATE FUNCTION round_json(centre text, date date, slot int, now timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    WITH counts AS (
+        SELECT (SELECT count(*) FROM round_expected($1, $2)) AS expected,
+               (SELECT count(*) FROM round_expected($1, $2) AS e(id)
+                 WHERE NOT EXISTS (SELECT 1 FROM observations o
+                                   WHERE o.centre = $1 AND o.date = $2 AND o.slot = $3
+                                     AND o.resident = e.id AND o.current)) AS missing,
+               round_scheduled_at($1, $2, $3) AS scheduled_at,
+               round_due_at($1, $2, $3) AS due_at
+    )
+    SELECT jsonb_build_object(
+        'centre', $1,
+        'date', $2,
+        'slot', $3,
+        'scheduled_at', k.scheduled_at,
+        'due_at', k.due_at,
+        'status', CASE WHEN k.missing = 0 THEN 'complete'
+                       WHEN $4 >= k.due_at THEN 'overdue'
+                       ELSE 'open' END,
+        'expected', k.expected,
+        'recorded', k.expected - k.missing)
+    FROM counts AS k
+$$;
+
+-- The round with each expected resident and their current observation (and, with_history,
+-- every observation of them in the round, oldest first), residents by family and given name.
+CREATE FUNCTION round_detail_json(centre text, date date, slot int, now timestamptz,
+                                  with_history boolean) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT round_json($1, $2, $3, $4) || jsonb_build_object('residents', coalesce((
+        SELECT jsonb_agg(jsonb_build_object(
+                   'resident', r.id,
+                   'case_number', r.case_number,
+                   'given_name', r.given_name,
+                   'family_name', r.family_name,
+                   'observation', (
+                       SELECT jsonb_build_object('status', o.status, 'reason', o.reason,
+                                                 'note', o.note, 'recorded_at', o.recorded_at,
+                                                 'recorded_by', o.recorded_by)
+                       FROM observations o
+                       WHERE o.centre = $1 AND o.date = $2 AND o.slot = $3
+                         AND o.resident = r.id AND o.current))
+               || CASE WHEN $5 THEN jsonb_build_object('history', (
+                       SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                  'status', o.status, 'reason', o.reason, 'note', o.note,
+                                  'recorded_at', o.recorded_at, 'recorded_by', o.recorded_by,
+                                  'current', o.current) ORDER BY o.id), '[]'::jsonb)
+                       FROM observations o
+                       WHERE o.centre = $1 AND o.date = $2 AND o.slot = $3
+                         AND o.resident = r.id))
+                       ELSE '{}'::jsonb END
+               ORDER BY r.family_name, r.given_name, r.id)
+        FROM round_expected($1, $2) AS e(id) JOIN residents r ON r.id = e.id), '[]'::jsonb))
+$$;
+
+-- The round a path names: the centre (scope-checked), the date and the slot.
+CREATE FUNCTION round_path(ctx jsonb, args jsonb, OUT centre centres, OUT round_date date,
+                           OUT slot int)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    centre := require_centre(ctx, args->'path'->>'id');
+    round_date := arg_date(args->'path'->>'date', 'date');
+    slot := arg_int(args->'path'->>'slot', 'slot', 1, 3);
+END $$;
+
+-- GET /v1/centres/{id}/rounds?date=DATE: the three rounds of the date (default: the centre's
+-- local today), as a list.
+CREATE FUNCTION op_round_list(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c centres := require_centre(ctx, args->'path'->>'id');
+    on_date date := coalesce(arg_date(args->'query'->>'date', 'date'),
+                             centre_local_date(c.id, ctx_now(ctx)));
+BEGIN
+    RETURN QUERY
+    SELECT 200, jsonb_build_object(
+        'items', (SELECT jsonb_agg(round_json(c.id, on_date, s, ctx_now(ctx)) ORDER BY s)
+                  FROM generate_series(1, 3) AS s),
+        'next', NULL);
+END $$;
+
+-- GET /v1/centres/{id}/rounds/{date}/{slot}[?history=true]
+CREATE FUNCTION op_round_get(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    rp record := round_path(ctx, args);
+    with_history boolean := coalesce(args->'query'->>'history', 'false') = 'true';
+BEGIN
+    PERFORM audit_many(ctx, 'round_get',
+                       ARRAY(SELECT round_expected((rp.centre).id, rp.round_date)));
+    RETURN QUERY SELECT 200, round_detail_json((rp.centre).id, rp.round_date, rp.slot, ctx_now(ctx),
+                                               with_history);
+END $$;
+
+-- POST /v1/centres/{id}/rounds/{date}/{slot} {"observations":[{"resident","status","reason",
+-- "note"}]}: all or nothing. Every element is checked before anything is written; a resident
+-- already observed in the round is corrected (the old row stays, current = false). A round more
+-- than two hours before its scheduled instant cannot be recorded yet (409 round_not_started).
+CREATE FUNCTION op_round_post(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    rp record := round_path(ctx, args);
+    centre_id text := (rp.centre).id;
+    round_at timestamptz := round_scheduled_at((rp.centre).id, rp.round_date, rp.slot);
+    items jsonb := args->'body'->'observations';
+    expected bigint[];
+    element jsonb;
+    position bigint;
+    field text;
+    resident_id bigint;
+    obs_status text;
+    obs_reason text;
+    obs_note text;
+    seen bigint[] := '{}';
+BEGIN
+    IF items IS NULL OR jsonb_typeof(items) <> 'array' OR jsonb_array_length(items) = 0 THEN
+        PERFORM fail(400, 'bad_field', 'observations must be a non-empty array', 'observations');
+    END IF;
+    -- First the form of every element (400), then the round's time (409), then whether each
+    -- resident belongs in the round (422): the first problem found is the one answered.
+    FOR element, position IN
+        SELECT e, i - 1 FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i
+    LOOP
+        field := format('observations[%s]', position);
+        IF jsonb_typeof(element) <> 'object' THEN
+            PERFORM fail(400, 'bad_field', field || ' must be an object', field);
+        END IF;
+        resident_id := arg_id(arg_required(element, 'resident', field || '.'),
+                              field || '.resident');
+        IF resident_id = ANY (seen) THEN
+            PERFORM fail(400, 'duplicate_resident',
+                         format('resident %s appears twice in one request', resident_id),
+                         field || '.resident');
+        END IF;
+        seen := seen || resident_id;
+        obs_status := arg_required(element, 'status', field || '.');
+        IF obs_status NOT IN ('present', 'absent', 'excused') THEN
+            PERFORM fail(400, 'bad_field', 'status must be one of present, absent, excused',
+                         field || '.status');
+        END IF;
+        obs_reason := element->>'reason';
+        IF obs_status = 'excused' AND (obs_reason IS NULL OR obs_reason NOT IN
+               ('leave', 'hospital', 'school_trip', 'authority_meeting', 'other')) THEN
+            PERFORM fail(400,
+                         CASE WHEN obs_reason IS NULL THEN 'missing_field' ELSE 'bad_field' END,
+                         'excused needs a reason: leave, hospital, school_trip, '
+                         || 'authority_meeting or other',
+                         field || '.reason');
+        END IF;
+        IF obs_status <> 'excused' AND obs_reason IS NOT NULL THEN
+            PERFORM fail(400, 'bad_field', 'only excused takes a reason', field || '.reason');
+        END IF;
+        IF element ? 'note' AND jsonb_typeof(element->'note') NOT IN ('string', 'null') THEN
+            PERFORM fail(400, 'bad_field', 'note must be a string', field || '.note');
+        END IF;
+    END LOOP;
+
+    IF round_at > ctx_now(ctx) + interval '2 hours' THEN
+        PERFORM fail(409, 'round_not_started',
+                     format('round %s of %s is scheduled at %s; it can be recorded from two '
+                            'hours before', rp.slot, rp.round_date, to_jsonb(round_at) #>> '{}'));
+    END IF;
+
+    -- One writer per round at a time, so that concurrent corrections of the same resident
+    -- queue up instead of colliding on the one-current-row index.
+    PERFORM pg_advisory_xact_lock(hashtextextended(format('round %s %s %s', centre_id,
+                                                           rp.round_date, rp.slot), 0));
+    expected := ARRAY(SELECT round_expected(centre_id, rp.round_date));
+    FOR position IN 0 .. jsonb_array_length(items) - 1 LOOP
+        field := format('observations[%s].resident', position);
+        resident_id := seen[position + 1];
+        IF NOT EXISTS (SELECT 1 FROM residents r WHERE r.id = resident_id) THEN
+            PERFORM fail(422, 'unknown_resident', format('there is no resident %s', resident_id),
+                         field);
+        END IF;
+        IF NOT resident_id = ANY (expected) THEN
+            PERFORM fail(422, 'not_expected',
+                         format('resident %s is not enrolled at %s on %s', resident_id,
+                                centre_id, rp.round_date),
+                         field);
+        END IF;
+    END LOOP;
+
+    FOR element IN SELECT e FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i
+    LOOP
+        resident_id := (element->>'resident')::bigint;
+        obs_status := element->>'status';
+        obs_reason := element->>'reason';
+        obs_note := element->>'note';
+        UPDATE observations o SET current = false
+        WHERE o.centre = centre_id AND o.date = rp.round_date AND o.slot = rp.slot
+          AND o.resident = resident_id AND o.current;
+        INSERT INTO observations (centre, date, slot, resident, status, reason, note, round_at,
+                                  recorded_at, recorded_by, current)
+        VALUES (centre_id, rp.round_date, rp.slot, resident_id, obs_status, obs_reason, obs_note,
+                round_at, ctx_now(ctx), ctx->>'cn', true);
+        PERFORM absence_observe(ctx, resident_id, obs_status, round_at);
+    END LOOP;
+
+    PERFORM audit_many(ctx, 'round_post', seen);
+    -- The answer shows every expected resident: the ones not observed here are read.
+    PERFORM audit_many(ctx, 'round_get', ARRAY(SELECT unnest(expected) EXCEPT SELECT unnest(seen)));
+    RETURN QUERY SELECT 200, round_detail_json(centre_id, rp.round_date, rp.slot, ctx_now(ctx),
+                                               false);
+END $$;

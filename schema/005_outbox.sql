@@ -1,0 +1,665 @@
+-- The outbox of notifications to the authorities (SPEC sections 3, 5, 7a, 10 Webhooks): one
+-- outbox row per decision to notify, one delivery row per authority with a stable event id, the
+-- functions the daemon's sender (daemon/sender.c) claims and records deliveries with, the
+-- notification_failing check, and the incident reports (IN8, IN9, IN10, underretning) that go
+-- the same way. Every instant arrives as a parameter: nothing here reads the database clock.
+--
+-- This migration runs before 006 (absences, alerts, the timing engine). Functions that reach
+-- into 006's tables or call its functions (alert_raise, alert_resolve, due_schedule,
+-- resident_centre_at) are PL/pgSQL, which resolves names when a statement first runs.
+
+-- ---------------------------------------------------------------------------------------------
+-- Policy and routing: data, not code
+-- ---------------------------------------------------------------------------------------------
+
+-- How long a notification may stay undelivered after it fell due before on-call staff are
+-- told to phone the authority (SPEC section 5: 15 minutes).
+CREATE TABLE notification_settings (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    failing_after interval NOT NULL CHECK (failing_after > interval '0')
+);
+INSERT INTO notification_settings (failing_after) VALUES (interval '15 minutes');
+
+-- Incident reports (SPEC section 7a): who receives each kind, as what webhook type, and whether
+-- the police report number is required.
+CREATE TABLE incident_routes (
+    kind text PRIMARY KEY CHECK (kind ~ '^[a-z0-9_]{1,32}$'),
+    type text NOT NULL UNIQUE CHECK (type ~ '^incident\.[a-z0-9_]{1,32}$'),
+    recipients text[] NOT NULL
+        CHECK (cardinality(recipients) > 0
+               AND recipients <@ ARRAY['municipality', 'police', 'immigration']),
+    needs_police_report boolean NOT NULL DEFAULT false,
+    description text NOT NULL
+);
+INSERT INTO incident_routes (kind, type, recipients, needs_police_report, description) VALUES
+    ('in8', 'incident.in8', '{immigration}', false,
+     'IN8: suspected radicalisation or harassment, to the Immigration Service'),
+    ('in9', 'incident.in9', '{immigration,police}', true,
+     'IN9: crime, to the Immigration Service and the police, with the police report number'),
+    ('in10', 'incident.in10', '{immigration}', false,
+     'IN10: use of force against a resident, to the Immigration Service'),
+    ('underretning', 'incident.underretning', '{municipality}', false,
+     'Skærpet underretningspligt: a child at risk, to the municipality''s social services');
+
+-- ---------------------------------------------------------------------------------------------
+-- Outbox and deliveries
+-- ---------------------------------------------------------------------------------------------
+
+-- One row per decision to notify, written in the transaction that takes the decision.
+CREATE TABLE outbox (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    centre text NOT NULL REFERENCES centres,
+    type text NOT NULL CHECK (type ~ '^[a-z][a-z0-9_]*\.[a-z0-9_]+$'),
+    absence bigint,                     -- the absence (006 owns the table), or NULL
+    resident bigint REFERENCES residents,
+    payload jsonb NOT NULL CHECK (jsonb_typeof(payload) = 'object'), -- body without event_id
+    due_at timestamptz NOT NULL,
+    created_at timestamptz NOT NULL,
+    reported_alert bigint               -- the absence_reported alert, once raised
+);
+CREATE INDEX outbox_absence ON outbox (absence) WHERE absence IS NOT NULL;
+
+-- One row per event and authority: what the sender delivers and GET /v1/notifications shows.
+-- Leases are in wall-clock time (see outbox_claim); everything else is on the daemon's clock.
+CREATE TABLE deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    outbox bigint NOT NULL REFERENCES outbox,
+    event_id text NOT NULL UNIQUE CHECK (event_id ~ '^evt_[0-9a-f]{32}$'),
+    type text NOT NULL,
+    centre text NOT NULL REFERENCES centres,
+    authority text NOT NULL CHECK (authority IN ('municipality', 'police', 'immigration')),
+    absence bigint,
+    due_at timestamptz NOT NULL,
+    delivered_at timestamptz,
+    attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at timestamptz NOT NULL,
+    last_attempt_at timestamptz,
+    last_error text,                    -- the last failed attempt's reason (kept after success)
+    lease_owner text,                   -- the instance sending it now
+    lease_until timestamptz,            -- wall clock
+    failing_alert bigint,               -- the notification_failing alert, once raised
+    UNIQUE (outbox, authority),
+    CHECK ((lease_owner IS NULL) = (lease_until IS NULL))
+);
+CREATE INDEX deliveries_pending ON deliveries (next_attempt_at, id) WHERE delivered_at IS NULL;
+CREATE INDEX deliveries_absence ON deliveries (absence, authority, id) WHERE absence IS NOT NULL;
+CREATE INDEX deliveries_centre ON deliveries (centre, id);
+CREATE INDEX deliveries_lease ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
+
+-- ---------------------------------------------------------------------------------------------
+-- Document parts shared by every webhook type
+-- ---------------------------------------------------------------------------------------------
+
+-- The centre as authorities see it in a webhook body.
+CREATE FUNCTION outbox_centre_json(p_centre text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', c.id, 'name', c.name, 'operator', c.operator)
+      FROM centres c WHERE c.id = p_centre
+$$;
+
+-- The resident as authorities see it, with the age in completed years on a date (as
+-- PostgreSQL's age() computes it).
+CREATE FUNCTION outbox_resident_json(p_resident bigint, p_on date) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'case_number', r.case_number, 'given_name', r.given_name,
+        'family_name', r.family_name, 'date_of_birth', r.date_of_birth,
+        'age', extract(year FROM age(p_on::timestamp, r.date_of_birth::timestamp))::integer)
+      FROM residents r WHERE r.id = p_resident
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Enqueueing (the contract with 006 absences and 007 allowances, DESIGN.md)
+-- ---------------------------------------------------------------------------------------------
+
+-- Writes one notification: an outbox row and one delivery row per authority kind, each with its
+-- own event id that every retry reuses, schedules the notification_failing check and wakes the
+-- senders. `payload` is the webhook body without event_id (a "type" inside it is replaced by
+-- p_type; a missing "centre" is filled in). `p_resident` may be NULL: it is then taken from the
+-- absence, or from payload.resident.case_number. Returns the outbox id. Misuse (unknown kinds,
+-- no kinds, a payload that is not an object) raises: losing a notification quietly is worse
+-- than failing the decision that wanted it.
+CREATE FUNCTION outbox_enqueue_for(p_centre text, p_type text, p_payload jsonb, p_kinds text[],
+                                   p_due_at timestamptz, p_absence bigint, p_resident bigint,
+                                   p_now timestamptz)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+    body jsonb := p_payload;
+    resident_ bigint := p_resident;
+    failing_after interval;
+    d record;
+BEGIN
+    IF p_kinds IS NULL OR cardinality(p_kinds) = 0
+       OR NOT p_kinds <@ ARRAY['municipality', 'police', 'immigration'] THEN
+        RAISE EXCEPTION 'outbox_enqueue: bad authority kinds %', p_kinds;
+    END IF;
+    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
+        RAISE EXCEPTION 'outbox_enqueue: the payload of % must be a JSON object', p_type;
+    END IF;
+    IF p_due_at IS NULL OR p_now IS NULL THEN
+        RAISE EXCEPTION 'outbox_enqueue: due_at and now are required';
+    END IF;
+    body := body - 'event_id' || jsonb_build_object('type', p_type);
+    IF NOT body ? 'centre' THEN
+        body := body || jsonb_build_object('centre', outbox_centre_json(p_centre));
+    END IF;
+    IF resident_ IS NULL AND p_absence IS NOT NULL THEN
+        EXECUTE 'SELECT resident FROM absences WHERE id = $1' INTO resident_ USING p_absence;
+    END IF;
+    IF resident_ IS NULL THEN
+        SELECT r.id INTO resident_ FROM residents r
+         WHERE r.case_number = body#>>'{resident,case_number}';
+    END IF;
+    INSERT INTO outbox (centre, type, absence, resident, payload, due_at, created_at)
+    VALUES (p_centre, p_type, p_absence, resident_, body, p_due_at, p_now)
+    RETURNING id INTO new_id;
+
+    SELECT s.failing_after INTO failing_after FROM notification_settings s;
+    FOR d IN
+        INSERT INTO deliveries (outbox, event_id, type, centre, authority, absence, due_at,
+                                next_attempt_at)
+        SELECT new_id, 'evt_' || replace(gen_random_uuid()::text, '-', ''), p_type, p_centre,
+               k, p_absence, p_due_at, p_due_at
+          FROM (SELECT DISTINCT unnest(p_kinds) AS k) kinds
+         ORDER BY k
+        RETURNING id
+    LOOP
+        PERFORM due_schedule('notification_check', d.id, p_centre,
+                             p_due_at + coalesce(failing_after, interval '15 minutes'));
+    END LOOP;
+    PERFORM pg_notify('rc_outbox', '');
+    RETURN new_id;
+END $$;
+
+-- The contract of DESIGN.md: as outbox_enqueue_for, with the resident found from the absence or
+-- the payload.
+CREATE FUNCTION outbox_enqueue(p_centre text, p_type text, p_payload jsonb, p_kinds text[],
+                               p_due_at timestamptz, p_absence bigint, p_now timestamptz)
+RETURNS bigint LANGUAGE sql AS $$
+    SELECT outbox_enqueue_for($1, $2, $3, $4, $5, $6, NULL, $7)
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- The sender's side (daemon/sender.c)
+-- ---------------------------------------------------------------------------------------------
+
+-- Claims up to p_max deliveries that are due on the daemon clock (p_now) and not leased (leases
+-- compare with the wall clock p_wall), for p_owner until p_lease_until. Rows are skipped, not
+-- waited for, when another instance holds them (SKIP LOCKED), so each row is sent by one
+-- instance at a time. Two further rules:
+--   * per absence and authority, an event waits until the earlier ones are delivered, so an
+--     authority never hears "returned" before "reported";
+--   * at most p_group_cap attempts run at once per centre and authority, counted over every
+--     instance's live leases, so one dead or slow endpoint cannot occupy every slot.
+-- Returns what one attempt needs: the endpoint and secret are read now, so a corrected URL or a
+-- rotated secret applies to the next attempt.
+CREATE FUNCTION outbox_claim(p_owner text, p_now timestamptz, p_wall timestamptz,
+                             p_lease_until timestamptz, p_max integer, p_group_cap integer)
+RETURNS TABLE(id bigint, event_id text, type text, authority text, centre text, url text,
+              secret text, payload jsonb, attempts integer)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    WITH busy AS (
+        SELECT b.centre, b.authority, count(*)::integer AS n
+          FROM deliveries b
+         WHERE b.delivered_at IS NULL AND b.lease_until > p_wall
+         GROUP BY b.centre, b.authority
+    ), ready AS (
+        SELECT r.id,
+               row_number() OVER (PARTITION BY r.centre, r.authority
+                                  ORDER BY r.next_attempt_at, r.id) AS rank,
+               coalesce(busy.n, 0) AS busy_n
+          FROM deliveries r
+          LEFT JOIN busy ON busy.centre = r.centre AND busy.authority = r.authority
+         WHERE r.delivered_at IS NULL
+           AND r.due_at <= p_now AND r.next_attempt_at <= p_now
+           AND (r.lease_until IS NULL OR r.lease_until <= p_wall)
+           AND NOT EXISTS (
+                SELECT 1 FROM deliveries e
+                 WHERE r.absence IS NOT NULL AND e.absence = r.absence
+                   AND e.authority = r.authority AND e.id < r.id AND e.delivered_at IS NULL)
+    ), picked AS (
+        SELECT p.id FROM deliveries p
+          JOIN ready ON ready.id = p.id
+         WHERE ready.rank + ready.busy_n <= p_group_cap
+         ORDER BY p.next_attempt_at, p.id
+         LIMIT p_max
+           FOR UPDATE OF p SKIP LOCKED
+    )
+    UPDATE deliveries d
+       SET lease_owner = p_owner, lease_until = p_lease_until
+      FROM picked
+     WHERE d.id = picked.id
+       AND d.delivered_at IS NULL
+       AND (d.lease_until IS NULL OR d.lease_until <= p_wall)
+    RETURNING d.id, d.event_id, d.type, d.authority, d.centre,
+              (SELECT ca.url FROM centre_authorities ca
+                WHERE ca.centre = d.centre AND ca.kind = d.authority),
+              (SELECT ca.secret FROM centre_authorities ca
+                WHERE ca.centre = d.centre AND ca.kind = d.authority),
+              (SELECT o.payload FROM outbox o WHERE o.id = d.outbox),
+              d.attempts;
+END $$;
+
+-- A 2xx answer: the delivery is done. Resolves its notification_failing alert; when the
+-- endpoint had been failing, the other deliveries to it that wait in backoff are made due now
+-- (it is back: the backlog goes out at once, not over the next backoff intervals); and when
+-- every authority of an absence.reported event has it, raises absence_reported once. Recording
+-- the same delivery twice changes nothing (returns false). Whoever holds the lease, a delivery
+-- that happened is recorded.
+CREATE FUNCTION outbox_delivered(p_id bigint, p_owner text, p_now timestamptz,
+                                 p_result text DEFAULT NULL)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    d deliveries;
+    o outbox;
+    pulled integer;
+    absence_open boolean := true;
+    alert_id bigint;
+BEGIN
+    UPDATE deliveries
+       SET delivered_at = p_now, attempts = attempts + 1, last_attempt_at = p_now,
+           lease_owner = NULL, lease_until = NULL
+     WHERE deliveries.id = p_id AND delivered_at IS NULL
+    RETURNING * INTO d;
+    IF d.id IS NULL THEN
+        RETURN false;
+    END IF;
+    IF d.failing_alert IS NOT NULL THEN
+        PERFORM alert_resolve(d.failing_alert, p_now);
+    END IF;
+
+    UPDATE deliveries b
+       SET next_attempt_at = p_now
+     WHERE b.centre = d.centre AND b.authority = d.authority AND b.delivered_at IS NULL
+       AND b.attempts > 0 AND b.next_attempt_at > p_now AND b.due_at <= p_now
+       AND b.lease_owner IS NULL;
+    GET DIAGNOSTICS pulled = ROW_COUNT;
+    IF pulled > 0 OR (d.absence IS NOT NULL AND EXISTS (
+            SELECT 1 FROM deliveries n
+             WHERE n.absence = d.absence AND n.authority = d.authority AND n.id > d.id
+               AND n.delivered_at IS NULL)) THEN
+        -- Rows that were waiting on this one are sendable now, on any instance.
+        PERFORM pg_notify('rc_outbox', '');
+    END IF;
+
+    IF d.type = 'absence.reported' THEN
+        -- The outbox row lock serialises the deliveries of one event: of two authorities
+        -- answering at once, the second to commit sees the first and raises the alert.
+        SELECT * INTO o FROM outbox WHERE outbox.id = d.outbox FOR UPDATE;
+        IF o.reported_alert IS NULL AND NOT EXISTS (
+                SELECT 1 FROM deliveries s WHERE s.outbox = o.id AND s.delivered_at IS NULL) THEN
+            IF o.absence IS NOT NULL THEN
+                EXECUTE 'SELECT returned_at IS NULL FROM absences WHERE id = $1'
+                   INTO absence_open USING o.absence;
+            END IF;
+            -- After the resident has returned, "the authorities know he is missing" is news
+            -- to nobody: the returned notice follows and resident_returned was raised.
+            IF coalesce(absence_open, true) THEN
+                alert_id := alert_raise(o.centre, 'absence_reported', o.resident, o.absence,
+                    jsonb_build_object(
+                        'reason', o.payload->>'reason',
+                        'authorities', (SELECT jsonb_agg(s.authority ORDER BY s.authority)
+                                          FROM deliveries s WHERE s.outbox = o.id),
+                        'event_ids', (SELECT jsonb_object_agg(s.authority, s.event_id)
+                                        FROM deliveries s WHERE s.outbox = o.id),
+                        'due_at', o.due_at,
+                        'delivered_at', p_now),
+                    p_now);
+                UPDATE outbox SET reported_alert = alert_id WHERE outbox.id = o.id;
+            END IF;
+        END IF;
+    END IF;
+    RETURN true;
+END $$;
+
+-- A failed attempt (non-2xx, TLS or connection failure, timeout): counts it, keeps the reason
+-- and schedules the next attempt at p_next_attempt_at (the daemon computes the backoff with
+-- jitter). Only the lease holder records a failure: if its lease ran out and another instance
+-- took the row, that instance's outcome is the one that counts.
+CREATE FUNCTION outbox_failed(p_id bigint, p_owner text, p_error text, p_now timestamptz,
+                              p_next_attempt_at timestamptz)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE deliveries
+       SET attempts = attempts + 1, last_attempt_at = p_now,
+           last_error = left(coalesce(p_error, 'unknown error'), 500),
+           next_attempt_at = greatest(p_next_attempt_at, p_now),
+           lease_owner = NULL, lease_until = NULL
+     WHERE deliveries.id = p_id AND delivered_at IS NULL AND lease_owner = p_owner;
+    RETURN FOUND;
+END $$;
+
+-- At start-up: leases held under this instance's own name belong to a previous run that died
+-- mid-delivery (kill -9). Nobody else can be sending them, so they are released at once rather
+-- than when the lease expires. Returns how many.
+CREATE FUNCTION outbox_release(p_owner text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+     WHERE lease_owner = p_owner AND delivered_at IS NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM pg_notify('rc_outbox', '');
+    END IF;
+    RETURN n;
+END $$;
+
+-- When the sender should look again: the earliest instant (daemon clock) an unleased pending
+-- delivery becomes sendable, and the earliest expiry (wall clock) of a live lease.
+CREATE FUNCTION outbox_next_wake(p_now timestamptz, p_wall timestamptz)
+RETURNS TABLE(next_due timestamptz, next_lease timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT min(greatest(d.due_at, d.next_attempt_at))
+               FILTER (WHERE d.lease_until IS NULL OR d.lease_until <= $2),
+           min(d.lease_until) FILTER (WHERE d.lease_until > $2)
+      FROM deliveries d
+     WHERE d.delivered_at IS NULL
+$$;
+
+-- Due (timing engine, scheduled by outbox_enqueue at due_at + failing_after): a delivery still
+-- not delivered raises notification_failing naming the authority and the last error, so staff
+-- can phone. Once per delivery; outbox_delivered resolves it.
+CREATE FUNCTION due_notification_check(p_ref bigint, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    d deliveries;
+    o outbox;
+    failing_after interval;
+    alert_id bigint;
+BEGIN
+    SELECT * INTO d FROM deliveries WHERE deliveries.id = p_ref FOR UPDATE;
+    IF NOT FOUND OR d.delivered_at IS NOT NULL OR d.failing_alert IS NOT NULL THEN
+        RETURN;
+    END IF;
+    SELECT s.failing_after INTO failing_after FROM notification_settings s;
+    IF d.due_at + coalesce(failing_after, interval '15 minutes') > p_now THEN
+        -- The setting was raised since this check was scheduled: look again then.
+        PERFORM due_schedule('notification_check', d.id, d.centre,
+                             d.due_at + coalesce(failing_after, interval '15 minutes'));
+        RETURN;
+    END IF;
+    SELECT * INTO o FROM outbox WHERE outbox.id = d.outbox;
+    alert_id := alert_raise(d.centre, 'notification_failing', o.resident, d.absence,
+        jsonb_build_object(
+            'authority', d.authority,
+            'last_error', coalesce(d.last_error,
+                                   CASE WHEN d.lease_owner IS NOT NULL
+                                        THEN 'the first attempt has not finished yet'
+                                        ELSE 'no attempt has been made yet' END),
+            'event_id', d.event_id,
+            'type', d.type,
+            'due_at', d.due_at,
+            'attempts', d.attempts),
+        p_now);
+    UPDATE deliveries SET failing_alert = alert_id WHERE deliveries.id = d.id;
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- GET /v1/notifications
+-- ---------------------------------------------------------------------------------------------
+
+-- Where a delivery stands, for people: delivered; failing (notification_failing raised);
+-- retrying (attempted, not yet delivered); pending (due, not yet attempted); scheduled (due
+-- later).
+CREATE FUNCTION delivery_state(d deliveries, p_now timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN d.delivered_at IS NOT NULL THEN 'delivered'
+                WHEN d.failing_alert IS NOT NULL THEN 'failing'
+                WHEN d.attempts > 0 THEN 'retrying'
+                WHEN d.due_at > p_now THEN 'scheduled'
+                ELSE 'pending' END
+$$;
+
+CREATE FUNCTION delivery_json(d deliveries, p_now timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', d.id, 'event_id', d.event_id, 'type', d.type, 'authority', d.authority,
+        'centre', d.centre, 'absence', d.absence,
+        'resident', (SELECT o.resident FROM outbox o WHERE o.id = d.outbox),
+        'due_at', d.due_at, 'delivered_at', d.delivered_at, 'attempts', d.attempts,
+        'last_error', d.last_error, 'last_attempt_at', d.last_attempt_at,
+        'next_attempt_at', CASE WHEN d.delivered_at IS NULL THEN d.next_attempt_at END,
+        'state', delivery_state(d, p_now))
+$$;
+
+-- GET /v1/notifications?centre=&absence=&resident=&state=&limit=&after=
+-- Staff+ see their centres' notifications (admins all); the authority role sees only its own
+-- authority's deliveries, of its centres. Ascending id; the cursor is the last id.
+CREATE FUNCTION op_notification_list(ctx jsonb, args jsonb)
+RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    q jsonb := coalesce(args->'query', '{}');
+    now_ timestamptz := ctx_now(ctx);
+    centre_ text := q->>'centre';
+    absence_ bigint := arg_id(q->>'absence', 'absence');
+    resident_ bigint := arg_id(q->>'resident', 'resident');
+    state_ text := coalesce(q->>'state', 'all');
+    lim integer := page_limit(args);
+    after_ bigint := page_after_id(args);
+    own_authority text := CASE WHEN ctx->>'role' = 'authority' THEN ctx->>'authority' END;
+    visible text[] := CASE WHEN ctx->>'role' = 'admin' THEN NULL
+                           ELSE ARRAY(SELECT jsonb_array_elements_text(
+                                          coalesce(ctx->'centres', '[]'))) END;
+    rows_ deliveries[];
+    residents_ bigint[];
+BEGIN
+    IF state_ NOT IN ('all', 'pending', 'delivered', 'failing') THEN
+        PERFORM fail(400, 'bad_field', 'state must be all, pending, delivered or failing',
+                     'state');
+    END IF;
+    IF ctx->>'role' = 'authority' AND own_authority IS NULL THEN
+        PERFORM fail(403, 'forbidden', 'this authority account names no authority');
+    END IF;
+    IF centre_ IS NOT NULL THEN
+        PERFORM require_centre(ctx, centre_);
+    END IF;
+    SELECT array_agg(x ORDER BY x.id) INTO rows_ FROM (
+        SELECT * FROM deliveries d
+         WHERE (centre_ IS NULL OR d.centre = centre_)
+           AND (visible IS NULL OR d.centre = ANY (visible))
+           AND (own_authority IS NULL OR d.authority = own_authority)
+           AND (absence_ IS NULL OR d.absence = absence_)
+           AND (resident_ IS NULL
+                OR d.outbox IN (SELECT o.id FROM outbox o WHERE o.resident = resident_))
+           AND CASE state_
+                   WHEN 'pending' THEN d.delivered_at IS NULL
+                   WHEN 'delivered' THEN d.delivered_at IS NOT NULL
+                   WHEN 'failing' THEN d.delivered_at IS NULL AND d.failing_alert IS NOT NULL
+                   ELSE true END
+           AND d.id > after_
+         ORDER BY d.id
+         LIMIT lim + 1) x;
+    rows_ := coalesce(rows_, '{}');
+    residents_ := ARRAY(SELECT DISTINCT o.resident FROM unnest(rows_[1:lim]) r
+                          JOIN outbox o ON o.id = r.outbox
+                         WHERE o.resident IS NOT NULL);
+    IF cardinality(residents_) > 0 THEN
+        PERFORM audit_many(ctx, 'notification.list', residents_);
+    END IF;
+    RETURN QUERY SELECT 200, jsonb_build_object(
+        'items', coalesce((SELECT jsonb_agg(delivery_json(r, now_) ORDER BY r.id)
+                             FROM unnest(rows_[1:lim]) r), '[]'),
+        'next', CASE WHEN cardinality(rows_) > lim THEN to_jsonb(rows_[lim].id::text) END);
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Incidents (SPEC section 7a)
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE incidents (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    resident bigint NOT NULL REFERENCES residents,
+    centre text NOT NULL REFERENCES centres,
+    kind text NOT NULL REFERENCES incident_routes,
+    occurred_at timestamptz NOT NULL,
+    description text NOT NULL CHECK (length(description) > 0),
+    police_report_number text,
+    reported_at timestamptz NOT NULL,
+    reported_by text NOT NULL,
+    outbox bigint REFERENCES outbox
+);
+CREATE INDEX incidents_centre ON incidents (centre, id);
+CREATE INDEX incidents_resident ON incidents (resident, id);
+
+CREATE FUNCTION incident_json(i incidents, p_now timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', i.id, 'resident', i.resident, 'centre', i.centre, 'kind', i.kind,
+        'occurred_at', i.occurred_at, 'description', i.description,
+        'police_report_number', i.police_report_number, 'reported_at', i.reported_at,
+        'reported_by', i.reported_by,
+        'notifications', coalesce((SELECT jsonb_agg(delivery_json(d, p_now) ORDER BY d.id)
+                                     FROM deliveries d WHERE d.outbox = i.outbox), '[]'))
+$$;
+
+-- POST /v1/residents/{id}/incidents {"kind","occurred_at","description","police_report_number"}
+-- Stores the report and, in the same transaction, its notification to the authorities the
+-- kind's route names, due at once.
+CREATE FUNCTION op_incident_create(ctx jsonb, args jsonb)
+RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    now_ timestamptz := ctx_now(ctx);
+    b jsonb := coalesce(args->'body', '{}');
+    rid text := args->'path'->>'id';
+    res residents;
+    route incident_routes;
+    centre_ text;
+    tz text;
+    occurred timestamptz;
+    description_ text := nullif(btrim(b->>'description'), '');
+    report_number text := nullif(btrim(b->>'police_report_number'), '');
+    inc incidents;
+    outbox_id bigint;
+BEGIN
+    IF rid IS NULL OR rid !~ '^[0-9]{1,18}$' THEN
+        PERFORM fail(404, 'not_found', 'no such resident', 'id');
+    END IF;
+    SELECT * INTO res FROM residents WHERE id = rid::bigint;
+    IF NOT FOUND THEN
+        PERFORM fail(404, 'not_found', 'no such resident', 'id');
+    END IF;
+    occurred := arg_instant(arg_required(b, 'occurred_at'), 'occurred_at');
+    -- The centre responsible: where the resident was when it happened, else where the resident
+    -- is now, else the last stay (a report after departure).
+    centre_ := coalesce(resident_centre_at(res.id, occurred), resident_centre_at(res.id, now_),
+                        (SELECT s.centre FROM stays s WHERE s.resident = res.id
+                          ORDER BY s.from_date DESC, s.id DESC LIMIT 1));
+    IF centre_ IS NULL THEN
+        PERFORM fail(409, 'not_enrolled', 'the resident has never been enrolled at a centre',
+                     'id');
+    END IF;
+    PERFORM require_centre(ctx, centre_);
+    IF res.anonymised_at IS NOT NULL THEN
+        PERFORM fail(409, 'anonymised', 'the resident''s record has been anonymised', 'id');
+    END IF;
+
+    SELECT * INTO route FROM incident_routes r WHERE r.kind = arg_required(b, 'kind');
+    IF NOT FOUND THEN
+        PERFORM fail(400, 'bad_field',
+                     'kind must be one of ' || (SELECT string_agg(r.kind, ', ' ORDER BY r.kind)
+                                                  FROM incident_routes r),
+                     'kind');
+    END IF;
+    IF occurred > now_ THEN
+        PERFORM fail(400, 'bad_field', 'occurred_at must not be in the future', 'occurred_at');
+    END IF;
+    IF description_ IS NULL THEN
+        PERFORM fail(400, 'missing_field', 'description must say what happened', 'description');
+    END IF;
+    IF route.needs_police_report AND report_number IS NULL THEN
+        PERFORM fail(400, 'missing_field',
+                     format('an %s report needs the police report number', upper(route.kind)),
+                     'police_report_number');
+    END IF;
+
+    INSERT INTO incidents (resident, centre, kind, occurred_at, description,
+                           police_report_number, reported_at, reported_by)
+    VALUES (res.id, centre_, route.kind, occurred, description_, report_number, now_,
+            ctx->>'cn')
+    RETURNING * INTO inc;
+    SELECT c.timezone INTO tz FROM centres c WHERE c.id = centre_;
+    outbox_id := outbox_enqueue_for(centre_, route.type,
+        jsonb_build_object(
+            'incident', inc.id,
+            'kind', inc.kind,
+            'centre', outbox_centre_json(centre_),
+            'resident', outbox_resident_json(res.id, (occurred AT TIME ZONE tz)::date),
+            'occurred_at', inc.occurred_at,
+            'description', inc.description,
+            'police_report_number', inc.police_report_number,
+            'reported_at', inc.reported_at,
+            'reported_by', inc.reported_by),
+        route.recipients, now_, NULL, res.id, now_);
+    UPDATE incidents SET outbox = outbox_id WHERE incidents.id = inc.id RETURNING * INTO inc;
+    PERFORM audit(ctx, 'incident.create', res.id,
+                  jsonb_build_object('incident', inc.id, 'kind', inc.kind));
+    RETURN QUERY SELECT 201, incident_json(inc, now_);
+END $$;
+
+-- GET /v1/incidents/{id}
+CREATE FUNCTION op_incident_get(ctx jsonb, args jsonb)
+RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    id_ text := args->'path'->>'id';
+    inc incidents;
+BEGIN
+    IF id_ IS NULL OR id_ !~ '^[0-9]{1,18}$' THEN
+        PERFORM fail(404, 'not_found', 'no such incident', 'id');
+    END IF;
+    SELECT * INTO inc FROM incidents i WHERE i.id = id_::bigint;
+    IF NOT FOUND THEN
+        PERFORM fail(404, 'not_found', 'no such incident', 'id');
+    END IF;
+    PERFORM require_centre(ctx, inc.centre);
+    PERFORM audit(ctx, 'incident.read', inc.resident);
+    RETURN QUERY SELECT 200, incident_json(inc, ctx_now(ctx));
+END $$;
+
+-- GET /v1/incidents?centre=&resident=&kind=&limit=&after=  (ascending id; cursor = last id)
+CREATE FUNCTION op_incident_list(ctx jsonb, args jsonb)
+RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    q jsonb := coalesce(args->'query', '{}');
+    now_ timestamptz := ctx_now(ctx);
+    centre_ text := q->>'centre';
+    resident_ bigint := arg_id(q->>'resident', 'resident');
+    kind_ text := q->>'kind';
+    lim integer := page_limit(args);
+    after_ bigint := page_after_id(args);
+    visible text[] := CASE WHEN ctx->>'role' = 'admin' THEN NULL
+                           ELSE ARRAY(SELECT jsonb_array_elements_text(
+                                          coalesce(ctx->'centres', '[]'))) END;
+    rows_ incidents[];
+    residents_ bigint[];
+BEGIN
+    IF centre_ IS NOT NULL THEN
+        PERFORM require_centre(ctx, centre_);
+    END IF;
+    IF kind_ IS NOT NULL AND NOT EXISTS (SELECT 1 FROM incident_routes r WHERE r.kind = kind_)
+    THEN
+        PERFORM fail(400, 'bad_field', 'kind is not an incident kind', 'kind');
+    END IF;
+    SELECT array_agg(x ORDER BY x.id) INTO rows_ FROM (
+        SELECT * FROM incidents i
+         WHERE (centre_ IS NULL OR i.centre = centre_)
+           AND (visible IS NULL OR i.centre = ANY (visible))
+           AND (resident_ IS NULL OR i.resident = resident_)
+           AND (kind_ IS NULL OR i.kind = kind_)
+           AND i.id > after_
+         ORDER BY i.id
+         LIMIT lim + 1) x;
+    rows_ := coalesce(rows_, '{}');
+    residents_ := ARRAY(SELECT DISTINCT r.resident FROM unnest(rows_[1:lim]) r);
+    IF cardinality(residents_) > 0 THEN
+        PERFORM audit_many(ctx, 'incident.list', residents_);
+    END IF;
+    RETURN QUERY SELECT 200, jsonb_build_object(
+        'items', coalesce((SELECT jsonb_agg(incident_json(r, now_) ORDER BY r.id)
+                             FROM unnest(rows_[1:lim]) r), '[]'),
+        'next', CASE WHEN cardinality(rows_) > lim THEN to_jsonb(rows_[lim].id::text) END);
+END $$;

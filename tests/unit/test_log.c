@@ -1,0 +1,222 @@
+/* Unit tests of daemon/log.c: the line format, the level filter, and that a message cannot
+ * break out of its line. stderr is redirected into a pipe for each test. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+static int saved_stderr = -1;
+static int pipe_read = -1;
+
+/* Sends stderr into a pipe until captured() collects it. */
+static void capture_start(void)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	/* Large enough for every line a test writes, so log_msg never blocks. */
+	(void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+	saved_stderr = dup(STDERR_FILENO);
+	assert_true(saved_stderr >= 0);
+	assert_true(dup2(fds[1], STDERR_FILENO) >= 0);
+	close(fds[1]);
+	pipe_read = fds[0];
+}
+
+/* Restores stderr and returns what was written (caller frees). */
+static char *captured(void)
+{
+	assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
+	close(saved_stderr);
+	size_t size = 0, cap = 65536;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	ssize_t n;
+	while ((n = read(pipe_read, text + size, cap - size - 1)) > 0) {
+		size += (size_t)n;
+		if (cap - size - 1 == 0) {
+			cap *= 2;
+			text = realloc(text, cap);
+			assert_non_null(text);
+		}
+	}
+	close(pipe_read);
+	text[size] = '\0';
+	return text;
+}
+
+static int teardown_level(void **state)
+{
+	(void)state;
+	log_set_level(LOG_INFO);
+	return 0;
+}
+
+static void test_line_format(void **state)
+{
+	(void)state;
+	capture_start();
+	log_info("round %d of %s recorded", 2, "tonder");
+	char *text = captured();
+
+	regex_t re;
+	assert_int_equal(
+	    regcomp(&re,
+	            "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+	            "rollcalld\\[([0-9]+)\\] INFO round 2 of tonder recorded\n$",
+	            REG_EXTENDED),
+	    0);
+	regmatch_t match[2];
+	if (regexec(&re, text, 2, match, 0) != 0)
+		fail_msg("unexpected line: %s", text);
+	regfree(&re);
+	assert_int_equal(atol(text + match[1].rm_so), (long)getpid());
+
+	/* The timestamp is the wall time, in a form clock_parse reads. */
+	char stamp[32];
+	memcpy(stamp, text, 24);
+	stamp[24] = '\0';
+	int64_t logged_us;
+	assert_true(clock_parse(stamp, &logged_us));
+	int64_t now_us = clock_now_us();
+	assert_true(logged_us <= now_us && now_us - logged_us < 5000000);
+	free(text);
+}
+
+static void test_wall_time_even_with_test_clock(void **state)
+{
+	(void)state;
+	clock_use_test(true);
+	clock_set_us(0); /* 1970 */
+	capture_start();
+	log_warn("clock moved");
+	char *text = captured();
+	clock_use_test(false);
+	assert_true(strncmp(text, "1970", 4) != 0);
+	assert_non_null(strstr(text, " WARN clock moved\n"));
+	free(text);
+}
+
+static void test_level_filter(void **state)
+{
+	(void)state;
+	assert_int_equal(log_get_level(), LOG_INFO);
+	capture_start();
+	log_debug("not shown at info");
+	log_info("shown at info");
+	log_set_level(LOG_WARN);
+	log_info("not shown at warn");
+	log_warn("shown at warn");
+	log_error("shown at error");
+	log_set_level(LOG_DEBUG);
+	log_debug("shown at debug");
+	log_set_level(LOG_ERROR);
+	log_warn("not shown at error");
+	log_error("still shown");
+	char *text = captured();
+	assert_null(strstr(text, "not shown"));
+	assert_non_null(strstr(text, " INFO shown at info\n"));
+	assert_non_null(strstr(text, " WARN shown at warn\n"));
+	assert_non_null(strstr(text, " ERROR shown at error\n"));
+	assert_non_null(strstr(text, " DEBUG shown at debug\n"));
+	assert_non_null(strstr(text, " ERROR still shown\n"));
+	free(text);
+
+	log_set_level((enum log_level)42); /* ignored */
+	assert_int_equal(log_get_level(), LOG_ERROR);
+}
+
+static void test_level_names(void **state)
+{
+	(void)state;
+	enum log_level level = LOG_INFO;
+	assert_true(log_level_parse("error", &level));
+	assert_int_equal(level, LOG_ERROR);
+	assert_true(log_level_parse("warn", &level));
+	assert_int_equal(level, LOG_WARN);
+	assert_true(log_level_parse("info", &level));
+	assert_int_equal(level, LOG_INFO);
+	assert_true(log_level_parse("debug", &level));
+	assert_int_equal(level, LOG_DEBUG);
+	level = LOG_INFO;
+	assert_false(log_level_parse("warning", &level));
+	assert_false(log_level_parse("", &level));
+	assert_false(log_level_parse(NULL, &level));
+	assert_int_equal(level, LOG_INFO);
+}
+
+static void test_control_characters_cannot_forge_lines(void **state)
+{
+	(void)state;
+	capture_start();
+	log_info("cn=%s", "evil\n2026-01-01T00:00:00.000Z rollcalld[1] ERROR forged\r\t\x01\x7f");
+	char *text = captured();
+	assert_non_null(strstr(text, "cn=evil\\n2026-01-01T00:00:00.000Z rollcalld[1] ERROR "
+	                             "forged\\r\\t\\x01\\x7f\n"));
+	assert_int_equal(strchr(text, '\n') - text + 1, (long)strlen(text)); /* one line */
+	/* UTF-8 passes unchanged. */
+	capture_start();
+	log_info("centre Tønder");
+	free(text);
+	text = captured();
+	assert_non_null(strstr(text, " INFO centre Tønder\n"));
+	free(text);
+}
+
+static void test_long_message_is_cut_to_one_atomic_write(void **state)
+{
+	(void)state;
+	char *big = malloc(20001);
+	assert_non_null(big);
+	memset(big, 'x', 20000);
+	big[20000] = '\0';
+	capture_start();
+	log_error("%s", big);
+	log_error("next");
+	char *text = captured();
+	char *first_end = strchr(text, '\n');
+	assert_non_null(first_end);
+	size_t first_len = (size_t)(first_end - text) + 1;
+	assert_true(first_len <= 4096);
+	assert_memory_equal(first_end - 3, "...", 3);
+	assert_non_null(strstr(first_end + 1, " ERROR next\n"));
+	free(text);
+	free(big);
+}
+
+static void test_errno_preserved(void **state)
+{
+	(void)state;
+	capture_start();
+	errno = ENOENT;
+	log_error("open failed");
+	assert_int_equal(errno, ENOENT);
+	log_debug("filtered");
+	assert_int_equal(errno, ENOENT);
+	free(captured());
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_line_format, teardown_level),
+	    cmocka_unit_test_teardown(test_wall_time_even_with_test_clock, teardown_level),
+	    cmocka_unit_test_teardown(test_level_filter, teardown_level),
+	    cmocka_unit_test_teardown(test_level_names, teardown_level),
+	    cmocka_unit_test_teardown(test_control_characters_cannot_forge_lines, teardown_level),
+	    cmocka_unit_test_teardown(test_long_message_is_cut_to_one_atomic_write, teardown_level),
+	    cmocka_unit_test_teardown(test_errno_preserved, teardown_level),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
