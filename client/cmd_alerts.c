@@ -300,7 +300,19 @@ static bool already_shown(const struct watch *watch, const char *id)
 	return strcmp(id, last) == 0;
 }
 
-static bool print_alert_line(struct watch *watch, const json_t *alert)
+/* What the stream says happened to an alert; the daemon sends these event types. */
+enum stream_event { STREAM_ALERT, STREAM_ACKED, STREAM_RESOLVED };
+
+static const struct {
+	const char *type;
+	enum stream_event event;
+} stream_events[] = {
+	{"alert", STREAM_ALERT},
+	{"alert_acked", STREAM_ACKED},
+	{"alert_resolved", STREAM_RESOLVED},
+};
+
+static bool print_alert_line(struct watch *watch, const json_t *alert, enum stream_event event)
 {
 	struct session *session = watch->session;
 	char when[ZONE_TEXT_SIZE], resident[300], details[600], id[32], kind[64];
@@ -308,21 +320,35 @@ static bool print_alert_line(struct watch *watch, const json_t *alert)
 	const char *announced = jget_str(alert, "last_announced_at");
 	bool again = raised && announced && strcmp(raised, announced) != 0;
 
-	zone_format_instant(watch->centre.timezone, again ? announced : raised, when);
+	const char *at = again ? announced : raised;
+	if (event == STREAM_ACKED && jget_str(alert, "acked_at") != NULL)
+		at = jget_str(alert, "acked_at");
+	else if (event == STREAM_RESOLVED && jget_str(alert, "resolved_at") != NULL)
+		at = jget_str(alert, "resolved_at");
+	zone_format_instant(watch->centre.timezone, at, when);
 	jget_text(alert, "kind", kind, sizeof(kind));
 	jget_text(alert, "id", id, sizeof(id));
 	alert_resident(session, &watch->centre, alert, resident, sizeof(resident));
 	alert_details(session, &watch->centre, alert, details, sizeof(details));
 
-	char line[1400];
-	snprintf(line, sizeof(line), "%s  %s%s%s  %s%s%s  [alert %s]", when, kind,
-		 again ? " (again)" : "",
-		 jget_str(alert, "escalated_at") && !jget_str(alert, "acked_at") ? " ESCALATED" : "",
-		 resident, resident[0] && details[0] ? ": " : "", details, id);
+	char line[1400], by[128], state[200] = "";
+	if (event == STREAM_ACKED)
+		snprintf(state, sizeof(state), " acknowledged%s%s",
+			 jget_text(alert, "acked_by", by, sizeof(by))[0] ? " by " : "", by);
+	else if (event == STREAM_RESOLVED)
+		snprintf(state, sizeof(state), " resolved");
+	else if (again)
+		snprintf(state, sizeof(state), " (again)");
+	if (event == STREAM_ALERT && jget_str(alert, "escalated_at") && !jget_str(alert, "acked_at"))
+		snprintf(state + strlen(state), sizeof(state) - strlen(state), " ESCALATED");
+	snprintf(line, sizeof(line), "%s  %s%s  %s%s%s  [alert %s]", when, kind, state, resident,
+		 resident[0] && details[0] ? ": " : "", details, id);
 	char *clean = format_clean(line);
 	if (clean == NULL)
 		return false;
-	int n = printf("%s%s\n", watch->bell ? "\a" : "", clean);
+	/* The bell is for what needs someone: a new, repeated or escalated alert. */
+	bool bell = watch->bell && event == STREAM_ALERT;
+	int n = printf("%s%s\n", bell ? "\a" : "", clean);
 	free(clean);
 	return n >= 0 && flush_stdout();
 }
@@ -330,8 +356,12 @@ static bool print_alert_line(struct watch *watch, const json_t *alert)
 static bool on_event(void *arg, const struct sse_event *event)
 {
 	struct watch *watch = arg;
-	if (strcmp(event->type, "alert") != 0)
-		return true;
+	size_t kind = 0;
+	while (kind < sizeof(stream_events) / sizeof(stream_events[0]) &&
+	       strcmp(stream_events[kind].type, event->type) != 0)
+		kind++;
+	if (kind == sizeof(stream_events) / sizeof(stream_events[0]))
+		return true; /* an event type this client does not know */
 	if (already_shown(watch, event->id))
 		return true;
 
@@ -347,7 +377,7 @@ static bool on_event(void *arg, const struct sse_event *event)
 			printed = line != NULL && printf("%s\n", line) >= 0 && flush_stdout();
 			free(line);
 		} else {
-			printed = print_alert_line(watch, alert);
+			printed = print_alert_line(watch, alert, stream_events[kind].event);
 		}
 		json_decref(alert);
 		if (!printed) {
@@ -357,6 +387,20 @@ static bool on_event(void *arg, const struct sse_event *event)
 	}
 	snprintf(watch->shown_id, sizeof(watch->shown_id), "%s", event->id);
 	return true;
+}
+
+/* ": head 41": where the stream starts. A watcher that has seen no event yet resumes from there
+ * after a reconnect, so an alert raised while it was reconnecting is not lost. */
+static void on_comment(void *arg, struct sse_parser *parser, const char *text, size_t len)
+{
+	struct watch *watch = arg;
+	if (len > 5 && memcmp(text, "head ", 5) == 0 && parser->last_id[0] == '\0' &&
+	    strspn(text + 5, "0123456789") == len - 5) {
+		sse_set_last_id(parser, text + 5, len - 5);
+		/* Events up to the head happened before this watcher started. */
+		if (watch->shown_id[0] == '\0')
+			snprintf(watch->shown_id, sizeof(watch->shown_id), "%s", parser->last_id);
+	}
 }
 
 static bool on_stream_bytes(void *arg, const char *data, size_t len)
@@ -379,18 +423,29 @@ static bool watch_gives_up(enum net_failure kind)
 	       kind == NET_CLIENT_REVOKED || kind == NET_CLIENT_REFUSED || kind == NET_LOCAL;
 }
 
+/* The centre to watch. A watcher started while the server is down (a terminal booted before
+ * it) waits for it like a lost connection, instead of giving up. */
+static int watch_resolve_centre(struct session *session, const struct cmd_args *args,
+				struct centre_ref *centre, const sigset_t *wait_mask)
+{
+	int backoff_s = WATCH_BACKOFF_FIRST_S;
+	for (;;) {
+		int rc = resolve_centre(session, args, centre);
+		if (rc != RC_UNREACHABLE || session->last_error.kind == NET_NONE ||
+		    session->last_error.kind == NET_INTERRUPTED ||
+		    watch_gives_up(session->last_error.kind))
+			return rc;
+		fprintf(stderr, "rollcall: trying again in %d s\n", backoff_s);
+		if (!http_sleep(backoff_s * 1000, wait_mask, &watch_stop))
+			return RC_UNREACHABLE;
+		backoff_s = backoff_s * 2 > WATCH_BACKOFF_MAX_S ? WATCH_BACKOFF_MAX_S : backoff_s * 2;
+	}
+}
+
 int cmd_watch(struct session *session, const struct cmd_args *args)
 {
 	struct watch watch = {.session = session};
-	int rc = resolve_centre(session, args, &watch.centre);
-	if (rc != RC_OK)
-		return rc;
-	char escaped[PATH_PART_SIZE], path[512];
-	if (!path_escape(watch.centre.id, escaped) ||
-	    !path_format(path, sizeof(path), "/v1/centres/%s/alerts/stream", escaped))
-		return RC_USAGE;
-	watch.bell = !session->json && isatty(STDOUT_FILENO);
-	sse_init(&watch.parser);
+	int rc;
 
 	/* SIGINT/SIGTERM are blocked except inside waits (ppoll with wait_mask), so a signal can
 	 * never slip in between checking the flag and starting to wait. */
@@ -408,10 +463,24 @@ int cmd_watch(struct session *session, const struct cmd_args *args)
 	session->wait_mask = &wait_mask;
 	session->stop = &watch_stop;
 	session->quiet_retries = true;
+	sse_init(&watch.parser);
+	watch.parser.on_comment = on_comment;
+
+	char escaped[PATH_PART_SIZE], path[512];
+	rc = watch_resolve_centre(session, args, &watch.centre, &wait_mask);
+	if (rc == RC_OK && (!path_escape(watch.centre.id, escaped) ||
+			    !path_format(path, sizeof(path), "/v1/centres/%s/alerts/stream",
+					 escaped)))
+		rc = RC_USAGE;
+	if (rc != RC_OK) {
+		if (watch_stop)
+			rc = RC_OK; /* Ctrl-C while waiting for the server is a normal way out */
+		goto done;
+	}
+	watch.bell = !session->json && isatty(STDOUT_FILENO);
 
 	fprintf(stderr, "rollcall: watching the alerts of %s (Ctrl-C to stop)\n", watch.centre.name);
 	int backoff_s = WATCH_BACKOFF_FIRST_S;
-	rc = RC_OK;
 	while (!watch_stop) {
 		struct call call = {
 			.method = "GET",
@@ -478,6 +547,7 @@ int cmd_watch(struct session *session, const struct cmd_args *args)
 		backoff_s = backoff_s * 2 > WATCH_BACKOFF_MAX_S ? WATCH_BACKOFF_MAX_S : backoff_s * 2;
 	}
 
+done:
 	session->wait_mask = NULL;
 	session->stop = NULL;
 	sigprocmask(SIG_UNBLOCK, &block, NULL);

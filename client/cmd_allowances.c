@@ -115,10 +115,36 @@ static bool print_statement(const json_t *statement, const char *who, const char
 				       amount_text(line, "amount_ore", line_amount)};
 		ok = ok && table_add_row(table, cells);
 	}
+	/* Each sanction's withdrawal when the statement itemises them, else their sum. */
+	const json_t *withdrawals = json_object_get(statement, "withdrawals");
 	long long withdrawn = 0;
-	if (jget_int(statement, "withdrawn_ore", &withdrawn) && withdrawn != 0) {
+	if (json_array_size(withdrawals) > 0) {
+		json_array_foreach(withdrawals, index, line)
+		{
+			char what[120], rate[FORMAT_ORE_SIZE], wdays[16], wamount[FORMAT_ORE_SIZE];
+			char percent[16];
+			long long per_day = 0, withdrawn_line = 0;
+			jget_text(line, "percent", percent, sizeof(percent));
+			snprintf(what, sizeof(what), "withdrawn, %s%s%s%s",
+				 kind_words(jget_str(line, "kind")), percent[0] ? " (" : "", percent,
+				 percent[0] ? " %)" : "");
+			(void)jget_int(line, "per_day_withdrawn_ore", &per_day);
+			(void)jget_int(line, "amount_ore", &withdrawn_line);
+			const char *cells[] = {what, format_ore(-per_day, rate),
+					       jget_text(line, "days", wdays, sizeof(wdays)),
+					       format_ore(-withdrawn_line, wamount)};
+			ok = ok && table_add_row(table, cells);
+		}
+	} else if (jget_int(statement, "withdrawn_ore", &withdrawn) && withdrawn != 0) {
 		char text[FORMAT_ORE_SIZE];
 		const char *cells[] = {"withdrawn (sanction)", "", "", format_ore(-withdrawn, text)};
+		ok = ok && table_add_row(table, cells);
+	}
+	long long adjustment = 0;
+	if (jget_int(statement, "adjustment_ore", &adjustment) && adjustment != 0) {
+		char text[FORMAT_ORE_SIZE];
+		const char *cells[] = {"corrections of earlier periods", "", "",
+				       format_ore(adjustment, text)};
 		ok = ok && table_add_row(table, cells);
 	}
 	const char *total_cells[] = {"total", "", "", amount_text(statement, "total_ore", amount)};

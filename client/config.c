@@ -78,8 +78,9 @@ static int handler(void *user, const char *section, const char *name, const char
 	struct load_state *state = user;
 
 	if (section[0] != '\0' && strcasecmp(section, "rollcall") != 0) {
-		fail(state, "unknown section [%s] (keys go at the top or under [rollcall])",
-		     section);
+		fail(state, "key '%s' is in an unknown section [%s] (keys go at the top or under "
+			    "[rollcall])",
+		     name, section);
 		return 0;
 	}
 	for (const struct key_spec *key = key_table; key->name != NULL; key++) {

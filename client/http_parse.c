@@ -314,13 +314,17 @@ size_t chunked_feed(struct chunked_decoder *decoder, const char *buf, size_t len
 			break;
 		}
 		case CHUNKED_DATA_CRLF:
-			if (collect_line(decoder, buf[i++])) {
-				decoder->state = decoder->line_len == 0 && !decoder->line_overflow
-							 ? CHUNKED_SIZE
-							 : CHUNKED_ERROR;
+			/* Exactly CRLF: anything else means the size and the data disagree, and
+			 * what follows cannot be trusted to be framed right. */
+			if (decoder->line_len == 0 && buf[i] == '\r') {
+				decoder->line_len = 1;
+			} else if (decoder->line_len == 1 && buf[i] == '\n') {
 				decoder->line_len = 0;
-				decoder->line_overflow = false;
+				decoder->state = CHUNKED_SIZE;
+			} else {
+				decoder->state = CHUNKED_ERROR;
 			}
+			i++;
 			break;
 		case CHUNKED_TRAILER:
 			if (collect_line(decoder, buf[i++])) {

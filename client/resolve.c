@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "format.h"
 #include "json_get.h"
 #include "zone.h"
 
@@ -17,7 +18,9 @@ static void centre_from_json(const json_t *centre, struct centre_ref *out)
 	char id[sizeof(out->id)];
 	jget_text(centre, "id", id, sizeof(id));
 	snprintf(out->id, sizeof(out->id), "%s", id);
-	snprintf(out->name, sizeof(out->name), "%s", jget_str(centre, "name") ? jget_str(centre, "name") : id);
+	char *name = format_clean(jget_str(centre, "name") ? jget_str(centre, "name") : id);
+	snprintf(out->name, sizeof(out->name), "%s", name ? name : id);
+	free(name);
 	const char *zone = jget_str(centre, "timezone");
 	/* Only Olson-style names: TZ also accepts POSIX rules, which a server has no reason to send. */
 	if (zone != NULL && strlen(zone) < sizeof(out->timezone) && zone[0] != ':' &&

@@ -171,6 +171,7 @@ int session_call(struct session *session, const struct call *call, struct answer
 		}
 	}
 	free(body);
+	session->last_error = answer->error;
 
 	if (!answered) {
 		if (answer->error.kind != NET_INTERRUPTED && !quiet) {

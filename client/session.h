@@ -26,6 +26,7 @@ struct session {
 	bool quiet_retries;      /* do not announce retries (watch has its own messages) */
 	bool quiet;              /* report nothing (lookups whose failure only costs detail) */
 	json_t *cache;           /* answers worth keeping for the run, by path (owned) */
+	struct net_error last_error; /* why the latest call got no answer (NET_NONE if it did) */
 };
 
 void session_init(struct session *session);

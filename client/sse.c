@@ -10,6 +10,14 @@ void sse_init(struct sse_parser *parser)
 	memset(parser, 0, sizeof(*parser));
 }
 
+void sse_set_last_id(struct sse_parser *parser, const char *id, size_t len)
+{
+	if (len < SSE_ID_SIZE && memchr(id, '\0', len) == NULL) {
+		memcpy(parser->last_id, id, len);
+		parser->last_id[len] = '\0';
+	}
+}
+
 void sse_free(struct sse_parser *parser)
 {
 	free(parser->line);
@@ -75,8 +83,14 @@ static enum sse_result process_line(struct sse_parser *parser, sse_event_fn on_e
 
 	if (len == 0)
 		return dispatch(parser, on_event, arg);
-	if (line[0] == ':')
-		return SSE_OK; /* a comment: the server's heartbeat */
+	if (line[0] == ':') {
+		/* A comment: the server's heartbeat, or something it wants clients to know. */
+		if (parser->on_comment != NULL) {
+			size_t skip = len > 1 && line[1] == ' ' ? 2 : 1;
+			parser->on_comment(arg, parser, line + skip, len - skip);
+		}
+		return SSE_OK;
+	}
 
 	const char *colon = memchr(line, ':', len);
 	size_t name_len = colon ? (size_t)(colon - line) : len;
@@ -103,10 +117,7 @@ static enum sse_result process_line(struct sse_parser *parser, sse_event_fn on_e
 		parser->data[parser->data_len++] = '\n';
 	} else if (name_len == 2 && memcmp(line, "id", 2) == 0) {
 		/* An id with NUL is ignored (the standard says so); one too long to resend is too. */
-		if (memchr(value, '\0', value_len) == NULL && value_len < SSE_ID_SIZE) {
-			memcpy(parser->last_id, value, value_len);
-			parser->last_id[value_len] = '\0';
-		}
+		sse_set_last_id(parser, value, value_len);
 	}
 	/* "retry" and unknown fields are ignored: the client has its own reconnect policy. */
 	return SSE_OK;

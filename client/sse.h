@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct sse_parser;
+
 /* Upper bound for one line and one event's data, so a broken server cannot exhaust memory. */
 #define SSE_MAX_LINE (1024 * 1024)
 #define SSE_MAX_DATA (4 * 1024 * 1024)
@@ -24,7 +26,13 @@ struct sse_event {
  * false stops sse_feed. */
 typedef bool (*sse_event_fn)(void *arg, const struct sse_event *event);
 
+/* Called (if set) for every comment line with the text after ':' and one optional space; the
+ * daemon announces where its stream starts in one (": head 41"). */
+typedef void (*sse_comment_fn)(void *arg, struct sse_parser *parser, const char *text,
+			       size_t len);
+
 struct sse_parser {
+	sse_comment_fn on_comment; /* optional; gets sse_feed's arg */
 	char *line; /* the line being collected (owned) */
 	size_t line_len, line_cap;
 	char *data; /* the event's data so far (owned) */
@@ -39,6 +47,8 @@ struct sse_parser {
 void sse_init(struct sse_parser *parser);
 /* Frees the buffers; last_id stays readable. */
 void sse_free(struct sse_parser *parser);
+/* Sets the id a reconnect resends, as an "id:" field would (ignored if too long or with NUL). */
+void sse_set_last_id(struct sse_parser *parser, const char *id, size_t len);
 /* Forgets a half-received event (after a reconnect); keeps last_id. */
 void sse_reset(struct sse_parser *parser);
 

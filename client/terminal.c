@@ -57,13 +57,18 @@ static void install_handlers(void)
 {
 	if (handlers_installed)
 		return;
-	struct sigaction action = {.sa_handler = on_ending_signal};
+	/* A signal the shell told us to ignore (a job started without job control ignores
+	 * SIGINT) stays ignored. */
+	struct sigaction action = {.sa_handler = on_ending_signal}, previous;
 	sigemptyset(&action.sa_mask);
 	for (size_t i = 0; i < sizeof(ending_signals) / sizeof(ending_signals[0]); i++)
-		sigaction(ending_signals[i], &action, NULL);
+		if (sigaction(ending_signals[i], NULL, &previous) == 0 &&
+		    previous.sa_handler != SIG_IGN)
+			sigaction(ending_signals[i], &action, NULL);
 	struct sigaction stop = {.sa_handler = on_stop_signal};
 	sigemptyset(&stop.sa_mask);
-	sigaction(SIGTSTP, &stop, NULL);
+	if (sigaction(SIGTSTP, NULL, &previous) == 0 && previous.sa_handler != SIG_IGN)
+		sigaction(SIGTSTP, &stop, NULL);
 	handlers_installed = true;
 }
 

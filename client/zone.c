@@ -55,7 +55,11 @@ char *zone_format_instant(const char *zone, const char *instant, char out[ZONE_T
 		out[0] = '\0';
 	else if (instant_parse(instant, &t))
 		zone_format(zone, t, out);
-	else
+	else {
 		snprintf(out, ZONE_TEXT_SIZE, "%s", instant);
+		for (char *c = out; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?'; /* shown on a terminal as it is */
+	}
 	return out;
 }

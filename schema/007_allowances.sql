@@ -1,0 +1,814 @@
+-- Cash allowances (SPEC sections 6, 9 and 10): rates with validity dates, sanctions with their
+-- IN12 report to the Immigration Service, special agreements, payouts, and the facts the daemon
+-- turns into statements. PostgreSQL answers the facts (which days are payable, of which kind, at
+-- which rate, under which sanction) in one set-based query; the money is computed in C
+-- (daemon/allowance.c) so that one piece of code does every amount. Every instant arrives as a
+-- parameter: nothing here reads the database clock.
+
+-- ---------------------------------------------------------------------------------------------
+-- Settings: data, not code
+-- ---------------------------------------------------------------------------------------------
+
+-- Deployment settings that SQL must see (SQL cannot read the daemon's INI file). Another
+-- migration may add keys of its own; hence IF NOT EXISTS and ON CONFLICT.
+CREATE TABLE IF NOT EXISTS settings (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+INSERT INTO settings (key, value) VALUES
+    -- The first day of the first 14-day allowance period; periods follow every 14 days.
+    ('allowance_anchor', '2026-01-05'),
+    -- How many paid periods before a period are looked at for corrections to carry into it.
+    ('allowance_correction_periods', '4')
+ON CONFLICT (key) DO NOTHING;
+
+CREATE FUNCTION allowance_anchor() RETURNS date
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT s.value::date FROM settings s WHERE s.key = 'allowance_anchor'),
+                    date '2026-01-05')
+$$;
+
+CREATE FUNCTION allowance_correction_periods() RETURNS int
+LANGUAGE sql STABLE AS $$
+    SELECT greatest(0, coalesce((SELECT s.value::int FROM settings s
+                                 WHERE s.key = 'allowance_correction_periods'), 4))
+$$;
+
+-- The period start named by a request: a date on the 14-day grid from the anchor, else 400
+-- naming period_start (with the nearest period starts, so the caller can correct it).
+CREATE FUNCTION allowance_period_arg(value text) RETURNS date
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    anchor date := allowance_anchor();
+    start date;
+    before date;
+BEGIN
+    IF value IS NULL THEN
+        PERFORM fail(400, 'missing_field', 'period_start is required', 'period_start');
+    END IF;
+    start := arg_date(value, 'period_start');
+    IF start < anchor THEN
+        PERFORM fail(400, 'bad_field',
+                     format('period_start %s is before the first allowance period, which starts '
+                            'on %s', start, anchor), 'period_start');
+    END IF;
+    IF (start - anchor) % 14 <> 0 THEN
+        before := anchor + (start - anchor) / 14 * 14;
+        PERFORM fail(400, 'bad_field',
+                     format('period_start %s is not the start of an allowance period: periods '
+                            'start on %s and every 14 days after (the nearest are %s and %s)',
+                            start, anchor, before, before + 14), 'period_start');
+    END IF;
+    RETURN start;
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Rates
+-- ---------------------------------------------------------------------------------------------
+
+-- Per-day rates with inclusive validity dates (valid_to NULL: until further notice). Overlap
+-- of one kind is refused by an exclusion constraint per kind: range types have GiST support
+-- built in, and a WHERE per kind avoids the btree_gist extension (not every deployment may
+-- create extensions) while still letting the database, not a check in code, refuse overlaps
+-- of concurrent inserts.
+CREATE TABLE rates (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind text NOT NULL CHECK (kind IN ('base', 'supplement_phase1', 'supplement_phase2')),
+    per_day_ore integer NOT NULL CHECK (per_day_ore BETWEEN 0 AND 100000000),
+    valid_from date NOT NULL,
+    valid_to date,
+    created_at timestamptz,             -- NULL for the rates this migration seeds
+    created_by text NOT NULL,
+    CHECK (valid_to IS NULL OR valid_to >= valid_from),
+    CONSTRAINT rates_base_no_overlap EXCLUDE USING gist
+        (daterange(valid_from, valid_to, '[]') WITH &&) WHERE (kind = 'base'),
+    CONSTRAINT rates_supplement_phase1_no_overlap EXCLUDE USING gist
+        (daterange(valid_from, valid_to, '[]') WITH &&) WHERE (kind = 'supplement_phase1'),
+    CONSTRAINT rates_supplement_phase2_no_overlap EXCLUDE USING gist
+        (daterange(valid_from, valid_to, '[]') WITH &&) WHERE (kind = 'supplement_phase2')
+);
+
+-- The operator contract's figures (SPEC section 6), in force from well before the first period
+-- so that no payable day is ever without a rate.
+INSERT INTO rates (kind, per_day_ore, valid_from, valid_to, created_by) VALUES
+    ('base', 5841, date '2000-01-01', NULL, 'migration 007'),
+    ('supplement_phase1', 975, date '2000-01-01', NULL, 'migration 007'),
+    ('supplement_phase2', 3408, date '2000-01-01', NULL, 'migration 007');
+
+CREATE FUNCTION rate_json(r rates) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', ($1).id, 'kind', ($1).kind, 'per_day_ore', ($1).per_day_ore,
+                              'valid_from', ($1).valid_from, 'valid_to', ($1).valid_to,
+                              'created_at', ($1).created_at, 'created_by', ($1).created_by)
+$$;
+
+-- GET /v1/rates?kind=&on=&limit=&after= (manager, admin): by id, i.e. in the order they were
+-- entered; `on` keeps the rates in force that day.
+CREATE FUNCTION op_rate_list(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    q jsonb := args->'query';
+    kind_filter text := q->>'kind';
+    on_date date := arg_date(q->>'on', 'on');
+    lim int := page_limit(args);
+    after_id bigint := page_after_id(args);
+BEGIN
+    RETURN QUERY
+    SELECT 200, page(coalesce(jsonb_agg(rate_json(r) ORDER BY r.id), '[]'), lim)
+    FROM (SELECT * FROM rates r
+          WHERE r.id > after_id
+            AND (kind_filter IS NULL OR r.kind = kind_filter)
+            AND (on_date IS NULL OR (r.valid_from <= on_date
+                                     AND (r.valid_to IS NULL OR on_date <= r.valid_to)))
+          ORDER BY r.id LIMIT lim + 1) AS r;
+END $$;
+
+-- POST /v1/rates {"kind","per_day_ore","valid_from","valid_to"} (manager, admin). A rate
+-- without an end that starts after the start of the kind's rate without an end supersedes it:
+-- that one then ends the day before (this is how a rate changes; the API has no other way to
+-- end a rate). Any other overlap with a rate of the same kind is refused with 409.
+CREATE FUNCTION op_rate_create(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    b jsonb := args->'body';
+    new_kind text := arg_required(b, 'kind');
+    new_per_day int := arg_int(arg_required(b, 'per_day_ore'), 'per_day_ore', 0, 100000000);
+    new_from date := arg_date(arg_required(b, 'valid_from'), 'valid_from');
+    new_to date := arg_date(b->>'valid_to', 'valid_to');
+    superseded rates;
+    created rates;
+    clash rates;
+BEGIN
+    IF new_kind NOT IN ('base', 'supplement_phase1', 'supplement_phase2') THEN
+        PERFORM fail(400, 'bad_field',
+                     'kind must be base, supplement_phase1 or supplement_phase2', 'kind');
+    END IF;
+    IF new_to < new_from THEN
+        PERFORM fail(400, 'bad_field', 'valid_to must not be before valid_from', 'valid_to');
+    END IF;
+    IF new_to IS NULL THEN
+        UPDATE rates r SET valid_to = new_from - 1
+        WHERE r.kind = new_kind AND r.valid_to IS NULL AND r.valid_from < new_from
+        RETURNING * INTO superseded;
+    END IF;
+    BEGIN
+        INSERT INTO rates (kind, per_day_ore, valid_from, valid_to, created_at, created_by)
+        VALUES (new_kind, new_per_day, new_from, new_to, ctx_now(ctx), ctx->>'cn')
+        RETURNING * INTO created;
+    EXCEPTION WHEN exclusion_violation THEN
+        SELECT * INTO clash FROM rates r
+        WHERE r.kind = new_kind
+          AND daterange(r.valid_from, r.valid_to, '[]') && daterange(new_from, new_to, '[]')
+        ORDER BY r.valid_from LIMIT 1;
+        PERFORM fail(409, 'rate_overlap',
+                     format('a %s rate is already valid from %s to %s; validity periods of one '
+                            'kind must not overlap', new_kind, clash.valid_from,
+                            coalesce(clash.valid_to::text, 'further notice')),
+                     'valid_from', jsonb_build_object('rate', rate_json(clash)));
+    END;
+    PERFORM audit(ctx, 'rate_create', NULL,
+                  jsonb_build_object('rate', created.id, 'superseded', superseded.id));
+    RETURN QUERY SELECT 201, rate_json(created)
+        || jsonb_build_object('superseded', CASE WHEN superseded.id IS NULL THEN NULL
+                                                 ELSE rate_json(superseded) END);
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Sanctions, special agreements, payouts
+-- ---------------------------------------------------------------------------------------------
+
+-- A sanction withdraws `percent` of the supplement on every day from from_date to to_date
+-- (both included). Overlapping sanctions are combined: their percentages add up per day,
+-- capped at 100 % (a second decision about other conduct must not be refused, and the cap
+-- keeps a day's withdrawal within its supplement).
+CREATE TABLE sanctions (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    resident bigint NOT NULL REFERENCES residents,
+    centre text NOT NULL REFERENCES centres,   -- the centre that decided and reported it
+    from_date date NOT NULL,
+    to_date date NOT NULL,
+    percent integer NOT NULL CHECK (percent BETWEEN 1 AND 100),
+    reason text NOT NULL CHECK (length(btrim(reason)) BETWEEN 1 AND 4000),
+    heard_at timestamptz NOT NULL,             -- when the resident was heard (partshøring)
+    decided_at timestamptz NOT NULL,
+    decided_by text NOT NULL,
+    in12_outbox bigint NOT NULL REFERENCES outbox,
+    CHECK (to_date >= from_date),
+    CHECK (heard_at <= decided_at)
+);
+CREATE INDEX sanctions_resident ON sanctions (resident, from_date);
+
+-- A special agreement (særaftale): proxy_name may collect the resident's allowance on the days
+-- from from_date to to_date (both included; to_date NULL: until further notice).
+CREATE TABLE agreements (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    resident bigint NOT NULL REFERENCES residents,
+    proxy_name text NOT NULL CHECK (length(btrim(proxy_name)) BETWEEN 1 AND 200),
+    from_date date NOT NULL,
+    to_date date,
+    created_at timestamptz NOT NULL,
+    created_by text NOT NULL,
+    CHECK (to_date IS NULL OR to_date >= from_date)
+);
+CREATE INDEX agreements_resident ON agreements (resident, from_date);
+
+-- A paid period. UNIQUE (resident, period_start) is what makes a period paid once: a second
+-- payout, even one racing the first, fails on the constraint rather than on a prior look.
+-- `statement` is the statement as paid; it never changes. net_ore is what the period itself was
+-- worth then (lines minus withdrawals), adjustment_ore the corrections of earlier periods paid
+-- with it (see payout_corrections), amount_ore what changed hands.
+CREATE TABLE payouts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    resident bigint NOT NULL REFERENCES residents,
+    period_start date NOT NULL,
+    centre text NOT NULL REFERENCES centres,
+    collected_by text NOT NULL CHECK (length(btrim(collected_by)) BETWEEN 1 AND 200),
+    agreement bigint REFERENCES agreements,
+    paid_at timestamptz NOT NULL,
+    paid_by text NOT NULL,
+    net_ore bigint NOT NULL CHECK (net_ore >= 0),
+    adjustment_ore bigint NOT NULL,
+    amount_ore bigint NOT NULL CHECK (amount_ore >= 0),
+    statement jsonb NOT NULL CHECK (jsonb_typeof(statement) = 'object'),
+    CONSTRAINT payouts_once_per_period UNIQUE (resident, period_start),
+    CHECK ((collected_by = 'self') = (agreement IS NULL)),
+    CHECK (amount_ore = net_ore + adjustment_ore)
+);
+
+-- Which earlier period each part of a payout's adjustment corrects. A period is settled at its
+-- payout's net_ore plus every correction of it paid later; what it is worth now minus that is
+-- the correction still to carry.
+CREATE TABLE payout_corrections (
+    payout bigint NOT NULL REFERENCES payouts,
+    resident bigint NOT NULL REFERENCES residents,
+    period_start date NOT NULL,            -- the corrected (earlier, paid) period
+    amount_ore bigint NOT NULL,
+    PRIMARY KEY (payout, period_start)
+);
+CREATE INDEX payout_corrections_period ON payout_corrections (resident, period_start);
+
+-- The centre statements walk a centre's stays in resident order, a page at a time.
+CREATE INDEX stays_centre_resident ON stays (centre, resident);
+
+-- ---------------------------------------------------------------------------------------------
+-- The facts: one set-based query
+-- ---------------------------------------------------------------------------------------------
+
+-- For each unit (resident, period start) of the two arrays, the payable days of the 14-day
+-- period and their groups [kind, per_day_ore, percent, days], the kinds in rate order and each
+-- kind's groups in the order of their first day. A day is payable when the resident is enrolled
+-- (a stay with from_date <= day < to_date, at the centre of that stay), is under 18 that day
+-- (completed years as age() counts them), and is not covered from 00:00 to 24:00 local time
+-- (the day's centre's time zone, so a 23- or 25-hour daylight-saving day is one day like any
+-- other) by an absence from `since` to its return. An absence still open counts as lasting until
+-- p_now: a day that has not ended yet is not known to be missed.
+--
+-- Rather than one row per day, the period is cut into segments at every date where something
+-- can change (a stay, a phase, a rate, a sanction, the 18th birthday, the first and the end of
+-- an absence's whole days); each segment's facts are looked up once at its first day. Most
+-- residents have a single segment, which is what keeps 100,000 residents within seconds.
+CREATE FUNCTION allowance_facts(p_residents bigint[], p_periods date[], p_now timestamptz)
+RETURNS TABLE (resident bigint, period_start date, payable_days int, groups jsonb)
+LANGUAGE sql STABLE AS $$
+WITH units AS (
+    SELECT DISTINCT u.resident, u.p, u.p + 14 AS pe, r.date_of_birth AS dob
+    FROM unnest(p_residents, p_periods) AS u(resident, p)
+    JOIN residents r ON r.id = u.resident
+),
+-- Each stay's part of the period [sf, st), with its centre's meal scheme and time zone.
+unit_stays AS (
+    SELECT u.resident, u.p, greatest(s.from_date, u.p) AS sf,
+           least(coalesce(s.to_date, u.pe), u.pe) AS st, c.free_meals, c.timezone
+    FROM units u
+    JOIN stays s ON s.resident = u.resident
+    JOIN centres c ON c.id = s.centre
+    WHERE s.from_date < u.pe AND (s.to_date IS NULL OR s.to_date > u.p)
+),
+-- The first day the resident is 18 (age() counts a 29 February birthday's 18th on 1 March in
+-- a common year).
+adults AS (
+    SELECT u.resident, u.p,
+           CASE WHEN age((u.dob + interval '18 years')::date, u.dob) >= interval '18 years'
+                THEN (u.dob + interval '18 years')::date
+                ELSE (u.dob + interval '18 years')::date + 1 END AS adult_from
+    FROM units u
+),
+-- The whole local days [cover_from, cover_to) an absence covers, in the time zone of each stay
+-- it overlaps: from the first midnight at or after `since` to the last midnight at or before
+-- the return.
+covers AS (
+    SELECT us.resident, us.p, us.sf, us.st,
+           CASE WHEN (a.since AT TIME ZONE us.timezone)::time = time '00:00'
+                THEN (a.since AT TIME ZONE us.timezone)::date
+                ELSE (a.since AT TIME ZONE us.timezone)::date + 1 END AS cover_from,
+           (coalesce(a.returned_at, p_now) AT TIME ZONE us.timezone)::date AS cover_to
+    FROM unit_stays us
+    JOIN absences a ON a.resident = us.resident
+    WHERE a.since < (us.st::timestamp AT TIME ZONE us.timezone)
+      AND coalesce(a.returned_at, p_now) > (us.sf::timestamp AT TIME ZONE us.timezone)
+),
+cuts AS (
+    SELECT u.resident, u.p, u.p AS cut FROM units u
+    UNION SELECT us.resident, us.p, us.sf FROM unit_stays us
+    UNION SELECT us.resident, us.p, us.st FROM unit_stays us WHERE us.st < us.p + 14
+    UNION SELECT a.resident, a.p, a.adult_from FROM adults a
+          WHERE a.adult_from > a.p AND a.adult_from < a.p + 14
+    UNION SELECT u.resident, u.p, ph.from_date FROM units u
+          JOIN phases ph ON ph.resident = u.resident
+          WHERE ph.from_date > u.p AND ph.from_date < u.pe
+    UNION SELECT u.resident, u.p, x.cut FROM units u
+          JOIN sanctions sa ON sa.resident = u.resident
+          CROSS JOIN LATERAL (VALUES (sa.from_date), (sa.to_date + 1)) AS x(cut)
+          WHERE sa.from_date < u.pe AND sa.to_date >= u.p AND x.cut > u.p AND x.cut < u.pe
+    UNION SELECT u.resident, u.p, x.cut FROM units u
+          JOIN rates ra ON ra.valid_from < u.pe AND (ra.valid_to IS NULL OR ra.valid_to >= u.p)
+          CROSS JOIN LATERAL (VALUES (ra.valid_from), (ra.valid_to + 1)) AS x(cut)
+          WHERE x.cut > u.p AND x.cut < u.pe
+    UNION SELECT c.resident, c.p, x.cut FROM covers c
+          CROSS JOIN LATERAL (VALUES (c.cover_from), (c.cover_to)) AS x(cut)
+          WHERE x.cut > c.p AND x.cut < c.p + 14
+),
+segments AS (
+    SELECT c.resident, c.p, c.cut AS seg_from,
+           coalesce(lead(c.cut) OVER (PARTITION BY c.resident, c.p ORDER BY c.cut),
+                    c.p + 14) AS seg_to
+    FROM cuts c
+),
+payable AS (
+    SELECT sg.resident, sg.p, sg.seg_from, sg.seg_to - sg.seg_from AS days, us.free_meals
+    FROM segments sg
+    JOIN unit_stays us ON us.resident = sg.resident AND us.p = sg.p
+         AND sg.seg_from >= us.sf AND sg.seg_from < us.st
+    JOIN adults ad ON ad.resident = sg.resident AND ad.p = sg.p AND sg.seg_from < ad.adult_from
+    WHERE NOT EXISTS (SELECT 1 FROM covers c
+                      WHERE c.resident = sg.resident AND c.p = sg.p
+                        AND sg.seg_from >= c.sf AND sg.seg_from < c.st
+                        AND sg.seg_from >= c.cover_from AND sg.seg_from < c.cover_to)
+),
+-- The phase in force on a day: the latest from_date on or before it, else the first recorded
+-- phase (as resident_phase_on of migration 003 says).
+phased AS (
+    SELECT pa.*,
+           coalesce((SELECT ph.phase FROM phases ph
+                     WHERE ph.resident = pa.resident AND ph.from_date <= pa.seg_from
+                     ORDER BY ph.from_date DESC LIMIT 1),
+                    (SELECT ph.phase FROM phases ph WHERE ph.resident = pa.resident
+                     ORDER BY ph.from_date LIMIT 1)) AS phase
+    FROM payable pa
+),
+lines AS (
+    SELECT pa.resident, pa.p, pa.seg_from, pa.days, ra.kind, ra.per_day_ore, 0 AS percent
+    FROM payable pa
+    JOIN rates ra ON ra.kind = 'base' AND pa.seg_from >= ra.valid_from
+         AND (ra.valid_to IS NULL OR pa.seg_from <= ra.valid_to)
+    WHERE NOT pa.free_meals
+    UNION ALL
+    SELECT ph.resident, ph.p, ph.seg_from, ph.days, ra.kind, ra.per_day_ore,
+           (SELECT least(100, coalesce(sum(sa.percent), 0))::int FROM sanctions sa
+            WHERE sa.resident = ph.resident
+              AND ph.seg_from BETWEEN sa.from_date AND sa.to_date)
+    FROM phased ph
+    JOIN rates ra ON ra.kind = 'supplement_phase' || ph.phase AND ph.seg_from >= ra.valid_from
+         AND (ra.valid_to IS NULL OR ph.seg_from <= ra.valid_to)
+    WHERE ph.phase IN (1, 2)
+),
+grouped AS (
+    SELECT l.resident, l.p,
+           jsonb_agg(jsonb_build_array(l.kind, l.per_day_ore, l.percent, l.days)
+                     ORDER BY l.kind, l.first_day, l.per_day_ore, l.percent) AS groups
+    FROM (SELECT resident, p, kind, per_day_ore, percent, sum(days)::int AS days,
+                 min(seg_from) AS first_day
+          FROM lines GROUP BY 1, 2, 3, 4, 5) AS l
+    GROUP BY l.resident, l.p
+),
+days AS (
+    SELECT pa.resident, pa.p, sum(pa.days)::int AS days FROM payable pa GROUP BY 1, 2
+)
+SELECT u.resident, u.p, coalesce(d.days, 0), coalesce(g.groups, '[]'::jsonb)
+FROM units u
+LEFT JOIN grouped g ON g.resident = u.resident AND g.p = u.p
+LEFT JOIN days d ON d.resident = u.resident AND d.p = u.p
+$$;
+
+-- A payout as the API shows it; with_statement adds the statement as paid.
+CREATE FUNCTION payout_json(p payouts, with_statement boolean DEFAULT true) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', ($1).id, 'resident', ($1).resident, 'period_start', ($1).period_start,
+        'period_end', ($1).period_start + 13, 'centre', ($1).centre,
+        'collected_by', ($1).collected_by, 'agreement', ($1).agreement,
+        'paid_at', ($1).paid_at, 'paid_by', ($1).paid_by, 'amount_ore', ($1).amount_ore,
+        'net_ore', ($1).net_ore, 'adjustment_ore', ($1).adjustment_ore)
+        || CASE WHEN $2 THEN jsonb_build_object('statement', ($1).statement)
+                ELSE '{}'::jsonb END
+$$;
+
+-- What paid periods are settled at: the payout's net_ore plus the corrections of the period
+-- paid since.
+CREATE FUNCTION payout_settled(p_resident bigint, p_period date) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT p.net_ore + coalesce((SELECT sum(c.amount_ore) FROM payout_corrections c
+                                 WHERE c.resident = p.resident AND c.period_start = p.period_start),
+                                0)
+    FROM payouts p WHERE p.resident = $1 AND p.period_start = $2
+$$;
+
+-- The facts of a period for a set of residents, one JSON item per resident (by id), for the C
+-- side (daemon/statement.c) to turn into statements:
+--   {"resident":{"id","case_number","given_name","family_name"}, "centre", "period_start",
+--    "period_end", "facts":{"payable_days","groups":[[kind, per_day_ore, percent, days]...]},
+--    "payout": the payout or null, "settled_ore": when paid,
+--    "earlier": when not paid, the paid periods of the correction window before it, oldest
+--               first: [{"period_start", "facts", "settled_ore"}]}
+-- "centre" is the resident's centre on the period's last day (the stay that began last on or
+-- before it): the centre whose export lists the statement.
+CREATE FUNCTION allowance_items(p_residents bigint[], p_period date, p_now timestamptz)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+WITH res AS (
+    SELECT DISTINCT x.resident FROM unnest(p_residents) AS x(resident)
+),
+paid AS (
+    SELECT p.* FROM payouts p JOIN res ON res.resident = p.resident
+    WHERE p.period_start = p_period
+),
+earlier AS (
+    SELECT q.resident, q.period_start FROM payouts q JOIN res ON res.resident = q.resident
+    WHERE q.period_start < p_period
+      AND q.period_start >= p_period - 14 * allowance_correction_periods()
+      AND NOT EXISTS (SELECT 1 FROM paid WHERE paid.resident = q.resident)
+),
+units AS (
+    SELECT res.resident, p_period AS p FROM res
+    UNION ALL SELECT e.resident, e.period_start FROM earlier e
+),
+facts AS (
+    SELECT f.* FROM allowance_facts((SELECT array_agg(u.resident) FROM units u),
+                                    (SELECT array_agg(u.p) FROM units u), p_now) AS f
+),
+settled AS (
+    SELECT e.resident, e.period_start, payout_settled(e.resident, e.period_start) AS ore
+    FROM earlier e
+    UNION ALL
+    SELECT pd.resident, pd.period_start, payout_settled(pd.resident, pd.period_start)
+    FROM paid pd
+),
+earlier_json AS (
+    SELECT e.resident,
+           jsonb_agg(jsonb_build_object(
+               'period_start', e.period_start,
+               'facts', jsonb_build_object('payable_days', f.payable_days, 'groups', f.groups),
+               'settled_ore', s.ore) ORDER BY e.period_start) AS list
+    FROM earlier e
+    JOIN facts f ON f.resident = e.resident AND f.period_start = e.period_start
+    JOIN settled s ON s.resident = e.resident AND s.period_start = e.period_start
+    GROUP BY e.resident
+)
+SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'resident', jsonb_build_object('id', r.id, 'case_number', r.case_number,
+                                          'given_name', r.given_name,
+                                          'family_name', r.family_name),
+           'centre', resident_centre_on(r.id, p_period + 13),
+           'period_start', p_period,
+           'period_end', p_period + 13,
+           'facts', jsonb_build_object('payable_days', f.payable_days, 'groups', f.groups),
+           'payout', CASE WHEN pd.id IS NULL THEN NULL ELSE payout_json(pd) END,
+           'settled_ore', s.ore,
+           'earlier', CASE WHEN pd.id IS NULL THEN coalesce(ej.list, '[]'::jsonb) END)
+       ORDER BY r.id), '[]'::jsonb)
+FROM res
+JOIN residents r ON r.id = res.resident
+JOIN facts f ON f.resident = r.id AND f.period_start = p_period
+LEFT JOIN paid pd ON pd.resident = r.id
+LEFT JOIN settled s ON s.resident = r.id AND s.period_start = p_period AND pd.id IS NOT NULL
+LEFT JOIN earlier_json ej ON ej.resident = r.id
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Operations
+-- ---------------------------------------------------------------------------------------------
+
+-- GET /v1/residents/{id}/statements/{period_start} (manager, admin): the facts of one resident
+-- and period; the daemon computes the statement (handlers_statements.c). The payout handler
+-- calls it too, before resident_payout.
+CREATE FUNCTION op_resident_statement(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r residents := require_resident(ctx, args);
+    start date := allowance_period_arg(args->'path'->>'period_start');
+BEGIN
+    PERFORM audit(ctx, 'statement_read', r.id, jsonb_build_object('period_start', start));
+    RETURN QUERY SELECT 200, allowance_items(ARRAY[r.id], start, ctx_now(ctx))->0;
+END $$;
+
+-- GET /v1/centres/{id}/statements/{period_start} (manager, admin): one page of the facts of the
+-- residents whose statement the centre's export lists (enrolled on at least one day of the
+-- period, and at this centre on its last day, or when they left), in resident order. The page
+-- is args.page {"after": id, "limit": n} when the daemon walks the whole centre, else the
+-- list's ?after=&limit=. Answers {"centre","period_start","period_end","items","next"}.
+CREATE FUNCTION op_centre_statements(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c centres := require_centre(ctx, args->'path'->>'id');
+    start date := allowance_period_arg(args->'path'->>'period_start');
+    lim int := coalesce(arg_int(args->'page'->>'limit', 'limit', 1, 10000), page_limit(args));
+    after_id bigint := coalesce(arg_id(nullif(args->'page'->>'after', '0'), 'after'),
+                                page_after_id(args));
+    ids bigint[];
+    items jsonb;
+BEGIN
+    SELECT coalesce(array_agg(x.resident ORDER BY x.resident), '{}') INTO ids
+    FROM (SELECT DISTINCT s.resident FROM stays s
+          WHERE s.centre = c.id AND s.resident > after_id
+            AND s.from_date < start + 14 AND (s.to_date IS NULL OR s.to_date > start)
+            AND NOT EXISTS (SELECT 1 FROM stays later
+                            WHERE later.resident = s.resident AND later.from_date > s.from_date
+                              AND later.from_date <= start + 13)
+          ORDER BY s.resident LIMIT lim + 1) AS x;
+    PERFORM audit_many(ctx, 'statement_read', ids[1:lim]);
+    items := allowance_items(ids[1:lim], start, ctx_now(ctx));
+    RETURN QUERY SELECT 200, jsonb_build_object(
+        'centre', jsonb_build_object('id', c.id, 'name', c.name, 'free_meals', c.free_meals),
+        'period_start', start, 'period_end', start + 13,
+        'items', items,
+        'next', CASE WHEN cardinality(ids) > lim THEN to_jsonb(ids[lim]::text) END);
+END $$;
+
+-- The sanction as the API shows it.
+CREATE FUNCTION sanction_json(s sanctions) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', ($1).id, 'resident', ($1).resident, 'centre', ($1).centre,
+        'from', ($1).from_date, 'to', ($1).to_date, 'percent', ($1).percent,
+        'reason', ($1).reason, 'heard_at', ($1).heard_at, 'decided_at', ($1).decided_at,
+        'decided_by', ($1).decided_by,
+        'in12', (SELECT jsonb_agg(jsonb_build_object('event_id', d.event_id,
+                                                     'authority', d.authority,
+                                                     'delivered_at', d.delivered_at)
+                                  ORDER BY d.id)
+                 FROM deliveries d WHERE d.outbox = ($1).in12_outbox))
+$$;
+
+-- POST /v1/residents/{id}/sanctions {"from","to","percent","reason","heard_at"} (manager,
+-- admin). The decision and its IN12 report to the Immigration Service (and to nobody else) are
+-- written in this one transaction: the report cannot be lost, nor sent for a decision that was
+-- rolled back.
+CREATE FUNCTION op_resident_sanction_create(ctx jsonb, args jsonb)
+RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    b jsonb := args->'body';
+    r residents := require_resident(ctx, args);
+    now_ timestamptz := ctx_now(ctx);
+    from_ date := arg_date(arg_required(b, 'from'), 'from');
+    to_ date := arg_date(arg_required(b, 'to'), 'to');
+    percent_ int := arg_int(arg_required(b, 'percent'), 'percent', 1, 100);
+    reason_ text := arg_text(b, 'reason', 4000);
+    heard timestamptz := arg_instant(arg_required(b, 'heard_at'), 'heard_at');
+    centre_ text := resident_centre_on(r.id, resident_today(r.id, now_));
+    today date := resident_today(r.id, now_);
+    outbox_id bigint;
+    created sanctions;
+BEGIN
+    IF to_ < from_ THEN
+        PERFORM fail(400, 'bad_field', 'to must not be before from', 'to');
+    END IF;
+    IF reason_ IS NULL THEN
+        PERFORM fail(400, 'missing_field', 'reason is required', 'reason');
+    END IF;
+    IF heard > now_ THEN
+        PERFORM fail(400, 'bad_field',
+                     'heard_at is in the future: the resident must be heard before the decision',
+                     'heard_at');
+    END IF;
+    outbox_id := outbox_enqueue_for(
+        centre_, 'sanction.in12',
+        jsonb_build_object(
+            'type', 'sanction.in12',
+            'centre', outbox_centre_json(centre_),
+            'resident', outbox_resident_json(r.id, today),
+            'from', from_, 'to', to_, 'percent', percent_, 'reason', reason_,
+            'heard_at', heard, 'decided_by', ctx->>'cn'),
+        ARRAY['immigration'], now_, NULL, r.id, now_);
+    INSERT INTO sanctions (resident, centre, from_date, to_date, percent, reason, heard_at,
+                           decided_at, decided_by, in12_outbox)
+    VALUES (r.id, centre_, from_, to_, percent_, reason_, heard, now_, ctx->>'cn', outbox_id)
+    RETURNING * INTO created;
+    PERFORM audit(ctx, 'sanction_create', r.id,
+                  jsonb_build_object('sanction', created.id, 'from', from_, 'to', to_,
+                                     'percent', percent_));
+    RETURN QUERY SELECT 201, sanction_json(created);
+END $$;
+
+-- GET /v1/residents/{id}/sanctions (manager, admin): every sanction of the resident, by id.
+CREATE FUNCTION op_resident_sanction_list(ctx jsonb, args jsonb)
+RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r residents := require_resident(ctx, args);
+    lim int := page_limit(args);
+    after_id bigint := page_after_id(args);
+BEGIN
+    PERFORM audit(ctx, 'sanction_list', r.id);
+    RETURN QUERY
+    SELECT 200, page(coalesce(jsonb_agg(sanction_json(s) ORDER BY s.id), '[]'), lim)
+    FROM (SELECT * FROM sanctions s WHERE s.resident = r.id AND s.id > after_id
+          ORDER BY s.id LIMIT lim + 1) AS s;
+END $$;
+
+CREATE FUNCTION agreement_json(a agreements) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', ($1).id, 'resident', ($1).resident,
+                              'proxy_name', ($1).proxy_name, 'from', ($1).from_date,
+                              'to', ($1).to_date, 'created_at', ($1).created_at,
+                              'created_by', ($1).created_by)
+$$;
+
+-- POST /v1/residents/{id}/agreements {"proxy_name","from","to"} (manager, admin).
+CREATE FUNCTION op_resident_agreement_create(ctx jsonb, args jsonb)
+RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    b jsonb := args->'body';
+    r residents := require_resident(ctx, args);
+    proxy text := arg_text(b, 'proxy_name', 200);
+    from_ date := arg_date(arg_required(b, 'from'), 'from');
+    to_ date := arg_date(b->>'to', 'to');
+    created agreements;
+BEGIN
+    IF proxy IS NULL THEN
+        PERFORM fail(400, 'missing_field', 'proxy_name is required', 'proxy_name');
+    END IF;
+    IF lower(btrim(proxy)) = 'self' THEN
+        PERFORM fail(400, 'bad_field', '"self" means the resident in person, not a proxy',
+                     'proxy_name');
+    END IF;
+    IF to_ < from_ THEN
+        PERFORM fail(400, 'bad_field', 'to must not be before from', 'to');
+    END IF;
+    INSERT INTO agreements (resident, proxy_name, from_date, to_date, created_at, created_by)
+    VALUES (r.id, btrim(proxy), from_, to_, ctx_now(ctx), ctx->>'cn')
+    RETURNING * INTO created;
+    PERFORM audit(ctx, 'agreement_create', r.id, jsonb_build_object('agreement', created.id));
+    RETURN QUERY SELECT 201, agreement_json(created);
+END $$;
+
+-- GET /v1/residents/{id}/agreements (manager, admin).
+CREATE FUNCTION op_resident_agreement_list(ctx jsonb, args jsonb)
+RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r residents := require_resident(ctx, args);
+    lim int := page_limit(args);
+    after_id bigint := page_after_id(args);
+BEGIN
+    PERFORM audit(ctx, 'agreement_list', r.id);
+    RETURN QUERY
+    SELECT 200, page(coalesce(jsonb_agg(agreement_json(a) ORDER BY a.id), '[]'), lim)
+    FROM (SELECT * FROM agreements a WHERE a.resident = r.id AND a.id > after_id
+          ORDER BY a.id LIMIT lim + 1) AS a;
+END $$;
+
+-- POST /v1/residents/{id}/payouts {"period_start","collected_by"} (manager, admin), called by
+-- the daemon's payout handler after it has computed the statement from resident_statement's
+-- facts. args.statement (set by the daemon, never by the client, whose body the route's field
+-- table limits to the two fields) holds {"statement","amount_ore","net_ore","adjustment_ore",
+-- "corrections":[{"period_start","amount_ore"}],"basis":[{"period_start","settled_ore"}]}, or
+-- null when the facts showed the period paid already.
+--
+-- The payout day is the resident's local today: collection by anyone but the resident needs a
+-- special agreement naming that person (compared without regard to case or surrounding spaces)
+-- and covering that day. The UNIQUE constraint decides "paid once"; a second payout, or the
+-- loser of a race, gets 409 already_paid with the first payout in "payout".
+CREATE FUNCTION op_resident_payout(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    b jsonb := args->'body';
+    computed jsonb := args->'statement';
+    r residents := require_resident(ctx, args);
+    now_ timestamptz := ctx_now(ctx);
+    start date := allowance_period_arg(b->>'period_start');
+    collector text := arg_text(b, 'collected_by', 200);
+    today date := resident_today(r.id, now_);
+    agreement_ agreements;
+    first payouts;
+    created payouts;
+    stale text;
+BEGIN
+    IF collector IS NULL THEN
+        PERFORM fail(400, 'missing_field', 'collected_by is required ("self" or the proxy''s name)',
+                     'collected_by');
+    END IF;
+    IF start > today THEN
+        PERFORM fail(409, 'period_not_started',
+                     format('the period starting %s has not begun (today is %s)', start, today),
+                     'period_start');
+    END IF;
+    IF lower(btrim(collector)) = 'self' THEN
+        collector := 'self';
+    ELSE
+        SELECT * INTO agreement_ FROM agreements a
+        WHERE a.resident = r.id AND lower(btrim(a.proxy_name)) = lower(btrim(collector))
+          AND a.from_date <= today AND (a.to_date IS NULL OR today <= a.to_date)
+        ORDER BY a.id DESC LIMIT 1;
+        IF agreement_.id IS NULL THEN
+            PERFORM fail(403, 'no_agreement',
+                         format('%s may not collect this allowance: no special agreement for '
+                                'this resident names them for %s; the resident must come in '
+                                'person', btrim(collector), today), 'collected_by');
+        END IF;
+        collector := agreement_.proxy_name;
+    END IF;
+
+    -- One payout of a resident at a time: the corrections a payout settles were read before
+    -- this transaction, and a concurrent payout of another period must not settle them too.
+    PERFORM 1 FROM residents x WHERE x.id = r.id FOR UPDATE;
+    INSERT INTO payouts AS p (resident, period_start, centre, collected_by, agreement, paid_at,
+                              paid_by, net_ore, adjustment_ore, amount_ore, statement)
+    VALUES (r.id, start, resident_centre_on(r.id, start + 13), collector, agreement_.id, now_,
+            ctx->>'cn', coalesce((computed->>'net_ore')::bigint, 0),
+            coalesce((computed->>'adjustment_ore')::bigint, 0),
+            coalesce((computed->>'amount_ore')::bigint, 0),
+            coalesce(computed->'statement', '{}'::jsonb))
+    ON CONFLICT ON CONSTRAINT payouts_once_per_period DO NOTHING
+    RETURNING * INTO created;
+    IF created.id IS NULL THEN
+        SELECT * INTO first FROM payouts p WHERE p.resident = r.id AND p.period_start = start;
+        PERFORM fail(409, 'already_paid',
+                     format('the period starting %s was paid on %s (%s); a period is paid once',
+                            start, first.paid_at,
+                            CASE WHEN first.collected_by = 'self' THEN 'in person'
+                                 ELSE 'to ' || first.collected_by END),
+                     'period_start', jsonb_build_object('payout', payout_json(first)));
+    END IF;
+    IF computed IS NULL OR jsonb_typeof(computed) <> 'object' THEN
+        -- The facts showed this period paid, yet nothing conflicted: it changed meanwhile.
+        PERFORM fail(409, 'statement_changed',
+                     'the statement changed while the payout was prepared; try again',
+                     'period_start');
+    END IF;
+    -- The corrections were computed from what earlier periods were settled at; if another
+    -- payout settled one of them meanwhile, the adjustment would pay it twice.
+    SELECT string_agg(x.period_start::text, ', ') INTO stale
+    FROM (SELECT q.period_start FROM payouts q
+          WHERE q.resident = r.id AND q.period_start < start
+            AND q.period_start >= start - 14 * allowance_correction_periods()) AS x
+    FULL JOIN (SELECT (e->>'period_start')::date AS period_start,
+                      (e->>'settled_ore')::bigint AS settled
+               FROM jsonb_array_elements(coalesce(computed->'basis', '[]')) AS e) AS y
+           ON y.period_start = x.period_start
+    WHERE x.period_start IS NULL OR y.period_start IS NULL
+       OR payout_settled(r.id, x.period_start) IS DISTINCT FROM y.settled;
+    IF stale IS NOT NULL THEN
+        PERFORM fail(409, 'statement_changed',
+                     format('earlier periods (%s) were settled while this payout was prepared; '
+                            'try again', stale), 'period_start');
+    END IF;
+    INSERT INTO payout_corrections (payout, resident, period_start, amount_ore)
+    SELECT created.id, r.id, (e->>'period_start')::date, (e->>'amount_ore')::bigint
+    FROM jsonb_array_elements(coalesce(computed->'corrections', '[]')) AS e
+    WHERE (e->>'amount_ore')::bigint <> 0;
+    PERFORM audit(ctx, 'payout_create', r.id,
+                  jsonb_build_object('payout', created.id, 'period_start', start,
+                                     'amount_ore', created.amount_ore,
+                                     'collected_by', created.collected_by));
+    RETURN QUERY SELECT 201, payout_json(created);
+END $$;
+
+-- GET /v1/residents/{id}/payouts (manager, admin): the resident's payouts, by id.
+CREATE FUNCTION op_resident_payout_list(ctx jsonb, args jsonb)
+RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r residents := require_resident(ctx, args);
+    lim int := page_limit(args);
+    after_id bigint := page_after_id(args);
+BEGIN
+    PERFORM audit(ctx, 'payout_list', r.id);
+    RETURN QUERY
+    SELECT 200, page(coalesce(jsonb_agg(payout_json(p) ORDER BY p.id), '[]'), lim)
+    FROM (SELECT * FROM payouts p WHERE p.resident = r.id AND p.id > after_id
+          ORDER BY p.id LIMIT lim + 1) AS p;
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- The resident's full record (GET /v1/residents/{id}/export, migration 003)
+-- ---------------------------------------------------------------------------------------------
+
+CREATE FUNCTION export_section_sanctions(resident bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(sanction_json(s) ORDER BY s.id), '[]'::jsonb)
+    FROM sanctions s WHERE s.resident = $1
+$$;
+
+CREATE FUNCTION export_section_agreements(resident bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(agreement_json(a) ORDER BY a.id), '[]'::jsonb)
+    FROM agreements a WHERE a.resident = $1
+$$;
+
+CREATE FUNCTION export_section_payouts(resident bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(payout_json(p) ORDER BY p.id), '[]'::jsonb)
+    FROM payouts p WHERE p.resident = $1
+$$;

@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Benchmark of the foundation (issue 3): recording observations through rollcalld against
+pgbench doing comparable durable writes on the same PostgreSQL, in one run. Prints figures and
+ratios; asserts nothing about timing.
+
+  1. One observation per POST (a correction of the same resident's observation, so every request
+     writes: the old row is superseded, a new one inserted, an audit row and an idempotency row
+     written, all in one transaction) over mutual TLS with keep-alive, at 1 and 8 concurrent
+     clients; against pgbench running one durable single-row INSERT per transaction at the same
+     concurrency.
+  2. A whole 78-resident round per POST, against a pgbench script inserting 78 rows in one
+     transaction. Also p50/p99 latency of the round POST.
+
+The cluster is durable (fsync on, synchronous_commit on): both sides pay for a WAL flush per
+transaction, which is what the ratio compares. Each measurement runs --seconds (default 10) and
+is repeated --repeats times (default 3) alternating rollcalld and pgbench; medians are quoted.
+
+Usage (from the repository root, after building):
+    ROLLCALL_BUILD=build /usr/bin/python3 tests/bench/bench_foundation.py [--seconds 10]
+        [--repeats 3]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "api"))
+
+import conftest  # noqa: E402  (the API tests' harness: cluster, PKI, daemons)
+
+BENCH_HTTPS = conftest.BUILD / "bench_https"
+PGBENCH = shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"
+
+
+class DurableCluster(conftest.Cluster):
+    """The harness's cluster without --fast: commits are flushed as in production."""
+
+    def start(self):
+        conftest.run([conftest.PG_SH, "start", self.dir, self.port])
+
+
+def parse_bench(output):
+    m = re.search(r"tps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) ok=(\d+) errors=(\d+)", output)
+    if not m:
+        raise RuntimeError(f"bench_https said: {output}")
+    return {"tps": float(m[1]), "p50": float(m[2]), "p99": float(m[3]), "ok": int(m[4]),
+            "errors": int(m[5])}
+
+
+def run_pgbench(cluster, dbname, script, clients, seconds):
+    out = subprocess.run(
+        [PGBENCH, "-n", "-h", str(cluster.dir / "sock"), "-p", str(cluster.port), "-U",
+         "postgres", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
+         "-f", str(script), dbname],
+        capture_output=True, text=True, check=True, cwd="/tmp")
+    m = re.search(r"tps = ([\d.]+)", out.stdout)
+    lat = re.search(r"latency average = ([\d.]+) ms", out.stdout)
+    return {"tps": float(m[1]), "avg_ms": float(lat[1]) if lat else 0.0}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if not BENCH_HTTPS.exists():
+        sys.exit(f"{BENCH_HTTPS} is missing: build first (cmake builds tests/bench/*.c)")
+
+    workdir = Path(tempfile.mkdtemp(prefix="rollcall-bench-foundation-", dir="/tmp"))
+    workdir.chmod(0o755)
+    pki = conftest.Pki(workdir / "pki")
+    cluster = DurableCluster(workdir / "pg")
+    daemons = None
+    try:
+        cluster.create_database(conftest.TEMPLATE_DB)
+        template = workdir / "template.ini"
+        template.write_text(
+            "[rollcalld]\nlisten = 127.0.0.1:1\n"
+            f"tls_cert = {pki.server_cert}\ntls_key = {pki.server_key}\ntls_ca = {pki.ca}\n"
+            f"database = {cluster.conninfo(conftest.TEMPLATE_DB)}\ntest_clock = true\n"
+            "log_level = warn\n")
+        subprocess.run([str(conftest.ROLLCALLD), "--migrate", "--config", str(template)],
+                       check=True, capture_output=True, timeout=300)
+        env = conftest.Environment(workdir, pki, cluster)
+        daemons = conftest.DaemonSet(env, "bench_foundation")
+        rc = daemons.make(config={"log_level": "warn", "db_pool_size": "8"})
+        rc.set_clock("2026-11-20T12:00:00+01:00")
+        centre = rc.create_centre("bench")["id"]
+        ids = [rc.create_resident(centre)["id"] for _ in range(78)]
+        rc.create_account("bench-staff", "staff", [centre])
+        cert, key = pki.client("bench-staff")
+
+        one = workdir / "one.json"
+        one.write_text(json.dumps({"observations": [
+            {"resident": ids[0], "status": "present", "note": "bench @N@"}]}))
+        whole = workdir / "round.json"
+        whole.write_text(json.dumps({"observations": [
+            {"resident": i, "status": "present", "note": "bench @N@"} for i in ids]}))
+
+        db = rc.dbname
+        with conftest.psycopg.connect(cluster.conninfo(db), autocommit=True) as conn:
+            conn.execute("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, resident bigint, "
+                         "status text, note text, at timestamptz)")
+        single_sql = workdir / "single.sql"
+        single_sql.write_text(
+            "INSERT INTO bench_rows (resident, status, note, at) "
+            "VALUES (1, 'present', 'bench', '2026-11-20T12:00:00Z');\n")
+        round_sql = workdir / "round.sql"
+        round_sql.write_text(
+            "BEGIN;\n" + "".join(
+                f"INSERT INTO bench_rows (resident, status, note, at) VALUES ({i}, 'present', "
+                "'bench', '2026-11-20T12:00:00Z');\n" for i in range(78)) + "COMMIT;\n")
+
+        def rollcalld(path_body, clients):
+            out = subprocess.run(
+                [str(BENCH_HTTPS), "localhost", str(rc.port), str(pki.ca), str(cert), str(key),
+                 "POST", f"/v1/centres/{centre}/rounds/2026-11-20/2", str(path_body),
+                 str(clients), str(args.seconds)],
+                capture_output=True, text=True, check=True)
+            return parse_bench(out.stdout)
+
+        print(f"rollcalld bench: {args.repeats} x {args.seconds} s per figure, medians; "
+              f"durable commits; {os.cpu_count()} CPUs")
+        results = {}
+        for label, body, script, clients in (
+                ("single observation, 1 client", one, single_sql, 1),
+                ("single observation, 8 clients", one, single_sql, 8),
+                ("78-resident round, 1 client", whole, round_sql, 1),
+                ("78-resident round, 8 clients", whole, round_sql, 8)):
+            ours, theirs = [], []
+            for _ in range(args.repeats):
+                ours.append(rollcalld(body, clients))
+                theirs.append(run_pgbench(cluster, db, script, clients, args.seconds))
+            tps = statistics.median(r["tps"] for r in ours)
+            ref = statistics.median(r["tps"] for r in theirs)
+            p50 = statistics.median(r["p50"] for r in ours)
+            p99 = statistics.median(r["p99"] for r in ours)
+            errors = sum(r["errors"] for r in ours)
+            results[label] = (tps, ref)
+            print(f"{label:32s} rollcalld {tps:8.1f} tps (p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+                  f"errors {errors})  pgbench {ref:8.1f} tps  ratio {tps / ref:.2f}")
+        recorded = rc.db.scalar("SELECT count(*) FROM observations")
+        print(f"observations recorded during the run: {recorded}")
+    finally:
+        if daemons:
+            daemons.close()
+        cluster.stop()
+        if os.environ.get("ROLLCALL_KEEP") != "1":
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
