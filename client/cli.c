@@ -15,24 +15,23 @@ static const struct option_spec {
 	const char *arg; /* NULL for a flag */
 	const char *help;
 } option_table[OPTION_COUNT] = {
-	[OPT_CENTRE] = {"centre", "ID", "the centre (needed when your account has several)"},
-	[OPT_ON] = {"on", "DATE", "the day, YYYY-MM-DD (default: today at the centre)"},
-	[OPT_DATE] = {"date", "DATE", "the round's day, YYYY-MM-DD"},
-	[OPT_SLOT] = {"slot", "N", "the round: 1, 2 or 3 (the day's first, second, third check)"},
-	[OPT_FILE] = {"file", "FILE", "send the round from FILE ('-' for standard input)"},
-	[OPT_KNOWN_DEPARTURE] = {"known-departure", NULL,
-				 "staff know the resident has left the centre: the authorities "
-				 "are notified at once"},
-	[OPT_CONCERN] = {"concern", "TEXT",
-			 "a special concern: the authorities are notified at once"},
-	[OPT_NOTE] = {"note", "TEXT", "a note kept with the absence"},
-	[OPT_AT] = {"at", "INSTANT",
-		    "when, RFC 3339 with offset (2026-11-21T08:15:00+01:00); default now"},
-	[OPT_ALL] = {"all", NULL, "all alerts, not only the open ones"},
-	[OPT_ABSENCE] = {"absence", "ID", "only the notifications of this absence"},
-	[OPT_PROXY] = {"proxy", "NAME",
-		       "collected by NAME under a special agreement (default: in person)"},
-	[OPT_CSV] = {"csv", NULL, "CSV for the finance system, streamed as the server sends it"},
+    [OPT_CENTRE] = {"centre", "ID", "the centre (needed when your account has several)"},
+    [OPT_ON] = {"on", "DATE", "the day, YYYY-MM-DD (default: today at the centre)"},
+    [OPT_DATE] = {"date", "DATE", "the round's day, YYYY-MM-DD"},
+    [OPT_SLOT] = {"slot", "N", "the round: 1, 2 or 3 (the day's first, second, third check)"},
+    [OPT_FILE] = {"file", "FILE", "send the round from FILE ('-' for standard input)"},
+    [OPT_KNOWN_DEPARTURE] = {"known-departure", NULL,
+                             "staff know the resident has left the centre: the authorities "
+                             "are notified at once"},
+    [OPT_CONCERN] = {"concern", "TEXT", "a special concern: the authorities are notified at once"},
+    [OPT_NOTE] = {"note", "TEXT", "a note kept with the absence"},
+    [OPT_AT] = {"at", "INSTANT",
+                "when, RFC 3339 with offset (2026-11-21T08:15:00+01:00); default now"},
+    [OPT_ALL] = {"all", NULL, "all alerts, not only the open ones"},
+    [OPT_ABSENCE] = {"absence", "ID", "only the notifications of this absence"},
+    [OPT_PROXY] = {"proxy", "NAME",
+                   "collected by NAME under a special agreement (default: in person)"},
+    [OPT_CSV] = {"csv", NULL, "CSV for the finance system, streamed as the server sends it"},
 };
 
 int usage_error(const struct cmd_args *args, const char *format, ...)
@@ -45,7 +44,7 @@ int usage_error(const struct cmd_args *args, const char *format, ...)
 	fputc('\n', stderr);
 	if (args != NULL && args->command != NULL)
 		fprintf(stderr, "usage: rollcall %s\nTry 'rollcall %s --help'.\n",
-			args->command->synopsis, args->command->name);
+		        args->command->synopsis, args->command->name);
 	else
 		fputs("Try 'rollcall --help'.\n", stderr);
 	return RC_USAGE;
@@ -61,7 +60,7 @@ void cli_print_command_help(FILE *out, const struct command *command)
 		const struct option_spec *spec = &option_table[id];
 		char left[64];
 		snprintf(left, sizeof(left), "--%s%s%s", spec->name, spec->arg ? " " : "",
-			 spec->arg ? spec->arg : "");
+		         spec->arg ? spec->arg : "");
 		fprintf(out, "  %-20s %s\n", left, spec->help);
 	}
 	fprintf(out, "  %-20s %s\n", "--json", "print the server's JSON answer instead");
@@ -83,8 +82,8 @@ bool cli_wants_help(int argc, char **argv)
 	return false;
 }
 
-int cli_parse_command(const struct command *command, int argc, char **argv,
-		      struct cmd_args *args, bool *json, const char **config_path)
+int cli_parse_command(const struct command *command, int argc, char **argv, struct cmd_args *args,
+                      bool *json, const char **config_path)
 {
 	enum { LONG_JSON = OPTION_COUNT, LONG_CONFIG, LONG_HELP };
 	struct option longopts[OPTION_COUNT + 4];
@@ -95,10 +94,9 @@ int cli_parse_command(const struct command *command, int argc, char **argv,
 	for (int id = 0; id < OPTION_COUNT; id++) {
 		if (!(command->options & OPTION(id)))
 			continue;
-		longopts[n++] = (struct option){option_table[id].name,
-						option_table[id].arg ? required_argument
-								     : no_argument,
-						NULL, id};
+		longopts[n++] = (struct option){
+		    option_table[id].name, option_table[id].arg ? required_argument : no_argument,
+		    NULL, id};
 	}
 	longopts[n++] = (struct option){"json", no_argument, NULL, LONG_JSON};
 	longopts[n++] = (struct option){"config", required_argument, NULL, LONG_CONFIG};
@@ -117,9 +115,9 @@ int cli_parse_command(const struct command *command, int argc, char **argv,
 		if (c == '?') {
 			if (optopt != 0 && optopt < OPTION_COUNT)
 				return usage_error(args, "--%s takes no value",
-						   option_table[optopt].name);
+				                   option_table[optopt].name);
 			return usage_error(args, "unknown option '%s' for %s", argv[optind - 1],
-					   command->name);
+			                   command->name);
 		}
 		if (c == ':') {
 			const char *name = argv[optind - 1];
@@ -133,7 +131,8 @@ int cli_parse_command(const struct command *command, int argc, char **argv,
 			continue; /* handled before parsing */
 		} else if (c >= 0 && c < OPTION_COUNT) {
 			if (args->value[c] != NULL)
-				return usage_error(args, "--%s is given twice", option_table[c].name);
+				return usage_error(args, "--%s is given twice",
+				                   option_table[c].name);
 			args->value[c] = option_table[c].arg ? optarg : "";
 		}
 	}
@@ -141,9 +140,9 @@ int cli_parse_command(const struct command *command, int argc, char **argv,
 	args->count = argc - optind;
 	if (args->count < command->min_args)
 		return usage_error(args, "%s needs %s", command->name,
-				   command->min_args == 1 ? "an argument" : "more arguments");
+		                   command->min_args == 1 ? "an argument" : "more arguments");
 	if (args->count > command->max_args)
 		return usage_error(args, "unexpected argument '%s'",
-				   args->positional[command->max_args]);
+		                   args->positional[command->max_args]);
 	return RC_OK;
 }

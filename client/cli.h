@@ -60,7 +60,7 @@ struct command {
 /* Prints "rollcall: MESSAGE", the command's usage line and where to find help on stderr;
  * returns RC_USAGE. */
 int usage_error(const struct cmd_args *args, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Command handlers (cmd_*.c). */
 int cmd_residents(struct session *session, const struct cmd_args *args);

@@ -16,8 +16,7 @@ bool cli_wants_help(int argc, char **argv);
 /* Parses argv (argv[0] is the command's name) against the options the command allows; --json
  * and --config are accepted here too and reported through json/config_path. RC_OK, or RC_USAGE
  * after printing why. */
-int cli_parse_command(const struct command *command, int argc, char **argv,
-		      struct cmd_args *args, bool *json, const char **config_path)
-	__attribute__((warn_unused_result));
+int cli_parse_command(const struct command *command, int argc, char **argv, struct cmd_args *args,
+                      bool *json, const char **config_path) __attribute__((warn_unused_result));
 
 #endif

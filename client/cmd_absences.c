@@ -18,7 +18,7 @@ static const char *reason_words(const char *reason)
 
 /* The centre of an absence, for its time zone: the absence may name it, else the resident. */
 static void absence_centre(struct session *session, const json_t *absence,
-			   struct centre_ref *centre)
+                           struct centre_ref *centre)
 {
 	const char *id = jget_str(absence, "centre");
 	const json_t *resident = json_object_get(absence, "resident");
@@ -41,7 +41,7 @@ static void absence_centre(struct session *session, const json_t *absence,
 
 /* The resident of an absence for display. */
 static void absence_resident(struct session *session, const json_t *absence,
-			     const struct centre_ref *centre, char *out, size_t outlen)
+                             const struct centre_ref *centre, char *out, size_t outlen)
 {
 	const json_t *resident = json_object_get(absence, "resident");
 	long long id;
@@ -91,19 +91,20 @@ static void print_absence(struct session *session, const json_t *absence, enum h
 		printf("Back at %s.\n", zone_format_instant(centre.timezone, returned_at, when));
 	if (notified_at != NULL)
 		printf("Authorities notified at %s (%s).\n",
-		       zone_format_instant(centre.timezone, notified_at, when), reason_words(reason));
+		       zone_format_instant(centre.timezone, notified_at, when),
+		       reason_words(reason));
 	else if (notify_at != NULL && returned_at == NULL)
 		printf("Authorities will be notified at %s (%s) unless the resident is back.\n",
 		       zone_format_instant(centre.timezone, notify_at, when), reason_words(reason));
 	if (returned_at != NULL)
 		printf(notified_at ? "The authorities are told of the return.\n"
-				   : "The authorities had not been notified: nobody outside the "
-				     "centre is told.\n");
+		                   : "The authorities had not been notified: nobody outside the "
+		                     "centre is told.\n");
 }
 
 /* Sends a change and shows the absence it answers with. */
 static int send_and_show(struct session *session, const char *path, const json_t *body,
-			 enum headline headline)
+                         enum headline headline)
 {
 	json_t *answer = NULL;
 	int rc = session_send(session, "POST", path, body, &answer);
@@ -137,9 +138,10 @@ int cmd_absent(struct session *session, const struct cmd_args *args)
 	json_decref(resident);
 
 	json_t *body = json_pack("{sbss*}", "known_departure",
-				 args->value[OPT_KNOWN_DEPARTURE] != NULL, "note", note);
-	if (body == NULL || json_object_set_new(body, "concern",
-						concern ? json_string(concern) : json_null()) != 0) {
+	                         args->value[OPT_KNOWN_DEPARTURE] != NULL, "note", note);
+	if (body == NULL ||
+	    json_object_set_new(body, "concern", concern ? json_string(concern) : json_null()) !=
+	        0) {
 		json_decref(body);
 		fprintf(stderr, "rollcall: out of memory\n");
 		return RC_REFUSED;
@@ -166,7 +168,8 @@ int cmd_concern(struct session *session, const struct cmd_args *args)
 		return rc;
 	json_t *body = json_pack("{ss}", "text", text);
 	char path[128];
-	if (body == NULL || !path_format(path, sizeof(path), "/v1/absences/%lld/concern", absence_id)) {
+	if (body == NULL ||
+	    !path_format(path, sizeof(path), "/v1/absences/%lld/concern", absence_id)) {
 		json_decref(body);
 		return RC_REFUSED;
 	}
@@ -183,10 +186,11 @@ int cmd_returned(struct session *session, const struct cmd_args *args)
 
 	if (at != NULL) {
 		if (!instant_parse(at, &instant))
-			return usage_error(args,
-					   "--at: '%s' is not an instant (RFC 3339 with offset, e.g. "
-					   "2026-11-21T08:15:00+01:00)",
-					   at);
+			return usage_error(
+			    args,
+			    "--at: '%s' is not an instant (RFC 3339 with offset, e.g. "
+			    "2026-11-21T08:15:00+01:00)",
+			    at);
 		instant_format_utc(instant, normalised);
 	}
 	long long absence_id;
@@ -195,7 +199,8 @@ int cmd_returned(struct session *session, const struct cmd_args *args)
 		return rc;
 	json_t *body = at ? json_pack("{ss}", "at", normalised) : json_object();
 	char path[128];
-	if (body == NULL || !path_format(path, sizeof(path), "/v1/absences/%lld/return", absence_id)) {
+	if (body == NULL ||
+	    !path_format(path, sizeof(path), "/v1/absences/%lld/return", absence_id)) {
 		json_decref(body);
 		return RC_REFUSED;
 	}
@@ -210,9 +215,8 @@ int cmd_notifications(struct session *session, const struct cmd_args *args)
 	char query[PATH_PART_SIZE * 2 + 64] = "";
 	struct centre_ref centre = {0};
 
-	if (absence != NULL &&
-	    (absence[0] == '\0' || strlen(absence) > 18 ||
-	     strspn(absence, "0123456789") != strlen(absence)))
+	if (absence != NULL && (absence[0] == '\0' || strlen(absence) > 18 ||
+	                        strspn(absence, "0123456789") != strlen(absence)))
 		return usage_error(args, "--absence: '%s' is not an absence id", absence);
 
 	/* An absence names its centre; without one the centre is needed. */
@@ -227,7 +231,8 @@ int cmd_notifications(struct session *session, const struct cmd_args *args)
 	}
 	if (absence != NULL) {
 		size_t used = strlen(query);
-		snprintf(query + used, sizeof(query) - used, "%sabsence=%s", used ? "&" : "", absence);
+		snprintf(query + used, sizeof(query) - used, "%sabsence=%s", used ? "&" : "",
+		         absence);
 	}
 	char path[sizeof(query) + 32];
 	if (!path_format(path, sizeof(path), "/v1/notifications?%s", query))
@@ -246,9 +251,9 @@ int cmd_notifications(struct session *session, const struct cmd_args *args)
 	}
 
 	static const char *const headers[] = {"DUE",      "TYPE",       "AUTHORITY", "DELIVERED",
-					      "ATTEMPTS", "LAST ERROR", "EVENT"};
+	                                      "ATTEMPTS", "LAST ERROR", "EVENT"};
 	static const enum table_align align[] = {TABLE_LEFT,  TABLE_LEFT, TABLE_LEFT, TABLE_LEFT,
-						 TABLE_RIGHT, TABLE_LEFT, TABLE_LEFT};
+	                                         TABLE_RIGHT, TABLE_LEFT, TABLE_LEFT};
 	struct table *table = table_new(7, headers, align);
 	char *text = NULL;
 	if (table == NULL)
@@ -258,18 +263,19 @@ int cmd_notifications(struct session *session, const struct cmd_args *args)
 	json_array_foreach(items, index, item)
 	{
 		char due[ZONE_TEXT_SIZE], delivered[ZONE_TEXT_SIZE], type[64], authority[64],
-			attempts[16], last_error[200], event[80];
+		    attempts[16], last_error[200], event[80];
 		zone_format_instant(centre.timezone, jget_str(item, "due_at"), due);
 		zone_format_instant(centre.timezone, jget_str(item, "delivered_at"), delivered);
 		if (delivered[0] == '\0')
 			snprintf(delivered, sizeof(delivered), "not yet");
-		const char *cells[] = {due,
-				       jget_text(item, "type", type, sizeof(type)),
-				       jget_text(item, "authority", authority, sizeof(authority)),
-				       delivered,
-				       jget_text(item, "attempts", attempts, sizeof(attempts)),
-				       jget_text(item, "last_error", last_error, sizeof(last_error)),
-				       jget_text(item, "event_id", event, sizeof(event))};
+		const char *cells[] = {
+		    due,
+		    jget_text(item, "type", type, sizeof(type)),
+		    jget_text(item, "authority", authority, sizeof(authority)),
+		    delivered,
+		    jget_text(item, "attempts", attempts, sizeof(attempts)),
+		    jget_text(item, "last_error", last_error, sizeof(last_error)),
+		    jget_text(item, "event_id", event, sizeof(event))};
 		if (!table_add_row(table, cells))
 			goto out_of_memory;
 	}

@@ -24,7 +24,7 @@
 
 /* The alert's resident for display, or "" when the alert is not about one. */
 static void alert_resident(struct session *session, const struct centre_ref *centre,
-			   const json_t *alert, char *out, size_t outlen)
+                           const json_t *alert, char *out, size_t outlen)
 {
 	const json_t *resident = json_object_get(alert, "resident");
 	long long id;
@@ -36,10 +36,10 @@ static void alert_resident(struct session *session, const struct centre_ref *cen
 }
 
 typedef void (*details_fn)(struct session *session, const struct centre_ref *centre,
-			   const json_t *details, char *out, size_t outlen);
+                           const json_t *details, char *out, size_t outlen);
 
 static void details_resident_absent(struct session *session, const struct centre_ref *centre,
-				    const json_t *details, char *out, size_t outlen)
+                                    const json_t *details, char *out, size_t outlen)
 {
 	(void)session;
 	(void)centre;
@@ -47,13 +47,13 @@ static void details_resident_absent(struct session *session, const struct centre
 	const char *since_text = jget_str(details, "since");
 	if (since_text != NULL)
 		snprintf(out, outlen, "absent since %s",
-			 zone_format_instant(centre->timezone, since_text, since));
+		         zone_format_instant(centre->timezone, since_text, since));
 	else
 		snprintf(out, outlen, "absent");
 }
 
 static void details_round_overdue(struct session *session, const struct centre_ref *centre,
-				  const json_t *details, char *out, size_t outlen)
+                                  const json_t *details, char *out, size_t outlen)
 {
 	(void)session;
 	(void)centre;
@@ -61,8 +61,8 @@ static void details_round_overdue(struct session *session, const struct centre_r
 	const json_t *missing = json_object_get(details, "missing");
 	size_t count = json_array_size(missing);
 	int n = snprintf(out, outlen, "round %s #%s not complete: %zu not accounted for",
-			 jget_text(details, "date", date, sizeof(date)),
-			 jget_text(details, "slot", slot, sizeof(slot)), count);
+	                 jget_text(details, "date", date, sizeof(date)),
+	                 jget_text(details, "slot", slot, sizeof(slot)), count);
 	size_t used = n > 0 && (size_t)n < outlen ? (size_t)n : outlen - 1;
 	/* Name a few; the rest are in `rollcall round`. */
 	for (size_t i = 0; i < count && i < 3 && used + 1 < outlen; i++) {
@@ -79,41 +79,40 @@ static void details_round_overdue(struct session *session, const struct centre_r
 }
 
 static void details_absence_reported(struct session *session, const struct centre_ref *centre,
-				     const json_t *details, char *out, size_t outlen)
+                                     const json_t *details, char *out, size_t outlen)
 {
 	(void)session;
 	(void)centre;
 	const char *reason = jget_str(details, "reason");
 	snprintf(out, outlen, "authorities notified%s%s%s", reason ? " (" : "",
-		 reason ? format_notify_reason(reason) : "", reason ? ")" : "");
+	         reason ? format_notify_reason(reason) : "", reason ? ")" : "");
 }
 
-static void details_notification_failing(struct session *session,
-					 const struct centre_ref *centre, const json_t *details,
-					 char *out, size_t outlen)
+static void details_notification_failing(struct session *session, const struct centre_ref *centre,
+                                         const json_t *details, char *out, size_t outlen)
 {
 	(void)session;
 	(void)centre;
 	char authority[64], error[200];
 	jget_text(details, "authority", authority, sizeof(authority));
 	jget_text(details, "last_error", error, sizeof(error));
-	snprintf(out, outlen, "%s cannot be reached%s%s: phone them", authority[0] ? authority : "an authority",
-		 error[0] ? " - " : "", error);
+	snprintf(out, outlen, "%s cannot be reached%s%s: phone them",
+	         authority[0] ? authority : "an authority", error[0] ? " - " : "", error);
 }
 
 static void details_resident_returned(struct session *session, const struct centre_ref *centre,
-				      const json_t *details, char *out, size_t outlen)
+                                      const json_t *details, char *out, size_t outlen)
 {
 	(void)session;
 	(void)centre;
 	char at[ZONE_TEXT_SIZE];
 	const char *returned = jget_str(details, "returned_at");
 	snprintf(out, outlen, "back%s%s", returned ? " at " : "",
-		 returned ? zone_format_instant(centre->timezone, returned, at) : "");
+	         returned ? zone_format_instant(centre->timezone, returned, at) : "");
 }
 
 static void details_turning_18(struct session *session, const struct centre_ref *centre,
-			       const json_t *details, char *out, size_t outlen)
+                               const json_t *details, char *out, size_t outlen)
 {
 	(void)session;
 	(void)centre;
@@ -121,24 +120,24 @@ static void details_turning_18(struct session *session, const struct centre_ref 
 	if (date == NULL)
 		date = jget_str(details, "date");
 	snprintf(out, outlen, "turns 18%s%s: the stay in the children's scheme ends",
-		 date ? " on " : "", date ? date : "");
+	         date ? " on " : "", date ? date : "");
 }
 
 static const struct {
 	const char *kind;
 	details_fn describe;
 } alert_kinds[] = {
-	{"resident_absent", details_resident_absent},
-	{"round_overdue", details_round_overdue},
-	{"absence_reported", details_absence_reported},
-	{"notification_failing", details_notification_failing},
-	{"resident_returned", details_resident_returned},
-	{"turning_18", details_turning_18},
+    {"resident_absent", details_resident_absent},
+    {"round_overdue", details_round_overdue},
+    {"absence_reported", details_absence_reported},
+    {"notification_failing", details_notification_failing},
+    {"resident_returned", details_resident_returned},
+    {"turning_18", details_turning_18},
 };
 
 /* The alert's details in words; unknown kinds show their details as JSON. */
 static void alert_details(struct session *session, const struct centre_ref *centre,
-			  const json_t *alert, char *out, size_t outlen)
+                          const json_t *alert, char *out, size_t outlen)
 {
 	const char *kind = jget_str(alert, "kind");
 	const json_t *details = json_object_get(alert, "details");
@@ -176,7 +175,7 @@ int cmd_alerts(struct session *session, const struct cmd_args *args)
 	char escaped[PATH_PART_SIZE], path[512];
 	if (!path_escape(centre.id, escaped) ||
 	    !path_format(path, sizeof(path), "/v1/alerts?centre=%s%s", escaped,
-			 args->value[OPT_ALL] ? "" : "&state=open"))
+	                 args->value[OPT_ALL] ? "" : "&state=open"))
 		return RC_USAGE;
 	json_t *alerts = NULL;
 	rc = session_list(session, path, &alerts);
@@ -190,10 +189,10 @@ int cmd_alerts(struct session *session, const struct cmd_args *args)
 		return rc;
 	}
 
-	static const char *const headers[] = {"ID", "RAISED", "KIND", "RESIDENT", "STATE",
-					      "DETAILS"};
+	static const char *const headers[] = {"ID",       "RAISED", "KIND",
+	                                      "RESIDENT", "STATE",  "DETAILS"};
 	static const enum table_align align[] = {TABLE_RIGHT, TABLE_LEFT, TABLE_LEFT,
-						 TABLE_LEFT,  TABLE_LEFT, TABLE_LEFT};
+	                                         TABLE_LEFT,  TABLE_LEFT, TABLE_LEFT};
 	struct table *table = table_new(6, headers, align);
 	char *text = NULL;
 	if (table == NULL)
@@ -203,7 +202,7 @@ int cmd_alerts(struct session *session, const struct cmd_args *args)
 	json_array_foreach(alerts, index, alert)
 	{
 		char id[32], raised[ZONE_TEXT_SIZE], kind[64], resident[300], state[160],
-			details[600];
+		    details[600];
 		jget_text(alert, "id", id, sizeof(id));
 		zone_format_instant(centre.timezone, jget_str(alert, "raised_at"), raised);
 		jget_text(alert, "kind", kind, sizeof(kind));
@@ -282,8 +281,8 @@ struct watch {
 	struct sse_parser parser;
 	char shown_id[SSE_ID_SIZE]; /* the id of the last alert printed */
 	bool bell;
-	bool connected;       /* this connection has delivered bytes */
-	bool reconnecting;    /* a previous connection was lost: say when we are back */
+	bool connected;    /* this connection has delivered bytes */
+	bool reconnecting; /* a previous connection was lost: say when we are back */
 	bool output_failed;
 };
 
@@ -307,9 +306,9 @@ static const struct {
 	const char *type;
 	enum stream_event event;
 } stream_events[] = {
-	{"alert", STREAM_ALERT},
-	{"alert_acked", STREAM_ACKED},
-	{"alert_resolved", STREAM_RESOLVED},
+    {"alert", STREAM_ALERT},
+    {"alert_acked", STREAM_ACKED},
+    {"alert_resolved", STREAM_RESOLVED},
 };
 
 static bool print_alert_line(struct watch *watch, const json_t *alert, enum stream_event event)
@@ -334,15 +333,16 @@ static bool print_alert_line(struct watch *watch, const json_t *alert, enum stre
 	char line[1400], by[128], state[200] = "";
 	if (event == STREAM_ACKED)
 		snprintf(state, sizeof(state), " acknowledged%s%s",
-			 jget_text(alert, "acked_by", by, sizeof(by))[0] ? " by " : "", by);
+		         jget_text(alert, "acked_by", by, sizeof(by))[0] ? " by " : "", by);
 	else if (event == STREAM_RESOLVED)
 		snprintf(state, sizeof(state), " resolved");
 	else if (again)
 		snprintf(state, sizeof(state), " (again)");
-	if (event == STREAM_ALERT && jget_str(alert, "escalated_at") && !jget_str(alert, "acked_at"))
+	if (event == STREAM_ALERT && jget_str(alert, "escalated_at") &&
+	    !jget_str(alert, "acked_at"))
 		snprintf(state + strlen(state), sizeof(state) - strlen(state), " ESCALATED");
 	snprintf(line, sizeof(line), "%s  %s%s  %s%s%s  [alert %s]", when, kind, state, resident,
-		 resident[0] && details[0] ? ": " : "", details, id);
+	         resident[0] && details[0] ? ": " : "", details, id);
 	char *clean = format_clean(line);
 	if (clean == NULL)
 		return false;
@@ -369,7 +369,7 @@ static bool on_event(void *arg, const struct sse_event *event)
 	json_t *alert = json_loadb(event->data, event->data_len, 0, &error);
 	if (alert == NULL) {
 		fprintf(stderr, "rollcall: an alert (event %s) could not be read: %s\n",
-			event->id[0] ? event->id : "without id", error.text);
+		        event->id[0] ? event->id : "without id", error.text);
 	} else {
 		bool printed;
 		if (watch->session->json) {
@@ -426,7 +426,7 @@ static bool watch_gives_up(enum net_failure kind)
 /* The centre to watch. A watcher started while the server is down (a terminal booted before
  * it) waits for it like a lost connection, instead of giving up. */
 static int watch_resolve_centre(struct session *session, const struct cmd_args *args,
-				struct centre_ref *centre, const sigset_t *wait_mask)
+                                struct centre_ref *centre, const sigset_t *wait_mask)
 {
 	int backoff_s = WATCH_BACKOFF_FIRST_S;
 	for (;;) {
@@ -438,7 +438,8 @@ static int watch_resolve_centre(struct session *session, const struct cmd_args *
 		fprintf(stderr, "rollcall: trying again in %d s\n", backoff_s);
 		if (!http_sleep(backoff_s * 1000, wait_mask, &watch_stop))
 			return RC_UNREACHABLE;
-		backoff_s = backoff_s * 2 > WATCH_BACKOFF_MAX_S ? WATCH_BACKOFF_MAX_S : backoff_s * 2;
+		backoff_s =
+		    backoff_s * 2 > WATCH_BACKOFF_MAX_S ? WATCH_BACKOFF_MAX_S : backoff_s * 2;
 	}
 }
 
@@ -468,9 +469,9 @@ int cmd_watch(struct session *session, const struct cmd_args *args)
 
 	char escaped[PATH_PART_SIZE], path[512];
 	rc = watch_resolve_centre(session, args, &watch.centre, &wait_mask);
-	if (rc == RC_OK && (!path_escape(watch.centre.id, escaped) ||
-			    !path_format(path, sizeof(path), "/v1/centres/%s/alerts/stream",
-					 escaped)))
+	if (rc == RC_OK &&
+	    (!path_escape(watch.centre.id, escaped) ||
+	     !path_format(path, sizeof(path), "/v1/centres/%s/alerts/stream", escaped)))
 		rc = RC_USAGE;
 	if (rc != RC_OK) {
 		if (watch_stop)
@@ -479,19 +480,20 @@ int cmd_watch(struct session *session, const struct cmd_args *args)
 	}
 	watch.bell = !session->json && isatty(STDOUT_FILENO);
 
-	fprintf(stderr, "rollcall: watching the alerts of %s (Ctrl-C to stop)\n", watch.centre.name);
+	fprintf(stderr, "rollcall: watching the alerts of %s (Ctrl-C to stop)\n",
+	        watch.centre.name);
 	int backoff_s = WATCH_BACKOFF_FIRST_S;
 	while (!watch_stop) {
 		struct call call = {
-			.method = "GET",
-			.path = path,
-			.accept = "text/event-stream",
-			.last_event_id = watch.parser.last_id[0] ? watch.parser.last_id : NULL,
-			.read_timeout_ms = WATCH_SILENCE_MS,
-			.sink = on_stream_bytes,
-			.sink_arg = &watch,
-			.quiet = true,
-			.no_retry = true,
+		    .method = "GET",
+		    .path = path,
+		    .accept = "text/event-stream",
+		    .last_event_id = watch.parser.last_id[0] ? watch.parser.last_id : NULL,
+		    .read_timeout_ms = WATCH_SILENCE_MS,
+		    .sink = on_stream_bytes,
+		    .sink_arg = &watch,
+		    .quiet = true,
+		    .no_retry = true,
 		};
 		struct answer answer;
 		watch.connected = false;
@@ -521,7 +523,7 @@ int cmd_watch(struct session *session, const struct cmd_args *args)
 		} else if (result == RC_UNREACHABLE) {
 			if (answer.error.kind == NET_TIMEOUT && watch.connected)
 				snprintf(why, sizeof(why), "no heartbeat from the server for %d s",
-					 WATCH_SILENCE_MS / 1000);
+				         WATCH_SILENCE_MS / 1000);
 			else
 				http_explain(session->http, &answer.error, why, sizeof(why));
 			if (watch_gives_up(answer.error.kind)) {
@@ -544,7 +546,8 @@ int cmd_watch(struct session *session, const struct cmd_args *args)
 		watch.reconnecting = true;
 		if (!http_sleep(backoff_s * 1000, &wait_mask, &watch_stop))
 			break;
-		backoff_s = backoff_s * 2 > WATCH_BACKOFF_MAX_S ? WATCH_BACKOFF_MAX_S : backoff_s * 2;
+		backoff_s =
+		    backoff_s * 2 > WATCH_BACKOFF_MAX_S ? WATCH_BACKOFF_MAX_S : backoff_s * 2;
 	}
 
 done:

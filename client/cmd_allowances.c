@@ -19,9 +19,9 @@ static const struct {
 	const char *kind;
 	const char *words;
 } line_kinds[] = {
-	{"base", "base allowance"},
-	{"supplement_phase1", "supplement, phase 1"},
-	{"supplement_phase2", "supplement, phase 2"},
+    {"base", "base allowance"},
+    {"supplement_phase1", "supplement, phase 1"},
+    {"supplement_phase2", "supplement, phase 2"},
 };
 
 static const char *kind_words(const char *kind)
@@ -45,17 +45,16 @@ static char *amount_text(const json_t *object, const char *key, char out[FORMAT_
 /* Checks PERIOD_START and finds the resident: enrolled on the first or last day of the period,
  * or today (a resident who arrived mid-period or has since left is still found). */
 static int resident_for_period(struct session *session, const struct cmd_args *args,
-			       const char *case_number, const char *period_text, long long *id,
-			       json_t **resident_out, struct centre_ref *centre)
+                               const char *case_number, const char *period_text, long long *id,
+                               json_t **resident_out, struct centre_ref *centre)
 {
-	struct date dates[3];
+	struct date dates[2];
 	if (!date_parse(period_text, &dates[0]))
 		return usage_error(args, "'%s' is not a date (YYYY-MM-DD)", period_text);
 	date_add_days(&dates[0], PERIOD_DAYS - 1, &dates[1]);
-	zone_date(NULL, session_now(session), &dates[2]);
 
 	json_t *resident = NULL;
-	int rc = resolve_resident(session, args, case_number, dates, 3, &resident);
+	int rc = resolve_resident(session, args, case_number, dates, 2, &resident);
 	if (rc != RC_OK)
 		return rc;
 	(void)jget_int(resident, "id", id);
@@ -78,10 +77,9 @@ static void payout_text(const json_t *payout, const char *zone, char *out, size_
 	bool self = collected_by == NULL || strcmp(collected_by, "self") == 0;
 
 	snprintf(out, outlen, "Paid%s%s%s%s%s to %s%s%s%s%s", amount[0] ? " " : "", amount,
-		 amount[0] ? " kr." : "", at[0] ? " on " : "", at,
-		 self ? "the resident in person" : collected_by,
-		 self ? "" : " (special agreement)", by[0] ? " (recorded by " : "", by,
-		 by[0] ? ")" : "");
+	         amount[0] ? " kr." : "", at[0] ? " on " : "", at,
+	         self ? "the resident in person" : collected_by, self ? "" : " (special agreement)",
+	         by[0] ? " (recorded by " : "", by, by[0] ? ")" : "");
 }
 
 static bool print_statement(const json_t *statement, const char *who, const char *zone)
@@ -98,8 +96,7 @@ static bool print_statement(const json_t *statement, const char *who, const char
 	       strcmp(days, "1") == 0 ? "" : "s");
 
 	static const char *const headers[] = {"", "KR. PER DAY", "DAYS", "KR."};
-	static const enum table_align align[] = {TABLE_LEFT, TABLE_RIGHT, TABLE_RIGHT,
-						 TABLE_RIGHT};
+	static const enum table_align align[] = {TABLE_LEFT, TABLE_RIGHT, TABLE_RIGHT, TABLE_RIGHT};
 	struct table *table = table_new(4, headers, align);
 	if (table == NULL)
 		return false;
@@ -110,9 +107,9 @@ static bool print_statement(const json_t *statement, const char *who, const char
 	{
 		char rate[FORMAT_ORE_SIZE], line_days[16], line_amount[FORMAT_ORE_SIZE];
 		const char *cells[] = {kind_words(jget_str(line, "kind")),
-				       amount_text(line, "per_day_ore", rate),
-				       jget_text(line, "days", line_days, sizeof(line_days)),
-				       amount_text(line, "amount_ore", line_amount)};
+		                       amount_text(line, "per_day_ore", rate),
+		                       jget_text(line, "days", line_days, sizeof(line_days)),
+		                       amount_text(line, "amount_ore", line_amount)};
 		ok = ok && table_add_row(table, cells);
 	}
 	/* Each sanction's withdrawal when the statement itemises them, else their sum. */
@@ -126,25 +123,26 @@ static bool print_statement(const json_t *statement, const char *who, const char
 			long long per_day = 0, withdrawn_line = 0;
 			jget_text(line, "percent", percent, sizeof(percent));
 			snprintf(what, sizeof(what), "withdrawn, %s%s%s%s",
-				 kind_words(jget_str(line, "kind")), percent[0] ? " (" : "", percent,
-				 percent[0] ? " %)" : "");
+			         kind_words(jget_str(line, "kind")), percent[0] ? " (" : "",
+			         percent, percent[0] ? " %)" : "");
 			(void)jget_int(line, "per_day_withdrawn_ore", &per_day);
 			(void)jget_int(line, "amount_ore", &withdrawn_line);
 			const char *cells[] = {what, format_ore(-per_day, rate),
-					       jget_text(line, "days", wdays, sizeof(wdays)),
-					       format_ore(-withdrawn_line, wamount)};
+			                       jget_text(line, "days", wdays, sizeof(wdays)),
+			                       format_ore(-withdrawn_line, wamount)};
 			ok = ok && table_add_row(table, cells);
 		}
 	} else if (jget_int(statement, "withdrawn_ore", &withdrawn) && withdrawn != 0) {
 		char text[FORMAT_ORE_SIZE];
-		const char *cells[] = {"withdrawn (sanction)", "", "", format_ore(-withdrawn, text)};
+		const char *cells[] = {"withdrawn (sanction)", "", "",
+		                       format_ore(-withdrawn, text)};
 		ok = ok && table_add_row(table, cells);
 	}
 	long long adjustment = 0;
 	if (jget_int(statement, "adjustment_ore", &adjustment) && adjustment != 0) {
 		char text[FORMAT_ORE_SIZE];
 		const char *cells[] = {"corrections of earlier periods", "", "",
-				       format_ore(adjustment, text)};
+		                       format_ore(adjustment, text)};
 		ok = ok && table_add_row(table, cells);
 	}
 	const char *total_cells[] = {"total", "", "", amount_text(statement, "total_ore", amount)};
@@ -174,21 +172,21 @@ int cmd_statement(struct session *session, const struct cmd_args *args)
 	json_t *resident = NULL;
 	struct centre_ref centre;
 	int rc = resident_for_period(session, args, args->positional[0], args->positional[1], &id,
-				     &resident, &centre);
+	                             &resident, &centre);
 	if (rc != RC_OK)
 		return rc;
 	char who[300], path[128];
 	resident_label_of(resident, who, sizeof(who));
 	json_decref(resident);
 	if (!path_format(path, sizeof(path), "/v1/residents/%lld/statements/%s", id,
-			 args->positional[1]))
+	                 args->positional[1]))
 		return RC_USAGE;
 	json_t *statement = NULL;
 	rc = session_get(session, path, &statement);
 	if (rc != RC_OK)
 		return rc;
 	bool printed = session->json ? print_json(statement ? statement : json_null())
-				     : print_statement(statement, who, centre.timezone);
+	                             : print_statement(statement, who, centre.timezone);
 	json_decref(statement);
 	return printed ? RC_OK : RC_REFUSED;
 }
@@ -214,7 +212,7 @@ int cmd_payout(struct session *session, const struct cmd_args *args)
 	json_t *resident = NULL;
 	struct centre_ref centre;
 	int rc = resident_for_period(session, args, args->positional[0], args->positional[1], &id,
-				     &resident, &centre);
+	                             &resident, &centre);
 	if (rc != RC_OK)
 		return rc;
 	char who[300], path[128];
@@ -222,7 +220,7 @@ int cmd_payout(struct session *session, const struct cmd_args *args)
 	json_decref(resident);
 
 	json_t *body = json_pack("{ssss}", "period_start", args->positional[1], "collected_by",
-				 proxy ? proxy : "self");
+	                         proxy ? proxy : "self");
 	if (body == NULL || !path_format(path, sizeof(path), "/v1/residents/%lld/payouts", id)) {
 		json_decref(body);
 		return RC_REFUSED;
@@ -235,12 +233,13 @@ int cmd_payout(struct session *session, const struct cmd_args *args)
 	char text[700];
 	if (rc == RC_OK) {
 		if (session->json) {
-			rc = print_json(answer.json ? answer.json : json_null()) ? RC_OK : RC_REFUSED;
+			rc = print_json(answer.json ? answer.json : json_null()) ? RC_OK
+			                                                         : RC_REFUSED;
 		} else {
 			payout_text(answer.json, centre.timezone, text, sizeof(text));
 			char line[1100];
 			snprintf(line, sizeof(line), "Payout recorded for %s, period %s: %s.", who,
-				 args->positional[1], text);
+			         args->positional[1], text);
 			char *clean = format_clean(line);
 			printf("%s\n", clean ? clean : "");
 			free(clean);
@@ -293,10 +292,10 @@ int cmd_statements(struct session *session, const struct cmd_args *args)
 	if (args->value[OPT_CSV] != NULL) {
 		/* Streamed as it arrives: a centre's export is never held in memory whole. */
 		struct call call = {.method = "GET",
-				    .path = path,
-				    .accept = "text/csv",
-				    .read_timeout_ms = 60000,
-				    .sink = copy_to_stdout};
+		                    .path = path,
+		                    .accept = "text/csv",
+		                    .read_timeout_ms = 60000,
+		                    .sink = copy_to_stdout};
 		struct answer answer;
 		rc = session_call(session, &call, &answer);
 		answer_free(&answer);
@@ -315,11 +314,12 @@ int cmd_statements(struct session *session, const struct cmd_args *args)
 		return rc;
 	}
 	static const char *const list_keys[] = {"items", "statements", NULL};
-	const json_t *statements = json_is_array(answer) ? answer : jget_array_of(answer, list_keys);
+	const json_t *statements =
+	    json_is_array(answer) ? answer : jget_array_of(answer, list_keys);
 
 	static const char *const headers[] = {"CASE", "NAME", "DAYS", "WITHDRAWN", "TOTAL", "PAID"};
 	static const enum table_align align[] = {TABLE_LEFT,  TABLE_LEFT,  TABLE_RIGHT,
-						 TABLE_RIGHT, TABLE_RIGHT, TABLE_LEFT};
+	                                         TABLE_RIGHT, TABLE_RIGHT, TABLE_LEFT};
 	struct table *table = table_new(6, headers, align);
 	bool ok = table != NULL;
 	int64_t sum = 0;
@@ -332,29 +332,30 @@ int cmd_statements(struct session *session, const struct cmd_args *args)
 		const char *given = jget_str(person, "given_name");
 		const char *family = jget_str(person, "family_name");
 		char case_number[80], name[300], days[16], withdrawn[FORMAT_ORE_SIZE],
-			total[FORMAT_ORE_SIZE];
+		    total[FORMAT_ORE_SIZE];
 		long long total_ore;
 		jget_text(person, "case_number", case_number, sizeof(case_number));
 		if (case_number[0] == '\0')
 			jget_text(statement, "resident", case_number, sizeof(case_number));
-		snprintf(name, sizeof(name), "%s%s%s", given ? given : "", given && family ? " " : "",
-			 family ? family : "");
+		snprintf(name, sizeof(name), "%s%s%s", given ? given : "",
+		         given && family ? " " : "", family ? family : "");
 		if (jget_int(statement, "total_ore", &total_ore))
 			sum += total_ore;
 		const json_t *payout = json_object_get(statement, "payout");
 		const char *cells[] = {case_number,
-				       name,
-				       jget_text(statement, "payable_days", days, sizeof(days)),
-				       amount_text(statement, "withdrawn_ore", withdrawn),
-				       amount_text(statement, "total_ore", total),
-				       json_is_object(payout) ? "paid" : "not paid"};
+		                       name,
+		                       jget_text(statement, "payable_days", days, sizeof(days)),
+		                       amount_text(statement, "withdrawn_ore", withdrawn),
+		                       amount_text(statement, "total_ore", total),
+		                       json_is_object(payout) ? "paid" : "not paid"};
 		ok = ok && table_add_row(table, cells);
 	}
 	char *text = ok ? table_render(table) : NULL;
 	if (text != NULL) {
 		char total[FORMAT_ORE_SIZE];
-		printf("%s, period starting %s: %zu statement%s, total %s kr.\n", centre.name, period,
-		       table_rows(table), table_rows(table) == 1 ? "" : "s", format_ore(sum, total));
+		printf("%s, period starting %s: %zu statement%s, total %s kr.\n", centre.name,
+		       period, table_rows(table), table_rows(table) == 1 ? "" : "s",
+		       format_ore(sum, total));
 		ok = table_rows(table) == 0 || print_text(text);
 	} else {
 		fprintf(stderr, "rollcall: out of memory\n");

@@ -20,9 +20,9 @@ int cmd_clock(struct session *session, const struct cmd_args *args)
 		const char *text = args->positional[0];
 		if (!instant_parse(text, &instant))
 			return usage_error(args,
-					   "'%s' is not an instant (RFC 3339 with offset, e.g. "
-					   "2026-11-21T03:00:00+01:00)",
-					   text);
+			                   "'%s' is not an instant (RFC 3339 with offset, e.g. "
+			                   "2026-11-21T03:00:00+01:00)",
+			                   text);
 		char normalised[INSTANT_TEXT_SIZE];
 		instant_format_utc(instant, normalised);
 		body = json_pack("{ss}", "now", normalised);
@@ -31,10 +31,10 @@ int cmd_clock(struct session *session, const struct cmd_args *args)
 	}
 
 	struct call call = {
-		.method = body ? "PUT" : "GET",
-		.path = "/v1/clock",
-		.body = body,
-		.read_timeout_ms = body ? CLOCK_SET_TIMEOUT_MS : 0,
+	    .method = body ? "PUT" : "GET",
+	    .path = "/v1/clock",
+	    .body = body,
+	    .read_timeout_ms = body ? CLOCK_SET_TIMEOUT_MS : 0,
 	};
 	struct answer answer;
 	int rc = session_call(session, &call, &answer);

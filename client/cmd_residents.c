@@ -8,6 +8,7 @@
 #include "json_get.h"
 #include "resolve.h"
 #include "session.h"
+#include "zone.h"
 
 /* The resident's age on `on`: the server's "age" if it sent one, else from the date of birth. */
 static void age_text(const json_t *resident, const struct date *on, char *out, size_t outlen)
@@ -35,18 +36,22 @@ int cmd_residents(struct session *session, const struct cmd_args *args)
 	int rc = resolve_centre(session, args, &centre);
 	if (rc != RC_OK)
 		return rc;
-	if (on_text == NULL)
-		centre_today(session, &centre, &on);
-
-	char escaped[PATH_PART_SIZE], path[512], day[DATE_TEXT_SIZE];
-	date_format(&on, day);
+	/* Without --on the daemon answers for the centre's today by its own clock, which a test
+	 * build may have set far from this machine's. */
+	char escaped[PATH_PART_SIZE], path[512], day[DATE_TEXT_SIZE] = "today";
+	if (on_text != NULL)
+		date_format(&on, day);
 	if (!path_escape(centre.id, escaped) ||
-	    !path_format(path, sizeof(path), "/v1/centres/%s/residents?on=%s", escaped, day))
+	    !path_format(path, sizeof(path), "/v1/centres/%s/residents%s%s", escaped,
+	                 on_text ? "?on=" : "", on_text ? day : ""))
 		return RC_USAGE;
 	json_t *residents = NULL;
 	rc = session_list(session, path, &residents);
 	if (rc != RC_OK)
 		return rc;
+	/* For an age the server did not give: the day by its Date header. */
+	if (on_text == NULL)
+		zone_date(centre.timezone, session_now(session), &on);
 
 	if (session->json) {
 		json_t *document = json_pack("{sOsn}", "items", residents, "next");
@@ -58,7 +63,7 @@ int cmd_residents(struct session *session, const struct cmd_args *args)
 
 	static const char *const headers[] = {"CASE", "NAME", "BORN", "AGE", "PHASE"};
 	static const enum table_align align[] = {TABLE_LEFT, TABLE_LEFT, TABLE_LEFT, TABLE_RIGHT,
-						 TABLE_RIGHT};
+	                                         TABLE_RIGHT};
 	struct table *table = table_new(5, headers, align);
 	char *text = NULL;
 	if (table == NULL)
@@ -70,8 +75,8 @@ int cmd_residents(struct session *session, const struct cmd_args *args)
 		char name[300], age[16], phase[16], born[16], case_number[80];
 		const char *given = jget_str(resident, "given_name");
 		const char *family = jget_str(resident, "family_name");
-		snprintf(name, sizeof(name), "%s%s%s", given ? given : "", given && family ? " " : "",
-			 family ? family : "");
+		snprintf(name, sizeof(name), "%s%s%s", given ? given : "",
+		         given && family ? " " : "", family ? family : "");
 		age_text(resident, &on, age, sizeof(age));
 		jget_text(resident, "phase", phase, sizeof(phase));
 		jget_text(resident, "date_of_birth", born, sizeof(born));

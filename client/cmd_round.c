@@ -66,7 +66,7 @@ static void read_observation(const json_t *item, struct expected *out)
 		snprintf(out->recorded, sizeof(out->recorded), "%s", status);
 		const char *reason = jget_str(observation, "reason");
 		snprintf(out->recorded_reason, sizeof(out->recorded_reason), "%s",
-			 reason ? reason : "");
+		         reason ? reason : "");
 	}
 }
 
@@ -76,7 +76,7 @@ static void read_observation(const json_t *item, struct expected *out)
 static int read_expected(struct session *session, struct round *round, const json_t *answer)
 {
 	static const char *const list_keys[] = {"residents", "expected", "items", "observations",
-						NULL};
+	                                        NULL};
 	const json_t *list = json_is_array(answer) ? answer : jget_array_of(answer, list_keys);
 	if (list == NULL) {
 		fprintf(stderr, "rollcall: the server's round has no list of expected residents\n");
@@ -96,12 +96,13 @@ static int read_expected(struct session *session, struct round *round, const jso
 		const json_t *resident = json_object_get(item, "resident");
 		const json_t *person = json_is_object(resident) ? resident : item;
 		bool have_id = json_is_object(resident) ? jget_int(resident, "id", &e->id)
-							: jvalue_id(resident, &e->id);
+		                                        : jvalue_id(resident, &e->id);
 		if (!have_id)
-			have_id = jget_int(item, "resident_id", &e->id) ||
-				  jget_int(item, "id", &e->id);
+			have_id =
+			    jget_int(item, "resident_id", &e->id) || jget_int(item, "id", &e->id);
 		if (!have_id || e->id <= 0) {
-			fprintf(stderr, "rollcall: the server's round lists a resident without id\n");
+			fprintf(stderr,
+			        "rollcall: the server's round lists a resident without id\n");
 			return RC_UNREACHABLE;
 		}
 		const char *case_number = jget_str(person, "case_number");
@@ -119,7 +120,7 @@ static int read_expected(struct session *session, struct round *round, const jso
 			const char *space = strchr(e->label, ' ');
 			if (strncmp(e->label, "resident ", 9) != 0 && space != NULL)
 				snprintf(e->case_number, sizeof(e->case_number), "%.*s",
-					 (int)(space - e->label), e->label);
+				         (int)(space - e->label), e->label);
 		}
 		read_observation(item, e);
 		round->count++;
@@ -133,59 +134,39 @@ static int fetch_round(struct session *session, struct round *round)
 	date_format(&round->date, round->day);
 	if (!path_escape(round->centre.id, escaped) ||
 	    !path_format(round->path, sizeof(round->path), "/v1/centres/%s/rounds/%s/%d", escaped,
-			 round->day, round->slot))
+	                 round->day, round->slot))
 		return RC_USAGE;
 	json_t *answer = NULL;
 	int rc = session_get(session, round->path, &answer);
 	if (rc != RC_OK)
 		return rc;
 	zone_format_instant(round->centre.timezone, jget_str(answer, "scheduled_at"),
-			    round->scheduled);
+	                    round->scheduled);
 	jget_text(answer, "status", round->status, sizeof(round->status));
 	rc = read_expected(session, round, answer);
 	json_decref(answer);
 	return rc;
 }
 
-/* The rounds of one day, as the server lists them. */
+/* The rounds of one day, as the server lists them; day NULL: the centre's today by the daemon's
+ * clock. */
 static int day_rounds(struct session *session, const struct centre_ref *centre,
-		      const struct date *day, json_t **rounds)
+                      const struct date *day, json_t **rounds)
 {
 	char escaped[PATH_PART_SIZE], path[600], text[DATE_TEXT_SIZE];
-	date_format(day, text);
+	if (day != NULL)
+		date_format(day, text);
 	if (!path_escape(centre->id, escaped) ||
-	    !path_format(path, sizeof(path), "/v1/centres/%s/rounds?date=%s", escaped, text))
+	    !path_format(path, sizeof(path), "/v1/centres/%s/rounds%s%s", escaped,
+	                 day ? "?date=" : "", day ? text : ""))
 		return RC_USAGE;
 	return session_list(session, path, rounds);
 }
 
-/* The current round: the latest one already scheduled that is not complete (today's, or
- * yesterday's last, which runs past midnight), else the next one. */
-static int choose_current_round(struct session *session, struct round *round)
+/* Picks from rounds by their scheduled instants: the latest already scheduled that is not
+ * complete, else the next one. NULL if every round is complete and past. */
+static const json_t *pick_by_time(const json_t *rounds, time_t now)
 {
-	struct date today, yesterday, tomorrow;
-	centre_today(session, &round->centre, &today);
-	date_add_days(&today, -1, &yesterday);
-	date_add_days(&today, 1, &tomorrow);
-	time_t now = session_now(session);
-
-	json_t *rounds = NULL;
-	int rc = day_rounds(session, &round->centre, &today, &rounds);
-	if (rc != RC_OK)
-		return rc;
-	json_t *earlier = NULL;
-	rc = day_rounds(session, &round->centre, &yesterday, &earlier);
-	if (rc != RC_OK) {
-		json_decref(rounds);
-		return rc;
-	}
-	/* Yesterday's last round only: an older one left incomplete is overdue business, not the
-	 * round staff are about to take. */
-	size_t last = json_array_size(earlier);
-	if (last > 0)
-		json_array_insert(rounds, 0, json_array_get(earlier, last - 1));
-	json_decref(earlier);
-
 	const json_t *past = NULL, *next = NULL;
 	time_t past_at = 0, next_at = 0;
 	size_t index;
@@ -208,7 +189,69 @@ static int choose_current_round(struct session *session, struct round *round)
 			next_at = at;
 		}
 	}
-	const json_t *chosen = past ? past : next;
+	return past ? past : next;
+}
+
+/* Picks from the day's rounds by their status alone: the first open one (running or next),
+ * else the latest overdue one. */
+static const json_t *pick_by_status(const json_t *rounds)
+{
+	const json_t *overdue = NULL;
+	size_t index;
+	const json_t *item;
+	json_array_foreach(rounds, index, item)
+	{
+		const char *status = jget_str(item, "status");
+		if (status != NULL && strcmp(status, "open") == 0)
+			return item;
+		if (status != NULL && strcmp(status, "overdue") == 0)
+			overdue = item;
+	}
+	return overdue;
+}
+
+/* The current round: the latest one already scheduled that is not complete (today's, or
+ * yesterday's last, which runs past midnight), else the next one. "Now" is the daemon's: the
+ * day comes from its list of today's rounds, the time from its Date header. When the two
+ * disagree (a test clock set to another day) the time is unknown and the rounds' statuses
+ * decide. */
+static int choose_current_round(struct session *session, struct round *round)
+{
+	json_t *rounds = NULL;
+	struct date today, yesterday, tomorrow, clock_day;
+	int rc = day_rounds(session, &round->centre, NULL, &rounds);
+	if (rc != RC_OK)
+		return rc;
+	if (!date_parse(jget_str(json_array_get(rounds, 0), "date"), &today)) {
+		fprintf(stderr, "rollcall: the server's list of rounds is not readable\n");
+		json_decref(rounds);
+		return RC_UNREACHABLE;
+	}
+	date_add_days(&today, -1, &yesterday);
+	date_add_days(&today, 1, &tomorrow);
+	time_t now = session_now(session);
+	zone_date(round->centre.timezone, now, &clock_day);
+	bool time_known = date_to_days(&clock_day) == date_to_days(&today);
+
+	const json_t *chosen;
+	if (time_known) {
+		/* Yesterday's last round only: an older one left incomplete is overdue business,
+		 * not the round staff are about to take. */
+		json_t *earlier = NULL;
+		rc = day_rounds(session, &round->centre, &yesterday, &earlier);
+		if (rc != RC_OK) {
+			json_decref(rounds);
+			return rc;
+		}
+		size_t last = json_array_size(earlier);
+		if (last > 0)
+			json_array_insert(rounds, 0, json_array_get(earlier, last - 1));
+		json_decref(earlier);
+		chosen = pick_by_time(rounds, now);
+	} else {
+		chosen = pick_by_status(rounds);
+	}
+
 	if (chosen != NULL) {
 		long long slot = 0;
 		const char *date = jget_str(chosen, "date");
@@ -219,7 +262,7 @@ static int choose_current_round(struct session *session, struct round *round)
 			rc = RC_UNREACHABLE;
 		}
 	} else {
-		/* Every round today is complete or past: the next is tomorrow's first. */
+		/* Every round today is complete: the next is tomorrow's first. */
 		round->date = tomorrow;
 		round->slot = 1;
 	}
@@ -239,21 +282,21 @@ struct observation {
 static void print_result(FILE *out, const json_t *answer, size_t sent, const size_t counts[3])
 {
 	fprintf(out, "Sent %zu observation%s: %zu present, %zu absent, %zu excused.\n", sent,
-		sent == 1 ? "" : "s", counts[0], counts[1], counts[2]);
+	        sent == 1 ? "" : "s", counts[0], counts[1], counts[2]);
 	char status[32], recorded[16], expected[16];
 	jget_text(answer, "status", status, sizeof(status));
 	jget_text(answer, "recorded", recorded, sizeof(recorded));
 	jget_text(answer, "expected", expected, sizeof(expected));
 	if (recorded[0] && expected[0] && json_is_integer(json_object_get(answer, "expected")))
 		fprintf(out, "The round has %s of %s residents accounted for%s%s.\n", recorded,
-			expected, status[0] ? "; it is " : "", status);
+		        expected, status[0] ? "; it is " : "", status);
 	else if (status[0])
 		fprintf(out, "The round is %s.\n", status);
 }
 
 /* POSTs the observations (entries with a status) of the round in one request. */
 static int send_round(struct session *session, const struct round *round, const long long *ids,
-		      const struct observation *observations, size_t count, FILE *out)
+                      const struct observation *observations, size_t count, FILE *out)
 {
 	json_t *list = json_array();
 	json_t *body = json_pack("{so}", "observations", list);
@@ -267,10 +310,11 @@ static int send_round(struct session *session, const struct round *round, const 
 		const struct observation *o = &observations[i];
 		if (o->status == NULL || o->keep)
 			continue;
-		json_t *item = json_pack("{sIss}", "resident", (json_int_t)ids[i], "status",
-					 o->status->name);
-		if (item == NULL || (o->reason && json_object_set_new(item, "reason",
-								       json_string(o->reason->name))) ||
+		json_t *item =
+		    json_pack("{sIss}", "resident", (json_int_t)ids[i], "status", o->status->name);
+		if (item == NULL ||
+		    (o->reason &&
+		     json_object_set_new(item, "reason", json_string(o->reason->name))) ||
 		    (o->note[0] && json_object_set_new(item, "note", json_string(o->note))) ||
 		    json_array_append_new(list, item) != 0) {
 			json_decref(body);
@@ -304,12 +348,15 @@ static void show_resident(FILE *ui, const struct round *round, size_t i)
 {
 	const struct expected *e = &round->expected[i];
 	char *label = format_clean(e->label);
-	fprintf(ui, "[%*zu/%zu] %s", round->count >= 100 ? 3 : round->count >= 10 ? 2 : 1, i + 1,
-		round->count, label ? label : "");
+	fprintf(ui, "[%*zu/%zu] %s",
+	        round->count >= 100  ? 3
+	        : round->count >= 10 ? 2
+	                             : 1,
+	        i + 1, round->count, label ? label : "");
 	free(label);
 	if (e->recorded[0])
 		fprintf(ui, " (recorded: %s%s%s; Enter keeps it)", e->recorded,
-			e->recorded_reason[0] ? ", " : "", e->recorded_reason);
+		        e->recorded_reason[0] ? ", " : "", e->recorded_reason);
 	fprintf(ui, " ? ");
 	fflush(ui);
 }
@@ -318,7 +365,7 @@ static void show_resident(FILE *ui, const struct round *round, size_t i)
 static bool ask_reason(FILE *ui, struct observation *o)
 {
 	fprintf(ui, "excused\n   reason: l leave, h hospital, s school trip, m authority meeting, "
-		    "o other (Esc back) ? ");
+	            "o other (Esc back) ? ");
 	fflush(ui);
 	for (;;) {
 		int key = terminal_read_key();
@@ -344,7 +391,7 @@ static bool ask_reason(FILE *ui, struct observation *o)
 enum summary_answer { SUMMARY_SEND, SUMMARY_ABORT, SUMMARY_BACK };
 
 static enum summary_answer summary(FILE *ui, const struct round *round,
-				   const struct observation *observations)
+                                   const struct observation *observations)
 {
 	size_t counts[3] = {0, 0, 0}, kept = 0;
 	for (size_t i = 0; i < round->count; i++) {
@@ -354,7 +401,7 @@ static enum summary_answer summary(FILE *ui, const struct round *round,
 			counts[observations[i].status - round_statuses]++;
 	}
 	fprintf(ui, "\nRound %d of %s at %s: %zu present, %zu absent, %zu excused", round->slot,
-		round->day, round->centre.name, counts[0], counts[1], counts[2]);
+	        round->day, round->centre.name, counts[0], counts[1], counts[2]);
 	if (kept)
 		fprintf(ui, ", %zu kept as recorded", kept);
 	fprintf(ui, ".\n");
@@ -365,8 +412,8 @@ static enum summary_answer summary(FILE *ui, const struct round *round,
 		char *label = format_clean(round->expected[i].label);
 		char *note = format_clean(o->note);
 		fprintf(ui, "  %-8s %s%s%s%s\n", o->status->name, label ? label : "",
-			o->reason ? " (" : "", o->reason ? o->reason->label : "",
-			o->reason ? ")" : "");
+		        o->reason ? " (" : "", o->reason ? o->reason->label : "",
+		        o->reason ? ")" : "");
 		if (note && note[0])
 			fprintf(ui, "           note: %s\n", note);
 		free(label);
@@ -412,9 +459,9 @@ static int interactive_round(struct session *session, struct round *round)
 		ids[i] = round->expected[i].id;
 
 	fprintf(ui, "Round %d of %s at %s%s%s%s%s: %zu resident%s.\n", round->slot, round->day,
-		round->centre.name, round->scheduled[0] ? ", scheduled " : "", round->scheduled,
-		round->status[0] ? ", " : "", round->status, round->count,
-		round->count == 1 ? "" : "s");
+	        round->centre.name, round->scheduled[0] ? ", scheduled " : "", round->scheduled,
+	        round->status[0] ? ", " : "", round->status, round->count,
+	        round->count == 1 ? "" : "s");
 	fprintf(ui, "Keys: p present, a absent, e excused, Enter keep, b back, q quit.\n");
 	if (!terminal_raw_begin(STDIN_FILENO)) {
 		fprintf(stderr, "rollcall: cannot read single keys from this terminal\n");
@@ -441,7 +488,8 @@ static int interactive_round(struct session *session, struct round *round)
 		int key = terminal_read_key();
 		if (key >= 'A' && key <= 'Z')
 			key = tolower(key);
-		const struct choice *status = key > 0 ? choice_by_key(round_statuses, (char)key) : NULL;
+		const struct choice *status =
+		    key > 0 ? choice_by_key(round_statuses, (char)key) : NULL;
 		if (status != NULL && strcmp(status->name, "excused") == 0) {
 			memset(o, 0, sizeof(*o));
 			o->status = status;
@@ -458,7 +506,8 @@ static int interactive_round(struct session *session, struct round *round)
 			memset(o, 0, sizeof(*o));
 			o->keep = true;
 			o->status = choice_by_name(round_statuses, round->expected[i].recorded);
-			o->reason = choice_by_name(round_reasons, round->expected[i].recorded_reason);
+			o->reason =
+			    choice_by_name(round_reasons, round->expected[i].recorded_reason);
 			fprintf(ui, "kept\n");
 			i++;
 		} else if (key == 'b') {
@@ -473,7 +522,7 @@ static int interactive_round(struct session *session, struct round *round)
 			goto done;
 		} else {
 			fprintf(ui, "\n  p present, a absent, e excused%s, b back, q quit\n",
-				round->expected[i].recorded[0] ? ", Enter keep" : "");
+			        round->expected[i].recorded[0] ? ", Enter keep" : "");
 		}
 	}
 	terminal_raw_end();
@@ -515,7 +564,7 @@ static char *read_file(const char *name, size_t *len_out)
 		if (n == 0) {
 			if (ferror(file)) {
 				fprintf(stderr, "rollcall: cannot read %s: %s\n", name,
-					strerror(errno));
+				        strerror(errno));
 				free(data);
 				data = NULL;
 			}
@@ -533,7 +582,7 @@ static char *read_file(const char *name, size_t *len_out)
 
 /* Parses the file into entries; RC_USAGE (after naming the line) on any mistake. */
 static int parse_round_file(const struct cmd_args *args, const char *name,
-			    struct round_entries *entries, bool *json_file)
+                            struct round_entries *entries, bool *json_file)
 {
 	size_t len = 0;
 	char *data = read_file(name, &len);
@@ -549,7 +598,7 @@ static int parse_round_file(const struct cmd_args *args, const char *name,
 		json_t *root = json_loadb(data, len, 0, &error);
 		if (root == NULL)
 			rc = usage_error(args, "%s:%d:%d: %s", name, error.line, error.column,
-					 error.text);
+			                 error.text);
 		else if (!round_entries_from_json(root, entries, err, sizeof(err)))
 			rc = usage_error(args, "%s: %s", name, err);
 		json_decref(root);
@@ -592,7 +641,7 @@ done:
 /* The expected resident an entry names, or NULL: by id, by exact case number, else by the only
  * case number equal ignoring case. */
 static const struct expected *match_entry(const struct round *round,
-					  const struct round_entry *entry)
+                                          const struct round_entry *entry)
 {
 	const struct expected *folded = NULL;
 	int folded_count = 0;
@@ -611,8 +660,8 @@ static const struct expected *match_entry(const struct round *round,
 	return folded_count == 1 ? folded : NULL;
 }
 
-static int batch_round(struct session *session, const struct cmd_args *args,
-		       struct round *round, struct round_entries *entries, bool json_file)
+static int batch_round(struct session *session, const struct cmd_args *args, struct round *round,
+                       struct round_entries *entries, bool json_file)
 {
 	const char *name = args->value[OPT_FILE];
 	size_t n = entries->count;
@@ -631,7 +680,8 @@ static int batch_round(struct session *session, const struct cmd_args *args,
 		/* "round.txt:7" or "round.json: observation 7", as the parsers name places. */
 		char where[PATH_PART_SIZE + 64];
 		if (json_file)
-			snprintf(where, sizeof(where), "%s: observation %zu", name, entry->position);
+			snprintf(where, sizeof(where), "%s: observation %zu", name,
+			         entry->position);
 		else
 			snprintf(where, sizeof(where), "%s:%zu", name, entry->position);
 		char who[100];
@@ -642,15 +692,15 @@ static int batch_round(struct session *session, const struct cmd_args *args,
 
 		const struct expected *e = match_entry(round, entry);
 		if (e == NULL) {
-			rc = usage_error(args, "%s: %s is not expected in round %d of %s at %s", where,
-					 who, round->slot, round->day, round->centre.name);
+			rc = usage_error(args, "%s: %s is not expected in round %d of %s at %s",
+			                 where, who, round->slot, round->day, round->centre.name);
 			goto done;
 		}
 		for (size_t k = 0; k < i; k++) {
 			if (matched[k] == e) {
 				rc = usage_error(args, "%s: %s is already on %s %zu", where, who,
-						 json_file ? "observation" : "line",
-						 entries->items[k].position);
+				                 json_file ? "observation" : "line",
+				                 entries->items[k].position);
 				goto done;
 			}
 		}
@@ -658,10 +708,10 @@ static int batch_round(struct session *session, const struct cmd_args *args,
 		ids[i] = e->id;
 		observations[i].status = choice_by_name(round_statuses, entry->status);
 		observations[i].reason =
-			entry->reason ? choice_by_name(round_reasons, entry->reason) : NULL;
+		    entry->reason ? choice_by_name(round_reasons, entry->reason) : NULL;
 		if (entry->note != NULL)
 			snprintf(observations[i].note, sizeof(observations[i].note), "%s",
-				 entry->note);
+			         entry->note);
 	}
 
 	/* Residents neither in the file nor recorded yet keep the round open: say who. */
@@ -672,9 +722,11 @@ static int batch_round(struct session *session, const struct cmd_args *args,
 			listed = matched[k] == &round->expected[i];
 		if (!listed && round->expected[i].recorded[0] == '\0') {
 			char *label = format_clean(round->expected[i].label);
-			fprintf(stderr, "%s%s", missing ? ", " : "rollcall: not in the file and not "
-								 "yet recorded: ",
-				label ? label : "");
+			fprintf(stderr, "%s%s",
+			        missing ? ", "
+			                : "rollcall: not in the file and not "
+			                  "yet recorded: ",
+			        label ? label : "");
 			free(label);
 			missing++;
 		}
@@ -713,7 +765,7 @@ int cmd_round(struct session *session, const struct cmd_args *args)
 		return usage_error(args, "--file needs --date and --slot");
 	if (file == NULL && !isatty(STDIN_FILENO))
 		return usage_error(args, "standard input is not a terminal: take the round at a "
-					 "terminal, or send it with --date, --slot and --file");
+		                         "terminal, or send it with --date, --slot and --file");
 
 	/* A mistake in the file is found before anything is asked of the server. */
 	if (file != NULL) {

@@ -25,11 +25,11 @@ struct key_spec {
 };
 
 static const struct key_spec key_table[] = {
-	{"url", offsetof(struct client_config, url), KEY_URL},
-	{"cert", offsetof(struct client_config, cert), KEY_FILE},
-	{"key", offsetof(struct client_config, key), KEY_FILE},
-	{"ca", offsetof(struct client_config, ca), KEY_FILE},
-	{NULL, 0, KEY_URL},
+    {"url", offsetof(struct client_config, url), KEY_URL},
+    {"cert", offsetof(struct client_config, cert), KEY_FILE},
+    {"key", offsetof(struct client_config, key), KEY_FILE},
+    {"ca", offsetof(struct client_config, ca), KEY_FILE},
+    {NULL, 0, KEY_URL},
 };
 
 const char *const config_keys[] = {"url", "cert", "key", "ca", NULL};
@@ -58,7 +58,7 @@ static char *reader(char *str, int num, void *stream)
 }
 
 static void fail(struct load_state *state, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void fail(struct load_state *state, const char *format, ...)
 {
@@ -78,8 +78,9 @@ static int handler(void *user, const char *section, const char *name, const char
 	struct load_state *state = user;
 
 	if (section[0] != '\0' && strcasecmp(section, "rollcall") != 0) {
-		fail(state, "key '%s' is in an unknown section [%s] (keys go at the top or under "
-			    "[rollcall])",
+		fail(state,
+		     "key '%s' is in an unknown section [%s] (keys go at the top or under "
+		     "[rollcall])",
 		     name, section);
 		return 0;
 	}
@@ -133,7 +134,7 @@ static bool resolve_file(char **value, const char *config_path)
 }
 
 bool config_choose_path(const char *explicit_path, char *out, size_t outlen, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	const char *env = getenv("ROLLCALL_CONFIG");
 	int n;
@@ -146,8 +147,8 @@ bool config_choose_path(const char *explicit_path, char *out, size_t outlen, cha
 		const char *home = getenv("HOME");
 		if (home == NULL || home[0] == '\0') {
 			snprintf(err, errlen,
-				 "no configuration: use --config FILE or set ROLLCALL_CONFIG "
-				 "(HOME is not set, so ~/.config/rollcall/config cannot be found)");
+			         "no configuration: use --config FILE or set ROLLCALL_CONFIG "
+			         "(HOME is not set, so ~/.config/rollcall/config cannot be found)");
 			return false;
 		}
 		n = snprintf(out, outlen, "%s/.config/rollcall/config", home);
@@ -163,15 +164,16 @@ bool config_load(const char *path, struct client_config *out, char *err, size_t 
 {
 	memset(out, 0, sizeof(*out));
 	struct load_state state = {
-		.path = path,
-		.config = out,
-		.err = err,
-		.errlen = errlen,
+	    .path = path,
+	    .config = out,
+	    .err = err,
+	    .errlen = errlen,
 	};
 
 	state.file = fopen(path, "r");
 	if (state.file == NULL) {
-		snprintf(err, errlen, "cannot read the configuration %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot read the configuration %s: %s", path,
+		         strerror(errno));
 		return false;
 	}
 	int result = ini_parse_stream(reader, &state, handler, &state);
@@ -179,7 +181,8 @@ bool config_load(const char *path, struct client_config *out, char *err, size_t 
 	if (result != 0 && !state.failed) {
 		/* inih's own complaint: a line that is neither a section, a key nor a comment. */
 		if (result > 0)
-			snprintf(err, errlen, "%s, line %d: not a 'key = value' line", path, result);
+			snprintf(err, errlen, "%s, line %d: not a 'key = value' line", path,
+			         result);
 		else
 			snprintf(err, errlen, "%s: cannot be read (out of memory)", path);
 		state.failed = true;
@@ -195,8 +198,9 @@ bool config_load(const char *path, struct client_config *out, char *err, size_t 
 	for (const struct key_spec *key = key_table; key->name != NULL; key++) {
 		char **slot = (char **)((char *)out + key->offset);
 		if (*slot == NULL) {
-			snprintf(err, errlen, "%s: the key '%s' is missing (needed: url, cert, key, ca)",
-				 path, key->name);
+			snprintf(err, errlen,
+			         "%s: the key '%s' is missing (needed: url, cert, key, ca)", path,
+			         key->name);
 			goto failed;
 		}
 		if (key->kind == KEY_URL) {
@@ -208,13 +212,13 @@ bool config_load(const char *path, struct client_config *out, char *err, size_t 
 			}
 		} else {
 			if (!resolve_file(slot, path)) {
-				snprintf(err, errlen, "%s: cannot resolve the file name of '%s'", path,
-					 key->name);
+				snprintf(err, errlen, "%s: cannot resolve the file name of '%s'",
+				         path, key->name);
 				goto failed;
 			}
 			if (access(*slot, R_OK) != 0) {
 				snprintf(err, errlen, "%s: %s file %s: %s", path, key->name, *slot,
-					 strerror(errno));
+				         strerror(errno));
 				goto failed;
 			}
 		}

@@ -18,13 +18,13 @@ struct client_config {
 /* The file to read: explicit (--config), else $ROLLCALL_CONFIG, else
  * ~/.config/rollcall/config. Writes it to out; false (with err) if none can be named. */
 bool config_choose_path(const char *explicit_path, char *out, size_t outlen, char *err,
-			size_t errlen) __attribute__((warn_unused_result));
+                        size_t errlen) __attribute__((warn_unused_result));
 
 /* Reads and checks path. Relative file names are taken relative to the file's directory and
  * "~/" to $HOME. On failure returns false with one line in err naming the file, and the key and
  * line where that applies; *out is then empty. On success *out owns its strings. */
 bool config_load(const char *path, struct client_config *out, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void config_free(struct client_config *config);
 
 /* The known keys, for --help and the docs: NULL-terminated. */

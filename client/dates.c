@@ -153,8 +153,8 @@ bool instant_parse(const char *text, time_t *out)
 	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
 		offset_seconds = 0;
 	} else if ((*p == '+' || *p == '-') && read_digits(p + 1, 2, &offset_h) && p[3] == ':' &&
-		   read_digits(p + 4, 2, &offset_m) && p[6] == '\0' && offset_h <= 23 &&
-		   offset_m <= 59) {
+	           read_digits(p + 4, 2, &offset_m) && p[6] == '\0' && offset_h <= 23 &&
+	           offset_m <= 59) {
 		offset_seconds = (offset_h * 60 + offset_m) * 60;
 		if (*p == '-')
 			offset_seconds = -offset_seconds;
@@ -187,7 +187,7 @@ void instant_format_utc(time_t t, char out[INSTANT_TEXT_SIZE])
 bool http_date_parse(const char *text, time_t *out)
 {
 	static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct date d;
 	int hour, minute, second;
 

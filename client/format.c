@@ -98,7 +98,8 @@ char *format_clean(const char *s)
 	unsigned long cp;
 	while (*p) {
 		size_t len = utf8_sequence(p, &cp);
-		/* C0 and C1 controls and DEL: a terminal may read them as commands (U+009B is CSI). */
+		/* C0 and C1 controls and DEL: a terminal may read them as commands (U+009B is CSI).
+		 */
 		if (len == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
 			out[o++] = '?';
 			p += len ? len : 1;
@@ -116,10 +117,10 @@ static const struct {
 	const char *reason;
 	const char *words;
 } notify_reasons[] = {
-	{"threshold_12h", "12 hours without news, under 15"},
-	{"threshold_24h", "24 hours without news, 15 or older"},
-	{"concern", "special concern"},
-	{"known_departure", "known to have left the centre"},
+    {"threshold_12h", "12 hours without news, under 15"},
+    {"threshold_24h", "24 hours without news, 15 or older"},
+    {"concern", "special concern"},
+    {"known_departure", "known to have left the centre"},
 };
 
 const char *format_notify_reason(const char *reason)

@@ -37,9 +37,10 @@ struct table;
 struct table *table_new(size_t ncols, const char *const *headers, const enum table_align *align);
 /* Copies ncols cells (NULL cells print as "") through format_clean. False when out of memory. */
 bool table_add_row(struct table *table, const char *const *cells)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 size_t table_rows(const struct table *table);
-/* The whole table as one string, each line ending in '\n'. Caller frees; NULL when out of memory. */
+/* The whole table as one string, each line ending in '\n'. Caller frees; NULL when out of memory.
+ */
 char *table_render(const struct table *table);
 void table_free(struct table *table);
 

@@ -132,7 +132,8 @@ bool url_escape(const char *s, char *out, size_t outlen)
 size_t http_head_length(const char *buf, size_t len)
 {
 	for (size_t i = 0; i + 3 < len; i++)
-		if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n')
+		if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' &&
+		    buf[i + 3] == '\n')
 			return i + 4;
 	return 0;
 }
@@ -167,8 +168,9 @@ bool http_head_parse(const char *buf, size_t len, struct http_head *out, char *e
 	const char *line = buf;
 	const char *eol = memchr(line, '\n', (size_t)(end - line));
 	if (eol == NULL || eol - line < 12 || strncmp(line, "HTTP/1.", 7) != 0 ||
-	    (line[7] != '0' && line[7] != '1') || line[8] != ' ' || !isdigit((unsigned char)line[9]) ||
-	    !isdigit((unsigned char)line[10]) || !isdigit((unsigned char)line[11])) {
+	    (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+	    !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
+	    !isdigit((unsigned char)line[11])) {
 		snprintf(err, errlen, "the server's answer is not HTTP/1.1");
 		return false;
 	}
@@ -202,8 +204,9 @@ bool http_head_parse(const char *buf, size_t len, struct http_head *out, char *e
 		char text[128];
 
 		if (header_is(line, name_len, "Content-Length")) {
-			if (!header_value(value, value_len, text, sizeof(text)) || text[0] == '\0' ||
-			    strspn(text, "0123456789") != strlen(text) || strlen(text) > 15) {
+			if (!header_value(value, value_len, text, sizeof(text)) ||
+			    text[0] == '\0' || strspn(text, "0123456789") != strlen(text) ||
+			    strlen(text) > 15) {
 				snprintf(err, errlen, "the server sent a bad Content-Length");
 				return false;
 			}
@@ -216,7 +219,8 @@ bool http_head_parse(const char *buf, size_t len, struct http_head *out, char *e
 		} else if (header_is(line, name_len, "Transfer-Encoding")) {
 			if (!header_value(value, value_len, text, sizeof(text)) ||
 			    strcasecmp(text, "chunked") != 0) {
-				snprintf(err, errlen, "the server sent an unsupported Transfer-Encoding");
+				snprintf(err, errlen,
+				         "the server sent an unsupported Transfer-Encoding");
 				return false;
 			}
 			out->chunked = true;
@@ -271,8 +275,9 @@ static void size_line_done(struct chunked_decoder *decoder)
 			decoder->state = CHUNKED_ERROR;
 			return;
 		}
-		size = size * 16 + (uint64_t)(isdigit((unsigned char)*p) ? *p - '0'
-								: tolower((unsigned char)*p) - 'a' + 10);
+		size = size * 16 + (uint64_t)(isdigit((unsigned char)*p)
+		                                  ? *p - '0'
+		                                  : tolower((unsigned char)*p) - 'a' + 10);
 	}
 	char after = decoder->line[digits];
 	/* Only an extension (';'), blanks before it, or nothing may follow the size. */
@@ -285,7 +290,7 @@ static void size_line_done(struct chunked_decoder *decoder)
 }
 
 size_t chunked_feed(struct chunked_decoder *decoder, const char *buf, size_t len,
-		    chunked_sink_fn sink, void *arg, bool *stopped)
+                    chunked_sink_fn sink, void *arg, bool *stopped)
 {
 	size_t i = 0;
 	*stopped = false;

@@ -20,7 +20,7 @@ struct url {
 
 /* False with a reason in err (e.g. "only https:// URLs are allowed") if text is not such a URL. */
 bool url_parse(const char *text, struct url *out, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Percent-encodes s for a path segment or query value (RFC 3986 unreserved characters stay)
  * into out. False if it does not fit. */
@@ -28,11 +28,11 @@ bool url_escape(const char *s, char *out, size_t outlen) __attribute__((warn_unu
 
 /* The head of a response, parsed once "\r\n\r\n" has arrived. */
 struct http_head {
-	int status;              /* 100-599 */
-	int64_t content_length;  /* -1 when absent */
-	bool chunked;            /* Transfer-Encoding: chunked */
-	char content_type[128];  /* lower-cased media type without parameters, "" when absent */
-	time_t date;             /* Date header, 0 when absent or unreadable */
+	int status;             /* 100-599 */
+	int64_t content_length; /* -1 when absent */
+	bool chunked;           /* Transfer-Encoding: chunked */
+	char content_type[128]; /* lower-cased media type without parameters, "" when absent */
+	time_t date;            /* Date header, 0 when absent or unreadable */
 };
 
 /* Length of the head including the blank line if buf holds a whole head, 0 if more bytes are
@@ -40,7 +40,7 @@ struct http_head {
 size_t http_head_length(const char *buf, size_t len);
 /* Parses a whole head (as counted by http_head_length). False with a reason on malformed input. */
 bool http_head_parse(const char *buf, size_t len, struct http_head *out, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Decoder for Transfer-Encoding: chunked. Chunk extensions and trailers are skipped. */
 enum chunked_state {
@@ -68,6 +68,6 @@ void chunked_init(struct chunked_decoder *decoder);
 /* Consumes up to len bytes; returns how many were used. Stops early at CHUNKED_DONE (bytes after
  * the message are not its own), at CHUNKED_ERROR, or when sink returns false (*stopped set). */
 size_t chunked_feed(struct chunked_decoder *decoder, const char *buf, size_t len,
-		    chunked_sink_fn sink, void *arg, bool *stopped);
+                    chunked_sink_fn sink, void *arg, bool *stopped);
 
 #endif

@@ -8,6 +8,9 @@
 #include "cli_parse.h"
 #include "session.h"
 
+/* One row per command: name, handler, synopsis, summary, help, options, argument counts. The
+ * help texts are laid out as they print. */
+/* clang-format off */
 static const struct command commands[] = {
 	{"residents", cmd_residents, "residents [--centre ID] [--on DATE]",
 	 "list the residents enrolled at a centre",
@@ -109,6 +112,7 @@ static const struct command commands[] = {
 	 "\nExample:\n  rollcall clock 2026-11-21T03:00:00+01:00",
 	 0, 0, 1},
 };
+/* clang-format on */
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 
@@ -138,7 +142,7 @@ static void print_main_help(FILE *out)
 static int main_usage_error(const char *message, const char *what)
 {
 	fprintf(stderr, "rollcall: %s%s%s%s\n", message, what ? " '" : "", what ? what : "",
-		what ? "'" : "");
+	        what ? "'" : "");
 	fputs("usage: rollcall [--json] [--config FILE] COMMAND [ARGUMENTS]\n"
 	      "Try 'rollcall --help'.\n",
 	      stderr);

@@ -22,7 +22,8 @@ static void centre_from_json(const json_t *centre, struct centre_ref *out)
 	snprintf(out->name, sizeof(out->name), "%s", name ? name : id);
 	free(name);
 	const char *zone = jget_str(centre, "timezone");
-	/* Only Olson-style names: TZ also accepts POSIX rules, which a server has no reason to send. */
+	/* Only Olson-style names: TZ also accepts POSIX rules, which a server has no reason to
+	 * send. */
 	if (zone != NULL && strlen(zone) < sizeof(out->timezone) && zone[0] != ':' &&
 	    strstr(zone, "..") == NULL)
 		snprintf(out->timezone, sizeof(out->timezone), "%s", zone);
@@ -76,10 +77,10 @@ int resolve_centre(struct session *session, const struct cmd_args *args, struct 
 		char id[80];
 		size_t used = strlen(list);
 		snprintf(list + used, sizeof(list) - used, "%s%s", index ? ", " : "",
-			 jget_text(centre, "id", id, sizeof(id)));
+		         jget_text(centre, "id", id, sizeof(id)));
 	}
 	return usage_error(args, "your account has %zu centres (%s): choose one with --centre ID",
-			   count, list);
+	                   count, list);
 }
 
 void centre_lookup(struct session *session, const char *centre_id, struct centre_ref *out)
@@ -109,20 +110,18 @@ void centre_lookup(struct session *session, const char *centre_id, struct centre
 	session->quiet = was_quiet;
 }
 
-void centre_today(const struct session *session, const struct centre_ref *centre,
-		  struct date *out)
-{
-	zone_date(centre->timezone, session_now(session), out);
-}
-
-/* The residents enrolled at centre on date (cached for the run); borrowed. */
+/* The residents enrolled at centre on `on`, or on the centre's local today by the daemon's clock
+ * when on is NULL (a test clock may be days away from this machine's); cached for the run,
+ * borrowed. */
 static int list_residents(struct session *session, const char *centre_id, const struct date *on,
-			  json_t **residents)
+                          json_t **residents)
 {
 	char escaped[PATH_PART_SIZE], path[512], day[DATE_TEXT_SIZE];
-	date_format(on, day);
+	if (on != NULL)
+		date_format(on, day);
 	if (!path_escape(centre_id, escaped) ||
-	    !path_format(path, sizeof(path), "/v1/centres/%s/residents?on=%s", escaped, day))
+	    !path_format(path, sizeof(path), "/v1/centres/%s/residents%s%s", escaped,
+	                 on ? "?on=" : "", on ? day : ""))
 		return RC_USAGE;
 	return session_list_cached(session, path, residents);
 }
@@ -152,8 +151,8 @@ static json_t *find_case(const json_t *residents, const char *case_number)
 /* As resolve_resident, but *resident stays NULL (and nothing is printed) when nobody has the
  * case number. */
 static int find_resident(struct session *session, const struct cmd_args *args,
-			 const char *case_number, const struct date *dates, int count,
-			 json_t **resident)
+                         const char *case_number, const struct date *dates, int count,
+                         json_t **resident)
 {
 	*resident = NULL;
 	json_t *centres = NULL;
@@ -169,7 +168,7 @@ static int find_resident(struct session *session, const struct cmd_args *args,
 			return RC_UNREACHABLE;
 		if (centre.timezone[0] != '\0')
 			json_object_set_new(json_array_get(centres, 0), "timezone",
-					    json_string(centre.timezone));
+			                    json_string(centre.timezone));
 	} else {
 		rc = list_centres(session, &centres);
 		if (rc != RC_OK)
@@ -185,12 +184,11 @@ static int find_resident(struct session *session, const struct cmd_args *args,
 		centre_from_json(centre_json, &centre);
 		if (centre.id[0] == '\0')
 			continue;
-		struct date today;
-		centre_today(session, &centre, &today);
-		for (int d = 0; d < (count > 0 ? count : 1); d++) {
+		/* The given days, then the centre's today. */
+		for (int d = 0; d <= count; d++) {
 			json_t *residents = NULL;
-			rc = list_residents(session, centre.id, count > 0 ? &dates[d] : &today,
-					    &residents);
+			rc = list_residents(session, centre.id, d < count ? &dates[d] : NULL,
+			                    &residents);
 			if (rc != RC_OK)
 				goto done;
 			json_t *found = find_case(residents, case_number);
@@ -202,7 +200,7 @@ static int find_resident(struct session *session, const struct cmd_args *args,
 				}
 				if (!json_is_string(json_object_get(*resident, "centre")))
 					json_object_set_new(*resident, "centre",
-							    json_string(centre.id));
+					                    json_string(centre.id));
 				goto done;
 			}
 		}
@@ -212,20 +210,20 @@ done:
 	return rc;
 }
 
-int resolve_resident(struct session *session, const struct cmd_args *args,
-		     const char *case_number, const struct date *dates, int count,
-		     json_t **resident)
+int resolve_resident(struct session *session, const struct cmd_args *args, const char *case_number,
+                     const struct date *dates, int count, json_t **resident)
 {
 	int rc = find_resident(session, args, case_number, dates, count, resident);
 	if (rc == RC_OK && *resident == NULL) {
 		const char *where = args->value[OPT_CENTRE] ? " at centre " : " at your centres";
-		return usage_error(args, "no resident with case number '%s'%s%s", case_number, where,
-				   args->value[OPT_CENTRE] ? args->value[OPT_CENTRE] : "");
+		return usage_error(args, "no resident with case number '%s'%s%s", case_number,
+		                   where, args->value[OPT_CENTRE] ? args->value[OPT_CENTRE] : "");
 	}
 	if (rc == RC_OK) {
 		long long id;
 		if (!jget_int(*resident, "id", &id)) {
-			fprintf(stderr, "rollcall: the server listed %s without an id\n", case_number);
+			fprintf(stderr, "rollcall: the server listed %s without an id\n",
+			        case_number);
 			json_decref(*resident);
 			*resident = NULL;
 			return RC_UNREACHABLE;
@@ -242,7 +240,7 @@ static bool all_digits(const char *s)
 
 /* The open absence of a resident, from the centre's open absences. */
 static int open_absence_of(struct session *session, const json_t *resident, const char *case_number,
-			   long long *absence_id)
+                           long long *absence_id)
 {
 	long long resident_id = 0;
 	(void)jget_int(resident, "id", &resident_id);
@@ -264,7 +262,8 @@ static int open_absence_of(struct session *session, const json_t *resident, cons
 		long long who;
 		const json_t *whom = json_object_get(absence, "resident");
 		/* The resident may come as an id or as an object with one. */
-		bool known = json_is_object(whom) ? jget_int(whom, "id", &who) : jvalue_id(whom, &who);
+		bool known =
+		    json_is_object(whom) ? jget_int(whom, "id", &who) : jvalue_id(whom, &who);
 		if (known && who == resident_id && jget_int(absence, "id", absence_id)) {
 			rc = RC_OK;
 			break;
@@ -277,7 +276,7 @@ static int open_absence_of(struct session *session, const json_t *resident, cons
 }
 
 int resolve_absence(struct session *session, const struct cmd_args *args, const char *text,
-		    long long *absence_id)
+                    long long *absence_id)
 {
 	if (strncmp(text, "absence:", 8) == 0) {
 		if (!all_digits(text + 8))
@@ -310,9 +309,9 @@ int resolve_absence(struct session *session, const struct cmd_args *args, const 
 		if (probe == RC_OK) {
 			json_decref(resident);
 			return usage_error(args,
-					   "'%s' is both a case number and an absence id: write "
-					   "case:%s or absence:%s",
-					   text, text, text);
+			                   "'%s' is both a case number and an absence id: write "
+			                   "case:%s or absence:%s",
+			                   text, text, text);
 		}
 	}
 	if (resident != NULL) {
@@ -339,21 +338,19 @@ void resident_label_of(const json_t *resident, char *out, size_t outlen)
 		snprintf(out, outlen, "resident %lld", id);
 	else
 		snprintf(out, outlen, "%s%s%s%s%s", case_number, given || family ? " " : "",
-			 given ? given : "", given && family ? " " : "", family ? family : "");
+		         given ? given : "", given && family ? " " : "", family ? family : "");
 }
 
-void resident_label(struct session *session, const struct centre_ref *centre,
-		    long long resident_id, char *out, size_t outlen)
+void resident_label(struct session *session, const struct centre_ref *centre, long long resident_id,
+                    char *out, size_t outlen)
 {
 	snprintf(out, outlen, "resident %lld", resident_id);
 	bool was_quiet = session->quiet;
 	session->quiet = true;
 
 	if (centre != NULL) {
-		struct date today;
 		json_t *residents = NULL;
-		centre_today(session, centre, &today);
-		if (list_residents(session, centre->id, &today, &residents) == RC_OK) {
+		if (list_residents(session, centre->id, NULL, &residents) == RC_OK) {
 			size_t index;
 			json_t *resident;
 			json_array_foreach(residents, index, resident)

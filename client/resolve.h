@@ -25,27 +25,22 @@ int resolve_centre(struct session *session, const struct cmd_args *args, struct 
  * only wants it for display. */
 void centre_lookup(struct session *session, const char *centre_id, struct centre_ref *out);
 
-/* Today in the centre's time zone, by the server's clock (session_now). */
-void centre_today(const struct session *session, const struct centre_ref *centre,
-		  struct date *out);
-
 /* The resident with this case number, looked for among the residents enrolled on each of dates
- * (count entries; 0 means today) at --centre, or else at each of the account's centres.
+ * (count entries, may be 0), then today, at --centre, or else at each of the account's centres.
  * *resident is a new reference that has "centre" set. RC_USAGE (printed) when nobody has it. */
-int resolve_resident(struct session *session, const struct cmd_args *args,
-		     const char *case_number, const struct date *dates, int count,
-		     json_t **resident);
+int resolve_resident(struct session *session, const struct cmd_args *args, const char *case_number,
+                     const struct date *dates, int count, json_t **resident);
 
 /* ABSENCE_ID|CASE: "absence:ID" and "case:CASE" say which; a case number of a resident means
  * that resident's open absence (GET /v1/absences?centre=&open=true); otherwise digits are an
  * absence id. A number that is both is refused as ambiguous. */
 int resolve_absence(struct session *session, const struct cmd_args *args, const char *text,
-		    long long *absence_id);
+                    long long *absence_id);
 
 /* "UMI-0042 Ahmad Karimi" for a resident id, from the centre's list or GET /v1/residents/{id};
  * "resident 17" if neither knows (the lookup's failure is not reported). centre may be NULL. */
-void resident_label(struct session *session, const struct centre_ref *centre,
-		    long long resident_id, char *out, size_t outlen);
+void resident_label(struct session *session, const struct centre_ref *centre, long long resident_id,
+                    char *out, size_t outlen);
 /* The same from a resident object. */
 void resident_label_of(const json_t *resident, char *out, size_t outlen);
 

@@ -6,19 +6,19 @@
 #include <string.h>
 
 const struct choice round_statuses[] = {
-	{'p', "present", "present"},
-	{'a', "absent", "absent"},
-	{'e', "excused", "excused"},
-	{0, NULL, NULL},
+    {'p', "present", "present"},
+    {'a', "absent", "absent"},
+    {'e', "excused", "excused"},
+    {0, NULL, NULL},
 };
 
 const struct choice round_reasons[] = {
-	{'l', "leave", "leave"},
-	{'h', "hospital", "hospital"},
-	{'s', "school_trip", "school trip"},
-	{'m', "authority_meeting", "authority meeting"},
-	{'o', "other", "other"},
-	{0, NULL, NULL},
+    {'l', "leave", "leave"},
+    {'h', "hospital", "hospital"},
+    {'s', "school_trip", "school trip"},
+    {'m', "authority_meeting", "authority meeting"},
+    {'o', "other", "other"},
+    {0, NULL, NULL},
 };
 
 const struct choice *choice_by_key(const struct choice *table, char key)
@@ -80,7 +80,7 @@ static char *rest_of_line(char *p)
 }
 
 enum round_line_result round_line_parse(char *line, struct observation_line *out, char *err,
-					size_t errlen)
+                                        size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	line[strcspn(line, "\r\n")] = '\0';
@@ -98,7 +98,7 @@ enum round_line_result round_line_parse(char *line, struct observation_line *out
 	const struct choice *status = choice_by_name(round_statuses, status_text);
 	if (status == NULL) {
 		snprintf(err, errlen, "unknown status '%s' (present, absent or excused)",
-			 status_text);
+		         status_text);
 		return ROUND_LINE_ERROR;
 	}
 	out->case_number = case_number;
@@ -107,13 +107,13 @@ enum round_line_result round_line_parse(char *line, struct observation_line *out
 	if (strcmp(status->name, "excused") == 0) {
 		char *reason_text = next_token(&p);
 		const struct choice *reason =
-			reason_text ? choice_by_name(round_reasons, reason_text) : NULL;
+		    reason_text ? choice_by_name(round_reasons, reason_text) : NULL;
 		if (reason == NULL) {
 			snprintf(err, errlen,
-				 "excused needs a reason: leave, hospital, school_trip, "
-				 "authority_meeting or other%s%s%s",
-				 reason_text ? " (not '" : "", reason_text ? reason_text : "",
-				 reason_text ? "')" : "");
+			         "excused needs a reason: leave, hospital, school_trip, "
+			         "authority_meeting or other%s%s%s",
+			         reason_text ? " (not '" : "", reason_text ? reason_text : "",
+			         reason_text ? "')" : "");
 			return ROUND_LINE_ERROR;
 		}
 		out->reason = reason->name;
@@ -149,7 +149,7 @@ static struct round_entry *entries_push(struct round_entries *entries)
 	if (entries->count == entries->capacity) {
 		size_t capacity = entries->capacity ? entries->capacity * 2 : 32;
 		struct round_entry *grown =
-			realloc(entries->items, capacity * sizeof(*entries->items));
+		    realloc(entries->items, capacity * sizeof(*entries->items));
 		if (grown == NULL)
 			return NULL;
 		entries->items = grown;
@@ -161,7 +161,7 @@ static struct round_entry *entries_push(struct round_entries *entries)
 }
 
 bool round_entries_add_line(struct round_entries *entries, const struct observation_line *line,
-			    size_t position)
+                            size_t position)
 {
 	struct round_entry *entry = entries_push(entries);
 	if (entry == NULL)
@@ -175,7 +175,7 @@ bool round_entries_add_line(struct round_entries *entries, const struct observat
 }
 
 bool round_entries_from_json(const json_t *root, struct round_entries *entries, char *err,
-			     size_t errlen)
+                             size_t errlen)
 {
 	const json_t *list = json_is_object(root) ? json_object_get(root, "observations") : NULL;
 	if (!json_is_array(list)) {
@@ -198,7 +198,8 @@ bool round_entries_from_json(const json_t *root, struct round_entries *entries, 
 			if (strcmp(key, "resident") != 0 && strcmp(key, "case_number") != 0 &&
 			    strcmp(key, "status") != 0 && strcmp(key, "reason") != 0 &&
 			    strcmp(key, "note") != 0) {
-				snprintf(err, errlen, "observation %zu: unknown field \"%s\"", n, key);
+				snprintf(err, errlen, "observation %zu: unknown field \"%s\"", n,
+				         key);
 				return false;
 			}
 		}
@@ -211,50 +212,53 @@ bool round_entries_from_json(const json_t *root, struct round_entries *entries, 
 
 		if ((resident != NULL) == (case_number != NULL)) {
 			snprintf(err, errlen,
-				 "observation %zu: give either \"resident\" or \"case_number\"", n);
+			         "observation %zu: give either \"resident\" or \"case_number\"", n);
 			return false;
 		}
 		if (case_number == NULL && json_is_string(resident))
 			case_number = resident; /* a resident named by text is a case number */
 		if (case_number != NULL &&
 		    (!json_is_string(case_number) || json_string_length(case_number) == 0)) {
-			snprintf(err, errlen, "observation %zu: the case number must be a string", n);
+			snprintf(err, errlen, "observation %zu: the case number must be a string",
+			         n);
 			return false;
 		}
 		if (case_number == NULL &&
 		    (!json_is_integer(resident) || json_integer_value(resident) <= 0)) {
 			snprintf(err, errlen,
-				 "observation %zu: \"resident\" must be a resident id (a positive "
-				 "integer) or a case number (a string)",
-				 n);
+			         "observation %zu: \"resident\" must be a resident id (a positive "
+			         "integer) or a case number (a string)",
+			         n);
 			return false;
 		}
 
-		const struct choice *status = json_is_string(status_json)
-						      ? choice_by_name(round_statuses,
-								       json_string_value(status_json))
-						      : NULL;
+		const struct choice *status =
+		    json_is_string(status_json)
+		        ? choice_by_name(round_statuses, json_string_value(status_json))
+		        : NULL;
 		if (status == NULL) {
 			snprintf(err, errlen,
-				 "observation %zu: \"status\" must be present, absent or excused", n);
+			         "observation %zu: \"status\" must be present, absent or excused",
+			         n);
 			return false;
 		}
 		const struct choice *reason = NULL;
 		if (reason_json != NULL && !json_is_null(reason_json)) {
 			reason = json_is_string(reason_json)
-					 ? choice_by_name(round_reasons, json_string_value(reason_json))
-					 : NULL;
+			             ? choice_by_name(round_reasons, json_string_value(reason_json))
+			             : NULL;
 			if (reason == NULL) {
 				snprintf(err, errlen,
-					 "observation %zu: \"reason\" must be leave, hospital, "
-					 "school_trip, authority_meeting or other",
-					 n);
+				         "observation %zu: \"reason\" must be leave, hospital, "
+				         "school_trip, authority_meeting or other",
+				         n);
 				return false;
 			}
 		}
 		if ((strcmp(status->name, "excused") == 0) != (reason != NULL)) {
 			snprintf(err, errlen,
-				 "observation %zu: a reason is given with excused, and only then", n);
+			         "observation %zu: a reason is given with excused, and only then",
+			         n);
 			return false;
 		}
 		if (note_json != NULL && !json_is_null(note_json) && !json_is_string(note_json)) {

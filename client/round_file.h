@@ -41,7 +41,7 @@ enum round_line_result {
  * A trailing CR/LF is ignored. With "present"/"absent" everything after the status is the note;
  * with "excused" the reason comes first. */
 enum round_line_result round_line_parse(char *line, struct observation_line *out, char *err,
-					size_t errlen);
+                                        size_t errlen);
 
 /* An observation of a JSON file: the resident by id or by case number. */
 struct round_entry {
@@ -61,12 +61,12 @@ struct round_entries {
 void round_entries_free(struct round_entries *entries);
 /* Appends a copy of line's fields. False when out of memory. */
 bool round_entries_add_line(struct round_entries *entries, const struct observation_line *line,
-			    size_t position) __attribute__((warn_unused_result));
+                            size_t position) __attribute__((warn_unused_result));
 
 /* Reads {"observations":[{"resident":ID | "case_number":"…" , "status", "reason", "note"}]};
  * "resident" as a string is taken as a case number. False with err naming the observation
  * ("observation 3: ..."); entries then holds what was read so far and must still be freed. */
 bool round_entries_from_json(const json_t *root, struct round_entries *entries, char *err,
-			     size_t errlen) __attribute__((warn_unused_result));
+                             size_t errlen) __attribute__((warn_unused_result));
 
 #endif

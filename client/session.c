@@ -66,9 +66,8 @@ void answer_free(struct answer *answer)
 
 void session_report_refusal(const struct answer *answer)
 {
-	const json_t *error = json_is_object(answer->json)
-				      ? json_object_get(answer->json, "error")
-				      : NULL;
+	const json_t *error =
+	    json_is_object(answer->json) ? json_object_get(answer->json, "error") : NULL;
 	const char *code = jget_str(error, "code");
 	const char *message = jget_str(error, "message");
 	const char *field = jget_str(error, "field");
@@ -78,21 +77,22 @@ void session_report_refusal(const struct answer *answer)
 		if (field != NULL && field[0] != '\0')
 			fprintf(stderr, " (field: %s)", field);
 		fprintf(stderr, " [HTTP %d%s%s]\n", answer->status, code ? ", " : "",
-			code ? code : "");
+		        code ? code : "");
 	} else {
 		/* Not our JSON error document: show the start of whatever it is. */
 		int n = (int)(answer->text_len < 200 ? answer->text_len : 200);
 		const char *text = answer->text ? answer->text : "";
 		int line = (int)strcspn(text, "\r\n");
 		fprintf(stderr, "rollcall: refused: HTTP %d%s%.*s\n", answer->status,
-			n > 0 ? ": " : "", line < n ? line : n, text);
+		        n > 0 ? ": " : "", line < n ? line : n, text);
 	}
 	if (answer->status == 403)
 		fprintf(stderr, "rollcall: the server does not accept your account for this: it is "
-				"unknown or disabled, or its role or centres do not allow it\n");
+		                "unknown or disabled, or its role or centres do not allow it\n");
 	else if (answer->status == 503)
-		fprintf(stderr, "rollcall: the server is unavailable for now (nothing was changed); "
-				"try again shortly\n");
+		fprintf(stderr,
+		        "rollcall: the server is unavailable for now (nothing was changed); "
+		        "try again shortly\n");
 }
 
 /* The body as JSON when it looks like JSON; NULL otherwise (that is not an error by itself). */
@@ -133,18 +133,18 @@ int session_call(struct session *session, const struct call *call, struct answer
 	}
 
 	struct http_request request = {
-		.method = call->method,
-		.path = call->path,
-		.body = body,
-		.body_len = body ? strlen(body) : 0,
-		.accept = call->accept,
-		.idempotency_key = is_get ? NULL : key,
-		.last_event_id = call->last_event_id,
-		.read_timeout_ms = call->read_timeout_ms,
-		.sink = call->sink,
-		.sink_arg = call->sink_arg,
-		.wait_mask = session->wait_mask,
-		.stop = session->stop,
+	    .method = call->method,
+	    .path = call->path,
+	    .body = body,
+	    .body_len = body ? strlen(body) : 0,
+	    .accept = call->accept,
+	    .idempotency_key = is_get ? NULL : key,
+	    .last_event_id = call->last_event_id,
+	    .read_timeout_ms = call->read_timeout_ms,
+	    .sink = call->sink,
+	    .sink_arg = call->sink_arg,
+	    .wait_mask = session->wait_mask,
+	    .stop = session->stop,
 	};
 	struct http_response response;
 	bool answered = false;
@@ -163,7 +163,7 @@ int session_call(struct session *session, const struct call *call, struct answer
 			char why[512];
 			http_explain(session->http, &answer->error, why, sizeof(why));
 			fprintf(stderr, "rollcall: %s; trying again in %d s (%d of %d)\n", why,
-				delay_ms / 1000, attempt + 1, MAX_RETRIES);
+			        delay_ms / 1000, attempt + 1, MAX_RETRIES);
 		}
 		if (!http_sleep(delay_ms, session->wait_mask, session->stop)) {
 			answer->error.kind = NET_INTERRUPTED;
@@ -194,7 +194,8 @@ int session_call(struct session *session, const struct call *call, struct answer
 		if (success && answer->json == NULL && answer->text_len > 0 &&
 		    strcmp(response.content_type, "application/json") == 0) {
 			if (!quiet)
-				fprintf(stderr, "rollcall: the server's answer is not valid JSON\n");
+				fprintf(stderr,
+				        "rollcall: the server's answer is not valid JSON\n");
 			return RC_UNREACHABLE;
 		}
 	}
@@ -226,8 +227,8 @@ int session_get(struct session *session, const char *path, json_t **out)
 	return take_json(session_call(session, &call, &answer), &answer, out);
 }
 
-int session_send(struct session *session, const char *method, const char *path,
-		 const json_t *body, json_t **out)
+int session_send(struct session *session, const char *method, const char *path, const json_t *body,
+                 json_t **out)
 {
 	struct call call = {.method = method, .path = path, .body = body};
 	struct answer answer;
@@ -254,7 +255,8 @@ int session_list(struct session *session, const char *path, json_t **items)
 			break;
 		json_t *list = json_is_array(answer) ? answer : jget_array_of(answer, list_keys);
 		if (list == NULL) {
-			fprintf(stderr, "rollcall: the server's answer to %s is not a list\n", path);
+			fprintf(stderr, "rollcall: the server's answer to %s is not a list\n",
+			        path);
 			json_decref(answer);
 			rc = RC_UNREACHABLE;
 			break;
@@ -273,7 +275,7 @@ int session_list(struct session *session, const char *path, json_t **items)
 			break;
 		if (!path_escape(next, cursor) ||
 		    !path_format(page_path, sizeof(page_path), "%s%safter=%s", path,
-				 strchr(path, '?') ? "&" : "?", cursor)) {
+		                 strchr(path, '?') ? "&" : "?", cursor)) {
 			rc = RC_UNREACHABLE;
 			break;
 		}
@@ -289,7 +291,7 @@ int session_list(struct session *session, const char *path, json_t **items)
 /* Looks path up in the run's cache, or fetches it with fetch and keeps it. Lists and single
  * answers are kept under different keys, as the same path could be asked both ways. */
 static int cached(struct session *session, const char *kind, const char *path,
-		  int (*fetch)(struct session *, const char *, json_t **), json_t **out)
+                  int (*fetch)(struct session *, const char *, json_t **), json_t **out)
 {
 	char key[2100];
 	snprintf(key, sizeof(key), "%s %s", kind, path);

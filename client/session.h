@@ -20,12 +20,12 @@ struct session {
 	struct client_config config;
 	bool config_loaded;
 	struct http_client *http;
-	time_t server_date;       /* the Date of the latest answer, 0 before the first */
+	time_t server_date;        /* the Date of the latest answer, 0 before the first */
 	const sigset_t *wait_mask; /* set by `watch`: see struct http_request */
 	volatile sig_atomic_t *stop;
-	bool quiet_retries;      /* do not announce retries (watch has its own messages) */
-	bool quiet;              /* report nothing (lookups whose failure only costs detail) */
-	json_t *cache;           /* answers worth keeping for the run, by path (owned) */
+	bool quiet_retries;          /* do not announce retries (watch has its own messages) */
+	bool quiet;                  /* report nothing (lookups whose failure only costs detail) */
+	json_t *cache;               /* answers worth keeping for the run, by path (owned) */
 	struct net_error last_error; /* why the latest call got no answer (NET_NONE if it did) */
 };
 
@@ -40,22 +40,22 @@ int session_open(struct session *session);
 time_t session_now(const struct session *session);
 
 struct call {
-	const char *method;      /* "GET", "POST", "PUT" */
-	const char *path;        /* escaped, with query */
-	const json_t *body;      /* NULL: none for GET, {} for the others */
-	const char *accept;      /* NULL: application/json */
+	const char *method; /* "GET", "POST", "PUT" */
+	const char *path;   /* escaped, with query */
+	const json_t *body; /* NULL: none for GET, {} for the others */
+	const char *accept; /* NULL: application/json */
 	const char *last_event_id;
-	int read_timeout_ms;     /* 0: 10 s */
-	http_sink_fn sink;       /* 2xx bodies stream here instead of being parsed */
+	int read_timeout_ms; /* 0: 10 s */
+	http_sink_fn sink;   /* 2xx bodies stream here instead of being parsed */
 	void *sink_arg;
-	bool quiet;              /* the caller reports refusals itself */
-	bool no_retry;           /* one attempt only (watch reconnects on its own) */
+	bool quiet;    /* the caller reports refusals itself */
+	bool no_retry; /* one attempt only (watch reconnects on its own) */
 };
 
 struct answer {
-	int status;      /* HTTP status, 0 when there was none */
-	json_t *json;    /* the parsed body when it is JSON (owned), else NULL */
-	char *text;      /* the raw body (owned), "" when streamed */
+	int status;   /* HTTP status, 0 when there was none */
+	json_t *json; /* the parsed body when it is JSON (owned), else NULL */
+	char *text;   /* the raw body (owned), "" when streamed */
 	size_t text_len;
 	struct net_error error; /* why there was no answer */
 };
@@ -73,8 +73,8 @@ void session_report_refusal(const struct answer *answer);
 
 /* Shorthands. *out (owned, may be NULL for an empty body) is set only on RC_OK. */
 int session_get(struct session *session, const char *path, json_t **out);
-int session_send(struct session *session, const char *method, const char *path,
-		 const json_t *body, json_t **out);
+int session_send(struct session *session, const char *method, const char *path, const json_t *body,
+                 json_t **out);
 /* GETs a list and follows "next" cursors (?after=) to the end; *items is a new array. */
 int session_list(struct session *session, const char *path, json_t **items);
 /* As session_get, but keeps the answer for the rest of the run; *out is borrowed. */
@@ -85,7 +85,7 @@ int session_list_cached(struct session *session, const char *path, json_t **item
 /* Formats an API path; false (after saying so) if it does not fit. Arguments from users must be
  * escaped with path_escape first. */
 bool path_format(char *out, size_t outlen, const char *format, ...)
-	__attribute__((format(printf, 3, 4), warn_unused_result));
+    __attribute__((format(printf, 3, 4), warn_unused_result));
 /* Percent-encodes a path segment or query value into a static-size buffer of PATH_PART_SIZE. */
 #define PATH_PART_SIZE 400
 bool path_escape(const char *value, char out[PATH_PART_SIZE]) __attribute__((warn_unused_result));

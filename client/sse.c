@@ -61,10 +61,10 @@ static enum sse_result dispatch(struct sse_parser *parser, sse_event_fn on_event
 		parser->data_len--; /* the newline after the last data line */
 		parser->data[parser->data_len] = '\0';
 		struct sse_event event = {
-			.type = parser->type[0] ? parser->type : "message",
-			.id = parser->last_id,
-			.data = parser->data,
-			.data_len = parser->data_len,
+		    .type = parser->type[0] ? parser->type : "message",
+		    .id = parser->last_id,
+		    .data = parser->data,
+		    .data_len = parser->data_len,
 		};
 		if (!on_event(arg, &event))
 			result = SSE_STOPPED;
@@ -116,7 +116,8 @@ static enum sse_result process_line(struct sse_parser *parser, sse_event_fn on_e
 		parser->data_len += value_len;
 		parser->data[parser->data_len++] = '\n';
 	} else if (name_len == 2 && memcmp(line, "id", 2) == 0) {
-		/* An id with NUL is ignored (the standard says so); one too long to resend is too. */
+		/* An id with NUL is ignored (the standard says so); one too long to resend is too.
+		 */
 		sse_set_last_id(parser, value, value_len);
 	}
 	/* "retry" and unknown fields are ignored: the client has its own reconnect policy. */
@@ -124,7 +125,7 @@ static enum sse_result process_line(struct sse_parser *parser, sse_event_fn on_e
 }
 
 enum sse_result sse_feed(struct sse_parser *parser, const char *buf, size_t len,
-			 sse_event_fn on_event, void *arg)
+                         sse_event_fn on_event, void *arg)
 {
 	for (size_t i = 0; i < len; i++) {
 		char c = buf[i];

@@ -28,16 +28,15 @@ typedef bool (*sse_event_fn)(void *arg, const struct sse_event *event);
 
 /* Called (if set) for every comment line with the text after ':' and one optional space; the
  * daemon announces where its stream starts in one (": head 41"). */
-typedef void (*sse_comment_fn)(void *arg, struct sse_parser *parser, const char *text,
-			       size_t len);
+typedef void (*sse_comment_fn)(void *arg, struct sse_parser *parser, const char *text, size_t len);
 
 struct sse_parser {
 	sse_comment_fn on_comment; /* optional; gets sse_feed's arg */
-	char *line; /* the line being collected (owned) */
+	char *line;                /* the line being collected (owned) */
 	size_t line_len, line_cap;
 	char *data; /* the event's data so far (owned) */
 	size_t data_len, data_cap;
-	bool drop_event;           /* its data grew past SSE_MAX_DATA: the event is dropped */
+	bool drop_event; /* its data grew past SSE_MAX_DATA: the event is dropped */
 	char type[SSE_TYPE_SIZE];
 	char last_id[SSE_ID_SIZE]; /* survives events: it is what Last-Event-ID resends */
 	bool after_cr;             /* the previous byte was CR: a following LF is not a new line */
@@ -58,6 +57,6 @@ enum sse_result {
 	SSE_NOMEM,
 };
 enum sse_result sse_feed(struct sse_parser *parser, const char *buf, size_t len,
-			 sse_event_fn on_event, void *arg);
+                         sse_event_fn on_event, void *arg);
 
 #endif

@@ -65,7 +65,7 @@ enum wait_result { WAIT_READY, WAIT_TIMEOUT, WAIT_INTERRUPTED, WAIT_ERROR };
 /* Waits for events on fd (or just time, with fd < 0) until deadline_ms (monotonic). Signals that
  * arrive while waiting are handled; if they set *stop the wait ends. */
 static enum wait_result wait_until(int fd, short events, int64_t deadline_ms,
-				   const sigset_t *wait_mask, volatile sig_atomic_t *stop)
+                                   const sigset_t *wait_mask, volatile sig_atomic_t *stop)
 {
 	for (;;) {
 		if (stop != NULL && *stop)
@@ -137,7 +137,7 @@ struct http_client *http_client_new(const struct client_config *config, char *er
 	}
 	if (SSL_CTX_check_private_key(client->ctx) != 1) {
 		snprintf(err, errlen, "the key %s does not belong to the certificate %s",
-			 config->key, config->cert);
+		         config->key, config->cert);
 		goto failed;
 	}
 	SSL_CTX_set_verify(client->ctx, SSL_VERIFY_PEER, NULL);
@@ -163,7 +163,7 @@ void http_client_free(struct http_client *client)
 }
 
 void http_explain(const struct http_client *client, const struct net_error *error, char *out,
-		  size_t outlen)
+                  size_t outlen)
 {
 	const struct url *url = &client->url;
 	const char *ca = client->config->ca;
@@ -178,47 +178,50 @@ void http_explain(const struct http_client *client, const struct net_error *erro
 		snprintf(out, outlen, "cannot find the server %s (%s)", url->host, detail);
 		break;
 	case NET_REFUSED:
-		snprintf(out, outlen,
-			 "the server %s port %s refused the connection (is rollcalld running there?)",
-			 url->host, url->port);
+		snprintf(
+		    out, outlen,
+		    "the server %s port %s refused the connection (is rollcalld running there?)",
+		    url->host, url->port);
 		break;
 	case NET_UNREACHABLE:
-		snprintf(out, outlen, "cannot reach the server %s port %s (%s)", url->host, url->port,
-			 detail);
+		snprintf(out, outlen, "cannot reach the server %s port %s (%s)", url->host,
+		         url->port, detail);
 		break;
 	case NET_TIMEOUT:
-		snprintf(out, outlen, "the server %s port %s did not answer in time%s%s%s", url->host,
-			 url->port, has_detail ? " (" : "", detail, has_detail ? ")" : "");
+		snprintf(out, outlen, "the server %s port %s did not answer in time%s%s%s",
+		         url->host, url->port, has_detail ? " (" : "", detail,
+		         has_detail ? ")" : "");
 		break;
 	case NET_RESET:
 		snprintf(out, outlen, "the connection to %s port %s was lost (%s)", url->host,
-			 url->port, detail);
+		         url->port, detail);
 		break;
 	case NET_SERVER_UNTRUSTED:
-		snprintf(out, outlen, "the server's certificate is not trusted by %s (%s)", ca, detail);
+		snprintf(out, outlen, "the server's certificate is not trusted by %s (%s)", ca,
+		         detail);
 		break;
 	case NET_SERVER_NAME:
 		snprintf(out, outlen,
-			 "the server's certificate is not issued for %s: check the url (%s)",
-			 url->host, detail);
+		         "the server's certificate is not issued for %s: check the url (%s)",
+		         url->host, detail);
 		break;
 	case NET_CLIENT_REVOKED:
 		snprintf(out, outlen, "your certificate was revoked or has expired (%s)", detail);
 		break;
 	case NET_CLIENT_REFUSED:
 		snprintf(out, outlen,
-			 "the server refused your certificate (is the account disabled or "
-			 "unknown?)%s (%s)",
-			 client->own_certificate_expired ? "; your certificate has expired" : "",
-			 detail);
+		         "the server refused your certificate (is the account disabled or "
+		         "unknown?)%s (%s)",
+		         client->own_certificate_expired ? "; your certificate has expired" : "",
+		         detail);
 		break;
 	case NET_TLS:
 		snprintf(out, outlen, "the secure connection to %s port %s failed (%s)", url->host,
-			 url->port, detail);
+		         url->port, detail);
 		break;
 	case NET_PROTOCOL:
 		snprintf(out, outlen, "the server %s sent an answer rollcall cannot read (%s)",
-			 url->host, detail);
+		         url->host, detail);
 		break;
 	case NET_INTERRUPTED:
 		snprintf(out, outlen, "interrupted");
@@ -247,18 +250,18 @@ static void connect_error(int err, struct net_error *error)
 
 /* Opens a TCP connection to the URL's host by any of its addresses before deadline_ms. */
 static bool connect_tcp(struct http_client *client, const struct http_request *request,
-			int64_t deadline_ms, int *fd_out, struct net_error *error)
+                        int64_t deadline_ms, int *fd_out, struct net_error *error)
 {
 	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = client->url.host_is_ip ? AI_NUMERICHOST : 0,
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM,
+	    .ai_flags = client->url.host_is_ip ? AI_NUMERICHOST : 0,
 	};
 	struct addrinfo *addresses = NULL;
 	int rc = getaddrinfo(client->url.host, client->url.port, &hints, &addresses);
 	if (rc != 0) {
 		set_error(error, rc == EAI_SYSTEM ? NET_UNREACHABLE : NET_RESOLVE,
-			  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		          rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return false;
 	}
 
@@ -266,7 +269,7 @@ static bool connect_tcp(struct http_client *client, const struct http_request *r
 	int fd = -1;
 	for (struct addrinfo *ai = addresses; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			    ai->ai_protocol);
+		            ai->ai_protocol);
 		if (fd < 0) {
 			connect_error(errno, error);
 			continue;
@@ -279,8 +282,8 @@ static bool connect_tcp(struct http_client *client, const struct http_request *r
 			fd = -1;
 			continue;
 		}
-		enum wait_result waited = wait_until(fd, POLLOUT, deadline_ms, request->wait_mask,
-						     request->stop);
+		enum wait_result waited =
+		    wait_until(fd, POLLOUT, deadline_ms, request->wait_mask, request->stop);
 		if (waited == WAIT_READY) {
 			int so_error = 0;
 			socklen_t len = sizeof(so_error);
@@ -319,7 +322,7 @@ static bool connect_tcp(struct http_client *client, const struct http_request *r
  * Clears OpenSSL's error queue. Returns true when the failure is the peer closing the connection
  * without close_notify (which ends a body read until close). */
 static bool classify_tls_failure(struct connection *conn, int ssl_error, int saved_errno,
-				 struct net_error *error)
+                                 struct net_error *error)
 {
 	unsigned long code, chosen = 0;
 	while ((code = ERR_get_error()) != 0) {
@@ -336,7 +339,8 @@ static bool classify_tls_failure(struct connection *conn, int ssl_error, int sav
 	long verify = SSL_get_verify_result(conn->ssl);
 	if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verify != X509_V_OK) {
 		const char *why = X509_verify_cert_error_string(verify);
-		if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
+		if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
+		    verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
 			set_error(error, NET_SERVER_NAME, why);
 		else
 			set_error(error, NET_SERVER_UNTRUSTED, why);
@@ -363,7 +367,7 @@ static bool classify_tls_failure(struct connection *conn, int ssl_error, int sav
 	case SSL_R_WRONG_VERSION_NUMBER:
 	case SSL_R_PACKET_LENGTH_TOO_LONG:
 		snprintf(error->detail, sizeof(error->detail),
-			 "%s: is this the rollcalld HTTPS port?", text);
+		         "%s: is this the rollcalld HTTPS port?", text);
 		error->kind = NET_TLS;
 		return false;
 	default:
@@ -410,7 +414,7 @@ static int op_write(SSL *ssl, void *buf, int len)
 }
 
 static int ssl_run(struct connection *conn, ssl_op_fn op, void *buf, int len, int timeout_ms,
-		   int64_t deadline_ms, struct net_error *error)
+                   int64_t deadline_ms, struct net_error *error)
 {
 	for (;;) {
 		ERR_clear_error();
@@ -429,11 +433,11 @@ static int ssl_run(struct connection *conn, ssl_op_fn op, void *buf, int len, in
 			return 0; /* close_notify: a clean end */
 		else
 			return classify_tls_failure(conn, ssl_error, saved_errno, error)
-				       ? SSL_RUN_UNCLEAN_EOF
-				       : -1;
+			           ? SSL_RUN_UNCLEAN_EOF
+			           : -1;
 		int64_t until = deadline_ms > 0 ? deadline_ms : monotonic_ms() + timeout_ms;
 		switch (wait_until(conn->fd, events, until, conn->request->wait_mask,
-				   conn->request->stop)) {
+		                   conn->request->stop)) {
 		case WAIT_READY:
 			break;
 		case WAIT_TIMEOUT:
@@ -449,8 +453,8 @@ static int ssl_run(struct connection *conn, ssl_op_fn op, void *buf, int len, in
 	}
 }
 
-static bool tls_handshake(struct http_client *client, struct connection *conn,
-			  int64_t deadline_ms, struct net_error *error)
+static bool tls_handshake(struct http_client *client, struct connection *conn, int64_t deadline_ms,
+                          struct net_error *error)
 {
 	conn->ssl = SSL_new(client->ctx);
 	if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1) {
@@ -460,12 +464,12 @@ static bool tls_handshake(struct http_client *client, struct connection *conn,
 	/* Verify the name the user configured: a DNS name (also sent as SNI) or an IP address. */
 	bool named;
 	if (client->url.host_is_ip) {
-		named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(conn->ssl),
-						      client->url.host) == 1;
+		named =
+		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(conn->ssl), client->url.host) == 1;
 	} else {
 		SSL_set_hostflags(conn->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		named = SSL_set_tlsext_host_name(conn->ssl, client->url.host) == 1 &&
-			SSL_set1_host(conn->ssl, client->url.host) == 1;
+		        SSL_set1_host(conn->ssl, client->url.host) == 1;
 	}
 	if (!named) {
 		ERR_clear_error();
@@ -474,7 +478,8 @@ static bool tls_handshake(struct http_client *client, struct connection *conn,
 	}
 	int rc = ssl_run(conn, op_connect, NULL, 0, CONNECT_TIMEOUT_MS, deadline_ms, error);
 	if (rc == 0 || rc == SSL_RUN_UNCLEAN_EOF) {
-		set_error(error, NET_RESET, "the server closed the connection during the handshake");
+		set_error(error, NET_RESET,
+		          "the server closed the connection during the handshake");
 		return false;
 	}
 	return rc > 0;
@@ -521,33 +526,34 @@ static bool buffer_append(struct buffer *b, const char *data, size_t len)
 }
 
 static bool build_request(const struct http_client *client, const struct http_request *request,
-			  struct buffer *out)
+                          struct buffer *out)
 {
 	char host[300];
 	const struct url *url = &client->url;
 	bool default_port = strcmp(url->port, "443") == 0;
 	snprintf(host, sizeof(host), "%s%s%s%s%s", url->host_is_ipv6 ? "[" : "", url->host,
-		 url->host_is_ipv6 ? "]" : "", default_port ? "" : ":", default_port ? "" : url->port);
+	         url->host_is_ipv6 ? "]" : "", default_port ? "" : ":",
+	         default_port ? "" : url->port);
 
 	char *head = NULL;
 	int n = asprintf(&head,
-			 "%s %s%s HTTP/1.1\r\n"
-			 "Host: %s\r\n"
-			 "User-Agent: rollcall/0.1\r\n"
-			 "Accept: %s\r\n"
-			 "Connection: close\r\n"
-			 "%s%s%s"
-			 "%s%s%s"
-			 "%s",
-			 request->method, url->prefix, request->path, host,
-			 request->accept ? request->accept : "application/json",
-			 request->idempotency_key ? "Idempotency-Key: " : "",
-			 request->idempotency_key ? request->idempotency_key : "",
-			 request->idempotency_key ? "\r\n" : "",
-			 request->last_event_id ? "Last-Event-ID: " : "",
-			 request->last_event_id ? request->last_event_id : "",
-			 request->last_event_id ? "\r\n" : "",
-			 request->body ? "Content-Type: application/json\r\n" : "");
+	                 "%s %s%s HTTP/1.1\r\n"
+	                 "Host: %s\r\n"
+	                 "User-Agent: rollcall/0.1\r\n"
+	                 "Accept: %s\r\n"
+	                 "Connection: close\r\n"
+	                 "%s%s%s"
+	                 "%s%s%s"
+	                 "%s",
+	                 request->method, url->prefix, request->path, host,
+	                 request->accept ? request->accept : "application/json",
+	                 request->idempotency_key ? "Idempotency-Key: " : "",
+	                 request->idempotency_key ? request->idempotency_key : "",
+	                 request->idempotency_key ? "\r\n" : "",
+	                 request->last_event_id ? "Last-Event-ID: " : "",
+	                 request->last_event_id ? request->last_event_id : "",
+	                 request->last_event_id ? "\r\n" : "",
+	                 request->body ? "Content-Type: application/json\r\n" : "");
 	if (n < 0)
 		return false;
 	bool ok = buffer_append(out, head, (size_t)n);
@@ -557,7 +563,7 @@ static bool build_request(const struct http_client *client, const struct http_re
 	if (request->body != NULL) {
 		char length[64];
 		int m = snprintf(length, sizeof(length), "Content-Length: %zu\r\n\r\n",
-				 request->body_len);
+		                 request->body_len);
 		return buffer_append(out, length, (size_t)m) &&
 		       buffer_append(out, request->body, request->body_len);
 	}
@@ -602,7 +608,7 @@ static bool deliver(void *arg, const char *data, size_t len)
  * error. libevent closes without close_notify, which is harmless once the body's length is
  * known and otherwise the end of an until-close body. */
 static int read_some(struct connection *conn, char *buf, int len, int timeout_ms, bool *unclean,
-		     struct net_error *error)
+                     struct net_error *error)
 {
 	int rc = ssl_run(conn, op_read, buf, len, timeout_ms, 0, error);
 	*unclean = rc == SSL_RUN_UNCLEAN_EOF;
@@ -612,10 +618,10 @@ static int read_some(struct connection *conn, char *buf, int len, int timeout_ms
 }
 
 static bool read_response(struct connection *conn, const struct http_request *request,
-			  struct http_response *response, struct net_error *error)
+                          struct http_response *response, struct net_error *error)
 {
-	int timeout_ms = request->read_timeout_ms > 0 ? request->read_timeout_ms
-						      : DEFAULT_READ_TIMEOUT_MS;
+	int timeout_ms =
+	    request->read_timeout_ms > 0 ? request->read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
 	struct buffer head = {0};
 	struct http_head parsed;
 	size_t head_len = 0;
@@ -648,8 +654,8 @@ static bool read_response(struct connection *conn, const struct http_request *re
 			goto done;
 		if (n == 0) {
 			set_error(error, NET_RESET,
-				  head.len ? "the server closed the connection mid-answer"
-					   : "the server closed the connection without answering");
+			          head.len ? "the server closed the connection mid-answer"
+			                   : "the server closed the connection without answering");
 			goto done;
 		}
 		if (!buffer_append(&head, chunk, (size_t)n)) {
@@ -660,8 +666,7 @@ static bool read_response(struct connection *conn, const struct http_request *re
 
 	response->status = parsed.status;
 	response->date = parsed.date;
-	snprintf(response->content_type, sizeof(response->content_type), "%s",
-		 parsed.content_type);
+	snprintf(response->content_type, sizeof(response->content_type), "%s", parsed.content_type);
 	target.to_sink = request->sink != NULL && parsed.status >= 200 && parsed.status < 300;
 
 	bool no_body = parsed.status == 204 || parsed.status == 304;
@@ -677,7 +682,7 @@ static bool read_response(struct connection *conn, const struct http_request *re
 			if (parsed.chunked) {
 				bool stopped;
 				(void)chunked_feed(&decoder, data, data_len, deliver, &target,
-						   &stopped);
+				                   &stopped);
 				if (stopped)
 					break;
 				if (decoder.state == CHUNKED_ERROR) {
@@ -707,8 +712,9 @@ static bool read_response(struct connection *conn, const struct http_request *re
 				finished = true; /* an until-close body ends here */
 				break;
 			}
-			set_error(error, NET_RESET,
-				  "the server closed the connection before the whole answer arrived");
+			set_error(
+			    error, NET_RESET,
+			    "the server closed the connection before the whole answer arrived");
 			goto done;
 		}
 		data = chunk;
@@ -739,7 +745,7 @@ done:
 }
 
 bool http_exchange(struct http_client *client, const struct http_request *request,
-		   struct http_response *response, struct net_error *error)
+                   struct http_response *response, struct net_error *error)
 {
 	struct connection conn = {.fd = -1, .request = request};
 	struct buffer out = {0};
@@ -759,13 +765,13 @@ bool http_exchange(struct http_client *client, const struct http_request *reques
 	if (!tls_handshake(client, &conn, deadline, error))
 		goto done;
 
-	int timeout_ms = request->read_timeout_ms > 0 ? request->read_timeout_ms
-						      : DEFAULT_READ_TIMEOUT_MS;
+	int timeout_ms =
+	    request->read_timeout_ms > 0 ? request->read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
 	size_t sent = 0;
 	while (sent < out.len) {
 		size_t len = out.len - sent;
-		int n = ssl_run(&conn, op_write, out.data + sent, len > INT32_MAX ? INT32_MAX : (int)len,
-				timeout_ms, 0, error);
+		int n = ssl_run(&conn, op_write, out.data + sent,
+		                len > INT32_MAX ? INT32_MAX : (int)len, timeout_ms, 0, error);
 		if (n <= 0) {
 			/* With TLS 1.3 a refused certificate is announced by an alert after the
 			 * handshake; if the write failed because the server hung up, the alert may

@@ -51,16 +51,16 @@ void http_client_free(struct http_client *client);
 /* Explains a failure in plain words for stderr, e.g. "the server's certificate is not trusted by
  * /etc/rollcall/ca.pem". */
 void http_explain(const struct http_client *client, const struct net_error *error, char *out,
-		  size_t outlen);
+                  size_t outlen);
 
 /* Receives a 2xx response body as it arrives; false stops the transfer (NET_LOCAL). */
 typedef bool (*http_sink_fn)(void *arg, const char *data, size_t len);
 
 struct http_request {
-	const char *method;          /* "GET", "POST", "PUT", "PATCH" */
-	const char *path;            /* "/v1/..." with query, already escaped; the URL's prefix is
-					added */
-	const char *body;            /* JSON text, or NULL for none */
+	const char *method; /* "GET", "POST", "PUT", "PATCH" */
+	const char *path;   /* "/v1/..." with query, already escaped; the URL's prefix is
+	                       added */
+	const char *body;   /* JSON text, or NULL for none */
 	size_t body_len;
 	const char *accept;          /* NULL: application/json */
 	const char *idempotency_key; /* NULL: none */
@@ -79,15 +79,15 @@ struct http_response {
 	char content_type[128];
 	char *body; /* owned, NUL-terminated; also the body of a non-2xx answer in sink mode */
 	size_t body_len;
-	time_t date;      /* the server's Date header, 0 if none */
-	bool sink_used;   /* at least one byte went to the sink */
+	time_t date;    /* the server's Date header, 0 if none */
+	bool sink_used; /* at least one byte went to the sink */
 };
 
 /* One attempt: connect, send, read the whole answer. True with *response filled (any status);
  * false with *error. Free the response with http_response_free either way. */
 bool http_exchange(struct http_client *client, const struct http_request *request,
-		   struct http_response *response, struct net_error *error)
-	__attribute__((warn_unused_result));
+                   struct http_response *response, struct net_error *error)
+    __attribute__((warn_unused_result));
 void http_response_free(struct http_response *response);
 
 /* 32 lower-case hex digits from RAND_bytes, for an Idempotency-Key. False if the random

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "daemon.h"
@@ -61,6 +62,15 @@ static void add_common_headers(struct request *req, const char *content_type)
 	evhttp_add_header(out, "Content-Type", content_type);
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	evhttp_add_header(out, "X-Request-Id", req->id);
+	/* The Date a client sees is the daemon's one clock (the test clock in tests), so that a
+	 * terminal picks the current round by the same time the rules use. */
+	char date[64];
+	time_t secs = (time_t)(clock_now_us() / 1000000);
+	struct tm tm;
+	if (gmtime_r(&secs, &tm) && strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
+		evhttp_remove_header(out, "Date");
+		evhttp_add_header(out, "Date", date);
+	}
 }
 
 void request_reply_text(struct request *req, int status, const char *content_type,

@@ -52,6 +52,8 @@
 #define SENDER_DB_RETRY_S 1         /* after the database refused a sender statement */
 #define SENDER_START_RETRY_MS 200   /* start-up: until the pool's first connection is up */
 #define SENDER_RECORD_TRIES 20      /* write-backs of one outcome before giving up */
+#define SENDER_BUSY_RETRY_MS 100    /* write-back found its row locked: try again after */
+#define SENDER_BUSY_TRIES 600       /* ... this many times (a minute) */
 #define SENDER_ADDRESS_TIMEOUT_S 3  /* connect timeout per address when more remain */
 #define SENDER_MAX_RESPONSE_HEAD 16384
 #define SENDER_ERROR_SIZE 300
@@ -103,7 +105,8 @@ struct attempt {
 	bool handshake_done;
 	struct event *deadline;
 	struct event *record_retry;
-	int record_tries;
+	int record_tries;      /* write-backs the database refused */
+	int busy_tries;        /* write-backs that found the row locked */
 
 	char *request;         /* the whole HTTP request, head and body */
 	size_t request_len;
@@ -362,10 +365,28 @@ static void attempt_recorded(void *arg, const struct db_result *r)
 		 * same event id twice, which is what the stable id is for. */
 		log_error("sender: giving up recording the outcome of %s: %s", a->event_id,
 			  r->message);
-	} else if (a->delivered) {
-		s->delivered_total++;
 	} else {
-		s->failed_total++;
+		const char *outcome = PQntuples(r->pg) == 1 ? PQgetvalue(r->pg, 0, 0) : "";
+		if (strcmp(outcome, "busy") == 0 && ++a->busy_tries < SENDER_BUSY_TRIES) {
+			/* The row is locked by a transaction of the timing engine: waiting for it
+			 * would hold a pool connection, so look again in a moment. */
+			log_debug("sender: the row of %s is busy; recording again shortly",
+				  a->event_id);
+			arm_timer_s(a->record_retry, SENDER_BUSY_RETRY_MS / 1000.0);
+			return;
+		}
+		if (strcmp(outcome, "busy") == 0)
+			log_error("sender: the row of %s stayed locked; its lease will expire and it "
+				  "is sent again with the same event id",
+				  a->event_id);
+		else if (strcmp(outcome, "lost") == 0)
+			log_warn("sender: %s was taken over by another instance before its failure "
+				 "was recorded; that instance's outcome counts",
+				 a->event_id);
+		if (a->delivered)
+			s->delivered_total++;
+		else
+			s->failed_total++;
 	}
 	attempt_done(a);
 }

@@ -243,39 +243,49 @@ BEGIN
               d.attempts;
 END $$;
 
--- A 2xx answer: the delivery is done. Resolves its notification_failing alert; when the
+-- The sender's write-backs are short and never wait for a lock: the timing engine decides due
+-- rows in batches of a few hundred per transaction, and a batch holding a delivery row (the
+-- notification_failing check) or a centre's alert lock (alert_raise / alert_resolve) for a
+-- second must not stall the sender, nor fill the daemon's small connection pool with statements
+-- waiting on it. So a write-back that finds its row locked answers 'busy' (the daemon tries
+-- again shortly), and the alert work that follows a delivery is handed to the timing engine as a
+-- due row (notification_settle), decided in its own batches.
+
+-- A 2xx answer: the delivery is done. Answers 'delivered', 'already' (recorded before: nothing
+-- changes) or 'busy'. Whoever holds the lease, a delivery that happened is recorded. When the
 -- endpoint had been failing, the other deliveries to it that wait in backoff are made due now
--- (it is back: the backlog goes out at once, not over the next backoff intervals); and when
--- every authority of an absence.reported event has it, raises absence_reported once. Recording
--- the same delivery twice changes nothing (returns false). Whoever holds the lease, a delivery
--- that happened is recorded.
+-- (it is back: the backlog goes out at once, not over the next backoff intervals); rows locked
+-- elsewhere keep their backoff. The notification_failing alert (if any) is resolved, and
+-- absence_reported raised, by due_notification_settle.
 CREATE FUNCTION outbox_delivered(p_id bigint, p_owner text, p_now timestamptz,
                                  p_result text DEFAULT NULL)
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     d deliveries;
-    o outbox;
     pulled integer;
-    absence_open boolean := true;
-    alert_id bigint;
 BEGIN
+    SELECT * INTO d FROM deliveries WHERE deliveries.id = p_id
+       FOR NO KEY UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE deliveries.id = p_id)
+                    THEN 'busy' ELSE 'already' END;
+    END IF;
+    IF d.delivered_at IS NOT NULL THEN
+        RETURN 'already';
+    END IF;
     UPDATE deliveries
        SET delivered_at = p_now, attempts = attempts + 1, last_attempt_at = p_now,
            lease_owner = NULL, lease_until = NULL
-     WHERE deliveries.id = p_id AND delivered_at IS NULL
-    RETURNING * INTO d;
-    IF d.id IS NULL THEN
-        RETURN false;
-    END IF;
-    IF d.failing_alert IS NOT NULL THEN
-        PERFORM alert_resolve(d.failing_alert, p_now);
-    END IF;
+     WHERE deliveries.id = p_id;
 
     UPDATE deliveries b
        SET next_attempt_at = p_now
-     WHERE b.centre = d.centre AND b.authority = d.authority AND b.delivered_at IS NULL
-       AND b.attempts > 0 AND b.next_attempt_at > p_now AND b.due_at <= p_now
-       AND b.lease_owner IS NULL;
+     WHERE b.id IN (
+        SELECT w.id FROM deliveries w
+         WHERE w.centre = d.centre AND w.authority = d.authority AND w.delivered_at IS NULL
+           AND w.attempts > 0 AND w.next_attempt_at > p_now AND w.due_at <= p_now
+           AND w.lease_owner IS NULL
+           FOR NO KEY UPDATE SKIP LOCKED);
     GET DIAGNOSTICS pulled = ROW_COUNT;
     IF pulled > 0 OR (d.absence IS NOT NULL AND EXISTS (
             SELECT 1 FROM deliveries n
@@ -284,52 +294,89 @@ BEGIN
         -- Rows that were waiting on this one are sendable now, on any instance.
         PERFORM pg_notify('rc_outbox', '');
     END IF;
-
-    IF d.type = 'absence.reported' THEN
-        -- The outbox row lock serialises the deliveries of one event: of two authorities
-        -- answering at once, the second to commit sees the first and raises the alert.
-        SELECT * INTO o FROM outbox WHERE outbox.id = d.outbox FOR UPDATE;
-        IF o.reported_alert IS NULL AND NOT EXISTS (
-                SELECT 1 FROM deliveries s WHERE s.outbox = o.id AND s.delivered_at IS NULL) THEN
-            IF o.absence IS NOT NULL THEN
-                EXECUTE 'SELECT returned_at IS NULL FROM absences WHERE id = $1'
-                   INTO absence_open USING o.absence;
-            END IF;
-            -- After the resident has returned, "the authorities know he is missing" is news
-            -- to nobody: the returned notice follows and resident_returned was raised.
-            IF coalesce(absence_open, true) THEN
-                alert_id := alert_raise(o.centre, 'absence_reported', o.resident, o.absence,
-                    jsonb_build_object(
-                        'reason', o.payload->>'reason',
-                        'authorities', (SELECT jsonb_agg(s.authority ORDER BY s.authority)
-                                          FROM deliveries s WHERE s.outbox = o.id),
-                        'event_ids', (SELECT jsonb_object_agg(s.authority, s.event_id)
-                                        FROM deliveries s WHERE s.outbox = o.id),
-                        'due_at', o.due_at,
-                        'delivered_at', p_now),
-                    p_now);
-                UPDATE outbox SET reported_alert = alert_id WHERE outbox.id = o.id;
-            END IF;
-        END IF;
+    IF d.failing_alert IS NOT NULL OR d.type = 'absence.reported' THEN
+        PERFORM due_schedule('notification_settle', d.id, d.centre, p_now);
     END IF;
-    RETURN true;
+    RETURN 'delivered';
+END $$;
+
+-- Due (scheduled by outbox_delivered at the instant of delivery): resolves the delivery's
+-- notification_failing alert, and when every authority of an absence.reported event has it,
+-- raises absence_reported, once per event. Deciding it twice changes nothing.
+CREATE FUNCTION due_notification_settle(p_ref bigint, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    d deliveries;
+    o outbox;
+    absence_open boolean := true;
+    alert_id bigint;
+BEGIN
+    SELECT * INTO d FROM deliveries WHERE deliveries.id = p_ref;
+    IF NOT FOUND OR d.delivered_at IS NULL THEN
+        RETURN;
+    END IF;
+    IF d.failing_alert IS NOT NULL THEN
+        PERFORM alert_resolve(d.failing_alert, p_now);
+    END IF;
+    IF d.type <> 'absence.reported' THEN
+        RETURN;
+    END IF;
+    -- The outbox row lock serialises the settling of one event's deliveries (several engines
+    -- may decide them at once): the second sees the first's alert.
+    SELECT * INTO o FROM outbox WHERE outbox.id = d.outbox FOR UPDATE;
+    IF o.reported_alert IS NOT NULL OR EXISTS (
+            SELECT 1 FROM deliveries s WHERE s.outbox = o.id AND s.delivered_at IS NULL) THEN
+        RETURN;
+    END IF;
+    IF o.absence IS NOT NULL THEN
+        EXECUTE 'SELECT returned_at IS NULL FROM absences WHERE id = $1'
+           INTO absence_open USING o.absence;
+    END IF;
+    -- After the resident has returned, "the authorities know he is missing" is news to nobody:
+    -- the returned notice follows and resident_returned was raised.
+    IF NOT coalesce(absence_open, true) THEN
+        RETURN;
+    END IF;
+    alert_id := alert_raise(o.centre, 'absence_reported', o.resident, o.absence,
+        jsonb_build_object(
+            'reason', o.payload->>'reason',
+            'authorities', (SELECT jsonb_agg(s.authority ORDER BY s.authority)
+                              FROM deliveries s WHERE s.outbox = o.id),
+            'event_ids', (SELECT jsonb_object_agg(s.authority, s.event_id)
+                            FROM deliveries s WHERE s.outbox = o.id),
+            'due_at', o.due_at,
+            'delivered_at', (SELECT max(s.delivered_at) FROM deliveries s
+                              WHERE s.outbox = o.id)),
+        p_now);
+    UPDATE outbox SET reported_alert = alert_id WHERE outbox.id = o.id;
 END $$;
 
 -- A failed attempt (non-2xx, TLS or connection failure, timeout): counts it, keeps the reason
 -- and schedules the next attempt at p_next_attempt_at (the daemon computes the backoff with
--- jitter). Only the lease holder records a failure: if its lease ran out and another instance
--- took the row, that instance's outcome is the one that counts.
+-- jitter). Answers 'recorded', 'busy' (the row is locked: try again shortly) or 'lost' (the
+-- lease ran out and another instance took the row, or it was delivered: that outcome counts).
 CREATE FUNCTION outbox_failed(p_id bigint, p_owner text, p_error text, p_now timestamptz,
                               p_next_attempt_at timestamptz)
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    d deliveries;
 BEGIN
+    SELECT * INTO d FROM deliveries WHERE deliveries.id = p_id
+       FOR NO KEY UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE deliveries.id = p_id)
+                    THEN 'busy' ELSE 'lost' END;
+    END IF;
+    IF d.delivered_at IS NOT NULL OR d.lease_owner IS DISTINCT FROM p_owner THEN
+        RETURN 'lost';
+    END IF;
     UPDATE deliveries
        SET attempts = attempts + 1, last_attempt_at = p_now,
            last_error = left(coalesce(p_error, 'unknown error'), 500),
            next_attempt_at = greatest(p_next_attempt_at, p_now),
            lease_owner = NULL, lease_until = NULL
-     WHERE deliveries.id = p_id AND delivered_at IS NULL AND lease_owner = p_owner;
-    RETURN FOUND;
+     WHERE deliveries.id = p_id;
+    RETURN 'recorded';
 END $$;
 
 -- At start-up: leases held under this instance's own name belong to a previous run that died

@@ -19,8 +19,8 @@ build() {
 	local dir=$1
 	shift
 	step "configure and build $dir"
-	cmake -S . -B "$dir" -Wno-dev "$@" >"$dir.configure.log" 2>&1 ||
-		{ cat "$dir.configure.log"; echo "test.sh: cmake failed for $dir" >&2; exit 1; }
+	cmake -S . -B "$dir" -Wno-dev "$@" >"$dir/configure.log" 2>&1 ||
+		{ cat "$dir/configure.log"; echo "test.sh: cmake failed for $dir" >&2; exit 1; }
 	make -C "$dir" -j"$JOBS" --no-print-directory ||
 		{ echo "test.sh: build failed in $dir" >&2; exit 1; }
 }

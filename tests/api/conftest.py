@@ -418,7 +418,8 @@ class Daemon:
         lines += [f"{k} = {v}" for k, v in self.settings.items()]
         self.config_path.write_text("\n".join(lines) + "\n")
 
-    def start(self):
+    def start(self, wait_ready=True):
+        """Starts rollcalld and waits until it answers /readyz (or only /healthz)."""
         assert ROLLCALLD.exists(), f"{ROLLCALLD} is missing: build first"
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -437,14 +438,15 @@ class Daemon:
                     f"rollcalld exited {self.proc.returncode} while starting:\n{self.log_text()}"
                 )
             try:
-                reply = self.admin.get("/healthz", timeout=5)
+                # Ready, not just alive: the pool has reached PostgreSQL.
+                reply = self.admin.get("/readyz" if wait_ready else "/healthz", timeout=5)
                 if reply.status == 200:
                     return self
                 last = reply
             except (OSError, http.client.HTTPException) as exc:
                 last = exc
             time.sleep(0.05)
-        raise AssertionError(f"rollcalld did not answer /healthz: {last}\n{self.log_text()}")
+        raise AssertionError(f"rollcalld did not become ready: {last}\n{self.log_text()}")
 
     def run_once(self, *args, timeout=60):
         """Runs rollcalld with this daemon's config and args to completion (e.g. --migrate, or a
@@ -496,7 +498,7 @@ class Daemon:
         self.proc = None
         text = self.log_text()
         report = SANITIZER_REPORT.search(text)
-        assert not report, f"sanitizer report in rollcalld's log:\n{text[report.start() - 200:]}"
+        assert not report, f"sanitizer report in rollcalld's log:\n{text[max(0, report.start() - 2000):]}"
         assert code == 0, f"rollcalld exited {code} after SIGTERM:\n{text[-4000:]}"
 
     def log_text(self):

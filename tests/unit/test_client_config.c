@@ -70,7 +70,7 @@ static void test_config_top_level_keys_relative_files(void **state)
 	struct client_config config;
 	char err[512];
 	write_config(f, "# staff terminal\nurl = https://rollcall.example.dk:8443\n"
-			"cert = me.pem\nkey = me.key\nca = ca.pem\n");
+	                "cert = me.pem\nkey = me.key\nca = ca.pem\n");
 	assert_true(config_load(f->path, &config, err, sizeof(err)));
 	assert_string_equal(config.url, "https://rollcall.example.dk:8443");
 	char expected[200];
@@ -86,9 +86,9 @@ static void test_config_rollcall_section(void **state)
 	char err[512];
 	char text[600];
 	snprintf(text, sizeof(text),
-		 "[rollcall]\nurl = https://127.0.0.1:8443\ncert = %s/me.pem\nkey = me.key\n"
-		 "ca = ca.pem ; the deployment's CA\n",
-		 f->dir);
+	         "[rollcall]\nurl = https://127.0.0.1:8443\ncert = %s/me.pem\nkey = me.key\n"
+	         "ca = ca.pem ; the deployment's CA\n",
+	         f->dir);
 	write_config(f, text);
 	assert_true(config_load(f->path, &config, err, sizeof(err)));
 	char expected[200];
@@ -112,20 +112,19 @@ static void test_config_unknown_key_names_key_and_line(void **state)
 {
 	struct fixture *f = *state;
 	expect_refusal(f, "url = https://h\ncert = me.pem\n\nkee = me.key\nca = ca.pem\n",
-		       "line 4: unknown key 'kee'");
+	               "line 4: unknown key 'kee'");
 }
 
 static void test_config_other_refusals(void **state)
 {
 	struct fixture *f = *state;
 	expect_refusal(f, "[rollcalld]\nurl = https://h\n",
-		       "line 2: key 'url' is in an unknown section [rollcalld]");
+	               "line 2: key 'url' is in an unknown section [rollcalld]");
 	expect_refusal(f, "url = https://h\nurl = https://i\n", "line 2: key 'url' is given twice");
-	expect_refusal(f, "url = http://h\ncert = me.pem\nkey = me.key\nca = ca.pem\n",
-		       "https://");
+	expect_refusal(f, "url = http://h\ncert = me.pem\nkey = me.key\nca = ca.pem\n", "https://");
 	expect_refusal(f, "url = https://h\ncert = me.pem\nkey = me.key\n", "'ca' is missing");
 	expect_refusal(f, "url = https://h\ncert = nothere.pem\nkey = me.key\nca = ca.pem\n",
-		       "nothere.pem");
+	               "nothere.pem");
 	expect_refusal(f, "url https://h\n", "line 1");
 }
 
@@ -147,13 +146,13 @@ static void test_config_choose_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_config_top_level_keys_relative_files, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_config_rollcall_section, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_unknown_key_names_key_and_line, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_config_other_refusals, setup, teardown),
-		cmocka_unit_test(test_config_choose_path),
+	    cmocka_unit_test_setup_teardown(test_config_top_level_keys_relative_files, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_config_rollcall_section, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_unknown_key_names_key_and_line, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_config_other_refusals, setup, teardown),
+	    cmocka_unit_test(test_config_choose_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

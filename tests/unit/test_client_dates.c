@@ -110,12 +110,12 @@ static void test_http_date_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_date_parse_strict),
-		cmocka_unit_test(test_date_days_round_trip),
-		cmocka_unit_test(test_age_worked_examples),
-		cmocka_unit_test(test_age_leap_day_birthday),
-		cmocka_unit_test(test_instant_parse),
-		cmocka_unit_test(test_http_date_parse),
+	    cmocka_unit_test(test_date_parse_strict),
+	    cmocka_unit_test(test_date_days_round_trip),
+	    cmocka_unit_test(test_age_worked_examples),
+	    cmocka_unit_test(test_age_leap_day_birthday),
+	    cmocka_unit_test(test_instant_parse),
+	    cmocka_unit_test(test_http_date_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

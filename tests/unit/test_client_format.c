@@ -67,7 +67,8 @@ static void test_format_clean_removes_terminal_controls(void **state)
 	assert_string_equal(clean, "Olena?[31m Sh?ev?");
 	free(clean);
 	/* U+009B is a one-character CSI on some terminals. */
-	clean = format_clean("a\xc2\x9b" "b");
+	clean = format_clean("a\xc2\x9b"
+	                     "b");
 	assert_string_equal(clean, "a?b");
 	free(clean);
 	clean = format_clean("Søren Ødegård");
@@ -104,8 +105,8 @@ static void test_table_render_aligns_columns(void **state)
 	assert_int_equal(table_rows(table), 2);
 	char *text = table_render(table);
 	assert_string_equal(text, "CASE   NAME           AGE\n"
-				  "UMI-1  Søren Ødegård   17\n"
-				  "42     Al               9\n");
+	                          "UMI-1  Søren Ødegård   17\n"
+	                          "42     Al               9\n");
 	free(text);
 	table_free(table);
 }
@@ -127,7 +128,7 @@ static void test_format_notify_reason_words(void **state)
 {
 	(void)state;
 	assert_string_equal(format_notify_reason("threshold_12h"),
-			    "12 hours without news, under 15");
+	                    "12 hours without news, under 15");
 	assert_string_equal(format_notify_reason("concern"), "special concern");
 	assert_string_equal(format_notify_reason("something_new"), "something_new");
 	assert_string_equal(format_notify_reason(NULL), "");
@@ -136,16 +137,16 @@ static void test_format_notify_reason_words(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format_ore_worked_example_phase2_without_free_meals),
-		cmocka_unit_test(test_format_ore_sanction_negative),
-		cmocka_unit_test(test_format_ore_small_and_zero),
-		cmocka_unit_test(test_format_ore_thousands_groups),
-		cmocka_unit_test(test_format_ore_extremes),
-		cmocka_unit_test(test_format_clean_removes_terminal_controls),
-		cmocka_unit_test(test_format_display_width_counts_code_points),
-		cmocka_unit_test(test_table_render_aligns_columns),
-		cmocka_unit_test(test_table_render_no_trailing_spaces),
-		cmocka_unit_test(test_format_notify_reason_words),
+	    cmocka_unit_test(test_format_ore_worked_example_phase2_without_free_meals),
+	    cmocka_unit_test(test_format_ore_sanction_negative),
+	    cmocka_unit_test(test_format_ore_small_and_zero),
+	    cmocka_unit_test(test_format_ore_thousands_groups),
+	    cmocka_unit_test(test_format_ore_extremes),
+	    cmocka_unit_test(test_format_clean_removes_terminal_controls),
+	    cmocka_unit_test(test_format_display_width_counts_code_points),
+	    cmocka_unit_test(test_table_render_aligns_columns),
+	    cmocka_unit_test(test_table_render_no_trailing_spaces),
+	    cmocka_unit_test(test_format_notify_reason_words),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

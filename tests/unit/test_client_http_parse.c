@@ -64,10 +64,10 @@ static void test_head_parse(void **state)
 {
 	(void)state;
 	const char *head = "HTTP/1.1 201 Created\r\n"
-			   "Content-Type: application/json; charset=utf-8\r\n"
-			   "content-length: 17\r\n"
-			   "Date: Fri, 20 Nov 2026 23:05:00 GMT\r\n"
-			   "\r\n{\"id\":1}";
+	                   "Content-Type: application/json; charset=utf-8\r\n"
+	                   "content-length: 17\r\n"
+	                   "Date: Fri, 20 Nov 2026 23:05:00 GMT\r\n"
+	                   "\r\n{\"id\":1}";
 	size_t len = http_head_length(head, strlen(head));
 	assert_int_equal(len, strlen(head) - strlen("{\"id\":1}"));
 	assert_int_equal(http_head_length(head, 20), 0);
@@ -87,7 +87,8 @@ static void test_head_parse_chunked_wins_and_refusals(void **state)
 	(void)state;
 	struct http_head parsed;
 	char err[200];
-	const char *both = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+	const char *both =
+	    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
 	assert_true(http_head_parse(both, strlen(both), &parsed, err, sizeof(err)));
 	assert_true(parsed.chunked);
 	assert_int_equal(parsed.content_length, -1);
@@ -120,7 +121,8 @@ static bool collect(void *arg, const char *data, size_t len)
 static void test_chunked_byte_by_byte(void **state)
 {
 	(void)state;
-	const char *body = "5;ext=1\r\nhello\r\n1A\r\n, here are 26 bytes of it!\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+	const char *body =
+	    "5;ext=1\r\nhello\r\n1A\r\n, here are 26 bytes of it!\r\n0\r\nTrailer: x\r\n\r\nNEXT";
 	struct chunked_decoder decoder;
 	struct collected c = {0};
 	bool stopped;
@@ -145,7 +147,7 @@ static void test_chunked_whole_and_errors(void **state)
 	const char *body = "3\r\nabc\r\n0\r\n\r\nextra";
 	chunked_init(&decoder);
 	assert_int_equal(chunked_feed(&decoder, body, strlen(body), collect, &c, &stopped),
-			 strlen(body) - 5);
+	                 strlen(body) - 5);
 	assert_int_equal(decoder.state, CHUNKED_DONE);
 	assert_string_equal(c.data, "abc");
 
@@ -173,13 +175,13 @@ static void test_chunked_whole_and_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_url_parse_forms),
-		cmocka_unit_test(test_url_parse_refusals),
-		cmocka_unit_test(test_url_escape),
-		cmocka_unit_test(test_head_parse),
-		cmocka_unit_test(test_head_parse_chunked_wins_and_refusals),
-		cmocka_unit_test(test_chunked_byte_by_byte),
-		cmocka_unit_test(test_chunked_whole_and_errors),
+	    cmocka_unit_test(test_url_parse_forms),
+	    cmocka_unit_test(test_url_parse_refusals),
+	    cmocka_unit_test(test_url_escape),
+	    cmocka_unit_test(test_head_parse),
+	    cmocka_unit_test(test_head_parse_chunked_wins_and_refusals),
+	    cmocka_unit_test(test_chunked_byte_by_byte),
+	    cmocka_unit_test(test_chunked_whole_and_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@
 #include "round_file.h"
 
 static enum round_line_result parse(const char *text, struct observation_line *out, char *buf,
-				    size_t buflen, char *err)
+                                    size_t buflen, char *err)
 {
 	snprintf(buf, buflen, "%s", text);
 	return round_line_parse(buf, out, err, 300);
@@ -30,8 +30,8 @@ static void test_round_line_present_absent_with_note(void **state)
 	assert_null(line.note);
 
 	assert_int_equal(parse("  UMI-8\tabsent  left after dinner,\tphone off  \r\n", &line, buf,
-			       sizeof(buf), err),
-			 ROUND_LINE_OK);
+	                       sizeof(buf), err),
+	                 ROUND_LINE_OK);
 	assert_string_equal(line.status, "absent");
 	assert_string_equal(line.note, "left after dinner,\tphone off");
 
@@ -45,9 +45,9 @@ static void test_round_line_excused_needs_reason(void **state)
 	(void)state;
 	char buf[300], err[300];
 	struct observation_line line;
-	assert_int_equal(parse("UMI-9 excused hospital appendix, Sønderborg", &line, buf,
-			       sizeof(buf), err),
-			 ROUND_LINE_OK);
+	assert_int_equal(
+	    parse("UMI-9 excused hospital appendix, Sønderborg", &line, buf, sizeof(buf), err),
+	    ROUND_LINE_OK);
 	assert_string_equal(line.status, "excused");
 	assert_string_equal(line.reason, "hospital");
 	assert_string_equal(line.note, "appendix, Sønderborg");
@@ -59,7 +59,7 @@ static void test_round_line_excused_needs_reason(void **state)
 	assert_int_equal(parse("UMI-9 excused", &line, buf, sizeof(buf), err), ROUND_LINE_ERROR);
 	assert_non_null(strstr(err, "needs a reason"));
 	assert_int_equal(parse("UMI-9 excused holiday", &line, buf, sizeof(buf), err),
-			 ROUND_LINE_ERROR);
+	                 ROUND_LINE_ERROR);
 	assert_non_null(strstr(err, "'holiday'"));
 }
 
@@ -74,13 +74,13 @@ static void test_round_line_mistakes(void **state)
 	assert_non_null(strstr(err, "'presnt'"));
 	/* A reason after absent is a mistake, not a note. */
 	assert_int_equal(parse("UMI-7 absent hospital", &line, buf, sizeof(buf), err),
-			 ROUND_LINE_ERROR);
+	                 ROUND_LINE_ERROR);
 	assert_int_equal(parse("UMI-7 absent hospital  ", &line, buf, sizeof(buf), err),
-			 ROUND_LINE_ERROR);
+	                 ROUND_LINE_ERROR);
 	/* ... but a note that starts with such a word is fine. */
-	assert_int_equal(parse("UMI-7 absent hospital visit not agreed", &line, buf, sizeof(buf),
-			       err),
-			 ROUND_LINE_OK);
+	assert_int_equal(
+	    parse("UMI-7 absent hospital visit not agreed", &line, buf, sizeof(buf), err),
+	    ROUND_LINE_OK);
 	assert_string_equal(line.note, "hospital visit not agreed");
 }
 
@@ -100,11 +100,11 @@ static void test_round_entries_from_json(void **state)
 	(void)state;
 	json_error_t error;
 	json_t *root = json_loads("{\"observations\":["
-				  "{\"resident\":17,\"status\":\"present\"},"
-				  "{\"case_number\":\"UMI-7\",\"status\":\"excused\","
-				  "\"reason\":\"leave\",\"note\":\"weekend\"},"
-				  "{\"resident\":\"UMI-8\",\"status\":\"a\"}]}",
-				  0, &error);
+	                          "{\"resident\":17,\"status\":\"present\"},"
+	                          "{\"case_number\":\"UMI-7\",\"status\":\"excused\","
+	                          "\"reason\":\"leave\",\"note\":\"weekend\"},"
+	                          "{\"resident\":\"UMI-8\",\"status\":\"a\"}]}",
+	                          0, &error);
 	assert_non_null(root);
 	struct round_entries entries = {0};
 	char err[300];
@@ -140,19 +140,19 @@ static void test_round_entries_from_json_errors_name_the_observation(void **stat
 	(void)state;
 	expect_json_error("[]", "\"observations\"");
 	expect_json_error("{\"observations\":[{\"resident\":1,\"status\":\"present\"},"
-			  "{\"resident\":2,\"status\":\"gone\"}]}",
-			  "observation 2");
+	                  "{\"resident\":2,\"status\":\"gone\"}]}",
+	                  "observation 2");
 	expect_json_error("{\"observations\":[{\"resident\":1,\"case_number\":\"x\","
-			  "\"status\":\"present\"}]}",
-			  "either");
+	                  "\"status\":\"present\"}]}",
+	                  "either");
 	expect_json_error("{\"observations\":[{\"resident\":-1,\"status\":\"present\"}]}",
-			  "observation 1");
+	                  "observation 1");
 	expect_json_error("{\"observations\":[{\"resident\":1,\"status\":\"present\","
-			  "\"reason\":\"leave\"}]}",
-			  "only then");
+	                  "\"reason\":\"leave\"}]}",
+	                  "only then");
 	expect_json_error("{\"observations\":[{\"resident\":1,\"status\":\"present\","
-			  "\"colour\":\"red\"}]}",
-			  "unknown field \"colour\"");
+	                  "\"colour\":\"red\"}]}",
+	                  "unknown field \"colour\"");
 }
 
 static void test_choice_tables(void **state)
@@ -168,13 +168,13 @@ static void test_choice_tables(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_line_present_absent_with_note),
-		cmocka_unit_test(test_round_line_excused_needs_reason),
-		cmocka_unit_test(test_round_line_mistakes),
-		cmocka_unit_test(test_round_line_blank_and_comments),
-		cmocka_unit_test(test_round_entries_from_json),
-		cmocka_unit_test(test_round_entries_from_json_errors_name_the_observation),
-		cmocka_unit_test(test_choice_tables),
+	    cmocka_unit_test(test_round_line_present_absent_with_note),
+	    cmocka_unit_test(test_round_line_excused_needs_reason),
+	    cmocka_unit_test(test_round_line_mistakes),
+	    cmocka_unit_test(test_round_line_blank_and_comments),
+	    cmocka_unit_test(test_round_entries_from_json),
+	    cmocka_unit_test(test_round_entries_from_json_errors_name_the_observation),
+	    cmocka_unit_test(test_choice_tables),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

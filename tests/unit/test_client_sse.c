@@ -55,8 +55,9 @@ static void test_sse_alert_event_with_id(void **state)
 static void test_sse_split_at_every_byte(void **state)
 {
 	(void)state;
-	const char *stream = "id: 5\r\nevent: alert\r\ndata: a\r\ndata: b\r\n\r\n: heartbeat\r\n\r\n"
-			     "id: 6\revent: alert\rdata: c\r\r";
+	const char *stream =
+	    "id: 5\r\nevent: alert\r\ndata: a\r\ndata: b\r\n\r\n: heartbeat\r\n\r\n"
+	    "id: 6\revent: alert\rdata: c\r\r";
 	struct sse_parser parser;
 	struct seen seen = {0};
 	sse_init(&parser);
@@ -168,14 +169,14 @@ static void test_sse_comment_callback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sse_alert_event_with_id),
-		cmocka_unit_test(test_sse_split_at_every_byte),
-		cmocka_unit_test(test_sse_comments_and_empty_events_dispatch_nothing),
-		cmocka_unit_test(test_sse_default_type_and_field_without_space),
-		cmocka_unit_test(test_sse_reset_drops_half_event_keeps_id),
-		cmocka_unit_test(test_sse_callback_can_stop),
-		cmocka_unit_test(test_sse_too_long_id_is_ignored),
-		cmocka_unit_test(test_sse_comment_callback),
+	    cmocka_unit_test(test_sse_alert_event_with_id),
+	    cmocka_unit_test(test_sse_split_at_every_byte),
+	    cmocka_unit_test(test_sse_comments_and_empty_events_dispatch_nothing),
+	    cmocka_unit_test(test_sse_default_type_and_field_without_space),
+	    cmocka_unit_test(test_sse_reset_drops_half_event_keeps_id),
+	    cmocka_unit_test(test_sse_callback_can_stop),
+	    cmocka_unit_test(test_sse_too_long_id_is_ignored),
+	    cmocka_unit_test(test_sse_comment_callback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
