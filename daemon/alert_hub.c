@@ -23,16 +23,16 @@
 #include "log.h"
 #include "request.h"
 
-#define REPLAY_PAGE 500                  /* events per replay query */
-#define FETCH_MAX 1000                   /* notified seqs per fetch query */
+#define REPLAY_PAGE 500                   /* events per replay query */
+#define FETCH_MAX 1000                    /* notified seqs per fetch query */
 #define WATCHER_MAX_PENDING (1024 * 1024) /* a watcher further behind is dropped; it reconnects */
-#define SSE_RETRY_MS 2000                /* the client's reconnect delay, sent as "retry:" */
+#define SSE_RETRY_MS 2000                 /* the client's reconnect delay, sent as "retry:" */
 
 static const char head_sql[] = "SELECT alert_events_head($1)";
 static const char replay_sql[] = "SELECT seq, kind, body::text "
-				 "FROM alert_events_since($1, $2::bigint, $3::integer, $4::bigint)";
+                                 "FROM alert_events_since($1, $2::bigint, $3::integer, $4::bigint)";
 static const char fetch_sql[] = "SELECT seq, centre, kind, body::text FROM alert_events "
-				"WHERE seq = ANY ($1::bigint[]) ORDER BY seq";
+                                "WHERE seq = ANY ($1::bigint[]) ORDER BY seq";
 
 enum watcher_state {
 	WATCHER_HEAD,   /* registered; the head query is in flight */
@@ -57,9 +57,9 @@ struct watcher {
 	struct alert_hub *hub;
 	struct request *req;
 	enum watcher_state state;
-	int pins;           /* queries in flight and callbacks running that refer to it */
-	int64_t last_sent;  /* seq of the newest event sent (or replayed past) */
-	int64_t head;       /* newest seq when the watcher registered */
+	int pins;          /* queries in flight and callbacks running that refer to it */
+	int64_t last_sent; /* seq of the newest event sent (or replayed past) */
+	int64_t head;      /* newest seq when the watcher registered */
 	struct held_event *held, *held_tail;
 	size_t held_bytes;
 };
@@ -81,7 +81,7 @@ struct alert_hub {
 	int64_t *pending;         /* notified seqs not yet fetched */
 	size_t npending, pending_cap;
 	bool fetching;
-	size_t burst_bytes;       /* bytes of the fetched batch being written out now */
+	size_t burst_bytes; /* bytes of the fetched batch being written out now */
 };
 
 static void watcher_end(struct watcher *w, const char *why);
@@ -321,7 +321,8 @@ static void replay_result(void *arg, const struct db_result *r)
 	for (int i = 0; i < rows && w->state == WATCHER_REPLAY; i++) {
 		int64_t seq = strtoll(PQgetvalue(r->pg, i, 0), NULL, 10);
 		size_t len;
-		char *text = sse_format(seq, PQgetvalue(r->pg, i, 1), PQgetvalue(r->pg, i, 2), &len);
+		char *text =
+		    sse_format(seq, PQgetvalue(r->pg, i, 1), PQgetvalue(r->pg, i, 2), &len);
 		if (!text) {
 			watcher_end(w, "out of memory");
 			break;
@@ -383,7 +384,7 @@ static void head_result(void *arg, const struct db_result *r)
 }
 
 bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request *req,
-		      int64_t last_event_id)
+                      int64_t last_event_id)
 {
 	struct watcher *w = calloc(1, sizeof *w);
 	if (!w)
@@ -419,7 +420,7 @@ bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request 
 		if (db_query(hub->d->db, head_sql, 1, params, head_result, w)) {
 			watcher_pin(w);
 			log_debug("req=%s alerts: %s watches %s (last event %" PRId64 ")", req->id,
-				  req->cn, c->id, last_event_id);
+			          req->cn, c->id, last_event_id);
 		} else {
 			watcher_end(w, "database queue full");
 		}
@@ -445,8 +446,8 @@ static void fetch_result(void *arg, const struct db_result *r)
 		/* The events are in the table; watchers that reconnect replay them. Ending the
 		 * streams is what makes them reconnect. */
 		log_warn("alerts: cannot fetch new events (%s): ending every stream so that "
-			 "watchers reconnect and replay",
-			 r->message);
+		         "watchers reconnect and replay",
+		         r->message);
 		alert_hub_close_all(hub);
 	} else {
 		int rows = PQntuples(r->pg);
@@ -457,8 +458,8 @@ static void fetch_result(void *arg, const struct db_result *r)
 			if (!c || !c->watchers)
 				continue;
 			size_t len;
-			char *text = sse_format(seq, PQgetvalue(r->pg, i, 2),
-						PQgetvalue(r->pg, i, 3), &len);
+			char *text =
+			    sse_format(seq, PQgetvalue(r->pg, i, 2), PQgetvalue(r->pg, i, 3), &len);
 			if (!text) {
 				log_error("alerts: out of memory formatting event %" PRId64, seq);
 				continue;
@@ -505,7 +506,7 @@ static void fetch_start(struct alert_hub *hub)
 		hub->fetching = true;
 	else {
 		log_warn("alerts: database queue full: ending every stream so that watchers "
-			 "reconnect and replay");
+		         "reconnect and replay");
 		alert_hub_close_all(hub);
 	}
 	free(list);
@@ -526,8 +527,8 @@ static void on_alert_notify(void *arg, const char *channel, const char *payload)
 		 * reconnect replay them from the table with their Last-Event-ID. */
 		if (hub->watchers > 0)
 			log_info("alerts: listener reconnected: ending %d streams so that they "
-				 "replay what they missed",
-				 hub->watchers);
+			         "replay what they missed",
+			         hub->watchers);
 		alert_hub_close_all(hub);
 		return;
 	}
@@ -544,7 +545,7 @@ static void on_alert_notify(void *arg, const char *channel, const char *payload)
 		int64_t *grown = realloc(hub->pending, cap * sizeof *grown);
 		if (!grown) {
 			log_error("alerts: out of memory: ending every stream so that watchers "
-				  "replay");
+			          "replay");
 			alert_hub_close_all(hub);
 			return;
 		}
@@ -582,7 +583,8 @@ struct alert_hub *alert_hub_new(struct daemon *d)
 	hub->fetch_soon = evtimer_new(d->base, fetch_soon_cb, hub);
 	if (!hub->heartbeat || !hub->fetch_soon)
 		goto failed;
-	struct timeval every = {d->config->sse_heartbeat_s > 0 ? d->config->sse_heartbeat_s : 15, 0};
+	struct timeval every = {d->config->sse_heartbeat_s > 0 ? d->config->sse_heartbeat_s : 15,
+	                        0};
 	if (event_add(hub->heartbeat, &every) != 0)
 		goto failed;
 	if (!db_listen(d->db, "rc_alert", on_alert_notify, hub))

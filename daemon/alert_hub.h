@@ -16,7 +16,7 @@ struct request;
  * the buffer limit behind, or the daemon drains. The hub ends the stream and frees the request.
  * Returns false only when out of memory, before touching req: the caller still owns it then. */
 bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request *req,
-		      int64_t last_event_id) __attribute__((warn_unused_result));
+                      int64_t last_event_id) __attribute__((warn_unused_result));
 
 /* Watchers attached to this instance. */
 int alert_hub_watchers(const struct alert_hub *hub);

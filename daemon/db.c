@@ -70,6 +70,7 @@ struct db_pool {
 	int nsubs;
 	unsigned long long queries, failures;
 	bool listener_ever_up;
+	bool ever_up; /* before the first connection, queries wait instead of failing */
 };
 
 static void conn_start(struct db_conn *conn);
@@ -365,6 +366,7 @@ static void conn_finish_current(struct db_conn *conn)
 			conn_deliver_notifies(conn);
 		} else {
 			log_info("db: pool connection up");
+			pool->ever_up = true;
 			pool_dispatch(pool);
 		}
 		return;
@@ -573,7 +575,7 @@ bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *co
 		if (values[i] && !(q->values[i] = strdup(values[i])))
 			goto failed;
 	}
-	if (pool_connections_up(pool) == 0) {
+	if (pool_connections_up(pool) == 0 && pool->ever_up) {
 		defer_unavailable(pool, q);
 		return true;
 	}

@@ -20,16 +20,16 @@
 #include "db.h"
 #include "log.h"
 
-#define DUE_BATCH 200                         /* rows per due_process transaction */
-#define DUE_IDLE_RECHECK_US (60 * 1000000LL)   /* re-read the next instant at least this often */
-#define DUE_BUSY_POLL_MIN_MS 20                /* due rows held by another daemon: look again */
+#define DUE_BATCH 200                        /* rows per due_process transaction */
+#define DUE_IDLE_RECHECK_US (60 * 1000000LL) /* re-read the next instant at least this often */
+#define DUE_BUSY_POLL_MIN_MS 20              /* due rows held by another daemon: look again */
 #define DUE_BUSY_POLL_MAX_MS 1000
-#define DUE_RETRY_MIN_MS 200                   /* database trouble: back off */
+#define DUE_RETRY_MIN_MS 200 /* database trouble: back off */
 #define DUE_RETRY_MAX_MS 10000
-#define SWEEP_INTERVAL_US (3600 * 1000000LL)   /* idempotency keys are swept hourly */
+#define SWEEP_INTERVAL_US (3600 * 1000000LL) /* idempotency keys are swept hourly */
 
 static const char process_sql[] = "SELECT processed, next_due FROM due_process($1::timestamptz, "
-				  "$2::integer)";
+                                  "$2::integer)";
 static const char sweep_sql[] = "SELECT idempotency_sweep($1::timestamptz)";
 
 /* A caller of due_engine_run_now, answered when a run that began after the call has decided
@@ -43,16 +43,16 @@ struct due_waiter {
 struct due_engine {
 	struct daemon *d;
 	struct event *timer;
-	bool running;                  /* a due_process query is in flight */
-	bool rerun;                    /* something happened meanwhile: run again afterwards */
-	struct due_waiter *waiting;    /* run_now callers that came after the run in flight began */
-	struct due_waiter *current;    /* answered when the runs from now on settle */
-	int64_t run_now_us;            /* the clock instant the run in flight decides up to */
-	int64_t timer_at_us;           /* the clock instant the timer is armed for, 0 when idle */
+	bool running;               /* a due_process query is in flight */
+	bool rerun;                 /* something happened meanwhile: run again afterwards */
+	struct due_waiter *waiting; /* run_now callers that came after the run in flight began */
+	struct due_waiter *current; /* answered when the runs from now on settle */
+	int64_t run_now_us;         /* the clock instant the run in flight decides up to */
+	int64_t timer_at_us;        /* the clock instant the timer is armed for, 0 when idle */
 	int retry_ms, busy_ms;
-	int64_t burst_decided;         /* events decided since the engine last settled */
-	unsigned long long decided;    /* all events decided by this daemon */
-	int64_t last_sweep_us;         /* monotonic */
+	int64_t burst_decided;      /* events decided since the engine last settled */
+	unsigned long long decided; /* all events decided by this daemon */
+	int64_t last_sweep_us;      /* monotonic */
 	bool sweeping;
 };
 
@@ -199,7 +199,7 @@ static void process_result(void *arg, const struct db_result *r)
 			log_error("due: due_process failed: %s %s", r->sqlstate, r->message);
 		else
 			log_warn("due: database unavailable (%s); retrying in %d ms", r->message,
-				 e->retry_ms);
+			         e->retry_ms);
 		waiters_answer(&e->current, false);
 		e->rerun = false;
 		timer_arm_retry(e);
@@ -232,8 +232,8 @@ static void process_result(void *arg, const struct db_result *r)
 		/* Due but not claimable: another daemon holds them in a transaction of its own.
 		 * Look again shortly; PUT /v1/clock must not answer before they are committed. */
 		timer_arm_in(e, (int64_t)e->busy_ms * 1000);
-		e->busy_ms = e->busy_ms * 2 > DUE_BUSY_POLL_MAX_MS ? DUE_BUSY_POLL_MAX_MS
-								  : e->busy_ms * 2;
+		e->busy_ms =
+		    e->busy_ms * 2 > DUE_BUSY_POLL_MAX_MS ? DUE_BUSY_POLL_MAX_MS : e->busy_ms * 2;
 		return;
 	}
 	engine_settled(e, have_next, next_us);

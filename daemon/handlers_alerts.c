@@ -42,7 +42,7 @@ static void stream_authorised(struct request *req, int status, json_t *body)
 	const char *centre = json_string_value(json_object_get(body, "centre"));
 	if (!centre) {
 		request_reply_error(req, 500, "internal", "alert_stream_open answered no centre",
-				    NULL);
+		                    NULL);
 		return;
 	}
 	/* Read again rather than carried from the first look: checked there already. */
@@ -55,8 +55,8 @@ void handle_alert_stream(struct request *req)
 {
 	if (last_event_id(req) == -2) {
 		request_reply_error(req, 400, "bad_field",
-				    "Last-Event-ID must be the id of an event this stream sent",
-				    "Last-Event-ID");
+		                    "Last-Event-ID must be the id of an event this stream sent",
+		                    "Last-Event-ID");
 		return;
 	}
 	request_api_call(req, "alert_stream_open", NULL, stream_authorised);

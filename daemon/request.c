@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "clock.h"
@@ -25,6 +26,7 @@
 	"$9::text[])"
 #define API_MAX_ATTEMPTS 3
 #define STREAM_TIMEOUT_S 86400
+#define STREAM_STALLED_BYTES (64 * 1024)
 
 struct request *request_new(struct server *server, struct evhttp_request *http)
 {
@@ -313,6 +315,8 @@ void request_stream_start(struct request *req, int status, const char *content_t
 	}
 	add_common_headers(req, content_type);
 	evhttp_add_header(evhttp_request_get_output_headers(req->http), "X-Accel-Buffering", "no");
+	/* A stream is the connection's last request: when it ends, the connection goes too. */
+	evhttp_add_header(evhttp_request_get_output_headers(req->http), "Connection", "close");
 	/* A watcher sends nothing after its request: evhttp's idle timeout must not end it. */
 	evhttp_connection_set_timeout(evcon, STREAM_TIMEOUT_S);
 	evhttp_connection_set_closecb(evcon, stream_closed_cb, req);
@@ -349,6 +353,11 @@ void request_stream_end(struct request *req)
 		struct evhttp_connection *evcon = evhttp_request_get_connection(req->http);
 		if (evcon)
 			evhttp_connection_set_closecb(evcon, NULL, NULL);
+		/* A client that stopped reading would hold the connection (and what is queued for
+		 * it) until the stream timeout: cut it at the socket; evhttp then frees it. */
+		struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+		if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > STREAM_STALLED_BYTES)
+			shutdown(bufferevent_getfd(bev), SHUT_RDWR);
 	}
 	int status = req->stream_status;
 	req->http = http; /* lets request_free find the connection, if any */

@@ -8,63 +8,63 @@ static const char *const delivery_states[] = {"all", "pending", "delivered", "fa
 
 /* {id} of a resident or an incident. */
 static const struct field_spec id_path[] = {
-	{.name = "id", .type = FT_ID, .flags = F_REQUIRED},
-	{.name = NULL},
+    {.name = "id", .type = FT_ID, .flags = F_REQUIRED},
+    {.name = NULL},
 };
 
 /* GET /v1/notifications?centre=&absence=&resident=&state=&limit=&after= */
 static const struct field_spec notification_query[] = {
-	{.name = "centre", .type = FT_STRING, .min = 1, .max = 64},
-	{.name = "absence", .type = FT_ID},
-	{.name = "resident", .type = FT_ID},
-	{.name = "state", .type = FT_STRING, .enums = delivery_states},
-	{.name = "limit", .type = FT_INT, .min = 1, .max = 1000},
-	{.name = "after", .type = FT_STRING, .min = 1, .max = 32},
-	{.name = NULL},
+    {.name = "centre", .type = FT_STRING, .min = 1, .max = 64},
+    {.name = "absence", .type = FT_ID},
+    {.name = "resident", .type = FT_ID},
+    {.name = "state", .type = FT_STRING, .enums = delivery_states},
+    {.name = "limit", .type = FT_INT, .min = 1, .max = 1000},
+    {.name = "after", .type = FT_STRING, .min = 1, .max = 32},
+    {.name = NULL},
 };
 
 /* POST /v1/residents/{id}/incidents. The kinds are rows of incident_routes (data, since the
  * reporting duties change), so the op checks `kind` and answers 400 naming it. */
 static const struct field_spec incident_body[] = {
-	{.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 32},
-	{.name = "occurred_at", .type = FT_INSTANT, .flags = F_REQUIRED},
-	{.name = "description", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 10000},
-	{.name = "police_report_number", .type = FT_STRING, .flags = F_NULLABLE, .max = 100},
-	{.name = NULL},
+    {.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 32},
+    {.name = "occurred_at", .type = FT_INSTANT, .flags = F_REQUIRED},
+    {.name = "description", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 10000},
+    {.name = "police_report_number", .type = FT_STRING, .flags = F_NULLABLE, .max = 100},
+    {.name = NULL},
 };
 
 /* GET /v1/incidents?centre=&resident=&kind=&limit=&after= */
 static const struct field_spec incident_query[] = {
-	{.name = "centre", .type = FT_STRING, .min = 1, .max = 64},
-	{.name = "resident", .type = FT_ID},
-	{.name = "kind", .type = FT_STRING, .min = 1, .max = 32},
-	{.name = "limit", .type = FT_INT, .min = 1, .max = 1000},
-	{.name = "after", .type = FT_STRING, .min = 1, .max = 32},
-	{.name = NULL},
+    {.name = "centre", .type = FT_STRING, .min = 1, .max = 64},
+    {.name = "resident", .type = FT_ID},
+    {.name = "kind", .type = FT_STRING, .min = 1, .max = 32},
+    {.name = "limit", .type = FT_INT, .min = 1, .max = 1000},
+    {.name = "after", .type = FT_STRING, .min = 1, .max = 32},
+    {.name = NULL},
 };
 
 const struct route routes_notify[] = {
-	{.method = "GET",
-	 .pattern = "/v1/notifications",
-	 .roles = ROLE_STAFF_PLUS | ROLE_AUTHORITY,
-	 .op = "notification_list",
-	 .query = notification_query},
-	{.method = "POST",
-	 .pattern = "/v1/residents/{id}/incidents",
-	 .roles = ROLE_STAFF_PLUS,
-	 .op = "incident_create",
-	 .path = id_path,
-	 .body = incident_body,
-	 .flags = ROUTE_MUTATING},
-	{.method = "GET",
-	 .pattern = "/v1/incidents",
-	 .roles = ROLE_STAFF_PLUS,
-	 .op = "incident_list",
-	 .query = incident_query},
-	{.method = "GET",
-	 .pattern = "/v1/incidents/{id}",
-	 .roles = ROLE_STAFF_PLUS,
-	 .op = "incident_get",
-	 .path = id_path},
-	{.method = NULL},
+    {.method = "GET",
+     .pattern = "/v1/notifications",
+     .roles = ROLE_STAFF_PLUS | ROLE_AUTHORITY,
+     .op = "notification_list",
+     .query = notification_query},
+    {.method = "POST",
+     .pattern = "/v1/residents/{id}/incidents",
+     .roles = ROLE_STAFF_PLUS,
+     .op = "incident_create",
+     .path = id_path,
+     .body = incident_body,
+     .flags = ROUTE_MUTATING},
+    {.method = "GET",
+     .pattern = "/v1/incidents",
+     .roles = ROLE_STAFF_PLUS,
+     .op = "incident_list",
+     .query = incident_query},
+    {.method = "GET",
+     .pattern = "/v1/incidents/{id}",
+     .roles = ROLE_STAFF_PLUS,
+     .op = "incident_get",
+     .path = id_path},
+    {.method = NULL},
 };

@@ -42,19 +42,19 @@
 #include "webhook_sign.h"
 
 #define US_PER_S INT64_C(1000000)
-#define SENDER_MAX_IN_FLIGHT 64     /* attempts at once in this instance */
-#define SENDER_GROUP_CAP 8          /* attempts at once per centre and authority, all instances */
-#define SENDER_CLAIM_BATCH 32       /* rows per claim statement */
+#define SENDER_MAX_IN_FLIGHT 64 /* attempts at once in this instance */
+#define SENDER_GROUP_CAP 8      /* attempts at once per centre and authority, all instances */
+#define SENDER_CLAIM_BATCH 32   /* rows per claim statement */
 #define SENDER_BACKOFF_BASE_US (5 * US_PER_S)
-#define SENDER_LEASE_MARGIN_S 15    /* lease = attempt deadline + this, for the write-back */
-#define SENDER_POLL_S 30            /* safety net for a NOTIFY lost in a reconnect */
-#define SENDER_BLOCKED_POLL_S 2     /* rows due but held back (ordering, group cap, leases) */
-#define SENDER_DB_RETRY_S 1         /* after the database refused a sender statement */
-#define SENDER_START_RETRY_MS 200   /* start-up: until the pool's first connection is up */
-#define SENDER_RECORD_TRIES 20      /* write-backs of one outcome before giving up */
-#define SENDER_BUSY_RETRY_MS 100    /* write-back found its row locked: try again after */
-#define SENDER_BUSY_TRIES 600       /* ... this many times (a minute) */
-#define SENDER_ADDRESS_TIMEOUT_S 3  /* connect timeout per address when more remain */
+#define SENDER_LEASE_MARGIN_S 15   /* lease = attempt deadline + this, for the write-back */
+#define SENDER_POLL_S 30           /* safety net for a NOTIFY lost in a reconnect */
+#define SENDER_BLOCKED_POLL_S 2    /* rows due but held back (ordering, group cap, leases) */
+#define SENDER_DB_RETRY_S 1        /* after the database refused a sender statement */
+#define SENDER_START_RETRY_MS 200  /* start-up: until the pool's first connection is up */
+#define SENDER_RECORD_TRIES 20     /* write-backs of one outcome before giving up */
+#define SENDER_BUSY_RETRY_MS 100   /* write-back found its row locked: try again after */
+#define SENDER_BUSY_TRIES 600      /* ... this many times (a minute) */
+#define SENDER_ADDRESS_TIMEOUT_S 3 /* connect timeout per address when more remain */
 #define SENDER_MAX_RESPONSE_HEAD 16384
 #define SENDER_ERROR_SIZE 300
 
@@ -68,12 +68,12 @@ enum attempt_state {
 };
 
 static const char *const attempt_phase[] = {
-	[ATTEMPT_RESOLVING] = "resolving the host name",
-	[ATTEMPT_CONNECTING] = "connecting",
-	[ATTEMPT_HANDSHAKE] = "in the TLS handshake",
-	[ATTEMPT_WAITING] = "waiting for the response",
-	[ATTEMPT_RECORDING] = "recording",
-	[ATTEMPT_DONE] = "done",
+    [ATTEMPT_RESOLVING] = "resolving the host name",
+    [ATTEMPT_CONNECTING] = "connecting",
+    [ATTEMPT_HANDSHAKE] = "in the TLS handshake",
+    [ATTEMPT_WAITING] = "waiting for the response",
+    [ATTEMPT_RECORDING] = "recording",
+    [ATTEMPT_DONE] = "done",
 };
 
 struct sender;
@@ -86,32 +86,32 @@ struct attempt {
 	struct attempt *prev, *next;
 	enum attempt_state state;
 
-	char delivery_id[24];  /* the row's id, as text for the write-back */
-	int attempts_before;   /* failed attempts already recorded */
+	char delivery_id[24]; /* the row's id, as text for the write-back */
+	int attempts_before;  /* failed attempts already recorded */
 	char *event_id, *type, *authority, *centre, *url, *secret, *payload;
 
-	char *host;            /* from url, without IPv6 brackets */
-	char *host_header;     /* Host: as written in the URL */
-	char *target;          /* path and query */
+	char *host;        /* from url, without IPv6 brackets */
+	char *host_header; /* Host: as written in the URL */
+	char *target;      /* path and query */
 	int port;
 	bool host_is_ip;
 
 	struct evdns_getaddrinfo_request *dns_request;
-	bool dns_pending;      /* a getaddrinfo callback is still owed to us */
+	bool dns_pending; /* a getaddrinfo callback is still owed to us */
 	struct evutil_addrinfo *addresses, *next_address;
-	evutil_socket_t fd;    /* during CONNECTING; -1 once the bufferevent owns it */
+	evutil_socket_t fd; /* during CONNECTING; -1 once the bufferevent owns it */
 	struct event *connect_event;
 	struct bufferevent *bev;
 	bool handshake_done;
 	struct event *deadline;
 	struct event *record_retry;
-	int record_tries;      /* write-backs the database refused */
-	int busy_tries;        /* write-backs that found the row locked */
+	int record_tries; /* write-backs the database refused */
+	int busy_tries;   /* write-backs that found the row locked */
 
-	char *request;         /* the whole HTTP request, head and body */
+	char *request; /* the whole HTTP request, head and body */
 	size_t request_len;
-	int status;            /* final response status, 0 until read */
-	bool in_headers;       /* status line read, reading header lines */
+	int status;      /* final response status, 0 until read */
+	bool in_headers; /* status line read, reading header lines */
 	size_t head_bytes;
 
 	bool delivered;
@@ -123,13 +123,13 @@ struct sender {
 	struct daemon *d;
 	struct event_base *base;
 	struct evdns_base *dns;
-	SSL_CTX *ssl_ctx;       /* each SSL holds its own reference: a reload may free ours */
-	char *owner;            /* lease holder name: the config's instance_name */
+	SSL_CTX *ssl_ctx; /* each SSL holds its own reference: a reload may free ours */
+	char *owner;      /* lease holder name: the config's instance_name */
 	struct event *kick_event;
 	struct event *timer;
-	bool started;           /* our own stale leases have been released */
-	bool claiming;          /* a claim statement is in flight */
-	bool waking;            /* a next-wake statement is in flight */
+	bool started;  /* our own stale leases have been released */
+	bool claiming; /* a claim statement is in flight */
+	bool waking;   /* a next-wake statement is in flight */
 	bool kick_wanted;
 	bool db_trouble_logged;
 	int in_flight;
@@ -157,8 +157,9 @@ static SSL_CTX *sender_ssl_ctx_new(const struct config *config)
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_verify_depth(ctx, 8);
-	int loaded = config->webhook_ca ? SSL_CTX_load_verify_locations(ctx, config->webhook_ca, NULL)
-					: SSL_CTX_set_default_verify_paths(ctx);
+	int loaded = config->webhook_ca
+	                 ? SSL_CTX_load_verify_locations(ctx, config->webhook_ca, NULL)
+	                 : SSL_CTX_set_default_verify_paths(ctx);
 	if (loaded != 1) {
 		char reason[256] = "unknown error";
 		unsigned long e = ERR_get_error();
@@ -166,8 +167,8 @@ static SSL_CTX *sender_ssl_ctx_new(const struct config *config)
 			ERR_error_string_n(e, reason, sizeof reason);
 		ERR_clear_error();
 		log_error("sender: cannot load %s%s: %s",
-			  config->webhook_ca ? "webhook_ca " : "the system CA store",
-			  config->webhook_ca ? config->webhook_ca : "", reason);
+		          config->webhook_ca ? "webhook_ca " : "the system CA store",
+		          config->webhook_ca ? config->webhook_ca : "", reason);
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -235,7 +236,8 @@ static void arm_timer_s(struct event *ev, double seconds)
 		return;
 	if (seconds < 0)
 		seconds = 0;
-	struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+	struct timeval tv = {(time_t)seconds,
+	                     (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
 	evtimer_add(ev, &tv);
 }
 
@@ -282,7 +284,8 @@ static void attempt_close_network(struct attempt *a)
 		if (ssl && a->handshake_done)
 			(void)SSL_shutdown(ssl);
 		ERR_clear_error();
-		bufferevent_free(a->bev); /* frees the SSL and closes the fd (BEV_OPT_CLOSE_ON_FREE) */
+		bufferevent_free(
+		    a->bev); /* frees the SSL and closes the fd (BEV_OPT_CLOSE_ON_FREE) */
 		a->bev = NULL;
 	}
 	if (a->dns_request) {
@@ -320,7 +323,7 @@ static void attempt_done(struct attempt *a)
 
 /* The outcome is known: close the network side and write it back. `delivered` with a 2xx. */
 static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, ...)
 {
@@ -342,11 +345,11 @@ static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, .
 	int64_t took_ms = (clock_monotonic_us() - a->started_mono_us) / 1000;
 	if (delivered)
 		log_info("sender: %s %s to %s of %s delivered (%s, %" PRId64 " ms)", a->type,
-			 a->event_id, a->authority, a->centre, a->error, took_ms);
+		         a->event_id, a->authority, a->centre, a->error, took_ms);
 	else
 		log_warn("sender: %s %s to %s of %s failed (attempt %d, %" PRId64 " ms): %s",
-			 a->type, a->event_id, a->authority, a->centre, a->attempts_before + 1,
-			 took_ms, a->error);
+		         a->type, a->event_id, a->authority, a->centre, a->attempts_before + 1,
+		         took_ms, a->error);
 	attempt_record(a);
 }
 
@@ -357,32 +360,33 @@ static void attempt_recorded(void *arg, const struct db_result *r)
 	if (r->status != DB_OK) {
 		if (++a->record_tries < SENDER_RECORD_TRIES) {
 			log_warn("sender: cannot record the outcome of %s yet (%s); retrying",
-				 a->event_id, r->message);
+			         a->event_id, r->message);
 			arm_timer_s(a->record_retry, SENDER_DB_RETRY_S);
 			return;
 		}
 		/* The lease runs out and the row is claimed again: the authority may get the
 		 * same event id twice, which is what the stable id is for. */
 		log_error("sender: giving up recording the outcome of %s: %s", a->event_id,
-			  r->message);
+		          r->message);
 	} else {
 		const char *outcome = PQntuples(r->pg) == 1 ? PQgetvalue(r->pg, 0, 0) : "";
 		if (strcmp(outcome, "busy") == 0 && ++a->busy_tries < SENDER_BUSY_TRIES) {
 			/* The row is locked by a transaction of the timing engine: waiting for it
 			 * would hold a pool connection, so look again in a moment. */
 			log_debug("sender: the row of %s is busy; recording again shortly",
-				  a->event_id);
+			          a->event_id);
 			arm_timer_s(a->record_retry, SENDER_BUSY_RETRY_MS / 1000.0);
 			return;
 		}
 		if (strcmp(outcome, "busy") == 0)
-			log_error("sender: the row of %s stayed locked; its lease will expire and it "
-				  "is sent again with the same event id",
-				  a->event_id);
+			log_error(
+			    "sender: the row of %s stayed locked; its lease will expire and it "
+			    "is sent again with the same event id",
+			    a->event_id);
 		else if (strcmp(outcome, "lost") == 0)
 			log_warn("sender: %s was taken over by another instance before its failure "
-				 "was recorded; that instance's outcome counts",
-				 a->event_id);
+			         "was recorded; that instance's outcome counts",
+			         a->event_id);
 		if (a->delivered)
 			s->delivered_total++;
 		else
@@ -407,24 +411,25 @@ static void attempt_record(struct attempt *a)
 	if (a->delivered) {
 		const char *params[] = {a->delivery_id, s->owner, now, a->error};
 		queued = db_query(s->d->db,
-				  "SELECT outbox_delivered($1::bigint, $2, $3::timestamptz, $4)", 4,
-				  params, attempt_recorded, a);
+		                  "SELECT outbox_delivered($1::bigint, $2, $3::timestamptz, $4)", 4,
+		                  params, attempt_recorded, a);
 	} else {
 		/* The retry is scheduled on the daemon clock: with the test clock, a test moves
 		 * the clock past it to make it due. */
 		int64_t max_us = (int64_t)s->d->config->webhook_backoff_max_s * US_PER_S;
 		int64_t delay = webhook_backoff_us(a->attempts_before + 1, SENDER_BACKOFF_BASE_US,
-						   max_us, random_u32());
+		                                   max_us, random_u32());
 		char next[CLOCK_TEXT_SIZE];
 		format_instant(now_us + delay, next);
 		const char *params[] = {a->delivery_id, s->owner, a->error, now, next};
 		queued = db_query(s->d->db,
-				  "SELECT outbox_failed($1::bigint, $2, $3, $4::timestamptz, "
-				  "$5::timestamptz)",
-				  5, params, attempt_recorded, a);
+		                  "SELECT outbox_failed($1::bigint, $2, $3, $4::timestamptz, "
+		                  "$5::timestamptz)",
+		                  5, params, attempt_recorded, a);
 	}
 	if (!queued) {
-		struct db_result full = {.status = DB_UNAVAILABLE, .message = "database queue full"};
+		struct db_result full = {.status = DB_UNAVAILABLE,
+		                         .message = "database queue full"};
 		/* Through the same path as a refused statement, but never re-entering our caller
 		 * synchronously in a loop: the retry is timed. */
 		if (++a->record_tries < SENDER_RECORD_TRIES) {
@@ -440,8 +445,8 @@ static void attempt_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct attempt *a = arg;
 	(void)fd, (void)what;
-	attempt_finish(a, false, "no answer within %d s (%s)", a->sender->d->config->webhook_timeout_s,
-		       attempt_phase[a->state]);
+	attempt_finish(a, false, "no answer within %d s (%s)",
+	               a->sender->d->config->webhook_timeout_s, attempt_phase[a->state]);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -450,7 +455,8 @@ static void attempt_deadline_cb(evutil_socket_t fd, short what, void *arg)
 /* Parses "HTTP/1.x NNN reason". */
 static bool parse_status_line(const char *line, int *status, const char **reason)
 {
-	if (strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') || line[8] != ' ')
+	if (strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
+	    line[8] != ' ')
 		return false;
 	const char *p = line + 9;
 	if (p[0] < '1' || p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9')
@@ -483,14 +489,14 @@ static void attempt_read_cb(struct bufferevent *bev, void *arg)
 		if (!line) {
 			if (a->head_bytes + evbuffer_get_length(input) > SENDER_MAX_RESPONSE_HEAD)
 				attempt_finish(a, false, "response head longer than %d bytes",
-					       SENDER_MAX_RESPONSE_HEAD);
+				               SENDER_MAX_RESPONSE_HEAD);
 			return;
 		}
 		a->head_bytes += len + 2;
 		if (a->head_bytes > SENDER_MAX_RESPONSE_HEAD) {
 			free(line);
 			attempt_finish(a, false, "response head longer than %d bytes",
-				       SENDER_MAX_RESPONSE_HEAD);
+			               SENDER_MAX_RESPONSE_HEAD);
 			return;
 		}
 		if (!a->in_headers) {
@@ -504,14 +510,15 @@ static void attempt_read_cb(struct bufferevent *bev, void *arg)
 				return;
 			}
 			a->in_headers = true;
-			/* An interim 1xx is followed by its own headers and then the real answer. */
+			/* An interim 1xx is followed by its own headers and then the real answer.
+			 */
 			a->status = status;
 			if (status >= 200) {
 				char phrase[80];
 				snprintf(phrase, sizeof phrase, "%s", reason);
 				free(line);
-				/* The status line is the endpoint's verdict; the headers and body add
-				 * nothing we act on, so the attempt ends here. */
+				/* The status line is the endpoint's verdict; the headers and body
+				 * add nothing we act on, so the attempt ends here. */
 				attempt_conclude(a, phrase);
 				return;
 			}
@@ -530,16 +537,16 @@ static void attempt_describe_tls_error(struct attempt *a, char *out, size_t size
 	unsigned long e = a->bev ? bufferevent_get_openssl_error(a->bev) : 0;
 	if (!a->handshake_done && verify != X509_V_OK) {
 		snprintf(out, size, "TLS: the endpoint's certificate was refused: %s",
-			 X509_verify_cert_error_string(verify));
+		         X509_verify_cert_error_string(verify));
 	} else if (e) {
 		char reason[200];
 		ERR_error_string_n(e, reason, sizeof reason);
 		snprintf(out, size, "TLS %s: %s", a->handshake_done ? "error" : "handshake failed",
-			 reason);
+		         reason);
 	} else {
 		int err = EVUTIL_SOCKET_ERROR();
 		snprintf(out, size, "connection error %s: %s", attempt_phase[a->state],
-			 err ? evutil_socket_error_to_string(err) : "closed");
+		         err ? evutil_socket_error_to_string(err) : "closed");
 	}
 	ERR_clear_error();
 }
@@ -582,10 +589,10 @@ static void attempt_start_tls(struct attempt *a)
 	}
 	/* Verify the certificate names the host we dialled; SNI only for names, never for IP
 	 * literals (RFC 6066). */
-	bool named = a->host_is_ip
-			     ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), a->host) == 1
-			     : SSL_set1_host(ssl, a->host) == 1 &&
-				       SSL_set_tlsext_host_name(ssl, a->host) == 1;
+	bool named =
+	    a->host_is_ip
+	        ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), a->host) == 1
+	        : SSL_set1_host(ssl, a->host) == 1 && SSL_set_tlsext_host_name(ssl, a->host) == 1;
 	if (!named) {
 		SSL_free(ssl);
 		ERR_clear_error();
@@ -593,13 +600,13 @@ static void attempt_start_tls(struct attempt *a)
 		return;
 	}
 	evutil_socket_t fd = a->fd;
-	struct bufferevent *bev = bufferevent_openssl_socket_new(
-		s->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
-		BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	struct bufferevent *bev =
+	    bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+	                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!bev) {
 		/* libevent 2.1 frees the SSL and closes the fd on its later failure paths but not
-		 * on an early allocation failure. On this single-threaded loop nothing can reuse the
-		 * descriptor number in between, so whether it is still open tells which. */
+		 * on an early allocation failure. On this single-threaded loop nothing can reuse
+		 * the descriptor number in between, so whether it is still open tells which. */
 		if (fcntl(fd, F_GETFD) != -1) {
 			SSL_free(ssl);
 		} else {
@@ -626,7 +633,7 @@ static void attempt_connect_cb(evutil_socket_t fd, short what, void *arg)
 	a->connect_event = NULL;
 	if (what & EV_TIMEOUT) {
 		snprintf(a->error, sizeof a->error, "connect to %s port %d timed out", a->host,
-			 a->port);
+		         a->port);
 		evutil_closesocket(a->fd);
 		a->fd = -1;
 		attempt_connect_next(a);
@@ -638,7 +645,7 @@ static void attempt_connect_cb(evutil_socket_t fd, short what, void *arg)
 		err = errno;
 	if (err != 0) {
 		snprintf(a->error, sizeof a->error, "cannot connect to %s port %d: %s", a->host,
-			 a->port, strerror(err));
+		         a->port, strerror(err));
 		evutil_closesocket(a->fd);
 		a->fd = -1;
 		attempt_connect_next(a);
@@ -654,11 +661,11 @@ static void attempt_connect_next(struct attempt *a)
 	while (a->next_address) {
 		struct evutil_addrinfo *ai = a->next_address;
 		a->next_address = ai->ai_next;
-		evutil_socket_t fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-					    ai->ai_protocol);
+		evutil_socket_t fd = socket(
+		    ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0) {
 			snprintf(a->error, sizeof a->error, "cannot create a socket: %s",
-				 strerror(errno));
+			         strerror(errno));
 			continue;
 		}
 		int one = 1;
@@ -671,7 +678,7 @@ static void attempt_connect_next(struct attempt *a)
 		}
 		if (errno != EINPROGRESS) {
 			snprintf(a->error, sizeof a->error, "cannot connect to %s port %d: %s",
-				 a->host, a->port, strerror(errno));
+			         a->host, a->port, strerror(errno));
 			evutil_closesocket(fd);
 			a->fd = -1;
 			continue;
@@ -708,7 +715,7 @@ static void attempt_resolved_cb(int result, struct evutil_addrinfo *res, void *a
 		if (res)
 			evutil_freeaddrinfo(res);
 		attempt_finish(a, false, "cannot resolve %s: %s", a->host,
-			       evutil_gai_strerror(result));
+		               evutil_gai_strerror(result));
 		return;
 	}
 	a->addresses = res;
@@ -757,7 +764,7 @@ static bool attempt_parse_url(struct attempt *a)
 	snprintf(a->target, target_size, "%s%s%s", path, query ? "?" : "", query ? query : "");
 	struct in6_addr any;
 	a->host_is_ip = evutil_inet_pton(AF_INET, a->host, &any) == 1 ||
-			evutil_inet_pton(AF_INET6, a->host, &any) == 1;
+	                evutil_inet_pton(AF_INET6, a->host, &any) == 1;
 	ok = true;
 done:
 	evhttp_uri_free(uri);
@@ -777,7 +784,7 @@ static bool attempt_build_request(struct attempt *a, char *error, size_t error_s
 
 	if (!webhook_secret_decode(a->secret, key, &key_len)) {
 		snprintf(error, error_size, "the %s secret is not of the form whsec_<base64>",
-			 a->authority);
+		         a->authority);
 		goto done;
 	}
 	body = webhook_body(a->type, a->event_id, a->payload);
@@ -797,18 +804,18 @@ static bool attempt_build_request(struct attempt *a, char *error, size_t error_s
 		goto done;
 	}
 	int written = evbuffer_add_printf(buf,
-					  "POST %s HTTP/1.1\r\n"
-					  "Host: %s\r\n"
-					  "User-Agent: rollcalld/" ROLLCALL_VERSION_TEXT "\r\n"
-					  "Content-Type: application/json\r\n"
-					  "Content-Length: %zu\r\n"
-					  "webhook-id: %s\r\n"
-					  "webhook-timestamp: %" PRId64 "\r\n"
-					  "webhook-signature: %s\r\n"
-					  "Connection: close\r\n"
-					  "\r\n",
-					  a->target, a->host_header, body_len, a->event_id, timestamp,
-					  signature);
+	                                  "POST %s HTTP/1.1\r\n"
+	                                  "Host: %s\r\n"
+	                                  "User-Agent: rollcalld/" ROLLCALL_VERSION_TEXT "\r\n"
+	                                  "Content-Type: application/json\r\n"
+	                                  "Content-Length: %zu\r\n"
+	                                  "webhook-id: %s\r\n"
+	                                  "webhook-timestamp: %" PRId64 "\r\n"
+	                                  "webhook-signature: %s\r\n"
+	                                  "Connection: close\r\n"
+	                                  "\r\n",
+	                                  a->target, a->host_header, body_len, a->event_id,
+	                                  timestamp, signature);
 	if (written < 0 || evbuffer_add(buf, body, body_len) != 0) {
 		evbuffer_free(buf);
 		snprintf(error, error_size, "out of memory");
@@ -843,7 +850,7 @@ static void attempt_start(struct attempt *a)
 	}
 	if (!a->url) {
 		attempt_finish(a, false, "no %s endpoint is configured for centre %s", a->authority,
-			       a->centre);
+		               a->centre);
 		return;
 	}
 	if (!attempt_parse_url(a)) {
@@ -858,10 +865,10 @@ static void attempt_start(struct attempt *a)
 	evtimer_add(a->deadline, &deadline);
 
 	struct evutil_addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_protocol = IPPROTO_TCP,
-		.ai_flags = EVUTIL_AI_ADDRCONFIG,
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM,
+	    .ai_protocol = IPPROTO_TCP,
+	    .ai_flags = EVUTIL_AI_ADDRCONFIG,
 	};
 	char port[8];
 	snprintf(port, sizeof port, "%d", a->port);
@@ -870,7 +877,7 @@ static void attempt_start(struct attempt *a)
 	/* The callback may run before evdns_getaddrinfo returns (literal addresses, hosts
 	 * file); then it returns NULL and the request handle must not be kept. */
 	struct evdns_getaddrinfo_request *request =
-		evdns_getaddrinfo(s->dns, a->host, port, &hints, attempt_resolved_cb, a);
+	    evdns_getaddrinfo(s->dns, a->host, port, &hints, attempt_resolved_cb, a);
 	if (a->dns_pending)
 		a->dns_request = request;
 }
@@ -920,9 +927,9 @@ static void sender_wake_query(struct sender *s)
 	format_instant(wall_now_us(), wall);
 	const char *params[] = {now, wall};
 	if (db_query(s->d->db,
-		     "SELECT next_due, next_lease FROM outbox_next_wake($1::timestamptz, "
-		     "$2::timestamptz)",
-		     2, params, sender_wake_result, s))
+	             "SELECT next_due, next_lease FROM outbox_next_wake($1::timestamptz, "
+	             "$2::timestamptz)",
+	             2, params, sender_wake_result, s))
 		s->waking = true;
 	else
 		arm_timer_s(s->timer, SENDER_DB_RETRY_S);
@@ -1003,17 +1010,18 @@ static void sender_claim(struct sender *s)
 	int64_t wall_us = wall_now_us();
 	format_instant(clock_now_us(), now);
 	format_instant(wall_us, wall);
-	format_instant(wall_us + ((int64_t)s->d->config->webhook_timeout_s + SENDER_LEASE_MARGIN_S) *
-					 US_PER_S,
-		       lease);
+	format_instant(
+	    wall_us + ((int64_t)s->d->config->webhook_timeout_s + SENDER_LEASE_MARGIN_S) * US_PER_S,
+	    lease);
 	snprintf(limit, sizeof limit, "%d", room);
 	snprintf(cap, sizeof cap, "%d", SENDER_GROUP_CAP);
 	const char *params[] = {s->owner, now, wall, lease, limit, cap};
-	if (!db_query(s->d->db,
-		      "SELECT id, event_id, type, authority, centre, url, secret, payload, attempts "
-		      "FROM outbox_claim($1, $2::timestamptz, $3::timestamptz, $4::timestamptz, "
-		      "$5::int, $6::int)",
-		      6, params, sender_claimed, s)) {
+	if (!db_query(
+	        s->d->db,
+	        "SELECT id, event_id, type, authority, centre, url, secret, payload, attempts "
+	        "FROM outbox_claim($1, $2::timestamptz, $3::timestamptz, $4::timestamptz, "
+	        "$5::int, $6::int)",
+	        6, params, sender_claimed, s)) {
 		s->kick_wanted = true;
 		arm_timer_s(s->timer, SENDER_DB_RETRY_S);
 		return;
@@ -1075,8 +1083,8 @@ static void sender_released(void *arg, const struct db_result *r)
 	const char *released = PQntuples(r->pg) == 1 ? PQgetvalue(r->pg, 0, 0) : "0";
 	if (strcmp(released, "0") != 0)
 		log_warn("sender: took back %s deliveries this instance (%s) was sending when it "
-			 "stopped; they are sent again with the same event ids",
-			 released, s->owner);
+		         "stopped; they are sent again with the same event ids",
+		         released, s->owner);
 	s->started = true;
 	sender_kick(s);
 }
@@ -1123,13 +1131,13 @@ struct sender *sender_new(struct daemon *d)
 	/* Name servers from /etc/resolv.conf and names from /etc/hosts; without a resolv.conf
 	 * (containers) literal addresses and the hosts file still work. */
 	s->dns = evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-						 EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!s->dns) {
 		s->dns = evdns_base_new(s->base, 0);
 		if (s->dns && evdns_base_load_hosts(s->dns, NULL) != 0)
 			log_warn("sender: cannot read /etc/hosts");
 		log_warn("sender: no usable name servers; endpoints must be addresses or in "
-			 "/etc/hosts");
+		         "/etc/hosts");
 	}
 	s->kick_event = evtimer_new(s->base, sender_kick_cb, s);
 	s->timer = evtimer_new(s->base, sender_timer_cb, s);

@@ -52,6 +52,10 @@ struct conn_info {
 
 static int conn_ex_index = -1;
 
+/* libevent finalises TLS bufferevents lazily, so an SSL (and its conn_info) may be freed by
+ * event_base_free() after server_free(): conn_info then must not touch the server. */
+static struct server *live_server;
+
 static void conn_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 			   void *argp)
 {
@@ -59,7 +63,8 @@ static void conn_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
 	if (!ci)
 		return;
-	ci->server->connections--;
+	if (ci->server == live_server)
+		ci->server->connections--;
 	if (ci->deadline)
 		event_free(ci->deadline);
 	free(ci);
@@ -415,6 +420,7 @@ struct server *server_new(struct daemon *d)
 	if (!server)
 		return NULL;
 	server->daemon = d;
+	live_server = server;
 	unsigned char rnd[4];
 	if (RAND_bytes(rnd, sizeof rnd) != 1)
 		goto failed;
@@ -461,6 +467,8 @@ void server_free(struct server *server)
 {
 	if (!server)
 		return;
+	if (live_server == server)
+		live_server = NULL;
 	if (server->http)
 		evhttp_free(server->http); /* frees connections, whose SSLs free their conn_info */
 	if (server->ctx)

@@ -50,7 +50,7 @@ bool webhook_secret_decode(const char *secret, unsigned char key[WEBHOOK_KEY_MAX
 }
 
 bool webhook_sign(const unsigned char *key, size_t key_len, const char *id, int64_t timestamp,
-		  const char *body, size_t body_len, char out[WEBHOOK_SIGNATURE_SIZE])
+                  const char *body, size_t body_len, char out[WEBHOOK_SIGNATURE_SIZE])
 {
 	bool ok = false;
 	EVP_MAC *mac = NULL;
@@ -71,10 +71,11 @@ bool webhook_sign(const unsigned char *key, size_t key_len, const char *id, int6
 		goto failed;
 	char digest_name[] = "SHA256";
 	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-		OSSL_PARAM_construct_end(),
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+	    OSSL_PARAM_construct_end(),
 	};
-	/* The signed message is id "." timestamp "." body, fed in pieces so the body is not copied. */
+	/* The signed message is id "." timestamp "." body, fed in pieces so the body is not copied.
+	 */
 	if (EVP_MAC_init(ctx, key, key_len, params) != 1 ||
 	    EVP_MAC_update(ctx, (const unsigned char *)id, strlen(id)) != 1 ||
 	    EVP_MAC_update(ctx, (const unsigned char *)stamp, (size_t)stamp_len) != 1 ||
@@ -113,7 +114,8 @@ char *webhook_body(const char *type, const char *event_id, const char *payload_j
 	 * printed them: the same text on every retry and from every instance. */
 	const char *name;
 	json_t *value;
-	json_object_foreach(payload, name, value) {
+	json_object_foreach(payload, name, value)
+	{
 		if (strcmp(name, "type") == 0 || strcmp(name, "event_id") == 0)
 			continue;
 		if (json_object_set(body, name, value) != 0)

@@ -17,12 +17,12 @@
  * the base64 alphabet, bad padding, an empty or oversized key): the daemon never signs with a
  * secret an authority's Standard Webhooks library would read differently. */
 bool webhook_secret_decode(const char *secret, unsigned char key[WEBHOOK_KEY_MAX], size_t *key_len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Writes "v1,<base64(HMAC-SHA256(key, id + "." + timestamp + "." + body))>" to out. */
 bool webhook_sign(const unsigned char *key, size_t key_len, const char *id, int64_t timestamp,
-		  const char *body, size_t body_len, char out[WEBHOOK_SIGNATURE_SIZE])
-	__attribute__((warn_unused_result));
+                  const char *body, size_t body_len, char out[WEBHOOK_SIGNATURE_SIZE])
+    __attribute__((warn_unused_result));
 
 /* The document POSTed for one delivery: {"type":type,"event_id":event_id, ...payload members}.
  * payload_json is the outbox row's payload (a JSON object, as PostgreSQL's jsonb prints it, so
@@ -30,7 +30,7 @@ bool webhook_sign(const unsigned char *key, size_t key_len, const char *id, int6
  * JSON and the same bytes for the same inputs, so every retry sends an identical body. Returns a
  * malloc'd string the caller frees, or NULL if payload_json is not a JSON object. */
 char *webhook_body(const char *type, const char *event_id, const char *payload_json)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Delay before the next attempt after `attempts` failed ones (1 after the first failure):
  * base * 2^(attempts-1), capped at cap, then "equal jitter": a random point in the upper half of

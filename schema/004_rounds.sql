@@ -172,7 +172,6 @@ DECLARE
     resident_id bigint;
     obs_status text;
     obs_reason text;
-    obs_note text;
     seen bigint[] := '{}';
 BEGIN
     IF items IS NULL OR jsonb_typeof(items) <> 'array' OR jsonb_array_length(items) = 0 THEN
@@ -243,25 +242,30 @@ BEGIN
         END IF;
     END LOOP;
 
-    FOR element IN SELECT e FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i
-    LOOP
-        resident_id := (element->>'resident')::bigint;
-        obs_status := element->>'status';
-        obs_reason := element->>'reason';
-        obs_note := element->>'note';
-        UPDATE observations o SET current = false
-        WHERE o.centre = centre_id AND o.date = rp.round_date AND o.slot = rp.slot
-          AND o.resident = resident_id AND o.current;
-        INSERT INTO observations (centre, date, slot, resident, status, reason, note, round_at,
-                                  recorded_at, recorded_by, current)
-        VALUES (centre_id, rp.round_date, rp.slot, resident_id, obs_status, obs_reason, obs_note,
-                round_at, ctx_now(ctx), ctx->>'cn', true);
-        PERFORM absence_observe(ctx, resident_id, obs_status, round_at);
-    END LOOP;
+    -- Set-based: supersede the current rows of the residents named, insert the new ones, then
+    -- let the absence rules see each observation in the order sent.
+    UPDATE observations o SET current = false
+    WHERE o.centre = centre_id AND o.date = rp.round_date AND o.slot = rp.slot
+      AND o.resident = ANY (seen) AND o.current;
+    INSERT INTO observations (centre, date, slot, resident, status, reason, note, round_at,
+                              recorded_at, recorded_by, current)
+    SELECT centre_id, rp.round_date, rp.slot, (e->>'resident')::bigint, e->>'status',
+           e->>'reason', e->>'note', round_at, ctx_now(ctx), ctx->>'cn', true
+    FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i;
+    PERFORM absence_observe(ctx, (e->>'resident')::bigint, e->>'status', round_at)
+    FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i;
 
     PERFORM audit_many(ctx, 'round_post', seen);
-    -- The answer shows every expected resident: the ones not observed here are read.
-    PERFORM audit_many(ctx, 'round_get', ARRAY(SELECT unnest(expected) EXCEPT SELECT unnest(seen)));
-    RETURN QUERY SELECT 200, round_detail_json(centre_id, rp.round_date, rp.slot, ctx_now(ctx),
-                                               false);
+    -- The answer is the round's summary and what this request recorded; the whole round with
+    -- every expected resident is GET .../rounds/{date}/{slot} (a terminal sending one
+    -- correction should not pay for, nor be audited as reading, 77 other residents).
+    RETURN QUERY SELECT 200, round_json(centre_id, rp.round_date, rp.slot, ctx_now(ctx))
+        || jsonb_build_object('observations', (
+            SELECT jsonb_agg(jsonb_build_object(
+                       'resident', o.resident, 'status', o.status, 'reason', o.reason,
+                       'note', o.note, 'recorded_at', o.recorded_at,
+                       'recorded_by', o.recorded_by) ORDER BY o.id)
+            FROM observations o
+            WHERE o.centre = centre_id AND o.date = rp.round_date AND o.slot = rp.slot
+              AND o.resident = ANY (seen) AND o.current));
 END $$;

@@ -267,3 +267,41 @@ def test_report_rejects_unknown_fields_and_changes_nothing(rc, tonder):
                                      json={"known_depature": True}), 400)
     assert err["field"] == "known_depature"
     assert tonder.open_absence(resident) is None
+
+
+def test_correcting_the_absent_observation_that_opened_it_closes_the_absence(rc, tonder):
+    resident = tonder.resident()
+    rc.set_clock(at(DAY, "15:00"))
+    tonder.round(DAY, 2, {resident: "present"})
+    rc.set_clock(at(DAY, "23:05"))
+    tonder.round(DAY, 3, {resident: "absent"})
+    absence = tonder.open_absence(resident)
+    rc.set_clock(at(DAY, "23:10"))
+    tonder.round(DAY, 3, {resident: "present"})  # a slip of the finger, corrected
+    closed = tonder.absence(absence["id"])
+    assert instant(closed["returned_at"]) == local(DAY, "23:00")
+    assert closed["notified_at"] is None
+    rc.set_clock(at(NEXT, "04:00"))
+    assert tonder.notifications(absence["id"]) == []
+
+
+def test_a_late_present_entry_moves_since_and_the_notification(rc, tonder):
+    resident = tonder.resident()
+    rc.set_clock(at(DAY, "07:00"))
+    tonder.round(DAY, 1, {resident: "present"})
+    rc.set_clock(at(DAY, "16:00"))
+    absence = tonder.report(resident, expect=(201,))
+    assert instant(absence["since"]) == local(DAY, "07:00")
+    assert instant(absence["notify_at"]) == local(DAY, "19:00")
+    # The 15:00 check is entered late: he was there at 15:00 after all.
+    rc.set_clock(at(DAY, "16:30"))
+    tonder.round(DAY, 2, {resident: "present"})
+    moved = tonder.absence(absence["id"])
+    assert moved["returned_at"] is None
+    assert instant(moved["since"]) == local(DAY, "15:00")
+    assert instant(moved["notify_at"]) == local(NEXT, "03:00")
+    rc.set_clock(at(DAY, "19:30"))
+    assert tonder.absence(absence["id"])["notified_at"] is None
+    rc.set_clock(at(NEXT, "03:00"))
+    assert instant(tonder.absence(absence["id"])["notified_at"]) == local(NEXT, "03:00")
+    assert len(reported(tonder.notifications(absence["id"]))) == 3

@@ -93,17 +93,21 @@ def main():
         daemons = conftest.DaemonSet(env, "bench_foundation")
         rc = daemons.make(config={"log_level": "warn", "db_pool_size": "8"})
         rc.set_clock("2026-11-20T12:00:00+01:00")
-        centre = rc.create_centre("bench")["id"]
-        ids = [rc.create_resident(centre)["id"] for _ in range(78)]
-        rc.create_account("bench-staff", "staff", [centre])
+        # One centre per simulated terminal: 8 clients are 8 centres' staff, each on its own
+        # round (writers to one round queue behind each other by design).
         cert, key = pki.client("bench-staff")
-
-        one = workdir / "one.json"
-        one.write_text(json.dumps({"observations": [
-            {"resident": ids[0], "status": "present", "note": "bench @N@"}]}))
-        whole = workdir / "round.json"
-        whole.write_text(json.dumps({"observations": [
-            {"resident": i, "status": "present", "note": "bench @N@"} for i in ids]}))
+        centres = []
+        for t in range(8):
+            centre = rc.create_centre(f"bench{t}")["id"]
+            ids = [rc.create_resident(centre)["id"] for _ in range(78)]
+            centres.append(centre)
+            (workdir / f"one-{t}.json").write_text(json.dumps({"observations": [
+                {"resident": ids[0], "status": "present", "note": "bench @N@"}]}))
+            (workdir / f"round-{t}.json").write_text(json.dumps({"observations": [
+                {"resident": i, "status": "present", "note": "bench @N@"} for i in ids]}))
+        rc.create_account("bench-staff", "staff", centres)
+        one = workdir / "one-@T@.json"
+        whole = workdir / "round-@T@.json"
 
         db = rc.dbname
         with conftest.psycopg.connect(cluster.conninfo(db), autocommit=True) as conn:
@@ -122,7 +126,7 @@ def main():
         def rollcalld(path_body, clients):
             out = subprocess.run(
                 [str(BENCH_HTTPS), "localhost", str(rc.port), str(pki.ca), str(cert), str(key),
-                 "POST", f"/v1/centres/{centre}/rounds/2026-11-20/2", str(path_body),
+                 "POST", "/v1/centres/bench@T@/rounds/2026-11-20/1", str(path_body),
                  str(clients), str(args.seconds)],
                 capture_output=True, text=True, check=True)
             return parse_bench(out.stdout)

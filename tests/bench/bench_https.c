@@ -1,7 +1,8 @@
 /* bench_https: drives one HTTPS endpoint of rollcalld over mutual TLS with keep-alive from N
  * threads for a fixed time and prints requests/s with p50/p99 latency. Each request may carry a
  * fresh Idempotency-Key and a body read from a file in which every "@N@" is replaced by a
- * per-request counter, so that each request records something new.
+ * per-request counter, so that each request records something new. In PATH and BODYFILE, "@T@"
+ * stands for the thread's index, so that each simulated terminal can work on its own round.
  *
  * usage: bench_https HOST PORT CA CERT KEY METHOD PATH BODYFILE|- THREADS SECONDS
  * prints: one line "tps=... p50_ms=... p99_ms=... ok=... errors=..." */
@@ -23,7 +24,6 @@
 
 struct bench {
 	const char *host, *port, *method, *path;
-	char *body_template;
 	SSL_CTX *ctx;
 	int seconds;
 	atomic_ullong counter;
@@ -32,6 +32,8 @@ struct bench {
 
 struct worker {
 	struct bench *bench;
+	char *path;          /* the bench's path with @T@ replaced */
+	char *body_template; /* the body file for this thread, or NULL */
 	pthread_t thread;
 	uint64_t *latencies_us;
 	size_t count, cap;
@@ -77,20 +79,20 @@ static void disconnect_tls(SSL *ssl)
 	close(fd);
 }
 
-/* Replaces every "@N@" with the number. The caller frees the result. */
-static char *render_body(const char *tmpl, unsigned long long n)
+/* Replaces every marker ("@N@" or "@T@") with the number. The caller frees the result. */
+static char *render(const char *tmpl, const char *marker, unsigned long long n)
 {
 	char num[32];
 	snprintf(num, sizeof num, "%llu", n);
 	size_t out_len = 0, count = 0;
-	for (const char *p = tmpl; (p = strstr(p, "@N@")); p += 3)
+	for (const char *p = tmpl; (p = strstr(p, marker)); p += 3)
 		count++;
 	out_len = strlen(tmpl) + count * strlen(num) + 1;
 	char *out = malloc(out_len), *o = out;
 	if (!out)
 		return NULL;
 	for (const char *p = tmpl; *p;) {
-		if (strncmp(p, "@N@", 3) == 0) {
+		if (strncmp(p, marker, 3) == 0) {
 			o += sprintf(o, "%s", num);
 			p += 3;
 		} else
@@ -100,16 +102,22 @@ static char *render_body(const char *tmpl, unsigned long long n)
 	return out;
 }
 
-/* Sends one request and reads one Content-Length response; returns the status or -1. */
-static int round_trip(SSL *ssl, struct bench *b, unsigned long long n)
+static char *render_body(const char *tmpl, unsigned long long n)
 {
-	char *body = b->body_template ? render_body(b->body_template, n) : NULL;
+	return render(tmpl, "@N@", n);
+}
+
+/* Sends one request and reads one Content-Length response; returns the status or -1. */
+static int round_trip(SSL *ssl, struct worker *w, unsigned long long n)
+{
+	struct bench *b = w->bench;
+	char *body = w->body_template ? render_body(w->body_template, n) : NULL;
 	size_t body_len = body ? strlen(body) : 0;
 	char head[1024];
 	int head_len = snprintf(head, sizeof head,
 				"%s %s HTTP/1.1\r\nHost: %s\r\nIdempotency-Key: bench-%d-%llu\r\n"
 				"Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-				b->method, b->path, b->host, getpid(), n, body_len);
+				b->method, w->path, b->host, getpid(), n, body_len);
 	int status = -1;
 	if (SSL_write(ssl, head, head_len) != head_len ||
 	    (body_len && SSL_write(ssl, body, (int)body_len) != (int)body_len))
@@ -153,7 +161,7 @@ static void *worker_main(void *arg)
 	while (ssl && now_us() < stop) {
 		unsigned long long n = atomic_fetch_add(&b->counter, 1);
 		uint64_t t0 = now_us();
-		int status = round_trip(ssl, b, n);
+		int status = round_trip(ssl, w, n);
 		uint64_t took = now_us() - t0;
 		if (status < 200 || status > 299) {
 			atomic_fetch_add(&b->errors, 1);
@@ -219,10 +227,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct bench b = {.host = argv[1], .port = argv[2], .method = argv[6], .path = argv[7]};
-	if (strcmp(argv[8], "-") != 0 && !(b.body_template = read_all(argv[8]))) {
-		fprintf(stderr, "cannot read %s\n", argv[8]);
-		return 2;
-	}
 	int threads = atoi(argv[9]);
 	b.seconds = atoi(argv[10]);
 	b.ctx = SSL_CTX_new(TLS_client_method());
@@ -239,6 +243,16 @@ int main(int argc, char **argv)
 	uint64_t t0 = now_us();
 	for (int i = 0; i < threads; i++) {
 		workers[i].bench = &b;
+		workers[i].path = render(b.path, "@T@", (unsigned long long)i);
+		char *file = render(argv[8], "@T@", (unsigned long long)i);
+		if (!workers[i].path || !file ||
+		    (strcmp(file, "-") != 0 && !(workers[i].body_template = read_all(file)))) {
+			fprintf(stderr, "cannot read %s\n", file ? file : argv[8]);
+			return 2;
+		}
+		free(file);
+	}
+	for (int i = 0; i < threads; i++) {
 		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 	}
 	size_t total = 0;
@@ -253,6 +267,8 @@ int main(int argc, char **argv)
 		memcpy(all + k, workers[i].latencies_us, workers[i].count * sizeof *all);
 		k += workers[i].count;
 		free(workers[i].latencies_us);
+		free(workers[i].path);
+		free(workers[i].body_template);
 	}
 	qsort(all, total, sizeof *all, cmp_u64);
 	double p50 = total ? (double)all[total / 2] / 1000.0 : 0;
@@ -261,7 +277,6 @@ int main(int argc, char **argv)
 	       p50, p99, total, (unsigned long long)atomic_load(&b.errors));
 	free(all);
 	free(workers);
-	free(b.body_template);
 	SSL_CTX_free(b.ctx);
 	return 0;
 }

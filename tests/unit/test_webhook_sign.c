@@ -23,7 +23,7 @@ static void test_sign_standard_webhooks_vector(void **state)
 	assert_true(webhook_secret_decode("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", key, &key_len));
 	assert_int_equal(key_len, 24);
 	assert_true(webhook_sign(key, key_len, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
-				 strlen(body), signature));
+	                         strlen(body), signature));
 	assert_string_equal(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 }
 
@@ -35,27 +35,27 @@ static void test_sign_assembled_body_matches_python(void **state)
 	size_t key_len = 0;
 	char signature[WEBHOOK_SIGNATURE_SIZE];
 	char *body = webhook_body("absence.reported", "evt_0123",
-				  "{\"resident\": {\"given_name\": \"S\xc3\xb8ren\"}, "
-				  "\"since\": \"2026-11-20T14:00:00+00:00\"}");
+	                          "{\"resident\": {\"given_name\": \"S\xc3\xb8ren\"}, "
+	                          "\"since\": \"2026-11-20T14:00:00+00:00\"}");
 
 	assert_non_null(body);
 	assert_string_equal(body, "{\"type\":\"absence.reported\",\"event_id\":\"evt_0123\","
-				  "\"resident\":{\"given_name\":\"S\xc3\xb8ren\"},"
-				  "\"since\":\"2026-11-20T14:00:00+00:00\"}");
+	                          "\"resident\":{\"given_name\":\"S\xc3\xb8ren\"},"
+	                          "\"since\":\"2026-11-20T14:00:00+00:00\"}");
 	assert_true(webhook_secret_decode("whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", key,
-					  &key_len));
+	                                  &key_len));
 	assert_int_equal(key_len, 32);
 	for (size_t i = 0; i < key_len; i++)
 		assert_int_equal(key[i], i);
-	assert_true(webhook_sign(key, key_len, "evt_0123", 1795734000, body, strlen(body),
-				 signature));
+	assert_true(
+	    webhook_sign(key, key_len, "evt_0123", 1795734000, body, strlen(body), signature));
 	assert_string_equal(signature, "v1,VTAyEJOBkxaYu3qsjwXiv1VouFvaieRKnecYHhxPZVQ=");
 
 	/* Another key gives another signature (Python: key b"x" * 32). */
 	unsigned char other[32];
 	memset(other, 'x', sizeof(other));
 	assert_true(webhook_sign(other, sizeof(other), "evt_0123", 1795734000, body, strlen(body),
-				 signature));
+	                         signature));
 	assert_string_equal(signature, "v1,47tNxyDWS7yXwh9fPz4IfMZLqOqkM7Na1KPycXX/YzM=");
 	free(body);
 }
@@ -65,18 +65,18 @@ static void test_secret_refuses_other_forms(void **state)
 	unsigned char key[WEBHOOK_KEY_MAX];
 	size_t key_len = 0;
 	const char *refused[] = {
-		NULL,
-		"",
-		"whsec_",
-		"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",        /* no prefix */
-		"WHSEC_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",  /* prefix is case-sensitive */
-		"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS",   /* not whole 4-character groups */
-		"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa-w",  /* URL-safe alphabet */
-		"whsec_ MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS",  /* whitespace */
-		"whsec_AAE=AwQF",                          /* padding in the middle */
-		"whsec_AAA=A===",
-		"whsec_A=AA",
-		"whsec_====",
+	    NULL,
+	    "",
+	    "whsec_",
+	    "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",       /* no prefix */
+	    "WHSEC_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", /* prefix is case-sensitive */
+	    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS",  /* not whole 4-character groups */
+	    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa-w", /* URL-safe alphabet */
+	    "whsec_ MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", /* whitespace */
+	    "whsec_AAE=AwQF",                         /* padding in the middle */
+	    "whsec_AAA=A===",
+	    "whsec_A=AA",
+	    "whsec_====",
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		assert_false(webhook_secret_decode(refused[i], key, &key_len));
@@ -102,11 +102,11 @@ static void test_secret_refuses_oversized_key(void **state)
 static void test_body_puts_type_and_event_id_first_and_ignores_payload_copies(void **state)
 {
 	char *body = webhook_body("incident.in9", "evt_9",
-				  "{\"type\": \"forged\", \"event_id\": \"evt_forged\", \"b\": 1, "
-				  "\"a\": [true, null]}");
+	                          "{\"type\": \"forged\", \"event_id\": \"evt_forged\", \"b\": 1, "
+	                          "\"a\": [true, null]}");
 	assert_non_null(body);
 	assert_string_equal(body, "{\"type\":\"incident.in9\",\"event_id\":\"evt_9\",\"b\":1,"
-				  "\"a\":[true,null]}");
+	                          "\"a\":[true,null]}");
 	free(body);
 
 	assert_null(webhook_body("absence.reported", "evt_1", "[1, 2]"));
@@ -141,12 +141,12 @@ static void test_backoff_doubles_with_jitter_and_is_capped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sign_standard_webhooks_vector),
-		cmocka_unit_test(test_sign_assembled_body_matches_python),
-		cmocka_unit_test(test_secret_refuses_other_forms),
-		cmocka_unit_test(test_secret_refuses_oversized_key),
-		cmocka_unit_test(test_body_puts_type_and_event_id_first_and_ignores_payload_copies),
-		cmocka_unit_test(test_backoff_doubles_with_jitter_and_is_capped),
+	    cmocka_unit_test(test_sign_standard_webhooks_vector),
+	    cmocka_unit_test(test_sign_assembled_body_matches_python),
+	    cmocka_unit_test(test_secret_refuses_other_forms),
+	    cmocka_unit_test(test_secret_refuses_oversized_key),
+	    cmocka_unit_test(test_body_puts_type_and_event_id_first_and_ignores_payload_copies),
+	    cmocka_unit_test(test_backoff_doubles_with_jitter_and_is_capped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
