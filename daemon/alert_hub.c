@@ -84,7 +84,11 @@ struct alert_hub {
 	size_t burst_bytes; /* bytes of the fetched batch being written out now */
 };
 
-static void watcher_end(struct watcher *w, const char *why);
+static void watcher_finish(struct watcher *w, const char *why, bool cut);
+static void watcher_end(struct watcher *w, const char *why)
+{
+	watcher_finish(w, why, false);
+}
 
 /* ---- centres ---- */
 
@@ -125,7 +129,8 @@ static void watcher_write(struct watcher *w, const char *text, size_t len)
 	if (w->state == WATCHER_CLOSED)
 		return;
 	if (request_stream_pending(w->req) > WATCHER_MAX_PENDING + w->hub->burst_bytes) {
-		watcher_end(w, "client too slow: more than 1 MiB unsent");
+		/* Cut the connection too: what is queued for it would otherwise linger. */
+		watcher_finish(w, "client too slow: more than 1 MiB unsent", true);
 		return;
 	}
 	if (!request_stream_chunk(w->req, text, len))
@@ -263,7 +268,7 @@ static bool watcher_unpin(struct watcher *w)
 
 /* Ends the stream (the client reconnects with Last-Event-ID and misses nothing) and frees the
  * watcher, or keeps it among the zombies until its last pin goes. */
-static void watcher_end(struct watcher *w, const char *why)
+static void watcher_finish(struct watcher *w, const char *why, bool cut)
 {
 	if (w->state == WATCHER_CLOSED)
 		return;
@@ -272,7 +277,10 @@ static void watcher_end(struct watcher *w, const char *why)
 	watcher_free_held(w);
 	w->state = WATCHER_CLOSED;
 	w->req->handler_data = NULL;
-	request_stream_end(w->req);
+	if (cut)
+		request_stream_abort(w->req);
+	else
+		request_stream_end(w->req);
 	w->req = NULL;
 	if (w->pins == 0) {
 		free(w);

@@ -31,14 +31,8 @@ static int64_t last_event_id(const struct request *req)
 
 static void stream_authorised(struct request *req, int status, json_t *body)
 {
-	if (status >= 500) {
-		request_answer_unavailable(req, status);
+	if (request_reply_unless_ok(req, status, body))
 		return;
-	}
-	if (status != 200) {
-		request_reply_json(req, status, json_incref(body));
-		return;
-	}
 	const char *centre = json_string_value(json_object_get(body, "centre"));
 	if (!centre) {
 		request_reply_error(req, 500, "internal", "alert_stream_open answered no centre",

@@ -37,17 +37,8 @@ void handle_readyz(struct request *req)
 
 static void metrics_authorised(struct request *req, int status, json_t *body)
 {
-	if (status >= 500) {
-		request_answer_unavailable(req, status);
+	if (request_reply_unless_ok(req, status, body))
 		return;
-	}
-	if (status != 200) {
-		char *text = json_dumps(body, JSON_COMPACT);
-		request_reply_text(req, status, "application/json", text ? text : "{}",
-				   text ? strlen(text) : 2);
-		free(text);
-		return;
-	}
 	struct server_stats s;
 	struct db_stats db;
 	server_stats(daemon_state->server, &s);
@@ -100,14 +91,8 @@ static void clock_answer(struct request *req)
 
 static void clock_got(struct request *req, int status, json_t *body)
 {
-	if (status >= 500) {
-		request_answer_unavailable(req, status);
+	if (request_reply_unless_ok(req, status, body))
 		return;
-	}
-	if (status != 200) {
-		request_reply_json(req, status, json_incref(body));
-		return;
-	}
 	clock_answer(req);
 }
 
@@ -133,14 +118,8 @@ static void clock_settled(void *arg, bool ok)
 
 static void clock_stored(struct request *req, int status, json_t *body)
 {
-	if (status >= 500) {
-		request_answer_unavailable(req, status);
+	if (request_reply_unless_ok(req, status, body))
 		return;
-	}
-	if (status != 200) {
-		request_reply_json(req, status, json_incref(body));
-		return;
-	}
 	int64_t us;
 	const char *now = json_string_value(json_object_get(body, "now"));
 	if (!now || !clock_parse(now, &us)) {

@@ -26,7 +26,6 @@
 	"$9::text[])"
 #define API_MAX_ATTEMPTS 3
 #define STREAM_TIMEOUT_S 86400
-#define STREAM_STALLED_BYTES (64 * 1024)
 
 struct request *request_new(struct server *server, struct evhttp_request *http)
 {
@@ -186,6 +185,17 @@ void request_answer_unavailable(struct request *req, int status)
 				    NULL);
 }
 
+bool request_reply_unless_ok(struct request *req, int status, json_t *body)
+{
+	if (status == 200)
+		return false;
+	if (status >= 500 || !body)
+		request_answer_unavailable(req, status >= 500 ? status : 500);
+	else
+		request_reply_json(req, status, json_incref(body));
+	return true;
+}
+
 static void api_result(void *arg, const struct db_result *r)
 {
 	struct api_call *call = arg;
@@ -315,8 +325,6 @@ void request_stream_start(struct request *req, int status, const char *content_t
 	}
 	add_common_headers(req, content_type);
 	evhttp_add_header(evhttp_request_get_output_headers(req->http), "X-Accel-Buffering", "no");
-	/* A stream is the connection's last request: when it ends, the connection goes too. */
-	evhttp_add_header(evhttp_request_get_output_headers(req->http), "Connection", "close");
 	/* A watcher sends nothing after its request: evhttp's idle timeout must not end it. */
 	evhttp_connection_set_timeout(evcon, STREAM_TIMEOUT_S);
 	evhttp_connection_set_closecb(evcon, stream_closed_cb, req);
@@ -345,6 +353,18 @@ size_t request_stream_pending(const struct request *req)
 	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
+void request_stream_abort(struct request *req)
+{
+	struct evhttp_connection *evcon = req->http ? evhttp_request_get_connection(req->http)
+						    : NULL;
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	/* Shut down at the socket: evhttp sees the connection fail and frees it, with whatever
+	 * was queued for a client that stopped reading. */
+	if (bev && bufferevent_getfd(bev) >= 0)
+		shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+	request_stream_end(req);
+}
+
 void request_stream_end(struct request *req)
 {
 	struct evhttp_request *http = req->stream_http;
@@ -353,11 +373,6 @@ void request_stream_end(struct request *req)
 		struct evhttp_connection *evcon = evhttp_request_get_connection(req->http);
 		if (evcon)
 			evhttp_connection_set_closecb(evcon, NULL, NULL);
-		/* A client that stopped reading would hold the connection (and what is queued for
-		 * it) until the stream timeout: cut it at the socket; evhttp then frees it. */
-		struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-		if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > STREAM_STALLED_BYTES)
-			shutdown(bufferevent_getfd(bev), SHUT_RDWR);
 	}
 	int status = req->stream_status;
 	req->http = http; /* lets request_free find the connection, if any */

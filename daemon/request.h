@@ -59,6 +59,11 @@ void request_api_call(struct request *req, const char *op, json_t *args, request
  * database is unavailable, 500 otherwise). Frees the request like the other replies. */
 void request_answer_unavailable(struct request *req, int status);
 
+/* For request_api_fn callbacks: a status other than 200 is answered as api() gave it (or as
+ * request_answer_unavailable for 5xx) and true returned; on 200 returns false and the caller
+ * carries on with the body. */
+bool request_reply_unless_ok(struct request *req, int status, json_t *body);
+
 /* Streaming replies (SSE, CSV): start a chunked reply, send chunks, end it. request_stream_end
  * frees the request. on_close (may be NULL) is called if the client goes away first; after it,
  * `req->http` is NULL and the handler must still call request_stream_end to free the request. */
@@ -67,6 +72,9 @@ void request_stream_start(struct request *req, int status, const char *content_t
 bool request_stream_chunk(struct request *req, const char *data, size_t len);
 size_t request_stream_pending(const struct request *req); /* bytes queued to the client */
 void request_stream_end(struct request *req);
+/* Ends the stream and closes the connection at once, dropping what is still queued: for a
+ * client that stopped reading. Frees the request like request_stream_end. */
+void request_stream_abort(struct request *req);
 
 /* Request header lookup (NULL if absent or the client is gone). */
 const char *request_header(const struct request *req, const char *name);

@@ -39,6 +39,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "log.h"
+#include "sender.h"
 #include "webhook_sign.h"
 
 #define US_PER_S INT64_C(1000000)
@@ -230,14 +231,13 @@ static void sanitize(char *text)
 			*p = '?';
 }
 
-static void arm_timer_s(struct event *ev, double seconds)
+static void arm_timer_us(struct event *ev, int64_t us)
 {
 	if (!ev)
 		return;
-	if (seconds < 0)
-		seconds = 0;
-	struct timeval tv = {(time_t)seconds,
-	                     (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+	if (us < 0)
+		us = 0;
+	struct timeval tv = {(time_t)(us / US_PER_S), (suseconds_t)(us % US_PER_S)};
 	evtimer_add(ev, &tv);
 }
 
@@ -361,7 +361,7 @@ static void attempt_recorded(void *arg, const struct db_result *r)
 		if (++a->record_tries < SENDER_RECORD_TRIES) {
 			log_warn("sender: cannot record the outcome of %s yet (%s); retrying",
 			         a->event_id, r->message);
-			arm_timer_s(a->record_retry, SENDER_DB_RETRY_S);
+			arm_timer_us(a->record_retry, SENDER_DB_RETRY_S * US_PER_S);
 			return;
 		}
 		/* The lease runs out and the row is claimed again: the authority may get the
@@ -375,7 +375,7 @@ static void attempt_recorded(void *arg, const struct db_result *r)
 			 * would hold a pool connection, so look again in a moment. */
 			log_debug("sender: the row of %s is busy; recording again shortly",
 			          a->event_id);
-			arm_timer_s(a->record_retry, SENDER_BUSY_RETRY_MS / 1000.0);
+			arm_timer_us(a->record_retry, SENDER_BUSY_RETRY_MS * INT64_C(1000));
 			return;
 		}
 		if (strcmp(outcome, "busy") == 0)
@@ -433,7 +433,7 @@ static void attempt_record(struct attempt *a)
 		/* Through the same path as a refused statement, but never re-entering our caller
 		 * synchronously in a loop: the retry is timed. */
 		if (++a->record_tries < SENDER_RECORD_TRIES) {
-			arm_timer_s(a->record_retry, SENDER_DB_RETRY_S);
+			arm_timer_us(a->record_retry, SENDER_DB_RETRY_S * US_PER_S);
 			return;
 		}
 		a->record_tries = SENDER_RECORD_TRIES;
@@ -889,7 +889,7 @@ static void sender_wake_result(void *arg, const struct db_result *r)
 {
 	struct sender *s = arg;
 	s->waking = false;
-	double delay = SENDER_POLL_S;
+	int64_t delay = SENDER_POLL_S * US_PER_S;
 	if (r->status == DB_OK && PQntuples(r->pg) == 1) {
 		int64_t now = clock_now_us(), wall = wall_now_us(), at;
 		const char *next_due = PQgetisnull(r->pg, 0, 0) ? NULL : PQgetvalue(r->pg, 0, 0);
@@ -898,24 +898,23 @@ static void sender_wake_result(void *arg, const struct db_result *r)
 			if (at <= now) {
 				/* Due but held back by an earlier notification of the same absence,
 				 * the group cap, or another instance's lease: look again soon. */
-				delay = SENDER_BLOCKED_POLL_S;
+				delay = SENDER_BLOCKED_POLL_S * US_PER_S;
 			} else if (!clock_is_test()) {
-				double wait = (double)(at - now) / 1e6;
-				if (wait < delay)
-					delay = wait;
+				if (at - now < delay)
+					delay = at - now;
 			}
 			/* With the test clock a future instant only comes with PUT /v1/clock,
 			 * which kicks us. */
 		}
 		if (next_lease && clock_parse(next_lease, &at)) {
-			double wait = (double)(at - wall) / 1e6 + 0.01;
-			if (wait < delay)
-				delay = wait;
+			/* A hair after the expiry, so the claim sees it expired. */
+			if (at - wall + 10000 < delay)
+				delay = at - wall + 10000;
 		}
 	} else if (r->status != DB_OK) {
-		delay = SENDER_DB_RETRY_S;
+		delay = SENDER_DB_RETRY_S * US_PER_S;
 	}
-	arm_timer_s(s->timer, delay);
+	arm_timer_us(s->timer, delay);
 }
 
 static void sender_wake_query(struct sender *s)
@@ -932,7 +931,7 @@ static void sender_wake_query(struct sender *s)
 	             2, params, sender_wake_result, s))
 		s->waking = true;
 	else
-		arm_timer_s(s->timer, SENDER_DB_RETRY_S);
+		arm_timer_us(s->timer, SENDER_DB_RETRY_S * US_PER_S);
 }
 
 static struct attempt *attempt_from_row(struct sender *s, PGresult *pg, int row)
@@ -967,7 +966,7 @@ static void sender_claimed(void *arg, const struct db_result *r)
 		if (!s->db_trouble_logged)
 			log_warn("sender: cannot claim deliveries (%s); retrying", r->message);
 		s->db_trouble_logged = true;
-		arm_timer_s(s->timer, SENDER_DB_RETRY_S);
+		arm_timer_us(s->timer, SENDER_DB_RETRY_S * US_PER_S);
 		return;
 	}
 	if (s->db_trouble_logged)
@@ -1023,7 +1022,7 @@ static void sender_claim(struct sender *s)
 	        "$5::int, $6::int)",
 	        6, params, sender_claimed, s)) {
 		s->kick_wanted = true;
-		arm_timer_s(s->timer, SENDER_DB_RETRY_S);
+		arm_timer_us(s->timer, SENDER_DB_RETRY_S * US_PER_S);
 		return;
 	}
 	s->claiming = true;
@@ -1181,4 +1180,14 @@ void sender_free(struct sender *s)
 	SSL_CTX_free(s->ssl_ctx);
 	free(s->owner);
 	free(s);
+}
+
+void sender_stats(const struct sender *s, struct sender_stats *out)
+{
+	*out = (struct sender_stats){0};
+	if (!s)
+		return;
+	out->delivered = s->delivered_total;
+	out->failed = s->failed_total;
+	out->in_flight = s->in_flight;
 }

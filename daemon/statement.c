@@ -38,44 +38,56 @@ static bool get_int(const json_t *object, const char *key, int64_t low, int64_t 
 	return true;
 }
 
-/* Parses {"payable_days", "groups":[[kind, per_day_ore, percent, days]...]} and computes. */
+/* Parses one group "kind per_day_ore percent days" (the text is cut at its end). */
+static bool parse_group(const char *text, size_t len, struct allowance_group *g)
+{
+	char buf[128], kind[64];
+	long long rate, percent, days;
+	int used = 0;
+	if (len == 0 || len >= sizeof buf)
+		return false;
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (sscanf(buf, "%63s %lld %lld %lld%n", kind, &rate, &percent, &days, &used) != 4 ||
+	    (size_t)used != len || !allowance_kind_parse(kind, &g->kind))
+		return false;
+	/* Range-checked before narrowing; allowance_compute checks the bounds again. */
+	if (rate < 0 || rate > ALLOWANCE_MAX_PER_DAY_ORE || percent < 0 || percent > 100 ||
+	    days < 0 || days > ALLOWANCE_MAX_DAYS)
+		return false;
+	g->per_day_ore = (int64_t)rate;
+	g->percent = (int)percent;
+	g->days = (int)days;
+	return true;
+}
+
+/* Parses {"payable_days": n, "groups": "kind per_day_ore percent days,..."} (allowance_facts()
+ * in schema/007_allowances.sql) and computes the money. */
 static bool compute_facts(const json_t *facts, struct allowance_statement *out,
 			  char err[STATEMENT_ERROR_SIZE])
 {
 	struct allowance_group groups[ALLOWANCE_MAX_GROUPS];
+	size_t count = 0;
 	int64_t payable_days;
-	const json_t *list = json_object_get(facts, "groups");
 	if (!json_is_object(facts) || !get_int(facts, "payable_days", 0, ALLOWANCE_MAX_DAYS,
 					       &payable_days))
 		return failf(err, "facts without payable_days");
-	if (!json_is_array(list))
+	const char *text = json_string_value(json_object_get(facts, "groups"));
+	if (!text)
 		return failf(err, "facts without groups");
-	size_t count = json_array_size(list);
-	if (count > ALLOWANCE_MAX_GROUPS)
-		return failf(err, "%zu groups of days, more than %d", count, ALLOWANCE_MAX_GROUPS);
-	for (size_t i = 0; i < count; i++) {
-		const json_t *g = json_array_get(list, i);
-		const json_t *kind = json_array_get(g, 0);
-		const json_t *per_day = json_array_get(g, 1);
-		const json_t *percent = json_array_get(g, 2);
-		const json_t *days = json_array_get(g, 3);
-		if (!json_is_array(g) || json_array_size(g) != 4 || !json_is_string(kind) ||
-		    !json_is_integer(per_day) || !json_is_integer(percent) ||
-		    !json_is_integer(days))
-			return failf(err, "group %zu is not [kind, per_day_ore, percent, days]", i);
-		if (!allowance_kind_parse(json_string_value(kind), &groups[i].kind))
-			return failf(err, "group %zu has the unknown kind %s", i,
-				     json_string_value(kind));
-		json_int_t rate = json_integer_value(per_day);
-		json_int_t pct = json_integer_value(percent);
-		json_int_t n = json_integer_value(days);
-		/* Range-checked before narrowing; allowance_compute checks the bounds again. */
-		if (rate < 0 || rate > ALLOWANCE_MAX_PER_DAY_ORE || pct < 0 || pct > 100 || n < 0 ||
-		    n > ALLOWANCE_MAX_DAYS)
-			return failf(err, "group %zu is out of range", i);
-		groups[i].per_day_ore = (int64_t)rate;
-		groups[i].percent = (int)pct;
-		groups[i].days = (int)n;
+	while (*text) {
+		const char *comma = strchr(text, ',');
+		size_t len = comma ? (size_t)(comma - text) : strlen(text);
+		if (count == ALLOWANCE_MAX_GROUPS)
+			return failf(err, "more than %d groups of days", ALLOWANCE_MAX_GROUPS);
+		if (!parse_group(text, len, &groups[count]))
+			return failf(err, "group %zu is not \"kind per_day_ore percent days\"", count);
+		count++;
+		text += len;
+		if (comma)
+			text++;
+		if (comma && !*text)
+			return failf(err, "groups end with a comma");
 	}
 	enum allowance_status status = allowance_compute(groups, count, (int)payable_days, out);
 	if (status != ALLOWANCE_OK)

@@ -5,7 +5,7 @@
  *
  * The facts item:
  *   {"resident":{"id","case_number","given_name","family_name"}, "centre", "period_start",
- *    "period_end", "facts":{"payable_days":n,"groups":[[kind, per_day_ore, percent, days]...]},
+ *    "period_end", "facts":{"payable_days":n,"groups":"kind per_day_ore percent days,..."},
  *    "payout": the payout with its "statement" as paid, or null, "settled_ore": n when paid,
  *    "earlier": when unpaid, [{"period_start","facts","settled_ore"}] oldest first} */
 #ifndef ROLLCALL_STATEMENT_H

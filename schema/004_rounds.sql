@@ -61,14 +61,19 @@ $$;
 -- due instant, open otherwise.
 CREATE FUNCTION round_json(centre text, date date, slot int, now timestamptz) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    WITH counts AS (
-        SELECT (SELECT count(*) FROM round_expected($1, $2)) AS expected,
-               (SELECT count(*) FROM round_expected($1, $2) AS e(id)
-                 WHERE NOT EXISTS (SELECT 1 FROM observations o
-                                   WHERE o.centre = $1 AND o.date = $2 AND o.slot = $3
-                                     AND o.resident = e.id AND o.current)) AS missing,
-               round_scheduled_at($1, $2, $3) AS scheduled_at,
+    -- One probe of the one-current-row index per expected resident: written as a scalar
+    -- subquery so the planner cannot turn it into an anti-join that scans every observation
+    -- of the round (dead versions included) once per resident.
+    WITH tally AS (
+        SELECT count(*) AS expected,
+               count(*) FILTER (WHERE (SELECT o.id FROM observations o
+                                       WHERE o.centre = $1 AND o.date = $2 AND o.slot = $3
+                                         AND o.resident = e.id AND o.current) IS NULL) AS missing
+        FROM round_expected($1, $2) AS e(id)
+    ), counts AS (
+        SELECT t.expected, t.missing, round_scheduled_at($1, $2, $3) AS scheduled_at,
                round_due_at($1, $2, $3) AS due_at
+        FROM tally t
     )
     SELECT jsonb_build_object(
         'centre', $1,

@@ -796,12 +796,12 @@ CREATE TRIGGER centres_reschedule_rounds AFTER UPDATE ON centres
 -- those a round_overdue alert names.
 CREATE FUNCTION round_unaccounted(p_centre text, p_date date, p_slot integer) RETURNS bigint[]
 LANGUAGE sql STABLE AS $$
+    -- A scalar probe per resident (see round_json in 004 for why not NOT EXISTS).
     SELECT coalesce(array_agg(e.id ORDER BY e.id), '{}')
       FROM round_expected(p_centre, p_date) AS e(id)
-     WHERE NOT EXISTS (
-        SELECT 1 FROM observations o
-         WHERE o.centre = p_centre AND o.date = p_date AND o.slot = p_slot
-           AND o.resident = e.id AND o.current)
+     WHERE (SELECT o.id FROM observations o
+             WHERE o.centre = p_centre AND o.date = p_date AND o.slot = p_slot
+               AND o.resident = e.id AND o.current) IS NULL
 $$;
 
 -- Due: a round not complete at scheduled + grace raises round_overdue naming the residents not

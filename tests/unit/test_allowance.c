@@ -298,10 +298,10 @@ static const char UNPAID_FACTS[] =
 	"{\"resident\":{\"id\":7,\"case_number\":\"B-7\",\"given_name\":\"Amina\","
 	"\"family_name\":\"Test; \\\"Q\\\"\"},\"centre\":\"tonder\",\"period_start\":"
 	"\"2026-01-19\",\"period_end\":\"2026-02-01\",\"facts\":{\"payable_days\":14,\"groups\":"
-	"[[\"base\",5841,0,14],[\"supplement_phase1\",975,0,10],[\"supplement_phase1\",975,50,4]]},"
+	"\"base 5841 0 14,supplement_phase1 975 0 10,supplement_phase1 975 50 4\"},"
 	"\"payout\":null,\"settled_ore\":null,\"earlier\":[{\"period_start\":\"2026-01-05\","
-	"\"facts\":{\"payable_days\":12,\"groups\":[[\"base\",5841,0,12],[\"supplement_phase1\","
-	"975,0,12]]},\"settled_ore\":95424}]}";
+	"\"facts\":{\"payable_days\":12,\"groups\":\"base 5841 0 12,supplement_phase1 975 0 12\"},"
+	"\"settled_ore\":95424}]}";
 
 static void test_statement_unpaid_with_correction(void **state)
 {
@@ -353,7 +353,7 @@ static void test_statement_paid_shows_what_was_paid(void **state)
 		"{\"resident\":{\"id\":7,\"case_number\":\"=B7\",\"given_name\":\"A\","
 		"\"family_name\":\"T\"},\"centre\":\"tonder\",\"period_start\":\"2026-01-05\","
 		"\"period_end\":\"2026-01-18\",\"facts\":{\"payable_days\":12,\"groups\":"
-		"[[\"supplement_phase2\",3408,0,12]]},\"settled_ore\":47712,\"payout\":{\"id\":3,"
+		"\"supplement_phase2 3408 0 12\"},\"settled_ore\":47712,\"payout\":{\"id\":3,"
 		"\"collected_by\":\"self\",\"paid_at\":\"2026-01-18T10:00:00+00:00\","
 		"\"amount_ore\":47712,\"statement\":{\"resident\":7,\"case_number\":\"=B7\","
 		"\"period_start\":\"2026-01-05\",\"period_end\":\"2026-01-18\",\"payable_days\":14,"
@@ -394,13 +394,17 @@ static void test_statement_refuses_malformed_facts(void **state)
 		"[]",
 		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\"}",
 		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":[[\"base\",5841,0]]}}",
+		"\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 0\"}}",
 		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":[[\"pocket\",5841,0,1]]}}",
+		"\"facts\":{\"payable_days\":1,\"groups\":\"pocket 5841 0 1\"}}",
 		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":[[\"base\",5841,101,1]]}}",
+		"\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 101 1\"}}",
 		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":[]},\"payout\":{\"id\":1}}",
+		"\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 0 1,\"}}",
+		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
+		"\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 0 1x\"}}",
+		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
+		"\"facts\":{\"payable_days\":1,\"groups\":\"\"},\"payout\":{\"id\":1}}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		json_t *item = load(bad[i]);
