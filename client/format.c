@@ -2,38 +2,14 @@
  * tables with columns measured in code points. No I/O; see format.h. */
 #include "format.h"
 
+#include "rollcall/money.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 char *format_ore(int64_t ore, char out[FORMAT_ORE_SIZE])
 {
-	/* Work on the magnitude as unsigned so that INT64_MIN has a magnitude too. */
-	uint64_t magnitude = ore < 0 ? (uint64_t)0 - (uint64_t)ore : (uint64_t)ore;
-	uint64_t kroner = magnitude / 100;
-	unsigned ore_part = (unsigned)(magnitude % 100);
-	char reversed[FORMAT_ORE_SIZE];
-	size_t n = 0;
-
-	/* Build the string backwards: two øre digits, the comma, then kroner digits in groups of
-	 * three separated by dots. */
-	reversed[n++] = (char)('0' + ore_part % 10);
-	reversed[n++] = (char)('0' + ore_part / 10);
-	reversed[n++] = ',';
-	unsigned digits = 0;
-	do {
-		if (digits > 0 && digits % 3 == 0)
-			reversed[n++] = '.';
-		reversed[n++] = (char)('0' + kroner % 10);
-		kroner /= 10;
-		digits++;
-	} while (kroner > 0);
-	if (ore < 0)
-		reversed[n++] = '-';
-
-	for (size_t i = 0; i < n; i++)
-		out[i] = reversed[n - 1 - i];
-	out[n] = '\0';
-	return out;
+	return money_format_kroner(ore, true, out);
 }
 
 /* Length of the UTF-8 sequence starting at s (1-4), or 0 if it is not a valid, shortest-form

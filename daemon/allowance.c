@@ -2,6 +2,8 @@
  * export comes from here, so the rounding rule lives in one place. */
 #include "allowance.h"
 
+#include "rollcall/money.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -162,8 +164,5 @@ int64_t allowance_apply_corrections(int64_t net_ore, const int64_t *corrections,
 
 void allowance_format_kroner(int64_t ore, char out[ALLOWANCE_KRONER_SIZE])
 {
-	/* Unsigned magnitude: -INT64_MIN does not fit in int64_t. */
-	uint64_t magnitude = ore < 0 ? (uint64_t)0 - (uint64_t)ore : (uint64_t)ore;
-	snprintf(out, ALLOWANCE_KRONER_SIZE, "%s%llu,%02llu", ore < 0 ? "-" : "",
-		 (unsigned long long)(magnitude / 100), (unsigned long long)(magnitude % 100));
+	money_format_kroner(ore, false, out);
 }

@@ -72,7 +72,7 @@ static const struct field_spec alert_list_query[] = {
 #define ROLE_ALERTS (ROLE_ONCALL | ROLE_MANAGER | ROLE_ADMIN)
 
 const struct route routes_alerts[] = {
-    {"POST", "/v1/residents/{id}/absences", ROLE_STAFF_PLUS, "absence_report", id_path, NULL,
+    {"POST", "/v1/residents/{id}/absences", ROLE_STAFF_PLUS, "resident_absence_report", id_path, NULL,
      absence_report_body, ROUTE_MUTATING | ROUTE_OPTIONAL_BODY, NULL},
     {"GET", "/v1/absences", ROLE_STAFF_PLUS, "absence_list", NULL, absence_list_query, NULL, 0,
      NULL},

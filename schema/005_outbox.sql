@@ -567,7 +567,7 @@ $$;
 -- POST /v1/residents/{id}/incidents {"kind","occurred_at","description","police_report_number"}
 -- Stores the report and, in the same transaction, its notification to the authorities the
 -- kind's route names, due at once.
-CREATE FUNCTION op_incident_create(ctx jsonb, args jsonb)
+CREATE FUNCTION op_resident_incident_create(ctx jsonb, args jsonb)
 RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
 DECLARE
     now_ timestamptz := ctx_now(ctx);

@@ -963,7 +963,7 @@ END $$;
 
 -- POST /v1/residents/{id}/absences: staff report an absence now. A second report while one is
 -- open adds to it (200); a new one is 201.
-CREATE FUNCTION op_absence_report(ctx jsonb, args jsonb)
+CREATE FUNCTION op_resident_absence_report(ctx jsonb, args jsonb)
 RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
 DECLARE
     now_ timestamptz := (ctx->>'now')::timestamptz;
