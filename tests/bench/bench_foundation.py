@@ -7,7 +7,8 @@ ratios; asserts nothing about timing.
      writes: the old row is superseded, a new one inserted, an audit row and an idempotency row
      written, all in one transaction) over mutual TLS with keep-alive, at 1 and 8 concurrent
      clients; against pgbench running one durable single-row INSERT per transaction at the same
-     concurrency.
+     concurrency. Each client is the terminal of its own centre (writers to one round queue
+     behind each other by design, so eight clients on one round would measure that lock).
   2. A whole 78-resident round per POST, against a pgbench script inserting 78 rows in one
      transaction. Also p50/p99 latency of the round POST.
 
