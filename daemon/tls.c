@@ -63,8 +63,6 @@ SSL_CTX *tls_server_ctx_new(const struct config *config, char *errbuf, size_t er
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF |
 					 SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	/* Idle connections (thousands of alert watchers) give their read/write buffers back. */
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, config->tls_cert) != 1) {
 		openssl_reason(errbuf, errlen, "cannot load tls_cert", config->tls_cert);
 		goto failed;
