@@ -118,6 +118,7 @@ struct attempt {
 	bool delivered;
 	char error[SENDER_ERROR_SIZE];
 	int64_t started_mono_us;
+	int64_t finished_clock_us; /* the daemon clock when the outcome was known */
 };
 
 struct sender {
@@ -342,6 +343,10 @@ static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, .
 		event_del(a->deadline);
 	attempt_close_network(a);
 	a->state = ATTEMPT_RECORDING;
+	/* The outcome and the next attempt are dated when the attempt ended, not when the
+	 * write-back gets through: a write-back delayed past a clock change must not push the
+	 * retry later than the rule says. */
+	a->finished_clock_us = clock_now_us();
 	int64_t took_ms = (clock_monotonic_us() - a->started_mono_us) / 1000;
 	if (delivered)
 		log_info("sender: %s %s to %s of %s delivered (%s, %" PRId64 " ms)", a->type,
@@ -405,7 +410,7 @@ static void attempt_record(struct attempt *a)
 {
 	struct sender *s = a->sender;
 	char now[CLOCK_TEXT_SIZE];
-	int64_t now_us = clock_now_us();
+	int64_t now_us = a->finished_clock_us;
 	format_instant(now_us, now);
 	bool queued;
 	if (a->delivered) {
