@@ -63,6 +63,8 @@ SSL_CTX *tls_server_ctx_new(const struct config *config, char *errbuf, size_t er
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF |
 					 SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* libevent may retry a blocked SSL_write from a buffer that has since moved. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* Not SSL_MODE_RELEASE_BUFFERS, though it would save ~14 KiB per idle alert watcher: with
 	 * libevent 2.1's OpenSSL bufferevents it stalled large chunked replies (a 2,500-resident
 	 * statements export stopped mid-body until the connection deadline). */
