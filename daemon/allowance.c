@@ -8,9 +8,9 @@
 #include <string.h>
 
 static const char *const kind_names[ALLOWANCE_KIND_COUNT] = {
-	[ALLOWANCE_BASE] = "base",
-	[ALLOWANCE_SUPPLEMENT_PHASE1] = "supplement_phase1",
-	[ALLOWANCE_SUPPLEMENT_PHASE2] = "supplement_phase2",
+    [ALLOWANCE_BASE] = "base",
+    [ALLOWANCE_SUPPLEMENT_PHASE1] = "supplement_phase1",
+    [ALLOWANCE_SUPPLEMENT_PHASE2] = "supplement_phase2",
 };
 
 const char *allowance_kind_name(enum allowance_kind kind)
@@ -77,7 +77,7 @@ static enum allowance_status check_group(const struct allowance_group *g)
 
 /* The line of (kind, rate), appended when it is new. */
 static struct allowance_line *line_for(struct allowance_statement *st, enum allowance_kind kind,
-				       int64_t per_day_ore)
+                                       int64_t per_day_ore)
 {
 	for (size_t i = 0; i < st->line_count; i++)
 		if (st->lines[i].kind == kind && st->lines[i].per_day_ore == per_day_ore)
@@ -89,8 +89,8 @@ static struct allowance_line *line_for(struct allowance_statement *st, enum allo
 }
 
 static struct allowance_withdrawal *withdrawal_for(struct allowance_statement *st,
-						   enum allowance_kind kind, int64_t per_day_ore,
-						   int percent)
+                                                   enum allowance_kind kind, int64_t per_day_ore,
+                                                   int percent)
 {
 	for (size_t i = 0; i < st->withdrawal_count; i++) {
 		struct allowance_withdrawal *w = &st->withdrawals[i];
@@ -106,7 +106,7 @@ static struct allowance_withdrawal *withdrawal_for(struct allowance_statement *s
 }
 
 enum allowance_status allowance_compute(const struct allowance_group *groups, size_t count,
-					int payable_days, struct allowance_statement *out)
+                                        int payable_days, struct allowance_statement *out)
 {
 	memset(out, 0, sizeof *out);
 	if (count > ALLOWANCE_MAX_GROUPS)
@@ -128,8 +128,8 @@ enum allowance_status allowance_compute(const struct allowance_group *groups, si
 		out->gross_ore += (int64_t)g->days * g->per_day_ore;
 		if (!allowance_kind_is_supplement(g->kind) || g->percent == 0)
 			continue;
-		struct allowance_withdrawal *w = withdrawal_for(out, g->kind, g->per_day_ore,
-								g->percent);
+		struct allowance_withdrawal *w =
+		    withdrawal_for(out, g->kind, g->per_day_ore, g->percent);
 		w->days += g->days;
 		w->amount_ore += (int64_t)g->days * w->per_day_withdrawn_ore;
 		out->withdrawn_ore += (int64_t)g->days * w->per_day_withdrawn_ore;
@@ -140,7 +140,7 @@ enum allowance_status allowance_compute(const struct allowance_group *groups, si
 }
 
 int64_t allowance_apply_corrections(int64_t net_ore, const int64_t *corrections, size_t count,
-				    int64_t *applied)
+                                    int64_t *applied)
 {
 	int64_t total = 0;
 	for (size_t i = 0; i < count; i++) {

@@ -19,7 +19,7 @@ enum allowance_kind {
 /* "base", "supplement_phase1", "supplement_phase2". */
 const char *allowance_kind_name(enum allowance_kind kind);
 bool allowance_kind_parse(const char *name, enum allowance_kind *out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 bool allowance_kind_is_supplement(enum allowance_kind kind);
 
 /* Bounds on the facts: far above any real figure, low enough that no product overflows. */
@@ -84,8 +84,8 @@ int64_t allowance_withdrawal_per_day(int64_t per_day_ore, int percent);
  * one entry per supplement rate and percentage. A base group's percent is ignored: a sanction
  * never touches the base allowance, whatever the facts say. On failure *out is zeroed. */
 enum allowance_status allowance_compute(const struct allowance_group *groups, size_t count,
-					int payable_days, struct allowance_statement *out)
-	__attribute__((warn_unused_result));
+                                        int payable_days, struct allowance_statement *out)
+    __attribute__((warn_unused_result));
 
 /* Corrections of earlier, already paid periods (what a period is worth now minus what was paid
  * for it) carried into a period worth net_ore. Increases are applied in full; decreases oldest
@@ -94,7 +94,7 @@ enum allowance_status allowance_compute(const struct allowance_group *groups, si
  * counter. applied[i] receives the part of corrections[i] applied here. Returns the sum of
  * applied, the statement's adjustment. */
 int64_t allowance_apply_corrections(int64_t net_ore, const int64_t *corrections, size_t count,
-				    int64_t *applied);
+                                    int64_t *applied);
 
 /* Kroner with a decimal comma and no thousands separator, as the finance export writes them:
  * 129486 -> "1294,86", -5 -> "-0,05". */

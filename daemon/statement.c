@@ -13,7 +13,7 @@
 #define MAX_EARLIER 64
 
 static bool failf(char err[STATEMENT_ERROR_SIZE], const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static bool failf(char err[STATEMENT_ERROR_SIZE], const char *fmt, ...)
 {
@@ -25,8 +25,7 @@ static bool failf(char err[STATEMENT_ERROR_SIZE], const char *fmt, ...)
 }
 
 /* An integer member within [low, high]. */
-static bool get_int(const json_t *object, const char *key, int64_t low, int64_t high,
-		    int64_t *out)
+static bool get_int(const json_t *object, const char *key, int64_t low, int64_t high, int64_t *out)
 {
 	const json_t *value = json_object_get(object, key);
 	if (!json_is_integer(value))
@@ -64,13 +63,13 @@ static bool parse_group(const char *text, size_t len, struct allowance_group *g)
 /* Parses {"payable_days": n, "groups": "kind per_day_ore percent days,..."} (allowance_facts()
  * in schema/007_allowances.sql) and computes the money. */
 static bool compute_facts(const json_t *facts, struct allowance_statement *out,
-			  char err[STATEMENT_ERROR_SIZE])
+                          char err[STATEMENT_ERROR_SIZE])
 {
 	struct allowance_group groups[ALLOWANCE_MAX_GROUPS];
 	size_t count = 0;
 	int64_t payable_days;
-	if (!json_is_object(facts) || !get_int(facts, "payable_days", 0, ALLOWANCE_MAX_DAYS,
-					       &payable_days))
+	if (!json_is_object(facts) ||
+	    !get_int(facts, "payable_days", 0, ALLOWANCE_MAX_DAYS, &payable_days))
 		return failf(err, "facts without payable_days");
 	const char *text = json_string_value(json_object_get(facts, "groups"));
 	if (!text)
@@ -81,7 +80,8 @@ static bool compute_facts(const json_t *facts, struct allowance_statement *out,
 		if (count == ALLOWANCE_MAX_GROUPS)
 			return failf(err, "more than %d groups of days", ALLOWANCE_MAX_GROUPS);
 		if (!parse_group(text, len, &groups[count]))
-			return failf(err, "group %zu is not \"kind per_day_ore percent days\"", count);
+			return failf(err, "group %zu is not \"kind per_day_ore percent days\"",
+			             count);
 		count++;
 		text += len;
 		if (comma)
@@ -100,11 +100,11 @@ static json_t *lines_json(const struct allowance_statement *st)
 	json_t *lines = json_array();
 	for (size_t i = 0; lines && i < st->line_count; i++) {
 		const struct allowance_line *l = &st->lines[i];
-		if (json_array_append_new(lines, json_pack("{s:s, s:I, s:i, s:I}", "kind",
-							   allowance_kind_name(l->kind),
-							   "per_day_ore", (json_int_t)l->per_day_ore,
-							   "days", l->days, "amount_ore",
-							   (json_int_t)l->amount_ore)) != 0) {
+		if (json_array_append_new(
+		        lines,
+		        json_pack("{s:s, s:I, s:i, s:I}", "kind", allowance_kind_name(l->kind),
+		                  "per_day_ore", (json_int_t)l->per_day_ore, "days", l->days,
+		                  "amount_ore", (json_int_t)l->amount_ore)) != 0) {
 			json_decref(lines);
 			return NULL;
 		}
@@ -118,12 +118,12 @@ static json_t *withdrawals_json(const struct allowance_statement *st)
 	for (size_t i = 0; list && i < st->withdrawal_count; i++) {
 		const struct allowance_withdrawal *w = &st->withdrawals[i];
 		if (json_array_append_new(
-			    list, json_pack("{s:s, s:I, s:i, s:i, s:I, s:I}", "kind",
-					    allowance_kind_name(w->kind), "per_day_ore",
-					    (json_int_t)w->per_day_ore, "percent", w->percent,
-					    "days", w->days, "per_day_withdrawn_ore",
-					    (json_int_t)w->per_day_withdrawn_ore, "amount_ore",
-					    (json_int_t)w->amount_ore)) != 0) {
+		        list, json_pack("{s:s, s:I, s:i, s:i, s:I, s:I}", "kind",
+		                        allowance_kind_name(w->kind), "per_day_ore",
+		                        (json_int_t)w->per_day_ore, "percent", w->percent, "days",
+		                        w->days, "per_day_withdrawn_ore",
+		                        (json_int_t)w->per_day_withdrawn_ore, "amount_ore",
+		                        (json_int_t)w->amount_ore)) != 0) {
 			json_decref(list);
 			return NULL;
 		}
@@ -150,11 +150,11 @@ static json_t *statement_head(const json_t *item, char err[STATEMENT_ERROR_SIZE]
 	for (size_t i = 0; ok && i < sizeof copied / sizeof copied[0]; i++) {
 		const json_t *value = json_object_get(resident, copied[i]);
 		ok = json_object_set_new(head, copied[i],
-					 value ? json_deep_copy(value) : json_null()) == 0;
+		                         value ? json_deep_copy(value) : json_null()) == 0;
 	}
 	const json_t *centre = json_object_get(item, "centre");
-	ok = ok && json_object_set_new(head, "centre", centre ? json_deep_copy(centre)
-							      : json_null()) == 0;
+	ok = ok && json_object_set_new(head, "centre",
+	                               centre ? json_deep_copy(centre) : json_null()) == 0;
 	ok = ok && json_object_set_new(head, "period_start", json_deep_copy(start)) == 0 &&
 	     json_object_set_new(head, "period_end", json_deep_copy(end)) == 0;
 	if (!ok) {
@@ -180,7 +180,7 @@ static void totals_from_paid(const json_t *paid, struct statement_totals *t)
 		enum allowance_kind kind;
 		int64_t days, amount;
 		if (!allowance_kind_parse(json_string_value(json_object_get(line, "kind")),
-					  &kind) ||
+		                          &kind) ||
 		    !get_int(line, "days", 0, ALLOWANCE_MAX_DAYS, &days) ||
 		    !get_int(line, "amount_ore", 0, INT64_MAX, &amount))
 			continue;
@@ -196,13 +196,14 @@ static void totals_from_paid(const json_t *paid, struct statement_totals *t)
 }
 
 /* A paid period: the statement as paid, its payout, and what a correction would carry. */
-static json_t *build_paid(const json_t *item, const json_t *payout,
-			  struct statement_totals *totals, char err[STATEMENT_ERROR_SIZE])
+static json_t *build_paid(const json_t *item, const json_t *payout, struct statement_totals *totals,
+                          char err[STATEMENT_ERROR_SIZE])
 {
 	const json_t *paid = json_object_get(payout, "statement");
 	int64_t settled;
 	struct allowance_statement now;
-	if (!json_is_object(paid) || !get_int(item, "settled_ore", INT64_MIN, INT64_MAX, &settled)) {
+	if (!json_is_object(paid) ||
+	    !get_int(item, "settled_ore", INT64_MIN, INT64_MAX, &settled)) {
 		failf(err, "a payout without its statement or settled amount");
 		return NULL;
 	}
@@ -224,7 +225,7 @@ static json_t *build_paid(const json_t *item, const json_t *payout,
 		return NULL;
 	}
 	if (json_object_set_new(statement, "correction_ore",
-				json_integer((json_int_t)(now.net_ore - settled))) != 0) {
+	                        json_integer((json_int_t)(now.net_ore - settled))) != 0) {
 		json_decref(statement);
 		failf(err, "out of memory");
 		return NULL;
@@ -237,7 +238,7 @@ static json_t *build_paid(const json_t *item, const json_t *payout,
 /* The corrections of the earlier paid periods: what each is worth now minus what it is settled
  * at. Fills periods[] (borrowed strings) and settled[]; returns the count or -1. */
 static int earlier_corrections(const json_t *earlier, const char **periods, int64_t *corrections,
-			       int64_t *settled, char err[STATEMENT_ERROR_SIZE])
+                               int64_t *settled, char err[STATEMENT_ERROR_SIZE])
 {
 	if (!earlier || json_is_null(earlier))
 		return 0;
@@ -263,19 +264,19 @@ static int earlier_corrections(const json_t *earlier, const char **periods, int6
 }
 
 static json_t *build_unpaid(const json_t *item, struct statement_totals *totals,
-			    json_t **payout_args, char err[STATEMENT_ERROR_SIZE])
+                            json_t **payout_args, char err[STATEMENT_ERROR_SIZE])
 {
 	struct allowance_statement st;
 	const char *periods[MAX_EARLIER];
 	int64_t corrections[MAX_EARLIER], settled[MAX_EARLIER], applied[MAX_EARLIER];
 	if (!compute_facts(json_object_get(item, "facts"), &st, err))
 		return NULL;
-	int n = earlier_corrections(json_object_get(item, "earlier"), periods, corrections,
-				    settled, err);
+	int n = earlier_corrections(json_object_get(item, "earlier"), periods, corrections, settled,
+	                            err);
 	if (n < 0)
 		return NULL;
-	int64_t adjustment = allowance_apply_corrections(st.net_ore, corrections, (size_t)n,
-							  applied);
+	int64_t adjustment =
+	    allowance_apply_corrections(st.net_ore, corrections, (size_t)n, applied);
 	int64_t pending = 0;
 	for (int i = 0; i < n; i++)
 		pending += corrections[i] - applied[i];
@@ -286,13 +287,13 @@ static json_t *build_unpaid(const json_t *item, struct statement_totals *totals,
 	json_t *basis = json_array();
 	bool ok = statement && adjustments && basis;
 	for (int i = 0; ok && i < n; i++) {
-		ok = json_array_append_new(basis, json_pack("{s:s, s:I}", "period_start",
-							    periods[i], "settled_ore",
-							    (json_int_t)settled[i])) == 0;
+		ok = json_array_append_new(basis,
+		                           json_pack("{s:s, s:I}", "period_start", periods[i],
+		                                     "settled_ore", (json_int_t)settled[i])) == 0;
 		if (ok && applied[i] != 0) {
-			ok = json_array_append_new(adjustments,
-						   json_pack("{s:s, s:I}", "period_start", periods[i],
-							     "amount_ore", (json_int_t)applied[i])) == 0;
+			ok = json_array_append_new(
+			         adjustments, json_pack("{s:s, s:I}", "period_start", periods[i],
+			                                "amount_ore", (json_int_t)applied[i])) == 0;
 		}
 	}
 	ok = ok &&
@@ -300,21 +301,20 @@ static json_t *build_unpaid(const json_t *item, struct statement_totals *totals,
 	     json_object_set_new(statement, "lines", lines_json(&st)) == 0 &&
 	     json_object_set_new(statement, "withdrawals", withdrawals_json(&st)) == 0 &&
 	     json_object_set_new(statement, "withdrawn_ore",
-				 json_integer((json_int_t)st.withdrawn_ore)) == 0 &&
+	                         json_integer((json_int_t)st.withdrawn_ore)) == 0 &&
 	     json_object_set_new(statement, "adjustment_ore",
-				 json_integer((json_int_t)adjustment)) == 0 &&
+	                         json_integer((json_int_t)adjustment)) == 0 &&
 	     json_object_set(statement, "adjustments", adjustments) == 0 &&
 	     json_object_set_new(statement, "pending_correction_ore",
-				 json_integer((json_int_t)pending)) == 0 &&
+	                         json_integer((json_int_t)pending)) == 0 &&
 	     json_object_set_new(statement, "total_ore", json_integer((json_int_t)total)) == 0 &&
 	     json_object_set_new(statement, "payout", json_null()) == 0;
 	if (ok && payout_args) {
 		json_t *snapshot = json_deep_copy(statement);
-		*payout_args = json_pack("{s:o, s:I, s:I, s:I, s:O, s:O}", "statement", snapshot,
-					 "amount_ore", (json_int_t)total, "net_ore",
-					 (json_int_t)st.net_ore, "adjustment_ore",
-					 (json_int_t)adjustment, "corrections", adjustments,
-					 "basis", basis);
+		*payout_args = json_pack(
+		    "{s:o, s:I, s:I, s:I, s:O, s:O}", "statement", snapshot, "amount_ore",
+		    (json_int_t)total, "net_ore", (json_int_t)st.net_ore, "adjustment_ore",
+		    (json_int_t)adjustment, "corrections", adjustments, "basis", basis);
 		ok = *payout_args != NULL;
 	}
 	json_decref(adjustments);
@@ -339,8 +339,8 @@ static json_t *build_unpaid(const json_t *item, struct statement_totals *totals,
 	return statement;
 }
 
-json_t *statement_build(const json_t *item, struct statement_totals *totals,
-			json_t **payout_args, char err[STATEMENT_ERROR_SIZE])
+json_t *statement_build(const json_t *item, struct statement_totals *totals, json_t **payout_args,
+                        char err[STATEMENT_ERROR_SIZE])
 {
 	err[0] = '\0';
 	if (payout_args)
@@ -390,31 +390,31 @@ void statement_text_free(struct statement_text *text)
 }
 
 static const char *const csv_columns[] = {
-	"period_start",
-	"period_end",
-	"centre",
-	"resident",
-	"case_number",
-	"family_name",
-	"given_name",
-	"payable_days",
-	"base_days",
-	"base_ore",
-	"base_kr",
-	"supplement_phase1_days",
-	"supplement_phase1_ore",
-	"supplement_phase1_kr",
-	"supplement_phase2_days",
-	"supplement_phase2_ore",
-	"supplement_phase2_kr",
-	"withdrawn_ore",
-	"withdrawn_kr",
-	"adjustment_ore",
-	"adjustment_kr",
-	"total_ore",
-	"total_kr",
-	"paid_at",
-	"collected_by",
+    "period_start",
+    "period_end",
+    "centre",
+    "resident",
+    "case_number",
+    "family_name",
+    "given_name",
+    "payable_days",
+    "base_days",
+    "base_ore",
+    "base_kr",
+    "supplement_phase1_days",
+    "supplement_phase1_ore",
+    "supplement_phase1_kr",
+    "supplement_phase2_days",
+    "supplement_phase2_ore",
+    "supplement_phase2_kr",
+    "withdrawn_ore",
+    "withdrawn_kr",
+    "adjustment_ore",
+    "adjustment_kr",
+    "total_ore",
+    "total_kr",
+    "paid_at",
+    "collected_by",
 };
 #define CSV_COLUMN_COUNT (sizeof csv_columns / sizeof csv_columns[0])
 
@@ -435,7 +435,7 @@ static bool csv_text(struct statement_text *out, bool first, const char *value)
 		value = "";
 	size_t len = strlen(value);
 	bool quote = strpbrk(value, ";\",\r\n") != NULL ||
-		     (len > 0 && (value[0] == ' ' || value[len - 1] == ' '));
+	             (len > 0 && (value[0] == ' ' || value[len - 1] == ' '));
 	bool guard = len > 0 && strchr("=+-@\t", value[0]) != NULL;
 	if (!first && !statement_text_append(out, &separator, 1))
 		return false;
@@ -482,25 +482,25 @@ static const char *str_member(const json_t *object, const char *key)
 }
 
 bool statement_csv_row(struct statement_text *out, const json_t *statement,
-		       const struct statement_totals *t)
+                       const struct statement_totals *t)
 {
 	const json_t *payout = json_object_get(statement, "payout");
 	json_int_t resident = json_integer_value(json_object_get(statement, "resident"));
 	bool ok = csv_raw(out, true, str_member(statement, "period_start")) &&
-		  csv_raw(out, false, str_member(statement, "period_end")) &&
-		  csv_text(out, false, str_member(statement, "centre")) &&
-		  csv_int(out, (int64_t)resident) &&
-		  csv_text(out, false, str_member(statement, "case_number")) &&
-		  csv_text(out, false, str_member(statement, "family_name")) &&
-		  csv_text(out, false, str_member(statement, "given_name")) &&
-		  csv_int(out, t->payable_days);
+	          csv_raw(out, false, str_member(statement, "period_end")) &&
+	          csv_text(out, false, str_member(statement, "centre")) &&
+	          csv_int(out, (int64_t)resident) &&
+	          csv_text(out, false, str_member(statement, "case_number")) &&
+	          csv_text(out, false, str_member(statement, "family_name")) &&
+	          csv_text(out, false, str_member(statement, "given_name")) &&
+	          csv_int(out, t->payable_days);
 	for (int k = 0; ok && k < ALLOWANCE_KIND_COUNT; k++)
 		ok = csv_int(out, t->days[k]) && csv_amount(out, t->amount_ore[k]);
 	ok = ok && csv_amount(out, t->withdrawn_ore) && csv_amount(out, t->adjustment_ore) &&
 	     csv_amount(out, t->total_ore) &&
 	     csv_raw(out, false, json_is_object(payout) ? str_member(payout, "paid_at") : "") &&
 	     csv_text(out, false,
-		      json_is_object(payout) ? str_member(payout, "collected_by") : "") &&
+	              json_is_object(payout) ? str_member(payout, "collected_by") : "") &&
 	     statement_text_append(out, "\r\n", 2);
 	return ok;
 }

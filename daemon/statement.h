@@ -43,8 +43,8 @@ struct statement_totals {
  * payout carries. totals may be NULL. When payout_args is not NULL, *payout_args receives what
  * op_resident_payout takes as args.statement (NULL for a paid period). Returns NULL and
  * describes the problem in err when the facts are malformed. */
-json_t *statement_build(const json_t *item, struct statement_totals *totals,
-			json_t **payout_args, char err[STATEMENT_ERROR_SIZE]);
+json_t *statement_build(const json_t *item, struct statement_totals *totals, json_t **payout_args,
+                        char err[STATEMENT_ERROR_SIZE]);
 
 /* A growing text buffer for CSV and streamed JSON. */
 struct statement_text {
@@ -53,7 +53,7 @@ struct statement_text {
 	size_t cap;
 };
 bool statement_text_append(struct statement_text *text, const char *data, size_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void statement_text_reset(struct statement_text *text); /* empties, keeps the memory */
 void statement_text_free(struct statement_text *text);
 
@@ -63,6 +63,6 @@ void statement_text_free(struct statement_text *text);
 #define STATEMENT_CSV_SEPARATOR ';'
 bool statement_csv_header(struct statement_text *out) __attribute__((warn_unused_result));
 bool statement_csv_row(struct statement_text *out, const json_t *statement,
-		       const struct statement_totals *totals) __attribute__((warn_unused_result));
+                       const struct statement_totals *totals) __attribute__((warn_unused_result));
 
 #endif

@@ -254,6 +254,22 @@ CREATE INDEX stays_centre_resident ON stays (centre, resident);
 -- The facts: one set-based query
 -- ---------------------------------------------------------------------------------------------
 
+-- The units of a facts query as rows. PL/pgSQL, not inlined, so that the planner takes the
+-- declared ROWS (a page of residents) instead of unnest()'s guess of 10: with 10 it chose nested
+-- loops that re-ran whole subqueries once per resident, quadratic in the page size.
+CREATE FUNCTION allowance_units(p_residents bigint[], p_periods date[])
+RETURNS TABLE (resident bigint, p date)
+LANGUAGE plpgsql IMMUTABLE ROWS 2000 AS $$
+BEGIN
+    RETURN QUERY SELECT DISTINCT u.r, u.d FROM unnest(p_residents, p_periods) AS u(r, d);
+END $$;
+
+CREATE FUNCTION allowance_ids(p_residents bigint[]) RETURNS SETOF bigint
+LANGUAGE plpgsql IMMUTABLE ROWS 2000 AS $$
+BEGIN
+    RETURN QUERY SELECT DISTINCT x FROM unnest(p_residents) AS x;
+END $$;
+
 -- For each unit (resident, period start) of the two arrays, the payable days of the 14-day
 -- period, their groups as text "kind per_day_ore percent days" joined by commas (the kinds in
 -- rate order, each kind's groups in the order of their first day; text rather than JSON arrays
@@ -274,8 +290,8 @@ RETURNS TABLE (resident bigint, period_start date, payable_days int, groups text
                centre text)
 LANGUAGE sql STABLE AS $$
 WITH units AS (
-    SELECT DISTINCT u.resident, u.p, u.p + 14 AS pe, r.date_of_birth AS dob
-    FROM unnest(p_residents, p_periods) AS u(resident, p)
+    SELECT u.resident, u.p, u.p + 14 AS pe, r.date_of_birth AS dob
+    FROM allowance_units(p_residents, p_periods) AS u
     JOIN residents r ON r.id = u.resident
 ),
 -- Each stay's part of the period [sf, st), with its centre's meal scheme and time zone.
@@ -433,63 +449,66 @@ $$;
 CREATE FUNCTION allowance_items(p_residents bigint[], p_period date, p_now timestamptz)
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-WITH res AS (
-    SELECT DISTINCT x.resident FROM unnest(p_residents) AS x(resident)
+-- Written so that no two computed sets are joined to each other (the planner cannot estimate
+-- them and chose nested loops, quadratic in the page size): lookups go to tables by index, and
+-- the units of a resident are brought together by GROUP BY.
+WITH res AS MATERIALIZED (
+    SELECT x.resident FROM allowance_ids(p_residents) AS x(resident)
 ),
-paid AS (
-    SELECT p.* FROM payouts p JOIN res ON res.resident = p.resident
-    WHERE p.period_start = p_period
+earlier AS MATERIALIZED (
+    SELECT q.resident, q.period_start
+    FROM res
+    JOIN payouts q ON q.resident = res.resident AND q.period_start < p_period
+         AND q.period_start >= p_period - 14 * allowance_correction_periods()
+    WHERE NOT EXISTS (SELECT 1 FROM payouts pd
+                      WHERE pd.resident = res.resident AND pd.period_start = p_period)
 ),
-earlier AS (
-    SELECT q.resident, q.period_start FROM payouts q JOIN res ON res.resident = q.resident
-    WHERE q.period_start < p_period
-      AND q.period_start >= p_period - 14 * allowance_correction_periods()
-      AND NOT EXISTS (SELECT 1 FROM paid WHERE paid.resident = q.resident)
+facts AS MATERIALIZED (
+    -- settled: what a paid period is settled at (payout_settled(), inline: a SQL function
+    -- called per row is planned per call); NULL when the period is not paid.
+    SELECT f.*,
+           (SELECT p.net_ore + coalesce((SELECT sum(c.amount_ore) FROM payout_corrections c
+                                         WHERE c.resident = p.resident
+                                           AND c.period_start = p.period_start), 0)
+            FROM payouts p
+            WHERE p.resident = f.resident AND p.period_start = f.period_start) AS settled
+    FROM allowance_facts(
+        (SELECT array_agg(res.resident) FROM res)
+            || coalesce((SELECT array_agg(e.resident) FROM earlier e), '{}'),
+        (SELECT array_agg(p_period) FROM res)
+            || coalesce((SELECT array_agg(e.period_start) FROM earlier e), '{}'),
+        p_now) AS f
 ),
-units AS (
-    SELECT res.resident, p_period AS p FROM res
-    UNION ALL SELECT e.resident, e.period_start FROM earlier e
-),
-facts AS (
-    SELECT f.* FROM allowance_facts((SELECT array_agg(u.resident) FROM units u),
-                                    (SELECT array_agg(u.p) FROM units u), p_now) AS f
-),
-settled AS (
-    SELECT e.resident, e.period_start, payout_settled(e.resident, e.period_start) AS ore
-    FROM earlier e
-    UNION ALL
-    SELECT pd.resident, pd.period_start, payout_settled(pd.resident, pd.period_start)
-    FROM paid pd
-),
-earlier_json AS (
-    SELECT e.resident,
-           jsonb_agg(jsonb_build_object(
-               'period_start', e.period_start,
-               'facts', jsonb_build_object('payable_days', f.payable_days, 'groups', f.groups),
-               'settled_ore', s.ore) ORDER BY e.period_start) AS list
-    FROM earlier e
-    JOIN facts f ON f.resident = e.resident AND f.period_start = e.period_start
-    JOIN settled s ON s.resident = e.resident AND s.period_start = e.period_start
-    GROUP BY e.resident
+grouped AS (
+    SELECT f.resident,
+           max(f.payable_days) FILTER (WHERE f.period_start = p_period) AS payable_days,
+           max(f.groups) FILTER (WHERE f.period_start = p_period) AS groups,
+           max(f.centre) FILTER (WHERE f.period_start = p_period) AS centre,
+           max(f.settled) FILTER (WHERE f.period_start = p_period) AS settled,
+           coalesce(jsonb_agg(jsonb_build_object(
+                        'period_start', f.period_start,
+                        'facts', jsonb_build_object('payable_days', f.payable_days,
+                                                    'groups', f.groups),
+                        'settled_ore', f.settled) ORDER BY f.period_start)
+                    FILTER (WHERE f.period_start < p_period), '[]'::jsonb) AS earlier
+    FROM facts f
+    GROUP BY f.resident
 )
 SELECT coalesce(jsonb_agg(jsonb_build_object(
            'resident', jsonb_build_object('id', r.id, 'case_number', r.case_number,
                                           'given_name', r.given_name,
                                           'family_name', r.family_name),
-           'centre', coalesce(f.centre, resident_centre_on(r.id, p_period + 13)),
+           'centre', coalesce(g.centre, resident_centre_on(r.id, p_period + 13)),
            'period_start', p_period,
            'period_end', p_period + 13,
-           'facts', jsonb_build_object('payable_days', f.payable_days, 'groups', f.groups),
+           'facts', jsonb_build_object('payable_days', g.payable_days, 'groups', g.groups),
            'payout', CASE WHEN pd.id IS NULL THEN NULL ELSE payout_json(pd) END,
-           'settled_ore', s.ore,
-           'earlier', CASE WHEN pd.id IS NULL THEN coalesce(ej.list, '[]'::jsonb) END)
+           'settled_ore', CASE WHEN pd.id IS NOT NULL THEN g.settled END,
+           'earlier', CASE WHEN pd.id IS NULL THEN g.earlier END)
        ORDER BY r.id), '[]'::jsonb)
-FROM res
-JOIN residents r ON r.id = res.resident
-JOIN facts f ON f.resident = r.id AND f.period_start = p_period
-LEFT JOIN paid pd ON pd.resident = r.id
-LEFT JOIN settled s ON s.resident = r.id AND s.period_start = p_period AND pd.id IS NOT NULL
-LEFT JOIN earlier_json ej ON ej.resident = r.id
+FROM grouped g
+JOIN residents r ON r.id = g.resident
+LEFT JOIN payouts pd ON pd.resident = g.resident AND pd.period_start = p_period
 $$;
 
 -- ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import argparse
 import http.client
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -172,6 +173,8 @@ def main():
     parser.add_argument("--sizes", default="10000,100000")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    # SIGTERM runs the clean-up below too (stopping the daemon and the cluster).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     workdir = Path(tempfile.mkdtemp(prefix="rollcall-bench-statements-", dir="/tmp"))
     workdir.chmod(0o755)

@@ -20,7 +20,7 @@
 #define PHASE2_ORE 3408
 
 static struct allowance_statement compute(const struct allowance_group *groups, size_t count,
-					  int payable_days)
+                                          int payable_days)
 {
 	struct allowance_statement st;
 	assert_int_equal(allowance_compute(groups, count, payable_days, &st), ALLOWANCE_OK);
@@ -32,8 +32,8 @@ static void test_example_phase2_without_free_meals(void **state)
 {
 	(void)state;
 	const struct allowance_group groups[] = {
-		{ALLOWANCE_BASE, BASE_ORE, 0, 14},
-		{ALLOWANCE_SUPPLEMENT_PHASE2, PHASE2_ORE, 0, 14},
+	    {ALLOWANCE_BASE, BASE_ORE, 0, 14},
+	    {ALLOWANCE_SUPPLEMENT_PHASE2, PHASE2_ORE, 0, 14},
 	};
 	struct allowance_statement st = compute(groups, 2, 14);
 	assert_int_equal(st.net_ore, 129486);
@@ -50,7 +50,7 @@ static void test_example_phase2_with_free_meals(void **state)
 {
 	(void)state;
 	const struct allowance_group groups[] = {
-		{ALLOWANCE_SUPPLEMENT_PHASE2, PHASE2_ORE, 0, 14},
+	    {ALLOWANCE_SUPPLEMENT_PHASE2, PHASE2_ORE, 0, 14},
 	};
 	struct allowance_statement st = compute(groups, 1, 14);
 	assert_int_equal(st.net_ore, 47712);
@@ -61,9 +61,9 @@ static void test_example_sanction_half_phase1_four_days(void **state)
 {
 	(void)state;
 	const struct allowance_group groups[] = {
-		{ALLOWANCE_BASE, BASE_ORE, 0, 14},
-		{ALLOWANCE_SUPPLEMENT_PHASE1, PHASE1_ORE, 0, 10},
-		{ALLOWANCE_SUPPLEMENT_PHASE1, PHASE1_ORE, 50, 4},
+	    {ALLOWANCE_BASE, BASE_ORE, 0, 14},
+	    {ALLOWANCE_SUPPLEMENT_PHASE1, PHASE1_ORE, 0, 10},
+	    {ALLOWANCE_SUPPLEMENT_PHASE1, PHASE1_ORE, 50, 4},
 	};
 	struct allowance_statement st = compute(groups, 3, 14);
 	assert_int_equal(st.withdrawn_ore, 1952);
@@ -99,8 +99,8 @@ static void test_sanction_never_touches_base(void **state)
 {
 	(void)state;
 	const struct allowance_group groups[] = {
-		{ALLOWANCE_BASE, BASE_ORE, 100, 14},
-		{ALLOWANCE_SUPPLEMENT_PHASE1, PHASE1_ORE, 100, 14},
+	    {ALLOWANCE_BASE, BASE_ORE, 100, 14},
+	    {ALLOWANCE_SUPPLEMENT_PHASE1, PHASE1_ORE, 100, 14},
 	};
 	struct allowance_statement st = compute(groups, 2, 14);
 	assert_int_equal(st.withdrawn_ore, 14 * PHASE1_ORE);
@@ -114,10 +114,10 @@ static void test_rate_change_gives_two_lines(void **state)
 {
 	(void)state;
 	const struct allowance_group groups[] = {
-		{ALLOWANCE_BASE, BASE_ORE, 0, 7},
-		{ALLOWANCE_BASE, 6000, 0, 7},
-		{ALLOWANCE_SUPPLEMENT_PHASE1, PHASE1_ORE, 0, 3},
-		{ALLOWANCE_SUPPLEMENT_PHASE2, PHASE2_ORE, 0, 11},
+	    {ALLOWANCE_BASE, BASE_ORE, 0, 7},
+	    {ALLOWANCE_BASE, 6000, 0, 7},
+	    {ALLOWANCE_SUPPLEMENT_PHASE1, PHASE1_ORE, 0, 3},
+	    {ALLOWANCE_SUPPLEMENT_PHASE2, PHASE2_ORE, 0, 11},
 	};
 	struct allowance_statement st = compute(groups, 4, 14);
 	assert_int_equal(st.line_count, 4);
@@ -139,12 +139,12 @@ static void test_refuses_bad_facts(void **state)
 	g = (struct allowance_group){(enum allowance_kind)7, 975, 0, 1};
 	assert_int_equal(allowance_compute(&g, 1, 1, &st), ALLOWANCE_BAD_KIND);
 	assert_int_equal(allowance_compute(&g, ALLOWANCE_MAX_GROUPS + 1, 1, &st),
-			 ALLOWANCE_TOO_MANY_GROUPS);
+	                 ALLOWANCE_TOO_MANY_GROUPS);
 	assert_int_equal(st.net_ore, 0);
 	assert_int_equal(st.line_count, 0);
 	/* The largest accepted figures do not overflow. */
 	g = (struct allowance_group){ALLOWANCE_SUPPLEMENT_PHASE2, ALLOWANCE_MAX_PER_DAY_ORE, 100,
-				     ALLOWANCE_MAX_DAYS};
+	                             ALLOWANCE_MAX_DAYS};
 	assert_int_equal(allowance_compute(&g, 1, ALLOWANCE_MAX_DAYS, &st), ALLOWANCE_OK);
 	assert_int_equal(st.net_ore, 0);
 }
@@ -154,7 +154,8 @@ static void test_kind_names(void **state)
 	(void)state;
 	enum allowance_kind kind;
 	for (int k = 0; k < ALLOWANCE_KIND_COUNT; k++) {
-		assert_true(allowance_kind_parse(allowance_kind_name((enum allowance_kind)k), &kind));
+		assert_true(
+		    allowance_kind_parse(allowance_kind_name((enum allowance_kind)k), &kind));
 		assert_int_equal(kind, k);
 	}
 	assert_false(allowance_kind_parse("supplement_phase3", &kind));
@@ -233,30 +234,31 @@ static void test_property_total_is_sum_of_days(void **state)
 			struct allowance_group today[2];
 			size_t n = 0;
 			if (rnd(2))
-				today[n++] = (struct allowance_group){ALLOWANCE_BASE,
-								      base_rates[rnd(3)],
-								      percents[rnd(10)], 1};
+				today[n++] = (struct allowance_group){
+				    ALLOWANCE_BASE, base_rates[rnd(3)], percents[rnd(10)], 1};
 			unsigned phase = rnd(3) + 1;
 			if (phase < 3) {
-				int64_t rate = phase == 1 ? phase1_rates[rnd(3)] : phase2_rates[rnd(3)];
+				int64_t rate =
+				    phase == 1 ? phase1_rates[rnd(3)] : phase2_rates[rnd(3)];
 				today[n++] = (struct allowance_group){
-					phase == 1 ? ALLOWANCE_SUPPLEMENT_PHASE1
-						   : ALLOWANCE_SUPPLEMENT_PHASE2,
-					rate, percents[rnd(10)], 1};
+				    phase == 1 ? ALLOWANCE_SUPPLEMENT_PHASE1
+				               : ALLOWANCE_SUPPLEMENT_PHASE2,
+				    rate, percents[rnd(10)], 1};
 			}
 			for (size_t i = 0; i < n; i++) {
 				expected += today[i].per_day_ore;
 				if (today[i].kind != ALLOWANCE_BASE) {
-					int64_t w = allowance_withdrawal_per_day(today[i].per_day_ore,
-										 today[i].percent);
+					int64_t w = allowance_withdrawal_per_day(
+					    today[i].per_day_ore, today[i].percent);
 					expected -= w;
 					expected_withdrawn += w;
 				}
 				/* Group as PostgreSQL does: same kind, rate and percentage. */
 				size_t g = 0;
-				while (g < count && !(groups[g].kind == today[i].kind &&
-						      groups[g].per_day_ore == today[i].per_day_ore &&
-						      groups[g].percent == today[i].percent))
+				while (g < count &&
+				       !(groups[g].kind == today[i].kind &&
+				         groups[g].per_day_ore == today[i].per_day_ore &&
+				         groups[g].percent == today[i].percent))
 					g++;
 				if (g == count)
 					groups[count++] = today[i];
@@ -295,13 +297,13 @@ static json_t *load(const char *text)
 }
 
 static const char UNPAID_FACTS[] =
-	"{\"resident\":{\"id\":7,\"case_number\":\"B-7\",\"given_name\":\"Amina\","
-	"\"family_name\":\"Test; \\\"Q\\\"\"},\"centre\":\"tonder\",\"period_start\":"
-	"\"2026-01-19\",\"period_end\":\"2026-02-01\",\"facts\":{\"payable_days\":14,\"groups\":"
-	"\"base 5841 0 14,supplement_phase1 975 0 10,supplement_phase1 975 50 4\"},"
-	"\"payout\":null,\"settled_ore\":null,\"earlier\":[{\"period_start\":\"2026-01-05\","
-	"\"facts\":{\"payable_days\":12,\"groups\":\"base 5841 0 12,supplement_phase1 975 0 12\"},"
-	"\"settled_ore\":95424}]}";
+    "{\"resident\":{\"id\":7,\"case_number\":\"B-7\",\"given_name\":\"Amina\","
+    "\"family_name\":\"Test; \\\"Q\\\"\"},\"centre\":\"tonder\",\"period_start\":"
+    "\"2026-01-19\",\"period_end\":\"2026-02-01\",\"facts\":{\"payable_days\":14,\"groups\":"
+    "\"base 5841 0 14,supplement_phase1 975 0 10,supplement_phase1 975 50 4\"},"
+    "\"payout\":null,\"settled_ore\":null,\"earlier\":[{\"period_start\":\"2026-01-05\","
+    "\"facts\":{\"payable_days\":12,\"groups\":\"base 5841 0 12,supplement_phase1 975 0 12\"},"
+    "\"settled_ore\":95424}]}";
 
 static void test_statement_unpaid_with_correction(void **state)
 {
@@ -325,10 +327,9 @@ static void test_statement_unpaid_with_correction(void **state)
 	assert_non_null(payout_args);
 	assert_int_equal(json_integer_value(json_object_get(payout_args, "net_ore")), net);
 	assert_int_equal(json_integer_value(json_object_get(payout_args, "amount_ore")),
-			 net - 13632);
+	                 net - 13632);
 	const json_t *corr = json_array_get(json_object_get(payout_args, "corrections"), 0);
-	assert_string_equal(json_string_value(json_object_get(corr, "period_start")),
-			    "2026-01-05");
+	assert_string_equal(json_string_value(json_object_get(corr, "period_start")), "2026-01-05");
 	assert_int_equal(json_integer_value(json_object_get(corr, "amount_ore")), -13632);
 	const json_t *basis = json_array_get(json_object_get(payout_args, "basis"), 0);
 	assert_int_equal(json_integer_value(json_object_get(basis, "settled_ore")), 95424);
@@ -338,8 +339,8 @@ static void test_statement_unpaid_with_correction(void **state)
 	assert_true(statement_csv_row(&text, st, &totals));
 	const char *row = strstr(text.data, "\r\n") + 2;
 	assert_string_equal(row, "2026-01-19;2026-02-01;tonder;7;B-7;\"Test; \"\"Q\"\"\";Amina;14;"
-				 "14;81774;817,74;14;13650;136,50;0;0;0,00;1952;19,52;-13632;"
-				 "-136,32;79840;798,40;;\r\n");
+	                         "14;81774;817,74;14;13650;136,50;0;0;0,00;1952;19,52;-13632;"
+	                         "-136,32;79840;798,40;;\r\n");
 	statement_text_free(&text);
 	json_decref(payout_args);
 	json_decref(st);
@@ -350,16 +351,16 @@ static void test_statement_paid_shows_what_was_paid(void **state)
 {
 	(void)state;
 	json_t *item = load(
-		"{\"resident\":{\"id\":7,\"case_number\":\"=B7\",\"given_name\":\"A\","
-		"\"family_name\":\"T\"},\"centre\":\"tonder\",\"period_start\":\"2026-01-05\","
-		"\"period_end\":\"2026-01-18\",\"facts\":{\"payable_days\":12,\"groups\":"
-		"\"supplement_phase2 3408 0 12\"},\"settled_ore\":47712,\"payout\":{\"id\":3,"
-		"\"collected_by\":\"self\",\"paid_at\":\"2026-01-18T10:00:00+00:00\","
-		"\"amount_ore\":47712,\"statement\":{\"resident\":7,\"case_number\":\"=B7\","
-		"\"period_start\":\"2026-01-05\",\"period_end\":\"2026-01-18\",\"payable_days\":14,"
-		"\"lines\":[{\"kind\":\"supplement_phase2\",\"per_day_ore\":3408,\"days\":14,"
-		"\"amount_ore\":47712}],\"withdrawn_ore\":0,\"adjustment_ore\":0,"
-		"\"total_ore\":47712,\"payout\":null}},\"earlier\":null}");
+	    "{\"resident\":{\"id\":7,\"case_number\":\"=B7\",\"given_name\":\"A\","
+	    "\"family_name\":\"T\"},\"centre\":\"tonder\",\"period_start\":\"2026-01-05\","
+	    "\"period_end\":\"2026-01-18\",\"facts\":{\"payable_days\":12,\"groups\":"
+	    "\"supplement_phase2 3408 0 12\"},\"settled_ore\":47712,\"payout\":{\"id\":3,"
+	    "\"collected_by\":\"self\",\"paid_at\":\"2026-01-18T10:00:00+00:00\","
+	    "\"amount_ore\":47712,\"statement\":{\"resident\":7,\"case_number\":\"=B7\","
+	    "\"period_start\":\"2026-01-05\",\"period_end\":\"2026-01-18\",\"payable_days\":14,"
+	    "\"lines\":[{\"kind\":\"supplement_phase2\",\"per_day_ore\":3408,\"days\":14,"
+	    "\"amount_ore\":47712}],\"withdrawn_ore\":0,\"adjustment_ore\":0,"
+	    "\"total_ore\":47712,\"payout\":null}},\"earlier\":null}");
 	char err[STATEMENT_ERROR_SIZE];
 	struct statement_totals totals;
 	json_t *payout_args = (json_t *)1;
@@ -391,20 +392,20 @@ static void test_statement_refuses_malformed_facts(void **state)
 {
 	(void)state;
 	const char *const bad[] = {
-		"[]",
-		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\"}",
-		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 0\"}}",
-		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":\"pocket 5841 0 1\"}}",
-		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 101 1\"}}",
-		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 0 1,\"}}",
-		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 0 1x\"}}",
-		"{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
-		"\"facts\":{\"payable_days\":1,\"groups\":\"\"},\"payout\":{\"id\":1}}",
+	    "[]",
+	    "{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\"}",
+	    "{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
+	    "\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 0\"}}",
+	    "{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
+	    "\"facts\":{\"payable_days\":1,\"groups\":\"pocket 5841 0 1\"}}",
+	    "{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
+	    "\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 101 1\"}}",
+	    "{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
+	    "\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 0 1,\"}}",
+	    "{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
+	    "\"facts\":{\"payable_days\":1,\"groups\":\"base 5841 0 1x\"}}",
+	    "{\"resident\":{\"id\":1},\"period_start\":\"2026-01-05\",\"period_end\":\"x\","
+	    "\"facts\":{\"payable_days\":1,\"groups\":\"\"},\"payout\":{\"id\":1}}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		json_t *item = load(bad[i]);
@@ -420,20 +421,20 @@ static void test_statement_refuses_malformed_facts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_example_phase2_without_free_meals),
-		cmocka_unit_test(test_example_phase2_with_free_meals),
-		cmocka_unit_test(test_example_sanction_half_phase1_four_days),
-		cmocka_unit_test(test_rounding_half_up_at_exactly_half),
-		cmocka_unit_test(test_sanction_never_touches_base),
-		cmocka_unit_test(test_rate_change_gives_two_lines),
-		cmocka_unit_test(test_refuses_bad_facts),
-		cmocka_unit_test(test_kind_names),
-		cmocka_unit_test(test_corrections),
-		cmocka_unit_test(test_format_kroner),
-		cmocka_unit_test(test_property_total_is_sum_of_days),
-		cmocka_unit_test(test_statement_unpaid_with_correction),
-		cmocka_unit_test(test_statement_paid_shows_what_was_paid),
-		cmocka_unit_test(test_statement_refuses_malformed_facts),
+	    cmocka_unit_test(test_example_phase2_without_free_meals),
+	    cmocka_unit_test(test_example_phase2_with_free_meals),
+	    cmocka_unit_test(test_example_sanction_half_phase1_four_days),
+	    cmocka_unit_test(test_rounding_half_up_at_exactly_half),
+	    cmocka_unit_test(test_sanction_never_touches_base),
+	    cmocka_unit_test(test_rate_change_gives_two_lines),
+	    cmocka_unit_test(test_refuses_bad_facts),
+	    cmocka_unit_test(test_kind_names),
+	    cmocka_unit_test(test_corrections),
+	    cmocka_unit_test(test_format_kroner),
+	    cmocka_unit_test(test_property_total_is_sum_of_days),
+	    cmocka_unit_test(test_statement_unpaid_with_correction),
+	    cmocka_unit_test(test_statement_paid_shows_what_was_paid),
+	    cmocka_unit_test(test_statement_refuses_malformed_facts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
