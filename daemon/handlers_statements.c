@@ -183,7 +183,6 @@ static void centre_page_done(struct request *req, int status, json_t *body)
  * come back in; at most EXPORT_IN_FLIGHT are computed and held at a time. */
 
 #define EXPORT_IN_FLIGHT 2
-#define EXPORT_CHUNK (16 * 1024)
 #define EXPORT_MAX_ATTEMPTS 3
 #define EXPORT_API_SQL                                                                             \
 	"SELECT status, body::text FROM api($1, $2, $3::jsonb, $4::timestamptz, NULL, NULL, $5, "  \
@@ -211,6 +210,7 @@ struct export
 	bool started; /* the 200 and the head are sent */
 	bool closed;  /* the client went away */
 	bool failed;  /* a page failed after the start: end the document early */
+	bool ending; /* the tail is queued: the stream ends once the client has it all */
 	const char *failure;
 	int in_flight;
 	int64_t count;
@@ -361,17 +361,6 @@ static bool export_tail(struct export *ex)
 	       statement_text_append(&ex->text, tail, (size_t)len);
 }
 
-/* Queues the text for the client in chunks of at most EXPORT_CHUNK bytes. */
-static bool export_send_text(struct export *ex)
-{
-	for (size_t at = 0; at < ex->text.len; at += EXPORT_CHUNK) {
-		size_t len = ex->text.len - at < EXPORT_CHUNK ? ex->text.len - at : EXPORT_CHUNK;
-		if (!request_stream_chunk(ex->req, ex->text.data + at, len))
-			return false;
-	}
-	return true;
-}
-
 /* Writes the page's statements; a page cut short by its limit gets a follow-up page. */
 static bool export_write_page(struct export *ex, size_t index)
 {
@@ -397,7 +386,8 @@ static bool export_write_page(struct export *ex, size_t index)
 			return false;
 		}
 	}
-	bool ok = export_send_text(ex) || ex->closed;
+	bool ok = ex->text.len == 0 || request_stream_chunk(ex->req, ex->text.data, ex->text.len) ||
+	          ex->closed;
 	statement_text_reset(&ex->text);
 	if (!ok)
 		export_fail(ex, "cannot queue the answer");
@@ -506,15 +496,27 @@ static void export_pump(struct export *ex)
 			break;
 		ex->written++;
 	}
+	if (ex->ending) {
+		struct timeval tv = {0, EXPORT_WAIT_US};
+		if (ex->closed || request_stream_pending(ex->req) == 0 ||
+		    evtimer_add(ex->wait, &tv) != 0)
+			export_finish(ex);
+		return;
+	}
 	if (ex->failed || ex->closed || ex->written == ex->page_count) {
 		if (ex->in_flight > 0)
 			return; /* the answers still to come call again */
-		/* The end goes out right behind the last chunk. (Ending later, once the client
-		 * has taken everything, lost evhttp's closing chunk in tests.) */
-		if (!ex->failed && !ex->closed &&
-		    !(export_tail(ex) && export_send_text(ex)))
+		if (ex->failed || ex->closed) {
+			export_finish(ex);
+			return;
+		}
+		if (!(export_tail(ex) && (ex->text.len == 0 || request_stream_chunk(ex->req, ex->text.data, ex->text.len)))) {
 			export_fail(ex, "cannot queue the end of the answer");
-		export_finish(ex);
+			export_finish(ex);
+			return;
+		}
+		ex->ending = true;
+		export_pump(ex);
 		return;
 	}
 	if (request_stream_pending(ex->req) > EXPORT_HIGH_WATER) {
