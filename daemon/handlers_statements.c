@@ -22,7 +22,11 @@
 #include "statement.h"
 
 #define EXPORT_PAGE_RESIDENTS 2000
-#define EXPORT_HIGH_WATER (1024 * 1024) /* bytes queued to the client before we wait */
+/* Bytes queued to the client before we wait. Kept small: with 1 MiB, under load, libevent 2.1's
+ * OpenSSL bufferevent sometimes stopped sending a queued tail (the client waited until the
+ * connection deadline); with 128 KiB the export test passes under a CPU hog. Root cause not
+ * found yet (see the issue note). */
+#define EXPORT_HIGH_WATER (128 * 1024)
 #define EXPORT_WAIT_US 5000             /* how often a waiting export looks again */
 
 /* ---- one resident ---- */
@@ -182,7 +186,7 @@ static void centre_page_done(struct request *req, int status, json_t *body)
  * may only end the document early. Pages are written in resident order whatever order they
  * come back in; at most EXPORT_IN_FLIGHT are computed and held at a time. */
 
-#define EXPORT_IN_FLIGHT 2
+#define EXPORT_IN_FLIGHT 1
 #define EXPORT_MAX_ATTEMPTS 3
 #define EXPORT_API_SQL                                                                             \
 	"SELECT status, body::text FROM api($1, $2, $3::jsonb, $4::timestamptz, NULL, NULL, $5, "  \
@@ -210,7 +214,6 @@ struct export
 	bool started; /* the 200 and the head are sent */
 	bool closed;  /* the client went away */
 	bool failed;  /* a page failed after the start: end the document early */
-	bool ending; /* the tail is queued: the stream ends once the client has it all */
 	const char *failure;
 	int in_flight;
 	int64_t count;
@@ -496,27 +499,17 @@ static void export_pump(struct export *ex)
 			break;
 		ex->written++;
 	}
-	if (ex->ending) {
-		struct timeval tv = {0, EXPORT_WAIT_US};
-		if (ex->closed || request_stream_pending(ex->req) == 0 ||
-		    evtimer_add(ex->wait, &tv) != 0)
-			export_finish(ex);
-		return;
-	}
 	if (ex->failed || ex->closed || ex->written == ex->page_count) {
 		if (ex->in_flight > 0)
 			return; /* the answers still to come call again */
-		if (ex->failed || ex->closed) {
-			export_finish(ex);
-			return;
-		}
-		if (!(export_tail(ex) && (ex->text.len == 0 || request_stream_chunk(ex->req, ex->text.data, ex->text.len)))) {
+		/* The end goes out right behind the last chunk. (Ending later, once the client
+		 * has taken everything, lost evhttp's closing chunk in tests.) */
+		if (!ex->failed && !ex->closed &&
+		    !(export_tail(ex) &&
+		      (ex->text.len == 0 ||
+		       request_stream_chunk(ex->req, ex->text.data, ex->text.len))))
 			export_fail(ex, "cannot queue the end of the answer");
-			export_finish(ex);
-			return;
-		}
-		ex->ending = true;
-		export_pump(ex);
+		export_finish(ex);
 		return;
 	}
 	if (request_stream_pending(ex->req) > EXPORT_HIGH_WATER) {
