@@ -186,7 +186,7 @@ static void centre_page_done(struct request *req, int status, json_t *body)
  * may only end the document early. Pages are written in resident order whatever order they
  * come back in; at most EXPORT_IN_FLIGHT are computed and held at a time. */
 
-#define EXPORT_IN_FLIGHT 1
+#define EXPORT_IN_FLIGHT 2
 #define EXPORT_MAX_ATTEMPTS 3
 #define EXPORT_API_SQL                                                                             \
 	"SELECT status, body::text FROM api($1, $2, $3::jsonb, $4::timestamptz, NULL, NULL, $5, "  \
@@ -525,6 +525,11 @@ static void export_pump(struct export *ex)
 	     i++) {
 		if (ex->pages[i].asked)
 			continue;
+		/* The open-ended last page is asked alone, once everything before it is written:
+		 * ending the stream right behind a concurrent page stalled evhttp's closing chunk
+		 * in tests (about one export in ten; never this way in sixty). */
+		if (ex->pages[i].upto == 0 && (i != ex->written || ex->in_flight > 0))
+			break;
 		if (!export_ask(ex, &ex->pages[i])) {
 			export_fail(ex, "the database queue is full");
 			export_pump(ex);
