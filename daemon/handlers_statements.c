@@ -27,7 +27,7 @@
  * connection deadline); with 128 KiB the export test passes under a CPU hog. Root cause not
  * found yet (see the issue note). */
 #define EXPORT_HIGH_WATER (128 * 1024)
-#define EXPORT_WAIT_US 5000             /* how often a waiting export looks again */
+#define EXPORT_WAIT_US 5000 /* how often a waiting export looks again */
 
 /* ---- one resident ---- */
 

@@ -788,7 +788,7 @@ BEGIN
         SELECT * INTO first FROM payouts p WHERE p.resident = r.id AND p.period_start = start;
         PERFORM fail(409, 'already_paid',
                      format('the period starting %s was paid on %s (%s); a period is paid once',
-                            start, first.paid_at,
+                            start, to_jsonb(first.paid_at) #>> '{}',
                             CASE WHEN first.collected_by = 'self' THEN 'in person'
                                  ELSE 'to ' || first.collected_by END),
                      'period_start', jsonb_build_object('payout', payout_json(first)));

@@ -3,6 +3,7 @@
 proxy only under a special agreement covering the payout day; a paid statement never changes,
 and later corrections (a late absence, a sanction) are carried into the next period."""
 
+import json
 import threading
 
 import pytest
@@ -174,3 +175,24 @@ def test_payout_is_audited_and_in_the_list(rc, centre):
     assert rc.db.count("audit", "resident = %s AND action = 'payout_create'", r["id"]) == 1
     listed = ok(centre.manager.get(f"/v1/residents/{r['id']}/payouts"), 200)
     assert [p["id"] for p in listed["items"]] == [paid["id"]]
+
+
+def test_client_statement_and_payout_commands(rc, centre):
+    """The rollcall client against these endpoints: statement, payout twice (refused, exit 1),
+    payout by a proxy without an agreement (exit 1), the centre's CSV."""
+    r = centre.resident(phase=2)
+    cn = f"manager-{centre.id}"
+    code, out, err = rc.client(cn, "--json", "statement", r["case_number"], P0)
+    assert code == 0, err
+    assert json.loads(out)["total_ore"] == 14 * (BASE_ORE + 3408)
+    code, out, err = rc.client(cn, "statement", r["case_number"], P0)
+    assert code == 0 and "1.294,86" in out, out + err
+    code, out, err = rc.client(cn, "payout", r["case_number"], P0, "--proxy", "Stranger")
+    assert code == 1, out + err
+    code, out, err = rc.client(cn, "payout", r["case_number"], P0)
+    assert code == 0, err
+    code, out, err = rc.client(cn, "payout", r["case_number"], P0)
+    assert code == 1 and "already_paid" in err, out + err
+    code, out, err = rc.client(cn, "statements", "--centre", centre.id, P0, "--csv")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("period_start;period_end;centre;resident")
