@@ -20,7 +20,12 @@
 #include "db.h"
 #include "log.h"
 
-#define DUE_BATCH 200                        /* rows per due_process transaction */
+/* Rows per due_process transaction: small while events come one at a time, so that a new one
+ * never waits behind a long batch; doubled while batches come back full (a backlog after a
+ * restart), since a batch decides each kind's rows in one statement per table and the cost per
+ * transaction is then what remains. */
+#define DUE_BATCH_MIN 200
+#define DUE_BATCH_MAX 3200
 #define DUE_IDLE_RECHECK_US (60 * 1000000LL) /* re-read the next instant at least this often */
 #define DUE_BUSY_POLL_MIN_MS 20              /* due rows held by another daemon: look again */
 #define DUE_BUSY_POLL_MAX_MS 1000
@@ -50,6 +55,7 @@ struct due_engine {
 	int64_t run_now_us;         /* the clock instant the run in flight decides up to */
 	int64_t timer_at_us;        /* the clock instant the timer is armed for, 0 when idle */
 	int retry_ms, busy_ms;
+	int batch;                  /* rows the next due_process may decide */
 	int64_t burst_decided;      /* events decided since the engine last settled */
 	unsigned long long decided; /* all events decided by this daemon */
 	int64_t last_sweep_us;      /* monotonic */
@@ -224,6 +230,10 @@ static void process_result(void *arg, const struct db_result *r)
 		 * until a run finds nothing. */
 		e->decided += (unsigned long long)processed;
 		e->burst_decided += processed;
+		if (processed < e->batch)
+			e->batch = DUE_BATCH_MIN;
+		else if (e->batch * 2 <= DUE_BATCH_MAX)
+			e->batch *= 2; /* a backlog: bigger bites while it lasts */
 		log_debug("due: batch of %ld due events committed", processed);
 		engine_run(e);
 		return;
@@ -255,7 +265,7 @@ static void engine_run(struct due_engine *e)
 	e->run_now_us = clock_now_us();
 	char now[CLOCK_TEXT_SIZE], batch[16];
 	clock_format(e->run_now_us, now);
-	snprintf(batch, sizeof batch, "%d", DUE_BATCH);
+	snprintf(batch, sizeof batch, "%d", e->batch);
 	const char *params[2] = {now, batch};
 	if (!db_query(e->d->db, process_sql, 2, params, process_result, e)) {
 		log_warn("due: database queue full; retrying in %d ms", e->retry_ms);
@@ -312,6 +322,7 @@ struct due_engine *due_engine_new(struct daemon *d)
 	e->d = d;
 	e->retry_ms = DUE_RETRY_MIN_MS;
 	e->busy_ms = DUE_BUSY_POLL_MIN_MS;
+	e->batch = DUE_BATCH_MIN;
 	e->timer = evtimer_new(d->base, timer_cb, e);
 	if (!e->timer || !db_listen(d->db, "rc_due", on_due_notify, e) ||
 	    !db_listen(d->db, "rc_clock", on_clock_notify, e)) {

@@ -112,65 +112,107 @@ $$;
 -- Enqueueing (the contract with 006 absences and 007 allowances, DESIGN.md)
 -- ---------------------------------------------------------------------------------------------
 
--- Writes one notification: an outbox row and one delivery row per authority kind, each with its
--- own event id that every retry reuses, schedules the notification_failing check and wakes the
--- senders. `payload` is the webhook body without event_id (a "type" inside it is replaced by
--- p_type; a missing "centre" is filled in). `p_resident` may be NULL: it is then taken from the
--- absence, or from payload.resident.case_number. Returns the outbox id. Misuse (unknown kinds,
--- no kinds, a payload that is not an object) raises: losing a notification quietly is worse
--- than failing the decision that wanted it.
+-- One notification to write: the arguments of outbox_enqueue_for as a row, so that a decision
+-- taken for many absences at once (the timing engine after a restart) writes them in one
+-- statement per table instead of one function call per absence.
+CREATE TYPE outbox_item AS (
+    centre text,
+    type text,
+    payload jsonb,
+    kinds text[],
+    due_at timestamptz,
+    absence bigint,
+    resident bigint
+);
+
+-- Writes notifications: per item an outbox row and one delivery row per authority kind, each
+-- with its own event id that every retry reuses, schedules the notification_failing checks and
+-- wakes the senders once. `payload` is the webhook body without event_id (a "type" inside it is
+-- replaced by the item's type; a missing "centre" is filled in). `resident` may be NULL: it is
+-- then taken from the absence, or from payload.resident.case_number. Returns each item's outbox
+-- id with its position in p_items. Misuse (unknown kinds, no kinds, a payload that is not an
+-- object) raises for the whole call: losing a notification quietly is worse than failing the
+-- decision that wanted it.
+CREATE FUNCTION outbox_enqueue_many(p_items outbox_item[], p_now timestamptz)
+RETURNS TABLE(item_ord bigint, outbox_id bigint) LANGUAGE plpgsql AS $$
+DECLARE
+    bad outbox_item;
+    failing_after interval;
+    outbox_ids bigint[];
+    check_centres text[];
+    check_at timestamptz[];
+BEGIN
+    IF p_now IS NULL THEN
+        RAISE EXCEPTION 'outbox_enqueue: now is required';
+    END IF;
+    SELECT i.* INTO bad FROM unnest(p_items) i
+     WHERE i.kinds IS NULL OR cardinality(i.kinds) = 0
+        OR NOT i.kinds <@ ARRAY['municipality', 'police', 'immigration']
+        OR i.payload IS NULL OR jsonb_typeof(i.payload) <> 'object'
+        OR i.due_at IS NULL
+     LIMIT 1;
+    IF FOUND THEN
+        IF bad.kinds IS NULL OR cardinality(bad.kinds) = 0
+           OR NOT bad.kinds <@ ARRAY['municipality', 'police', 'immigration'] THEN
+            RAISE EXCEPTION 'outbox_enqueue: bad authority kinds %', bad.kinds;
+        ELSIF bad.due_at IS NULL THEN
+            RAISE EXCEPTION 'outbox_enqueue: due_at and now are required';
+        END IF;
+        RAISE EXCEPTION 'outbox_enqueue: the payload of % must be a JSON object', bad.type;
+    END IF;
+    SELECT s.failing_after INTO failing_after FROM notification_settings s;
+
+    -- One statement: ids are drawn first so that each item's deliveries can name its outbox
+    -- row (the foreign key is checked at the end of the statement).
+    WITH items AS MATERIALIZED (
+        SELECT u.ord, nextval(pg_get_serial_sequence('outbox', 'id')) AS id, u.centre, u.type,
+               CASE WHEN x.b ? 'centre' THEN x.b
+                    ELSE x.b || jsonb_build_object('centre', outbox_centre_json(u.centre))
+               END AS body,
+               u.kinds, u.due_at, u.absence,
+               coalesce(u.resident,
+                        (SELECT a.resident FROM absences a WHERE a.id = u.absence),
+                        (SELECT r.id FROM residents r
+                          WHERE r.case_number = x.b #>> '{resident,case_number}')) AS resident
+          FROM unnest(p_items) WITH ORDINALITY
+               AS u(centre, type, payload, kinds, due_at, absence, resident, ord),
+               LATERAL (SELECT (u.payload - 'event_id')
+                               || jsonb_build_object('type', u.type) AS b) x
+         ORDER BY u.ord
+    ), o AS (
+        INSERT INTO outbox (id, centre, type, absence, resident, payload, due_at, created_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT i.id, i.centre, i.type, i.absence, i.resident, i.body, i.due_at, p_now
+          FROM items i ORDER BY i.ord
+    ), d AS (
+        INSERT INTO deliveries (outbox, event_id, type, centre, authority, absence, due_at,
+                                next_attempt_at)
+        SELECT i.id, 'evt_' || replace(gen_random_uuid()::text, '-', ''), i.type, i.centre,
+               k.k, i.absence, i.due_at, i.due_at
+          FROM items i,
+               LATERAL (SELECT DISTINCT unnest(i.kinds) AS k) k
+         ORDER BY i.ord, k.k
+    )
+    SELECT array_agg(i.id ORDER BY i.ord), array_agg(i.centre ORDER BY i.ord),
+           array_agg(i.due_at + coalesce(failing_after, interval '15 minutes') ORDER BY i.ord)
+      INTO outbox_ids, check_centres, check_at
+      FROM items i;
+    -- One check per notification, not per delivery: after a restart thousands are written at
+    -- once, and each check row is written, claimed and deleted.
+    PERFORM due_schedule_many('outbox_check', outbox_ids, check_centres, check_at);
+    PERFORM pg_notify('rc_outbox', '');
+    RETURN QUERY SELECT u.ord, u.id FROM unnest(outbox_ids) WITH ORDINALITY AS u(id, ord);
+END $$;
+
+-- Writes one notification (see outbox_enqueue_many). Returns the outbox id.
 CREATE FUNCTION outbox_enqueue_for(p_centre text, p_type text, p_payload jsonb, p_kinds text[],
                                    p_due_at timestamptz, p_absence bigint, p_resident bigint,
                                    p_now timestamptz)
-RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    new_id bigint;
-    body jsonb := p_payload;
-    resident_ bigint := p_resident;
-    failing_after interval;
-    d record;
-BEGIN
-    IF p_kinds IS NULL OR cardinality(p_kinds) = 0
-       OR NOT p_kinds <@ ARRAY['municipality', 'police', 'immigration'] THEN
-        RAISE EXCEPTION 'outbox_enqueue: bad authority kinds %', p_kinds;
-    END IF;
-    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
-        RAISE EXCEPTION 'outbox_enqueue: the payload of % must be a JSON object', p_type;
-    END IF;
-    IF p_due_at IS NULL OR p_now IS NULL THEN
-        RAISE EXCEPTION 'outbox_enqueue: due_at and now are required';
-    END IF;
-    body := body - 'event_id' || jsonb_build_object('type', p_type);
-    IF NOT body ? 'centre' THEN
-        body := body || jsonb_build_object('centre', outbox_centre_json(p_centre));
-    END IF;
-    IF resident_ IS NULL AND p_absence IS NOT NULL THEN
-        EXECUTE 'SELECT resident FROM absences WHERE id = $1' INTO resident_ USING p_absence;
-    END IF;
-    IF resident_ IS NULL THEN
-        SELECT r.id INTO resident_ FROM residents r
-         WHERE r.case_number = body#>>'{resident,case_number}';
-    END IF;
-    INSERT INTO outbox (centre, type, absence, resident, payload, due_at, created_at)
-    VALUES (p_centre, p_type, p_absence, resident_, body, p_due_at, p_now)
-    RETURNING id INTO new_id;
-
-    SELECT s.failing_after INTO failing_after FROM notification_settings s;
-    FOR d IN
-        INSERT INTO deliveries (outbox, event_id, type, centre, authority, absence, due_at,
-                                next_attempt_at)
-        SELECT new_id, 'evt_' || replace(gen_random_uuid()::text, '-', ''), p_type, p_centre,
-               k, p_absence, p_due_at, p_due_at
-          FROM (SELECT DISTINCT unnest(p_kinds) AS k) kinds
-         ORDER BY k
-        RETURNING id
-    LOOP
-        PERFORM due_schedule('notification_check', d.id, p_centre,
-                             p_due_at + coalesce(failing_after, interval '15 minutes'));
-    END LOOP;
-    PERFORM pg_notify('rc_outbox', '');
-    RETURN new_id;
-END $$;
+RETURNS bigint LANGUAGE sql AS $$
+    SELECT e.outbox_id FROM outbox_enqueue_many(
+        ARRAY[ROW(p_centre, p_type, p_payload, p_kinds, p_due_at, p_absence,
+                  p_resident)::outbox_item], p_now) e
+$$;
 
 -- The contract of DESIGN.md: as outbox_enqueue_for, with the resident found from the absence or
 -- the payload.
@@ -408,9 +450,24 @@ LANGUAGE sql STABLE AS $$
      WHERE d.delivered_at IS NULL
 $$;
 
--- Due (timing engine, scheduled by outbox_enqueue at due_at + failing_after): a delivery still
--- not delivered raises notification_failing naming the authority and the last error, so staff
--- can phone. Once per delivery; outbox_delivered resolves it.
+-- Due (timing engine, scheduled by outbox_enqueue_many at due_at + failing_after): checks
+-- each delivery of a notification (see due_notification_check).
+CREATE FUNCTION due_outbox_check(p_ref bigint, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    d bigint;
+BEGIN
+    FOR d IN SELECT s.id FROM deliveries s
+              WHERE s.outbox = p_ref AND s.delivered_at IS NULL AND s.failing_alert IS NULL
+              ORDER BY s.id
+    LOOP
+        PERFORM due_notification_check(d, p_now);
+    END LOOP;
+END $$;
+
+-- Due: a delivery still not delivered failing_after after it fell due raises
+-- notification_failing naming the authority and the last error, so staff can phone. Once per
+-- delivery; outbox_delivered resolves it.
 CREATE FUNCTION due_notification_check(p_ref bigint, p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -202,69 +202,129 @@ CREATE TABLE round_deadlines (
 CREATE FUNCTION rounds_horizon_days() RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT 7';
 CREATE FUNCTION rounds_backfill_days() RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT 2';
 
--- Inserts a due row (once per kind, ref, centre and instant) and wakes every daemon's engine.
-CREATE FUNCTION due_schedule(p_kind text, p_ref bigint, p_centre text, p_due_at timestamptz)
+-- Inserts due rows (once per kind, ref, centre and instant) and wakes every daemon's engine
+-- once, with the earliest new instant. The arrays are parallel; NULL arrays insert nothing.
+CREATE FUNCTION due_schedule_many(p_kind text, p_refs bigint[], p_centres text[],
+                                  p_due_ats timestamptz[])
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    earliest timestamptz;
 BEGIN
-    INSERT INTO due_events (kind, ref, centre, due_at)
-    VALUES (p_kind, p_ref, p_centre, p_due_at)
-    ON CONFLICT DO NOTHING;
-    -- Identical payloads in one transaction are folded into one notification by PostgreSQL.
-    PERFORM pg_notify('rc_due', p_due_at::text);
+    WITH ins AS (
+        INSERT INTO due_events (kind, ref, centre, due_at)
+        SELECT p_kind, u.ref, u.centre, u.due_at
+          FROM unnest(p_refs, p_centres, p_due_ats) AS u(ref, centre, due_at)
+        ON CONFLICT DO NOTHING
+        RETURNING due_events.due_at
+    )
+    SELECT min(ins.due_at) INTO earliest FROM ins;
+    IF earliest IS NOT NULL THEN
+        PERFORM pg_notify('rc_due', earliest::text);
+    END IF;
 END $$;
 
--- Removes the pending due rows of one kind for one object (an acknowledged alert, a closed
--- absence).
-CREATE FUNCTION due_cancel(p_kind text, p_ref bigint) RETURNS void
-LANGUAGE sql AS $$
-    DELETE FROM due_events WHERE kind = p_kind AND ref = p_ref
+CREATE FUNCTION due_schedule(p_kind text, p_ref bigint, p_centre text, p_due_at timestamptz)
+RETURNS void LANGUAGE sql AS $$
+    SELECT due_schedule_many(p_kind, ARRAY[p_ref], ARRAY[p_centre], ARRAY[p_due_at])
 $$;
 
--- Decides up to p_max rows due at p_now, each in a savepoint: a handler that fails (a bug, bad
--- data) is postponed with backoff and logged instead of blocking every other due event. Errors
+-- Removes the pending due rows of one kind for some objects (acknowledged alerts, closed
+-- absences).
+CREATE FUNCTION due_cancel_many(p_kind text, p_refs bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM due_events WHERE kind = p_kind AND ref = ANY (p_refs);
+END $$;
+
+CREATE FUNCTION due_cancel(p_kind text, p_ref bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM due_events WHERE kind = p_kind AND ref = p_ref;
+END $$;
+
+-- Decides up to p_max rows due at p_now in one transaction. The rows are claimed with
+-- FOR UPDATE SKIP LOCKED and deleted at once, so each is decided once however many daemons
+-- run. Each kind's rows are decided together by due_<kind>_batch(refs, now) when that exists
+-- (one statement per table for a whole batch: after a restart thousands fall due at once), else
+-- one by one by due_<kind>(ref, now). A handler that fails (a bug, bad data) must not block
+-- every other due event: a failed batch is decided again one row at a time, each in a
+-- savepoint, and a row that fails alone is put back postponed with backoff and logged. Errors
 -- that a retry of the whole transaction can cure (deadlock, serialisation, cancel) propagate so
--- the daemon retries the batch. Rows are decided ordered by centre so that concurrent batches
--- take the per-centre alert locks in one order.
+-- the daemon retries the batch. The per-centre alert locks are taken first, in centre order,
+-- so that concurrent batches cannot deadlock on them.
 CREATE FUNCTION due_process(p_now timestamptz, p_max integer)
 RETURNS TABLE(processed integer, next_due timestamptz) LANGUAGE plpgsql AS $$
 DECLARE
-    r record;
-    n integer := 0;
+    claimed due_events[];
+    g record;
+    r due_events;
+    one_by_one boolean;
     err text;
 BEGIN
-    FOR r IN
-        SELECT d.* FROM (
-            SELECT * FROM due_events
-             WHERE due_at <= p_now
-             ORDER BY due_at, id
-             LIMIT p_max
-               FOR UPDATE SKIP LOCKED) d
-         ORDER BY d.centre NULLS FIRST, d.due_at, d.id
+    WITH picked AS (
+        SELECT e.id FROM due_events e
+         WHERE e.due_at <= p_now
+         ORDER BY e.due_at, e.id
+         LIMIT p_max
+           FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM due_events d USING picked WHERE d.id = picked.id RETURNING d AS ev
+    )
+    SELECT array_agg(gone.ev ORDER BY (gone.ev).centre NULLS FIRST, (gone.ev).due_at,
+                     (gone.ev).id)
+      INTO claimed FROM gone;
+    processed := coalesce(cardinality(claimed), 0);
+    IF processed > 0 THEN
+        PERFORM pg_advisory_xact_lock(hashtext('rollcall.alert_events'), hashtext(x.centre))
+           FROM (SELECT DISTINCT u.centre FROM unnest(claimed) u
+                  WHERE u.centre IS NOT NULL ORDER BY u.centre) x;
+    END IF;
+    FOR g IN
+        SELECT u.kind, array_agg(u.ref ORDER BY u.ord) AS refs
+          FROM unnest(claimed) WITH ORDINALITY
+               AS u(id, kind, ref, centre, due_at, attempts, last_error, ord)
+         GROUP BY u.kind
+         ORDER BY min(u.ord)
     LOOP
-        BEGIN
-            DELETE FROM due_events WHERE id = r.id;
-            EXECUTE format('SELECT %I($1, $2)', 'due_' || r.kind) USING r.ref, p_now;
-        EXCEPTION
-            WHEN serialization_failure OR deadlock_detected OR lock_not_available
-                 OR query_canceled OR admin_shutdown OR crash_shutdown
-                 OR cannot_connect_now THEN
-                RAISE;
-            WHEN OTHERS THEN
-                err := SQLERRM;
-                RAISE WARNING 'due event % (% %) failed, postponed: %', r.id, r.kind, r.ref, err;
-                BEGIN
-                    UPDATE due_events
-                       SET due_at = p_now + make_interval(mins => least(60, 1 << least(r.attempts, 6))),
-                           attempts = attempts + 1,
-                           last_error = left(err, 500)
-                     WHERE id = r.id;
-                EXCEPTION WHEN unique_violation THEN
-                    DELETE FROM due_events WHERE id = r.id; -- an identical row stands already
-                END;
-        END;
-        n := n + 1;
+        one_by_one := to_regprocedure(format('%I(bigint[],timestamptz)',
+                                             'due_' || g.kind || '_batch')) IS NULL;
+        IF NOT one_by_one THEN
+            BEGIN
+                EXECUTE format('SELECT %I($1, $2)', 'due_' || g.kind || '_batch')
+                  USING g.refs, p_now;
+            EXCEPTION
+                WHEN serialization_failure OR deadlock_detected OR lock_not_available
+                     OR query_canceled OR admin_shutdown OR crash_shutdown
+                     OR cannot_connect_now THEN
+                    RAISE;
+                WHEN OTHERS THEN
+                    RAISE WARNING 'due batch of % % events failed, deciding them one by one: %',
+                        cardinality(g.refs), g.kind, SQLERRM;
+                    one_by_one := true;
+            END;
+        END IF;
+        CONTINUE WHEN NOT one_by_one;
+        FOREACH r IN ARRAY claimed LOOP
+            CONTINUE WHEN r.kind <> g.kind;
+            BEGIN
+                EXECUTE format('SELECT %I($1, $2)', 'due_' || r.kind) USING r.ref, p_now;
+            EXCEPTION
+                WHEN serialization_failure OR deadlock_detected OR lock_not_available
+                     OR query_canceled OR admin_shutdown OR crash_shutdown
+                     OR cannot_connect_now THEN
+                    RAISE;
+                WHEN OTHERS THEN
+                    err := SQLERRM;
+                    RAISE WARNING 'due event % (% %) failed, postponed: %', r.id, r.kind, r.ref,
+                        err;
+                    INSERT INTO due_events (kind, ref, centre, due_at, attempts, last_error)
+                    VALUES (r.kind, r.ref, r.centre,
+                            p_now + make_interval(mins => least(60, 1 << least(r.attempts, 6))),
+                            r.attempts + 1, left(err, 500))
+                    ON CONFLICT DO NOTHING; -- an identical row stands already
+            END;
+        END LOOP;
     END LOOP;
-    processed := n;
     SELECT min(due_at) INTO next_due FROM due_events;
     RETURN NEXT;
 END $$;
@@ -281,22 +341,32 @@ CREATE FUNCTION alert_json(a alerts) RETURNS jsonb LANGUAGE sql STABLE AS $$
         'resolved_at', a.resolved_at, 'details', a.details)
 $$;
 
--- Appends an event with the alert's current JSON and tells every daemon's hub. The per-centre
--- lock, held to commit, makes seq order equal commit order within the centre.
-CREATE FUNCTION alert_event_emit(p_alert bigint, p_kind text, p_now timestamptz)
-RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    a alerts;
-    s bigint;
+-- Appends an event with each alert's current JSON (the arrays are parallel, in the order the
+-- events happen) and tells every daemon's hub. The per-centre locks, held to commit, make seq
+-- order equal commit order within a centre. Returns the new seqs.
+CREATE FUNCTION alert_events_emit(p_alerts bigint[], p_kinds text[], p_now timestamptz)
+RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 BEGIN
-    SELECT * INTO a FROM alerts WHERE id = p_alert;
-    PERFORM pg_advisory_xact_lock(hashtext('rollcall.alert_events'), hashtext(a.centre));
-    INSERT INTO alert_events (centre, alert, kind, at, body)
-    VALUES (a.centre, a.id, p_kind, p_now, alert_json(a))
-    RETURNING seq INTO s;
-    PERFORM pg_notify('rc_alert', s::text);
-    RETURN s;
+    PERFORM pg_advisory_xact_lock(hashtext('rollcall.alert_events'), hashtext(x.centre))
+       FROM (SELECT DISTINCT a.centre FROM alerts a
+              WHERE a.id = ANY (p_alerts) ORDER BY a.centre) x;
+    RETURN QUERY
+    WITH ins AS (
+        INSERT INTO alert_events (centre, alert, kind, at, body)
+        SELECT a.centre, a.id, u.kind, p_now, alert_json(a)
+          FROM unnest(p_alerts, p_kinds) WITH ORDINALITY AS u(alert, kind, ord)
+          JOIN alerts a ON a.id = u.alert
+         ORDER BY u.ord
+        RETURNING alert_events.seq
+    )
+    SELECT n.seq FROM (SELECT ins.seq, pg_notify('rc_alert', ins.seq::text) FROM ins
+                        ORDER BY ins.seq) n;
 END $$;
+
+CREATE FUNCTION alert_event_emit(p_alert bigint, p_kind text, p_now timestamptz)
+RETURNS bigint LANGUAGE sql AS $$
+    SELECT max(s) FROM alert_events_emit(ARRAY[p_alert], ARRAY[p_kind], p_now) s
+$$;
 
 -- Stores an alert, its first event and its repeat and escalation due rows. Returns the new
 -- alert's id, or NULL when this alert was raised already (same absence, round or birthday):
@@ -340,57 +410,91 @@ BEGIN
     END IF;
 END $$;
 
-CREATE FUNCTION alert_escalate_now(p_alert bigint, p_now timestamptz) RETURNS void
+-- Due: announce unacknowledged alerts again. However many intervals were missed (downtime, a
+-- test clock moved by hours), each is announced once and its next repeat scheduled one
+-- interval after it. When escalation is due as well, the escalation is the announcement.
+CREATE FUNCTION due_alert_repeat_batch(p_refs bigint[], p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[];
+    kinds text[];
+    next_ids bigint[];
+    next_centres text[];
+    next_at timestamptz[];
 BEGIN
-    UPDATE alerts
-       SET escalated_at = p_now, last_announced_at = p_now, announcements = announcements + 1
-     WHERE id = p_alert;
-    PERFORM alert_event_emit(p_alert, 'escalated', p_now);
+    WITH live AS (
+        SELECT a.id, a.centre, a.raised_at, a.escalated_at, a.last_announced_at,
+               make_interval(mins => c.repeat_minutes) AS repeat_every,
+               make_interval(mins => c.escalate_minutes) AS escalate_after
+          FROM alerts a JOIN centres c ON c.id = a.centre
+         WHERE a.id = ANY (p_refs) AND a.acked_at IS NULL AND a.resolved_at IS NULL
+         ORDER BY a.id
+           FOR UPDATE OF a
+    ), decided AS (
+        SELECT l.*,
+               CASE WHEN l.escalated_at IS NULL AND l.raised_at + l.escalate_after <= p_now
+                        THEN 'escalated'
+                    WHEN l.last_announced_at + l.repeat_every <= p_now
+                        THEN 'reannounced'
+               END AS action
+          FROM live l
+    ), announced AS (
+        UPDATE alerts a
+           SET escalated_at = CASE WHEN d.action = 'escalated' THEN p_now ELSE a.escalated_at END,
+               last_announced_at = p_now, announcements = a.announcements + 1
+          FROM decided d
+         WHERE a.id = d.id AND d.action IS NOT NULL
+    )
+    SELECT array_agg(d.id ORDER BY d.centre, d.id) FILTER (WHERE d.action IS NOT NULL),
+           array_agg(d.action ORDER BY d.centre, d.id) FILTER (WHERE d.action IS NOT NULL),
+           array_agg(d.id ORDER BY d.id), array_agg(d.centre ORDER BY d.id),
+           array_agg(CASE WHEN d.action IS NULL THEN d.last_announced_at ELSE p_now END
+                     + d.repeat_every ORDER BY d.id)
+      INTO ids, kinds, next_ids, next_centres, next_at
+      FROM decided d;
+    IF ids IS NOT NULL THEN
+        PERFORM alert_events_emit(ids, kinds, p_now);
+    END IF;
+    PERFORM due_schedule_many('alert_repeat', next_ids, next_centres, next_at);
 END $$;
 
--- Due: announce an unacknowledged alert again. However many intervals were missed (downtime,
--- a test clock moved by hours), this announces once and schedules the next repeat one interval
--- after it. When escalation is due as well, the escalation is the announcement.
 CREATE FUNCTION due_alert_repeat(p_ref bigint, p_now timestamptz) RETURNS void
+LANGUAGE sql AS $$
+    SELECT due_alert_repeat_batch(ARRAY[p_ref], p_now)
+$$;
+
+-- Due: escalate to managers alerts still unacknowledged escalate_minutes after they were
+-- raised.
+CREATE FUNCTION due_alert_escalate_batch(p_refs bigint[], p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    a alerts;
-    c centres;
+    ids bigint[];
 BEGIN
-    SELECT * INTO a FROM alerts WHERE id = p_ref FOR UPDATE;
-    IF NOT FOUND OR a.acked_at IS NOT NULL OR a.resolved_at IS NOT NULL THEN
-        RETURN;
+    WITH live AS (
+        SELECT a.id FROM alerts a
+         WHERE a.id = ANY (p_refs) AND a.acked_at IS NULL AND a.resolved_at IS NULL
+           AND a.escalated_at IS NULL
+         ORDER BY a.id
+           FOR UPDATE
+    ), escalated AS (
+        UPDATE alerts a
+           SET escalated_at = p_now, last_announced_at = p_now,
+               announcements = a.announcements + 1
+          FROM live
+         WHERE a.id = live.id
+        RETURNING a.id, a.centre
+    )
+    SELECT array_agg(e.id ORDER BY e.centre, e.id) INTO ids FROM escalated e;
+    IF ids IS NOT NULL THEN
+        PERFORM alert_events_emit(ids, array_fill('escalated'::text, ARRAY[cardinality(ids)]),
+                                  p_now);
     END IF;
-    SELECT * INTO c FROM centres WHERE id = a.centre;
-    IF a.escalated_at IS NULL
-       AND a.raised_at + make_interval(mins => c.escalate_minutes) <= p_now THEN
-        PERFORM alert_escalate_now(a.id, p_now);
-        a.last_announced_at := p_now;
-    ELSIF a.last_announced_at + make_interval(mins => c.repeat_minutes) <= p_now THEN
-        UPDATE alerts
-           SET last_announced_at = p_now, announcements = announcements + 1
-         WHERE id = a.id;
-        PERFORM alert_event_emit(a.id, 'reannounced', p_now);
-        a.last_announced_at := p_now;
-    END IF;
-    PERFORM due_schedule('alert_repeat', a.id, a.centre,
-                         a.last_announced_at + make_interval(mins => c.repeat_minutes));
 END $$;
 
--- Due: escalate to managers an alert still unacknowledged escalate_minutes after it was raised.
 CREATE FUNCTION due_alert_escalate(p_ref bigint, p_now timestamptz) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    a alerts;
-BEGIN
-    SELECT * INTO a FROM alerts WHERE id = p_ref FOR UPDATE;
-    IF NOT FOUND OR a.acked_at IS NOT NULL OR a.resolved_at IS NOT NULL
-       OR a.escalated_at IS NOT NULL THEN
-        RETURN;
-    END IF;
-    PERFORM alert_escalate_now(a.id, p_now);
-END $$;
+LANGUAGE sql AS $$
+    SELECT due_alert_escalate_batch(ARRAY[p_ref], p_now)
+$$;
 
 -- Events after a seq for SSE replay (Last-Event-ID), oldest first, at most p_max, and not past
 -- p_upto when given (the head read when the watcher registered).
@@ -453,8 +557,10 @@ CREATE FUNCTION absence_json(a absences) RETURNS jsonb LANGUAGE sql STABLE AS $$
         'age_at_since', a.age_at_since, 'recipients', to_jsonb(a.recipients))
 $$;
 
--- The webhook body of SPEC section 10 without event_id (the outbox adds it per authority).
-CREATE FUNCTION absence_payload(p_absence bigint, p_type text, p_reason text)
+-- The webhook body of SPEC section 10 without event_id (the outbox adds it per authority),
+-- from the rows (a plain expression, so that a query over many absences inlines it).
+CREATE FUNCTION absence_payload_json(a absences, c centres, r residents, p_type text,
+                                     p_reason text)
 RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'type', p_type,
@@ -468,6 +574,11 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'reason', p_reason,
         'concern', a.concern,
         'returned_at', a.returned_at)
+$$;
+
+CREATE FUNCTION absence_payload(p_absence bigint, p_type text, p_reason text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT absence_payload_json(a, c, r, p_type, p_reason)
       FROM absences a
       JOIN centres c ON c.id = a.centre
       JOIN residents r ON r.id = a.resident
@@ -513,19 +624,28 @@ BEGIN
     RETURN a;
 END $$;
 
--- Records the decision to notify the authorities: the outbox rows are written in this
--- transaction, so the decision and the deliveries commit together.
-CREATE FUNCTION absence_notify_now(p_absence bigint, p_reason text, p_now timestamptz)
+-- Records the decision to notify the authorities of absences, each for its reason and to its
+-- recipients: the outbox rows are written in this transaction, so the decision and the
+-- deliveries commit together.
+CREATE FUNCTION absence_notify_many(p_absences bigint[], p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    a absences;
+    items outbox_item[];
 BEGIN
-    SELECT * INTO a FROM absences WHERE id = p_absence;
-    PERFORM outbox_enqueue(a.centre, 'absence.reported',
-                           absence_payload(a.id, 'absence.reported', p_reason),
-                           a.recipients, p_now, a.id, p_now);
-    UPDATE absences SET notified_at = coalesce(notified_at, p_now) WHERE id = a.id;
-    PERFORM due_cancel('absence_notify', a.id);
+    SELECT array_agg(ROW(a.centre, 'absence.reported',
+                         absence_payload_json(a, c, r, 'absence.reported', a.reason),
+                         a.recipients, p_now, a.id, a.resident)::outbox_item ORDER BY a.id)
+      INTO items
+      FROM absences a
+      JOIN centres c ON c.id = a.centre
+      JOIN residents r ON r.id = a.resident
+     WHERE a.id = ANY (p_absences);
+    IF items IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM outbox_enqueue_many(items, p_now);
+    UPDATE absences SET notified_at = coalesce(notified_at, p_now) WHERE id = ANY (p_absences);
+    PERFORM due_cancel_many('absence_notify', p_absences);
 END $$;
 
 -- Stores a new or re-planned notify instant: at once now, or a due row for later.
@@ -537,7 +657,7 @@ BEGIN
            rule = a.rule, age_at_since = a.age_at_since
      WHERE id = a.id;
     IF a.notify_at <= p_now THEN
-        PERFORM absence_notify_now(a.id, a.reason, p_now);
+        PERFORM absence_notify_many(ARRAY[a.id], p_now);
     ELSE
         PERFORM due_schedule('absence_notify', a.id, a.centre, a.notify_at);
     END IF;
@@ -576,7 +696,7 @@ BEGIN
                                            'opened_by_round', p_round_at IS NOT NULL),
                         p_now);
     IF a.notify_at <= p_now THEN
-        PERFORM absence_notify_now(a.id, a.reason, p_now);
+        PERFORM absence_notify_many(ARRAY[a.id], p_now);
     ELSE
         PERFORM due_schedule('absence_notify', a.id, a.centre, a.notify_at);
     END IF;
@@ -710,20 +830,28 @@ BEGIN
     END IF;
 END $$;
 
--- Due: notify the authorities of an absence whose threshold has come. Stale rows (the absence
+-- Due: notify the authorities of absences whose threshold has come. Stale rows (the absence
 -- closed, already notified, or re-planned to a later instant) do nothing.
-CREATE FUNCTION due_absence_notify(p_ref bigint, p_now timestamptz) RETURNS void
+CREATE FUNCTION due_absence_notify_batch(p_refs bigint[], p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    a absences;
+    ids bigint[];
 BEGIN
-    SELECT * INTO a FROM absences WHERE id = p_ref FOR UPDATE;
-    IF NOT FOUND OR a.returned_at IS NOT NULL OR a.notified_at IS NOT NULL
-       OR a.notify_at > p_now THEN
-        RETURN;
+    SELECT array_agg(x.id ORDER BY x.id) INTO ids FROM (
+        SELECT a.id FROM absences a
+         WHERE a.id = ANY (p_refs) AND a.returned_at IS NULL AND a.notified_at IS NULL
+           AND a.notify_at <= p_now
+         ORDER BY a.id
+           FOR UPDATE) x;
+    IF ids IS NOT NULL THEN
+        PERFORM absence_notify_many(ids, p_now);
     END IF;
-    PERFORM absence_notify_now(a.id, a.reason, p_now);
 END $$;
+
+CREATE FUNCTION due_absence_notify(p_ref bigint, p_now timestamptz) RETURNS void
+LANGUAGE sql AS $$
+    SELECT due_absence_notify_batch(ARRAY[p_ref], p_now)
+$$;
 
 -- ---------------------------------------------------------------------------------------------
 -- Rounds: completion deadlines
