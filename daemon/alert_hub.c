@@ -420,6 +420,7 @@ bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request 
 	 * the client may leave inside the calls below. */
 	watcher_pin(w);
 	request_stream_start(req, 200, "text/event-stream", watcher_on_close);
+	request_stream_lean(req); /* thousands of idle watchers must cost little */
 	char hello[64];
 	int n = snprintf(hello, sizeof hello, "retry: %d\n: rollcall alerts\n\n", SSE_RETRY_MS);
 	watcher_write(w, hello, (size_t)n);

@@ -5,8 +5,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,6 +333,23 @@ void request_stream_start(struct request *req, int status, const char *content_t
 	evhttp_send_reply_start(req->http, status, NULL);
 }
 
+/* evhttp calls this when everything queued on the connection has been handed to OpenSSL.
+ * SSL_free_buffers refuses (and changes nothing) while a record is still partly written or
+ * read, so this is safe to call at any point; the next chunk simply tries again. */
+static void stream_flushed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	(void)arg;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	if (ssl && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		SSL_free_buffers(ssl);
+}
+
+void request_stream_lean(struct request *req)
+{
+	req->stream_lean = true;
+}
+
 bool request_stream_chunk(struct request *req, const char *data, size_t len)
 {
 	if (!req->http)
@@ -339,7 +358,9 @@ bool request_stream_chunk(struct request *req, const char *data, size_t len)
 	if (!buf)
 		return false;
 	bool ok = evbuffer_add(buf, data, len) == 0;
-	if (ok)
+	if (ok && req->stream_lean)
+		evhttp_send_reply_chunk_with_cb(req->http, buf, stream_flushed_cb, NULL);
+	else if (ok)
 		evhttp_send_reply_chunk(req->http, buf);
 	evbuffer_free(buf);
 	return ok;

@@ -34,6 +34,7 @@ struct request {
 	struct evhttp_request *stream_http; /* kept after a hang-up, to end the stream */
 	void (*on_close)(struct request *req);
 	bool streaming;
+	bool stream_lean; /* request_stream_lean: TLS buffers freed between chunks */
 	int stream_status;
 };
 
@@ -71,6 +72,10 @@ void request_stream_start(struct request *req, int status, const char *content_t
 			  void (*on_close)(struct request *req));
 bool request_stream_chunk(struct request *req, const char *data, size_t len);
 size_t request_stream_pending(const struct request *req); /* bytes queued to the client */
+/* For long-lived, mostly idle streams (SSE): once each chunk has gone out, the connection's TLS
+ * read and write buffers (some 34 KiB) are given back, and allocated again by OpenSSL when
+ * the next chunk or record comes. Ten thousand idle watchers then cost a few KiB each. */
+void request_stream_lean(struct request *req);
 void request_stream_end(struct request *req);
 /* Ends the stream and closes the connection at once, dropping what is still queued: for a
  * client that stopped reading. Frees the request like request_stream_end. */
