@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "config.h"
 #include "daemon.h"
 #include "db.h"
 #include "log.h"
@@ -49,6 +50,8 @@ struct due_engine {
 	struct daemon *d;
 	struct event *timer;
 	bool running;               /* a due_process query is in flight */
+	bool helping;               /* a second one works through a backlog beside it */
+	int helper_batch;           /* rows the helper's query in flight may decide */
 	bool rerun;                 /* something happened meanwhile: run again afterwards */
 	struct due_waiter *waiting; /* run_now callers that came after the run in flight began */
 	struct due_waiter *current; /* answered when the runs from now on settle */
@@ -63,6 +66,7 @@ struct due_engine {
 };
 
 static void engine_run(struct due_engine *e);
+static void helper_start(struct due_engine *e);
 
 /* ---- timer ---- */
 
@@ -230,12 +234,15 @@ static void process_result(void *arg, const struct db_result *r)
 		 * until a run finds nothing. */
 		e->decided += (unsigned long long)processed;
 		e->burst_decided += processed;
-		if (processed < e->batch)
+		bool full = processed >= e->batch;
+		if (!full)
 			e->batch = DUE_BATCH_MIN;
-		else if (e->batch * 2 <= DUE_BATCH_MAX)
-			e->batch *= 2; /* a backlog: bigger bites while it lasts */
+		else if (e->batch * 4 <= DUE_BATCH_MAX)
+			e->batch *= 4; /* a backlog: bigger bites while it lasts */
 		log_debug("due: batch of %ld due events committed", processed);
 		engine_run(e);
+		if (full)
+			helper_start(e);
 		return;
 	}
 	if (have_next && next_us <= e->run_now_us) {
@@ -274,6 +281,47 @@ static void engine_run(struct due_engine *e)
 		return;
 	}
 	e->running = true;
+}
+
+/* ---- the helper ----
+ *
+ * After a restart tens of thousands of rows may be due at once. While batches come back full, a
+ * second due_process runs beside the main one on another pooled connection (SKIP LOCKED gives
+ * each its own rows), so that both of PostgreSQL's cores work. The helper only decides rows: the
+ * main run alone answers PUT /v1/clock callers and arms the timer, and it does not settle while
+ * the helper holds due rows (it sees them due but not claimable, and looks again). */
+
+static void helper_result(void *arg, const struct db_result *r)
+{
+	struct due_engine *e = arg;
+	e->helping = false;
+	if (r->status != DB_OK || PQntuples(r->pg) != 1) {
+		if (r->status == DB_FAILED)
+			log_error("due: due_process (helper) failed: %s %s", r->sqlstate,
+			          r->message);
+		return; /* the main run carries on alone, and retries what was rolled back */
+	}
+	long processed = strtol(PQgetvalue(r->pg, 0, 0), NULL, 10);
+	e->decided += (unsigned long long)processed;
+	e->burst_decided += processed;
+	log_debug("due: helper batch of %ld due events committed", processed);
+	if (processed >= e->helper_batch)
+		helper_start(e);
+}
+
+static void helper_start(struct due_engine *e)
+{
+	/* A small pool is left to requests and the sender. */
+	if (e->helping || e->d->config->db_pool_size < 3)
+		return;
+	char now[CLOCK_TEXT_SIZE], batch[16];
+	clock_format(clock_now_us(), now);
+	snprintf(batch, sizeof batch, "%d", e->batch);
+	const char *params[2] = {now, batch};
+	if (db_query(e->d->db, process_sql, 2, params, helper_result, e)) {
+		e->helping = true;
+		e->helper_batch = e->batch;
+	}
 }
 
 /* ---- notifications ---- */

@@ -250,8 +250,12 @@ END $$;
 -- every other due event: a failed batch is decided again one row at a time, each in a
 -- savepoint, and a row that fails alone is put back postponed with backoff and logged. Errors
 -- that a retry of the whole transaction can cure (deadlock, serialisation, cancel) propagate so
--- the daemon retries the batch. The per-centre alert locks are taken first, in centre order,
--- so that concurrent batches cannot deadlock on them.
+-- the daemon retries the batch. Handlers take a centre's alert lock when they emit its first
+-- event (alert_events_emit) and hold it to commit. Within one kind's rows the centres come in
+-- order, so two batches can only take them in opposite orders when a batch holds several kinds
+-- and several centres: such a batch takes them all first, in centre order. Any other batch
+-- takes none it does not need, so that two batches of absence notifications (which emit no
+-- event) run side by side.
 CREATE FUNCTION due_process(p_now timestamptz, p_max integer)
 RETURNS TABLE(processed integer, next_due timestamptz) LANGUAGE plpgsql AS $$
 DECLARE
@@ -274,7 +278,8 @@ BEGIN
                      (gone.ev).id)
       INTO claimed FROM gone;
     processed := coalesce(cardinality(claimed), 0);
-    IF processed > 0 THEN
+    IF (SELECT count(DISTINCT u.kind) > 1 AND count(DISTINCT u.centre) > 1
+          FROM unnest(claimed) u) THEN
         PERFORM pg_advisory_xact_lock(hashtext('rollcall.alert_events'), hashtext(x.centre))
            FROM (SELECT DISTINCT u.centre FROM unnest(claimed) u
                   WHERE u.centre IS NOT NULL ORDER BY u.centre) x;

@@ -175,7 +175,7 @@ def bench_lateness(env):
 # 2. Restart after kill -9 with 10,000 overdue absences
 
 def bench_restart(env):
-    d = Daemon(env, "restart", config={"log_level": "info"})
+    d = Daemon(env, "restart", config={"log_level": os.environ.get("BENCH_LOG_LEVEL", "info")})
     try:
         t0 = datetime.datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
         d.set_clock(t0)
