@@ -55,7 +55,8 @@ CREATE TABLE outbox (
     payload jsonb NOT NULL CHECK (jsonb_typeof(payload) = 'object'), -- body without event_id
     due_at timestamptz NOT NULL,
     created_at timestamptz NOT NULL,
-    reported_alert bigint               -- the absence_reported alert, once raised
+    reported_alert bigint,              -- the absence_reported alert, once raised
+    UNIQUE (id, centre)                 -- for the deliveries' foreign key
 );
 CREATE INDEX outbox_absence ON outbox (absence) WHERE absence IS NOT NULL;
 
@@ -63,10 +64,10 @@ CREATE INDEX outbox_absence ON outbox (absence) WHERE absence IS NOT NULL;
 -- Leases are in wall-clock time (see outbox_claim); everything else is on the daemon's clock.
 CREATE TABLE deliveries (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    outbox bigint NOT NULL REFERENCES outbox,
+    outbox bigint NOT NULL,
     event_id text NOT NULL UNIQUE CHECK (event_id ~ '^evt_[0-9a-f]{32}$'),
     type text NOT NULL,
-    centre text NOT NULL REFERENCES centres,
+    centre text NOT NULL,               -- the outbox row's: one check proves both (see below)
     authority text NOT NULL CHECK (authority IN ('municipality', 'police', 'immigration')),
     absence bigint,
     due_at timestamptz NOT NULL,
@@ -79,7 +80,8 @@ CREATE TABLE deliveries (
     lease_until timestamptz,            -- wall clock
     failing_alert bigint,               -- the notification_failing alert, once raised
     UNIQUE (outbox, authority),
-    CHECK ((lease_owner IS NULL) = (lease_until IS NULL))
+    CHECK ((lease_owner IS NULL) = (lease_until IS NULL)),
+    FOREIGN KEY (outbox, centre) REFERENCES outbox (id, centre)
 );
 CREATE INDEX deliveries_pending ON deliveries (next_attempt_at, id) WHERE delivered_at IS NULL;
 CREATE INDEX deliveries_absence ON deliveries (absence, authority, id) WHERE absence IS NOT NULL;
@@ -163,7 +165,9 @@ BEGIN
     SELECT s.failing_after INTO failing_after FROM notification_settings s;
 
     -- One statement: ids are drawn first so that each item's deliveries can name its outbox
-    -- row (the foreign key is checked at the end of the statement).
+    -- row (the foreign key is checked at the end of the statement). Rows are written in the
+    -- order the scans give (the items' order); no sort, which would spill to disk for a big
+    -- batch: nothing depends on the order of ids within one call.
     WITH items AS MATERIALIZED (
         SELECT u.ord, nextval(pg_get_serial_sequence('outbox', 'id')) AS id, u.centre, u.type,
                CASE WHEN x.b ? 'centre' THEN x.b
@@ -178,20 +182,18 @@ BEGIN
                AS u(centre, type, payload, kinds, due_at, absence, resident, ord),
                LATERAL (SELECT (u.payload - 'event_id')
                                || jsonb_build_object('type', u.type) AS b) x
-         ORDER BY u.ord
     ), o AS (
         INSERT INTO outbox (id, centre, type, absence, resident, payload, due_at, created_at)
         OVERRIDING SYSTEM VALUE
         SELECT i.id, i.centre, i.type, i.absence, i.resident, i.body, i.due_at, p_now
-          FROM items i ORDER BY i.ord
+          FROM items i
     ), d AS (
         INSERT INTO deliveries (outbox, event_id, type, centre, authority, absence, due_at,
                                 next_attempt_at)
         SELECT i.id, 'evt_' || replace(gen_random_uuid()::text, '-', ''), i.type, i.centre,
                k.k, i.absence, i.due_at, i.due_at
           FROM items i,
-               LATERAL (SELECT DISTINCT unnest(i.kinds) AS k) k
-         ORDER BY i.ord, k.k
+               LATERAL (SELECT DISTINCT unnest(i.kinds) AS k ORDER BY 1) k
     )
     SELECT array_agg(i.id ORDER BY i.ord), array_agg(i.centre ORDER BY i.ord),
            array_agg(i.due_at + coalesce(failing_after, interval '15 minutes') ORDER BY i.ord)
