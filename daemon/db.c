@@ -20,9 +20,11 @@
 #define DB_MAX_LISTEN 16
 
 /* Sent once after every connect: instants in and out are UTC RFC 3339, and no statement can hold
- * a connection for ever. */
+ * a connection for ever. No JIT: every statement here is short, and a plan whose estimate
+ * crosses jit_above_cost (an array of unknown length, a small table not yet analysed) would
+ * spend hundreds of milliseconds compiling a query that runs in ten. */
 static const char setup_sql[] = "SET TimeZone = 'UTC'; SET statement_timeout = '50s'; "
-				"SET idle_in_transaction_session_timeout = '60s'";
+				"SET idle_in_transaction_session_timeout = '60s'; SET jit = off";
 
 struct db_query {
 	struct db_query *next;

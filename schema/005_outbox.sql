@@ -83,7 +83,11 @@ CREATE TABLE deliveries (
     CHECK ((lease_owner IS NULL) = (lease_until IS NULL)),
     FOREIGN KEY (outbox, centre) REFERENCES outbox (id, centre)
 );
-CREATE INDEX deliveries_pending ON deliveries (next_attempt_at, id) WHERE delivered_at IS NULL;
+-- Per centre and authority, the pending deliveries in the order they are sent: outbox_claim
+-- reads only the first few of each (never the whole backlog), and outbox_delivered finds the
+-- ones waiting on an endpoint that is back.
+CREATE INDEX deliveries_pending ON deliveries (centre, authority, next_attempt_at, id)
+    WHERE delivered_at IS NULL;
 CREATE INDEX deliveries_absence ON deliveries (absence, authority, id) WHERE absence IS NOT NULL;
 CREATE INDEX deliveries_centre ON deliveries (centre, id);
 CREATE INDEX deliveries_lease ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
@@ -244,6 +248,9 @@ RETURNS TABLE(id bigint, event_id text, type text, authority text, centre text, 
               secret text, payload jsonb, attempts integer)
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- Per centre and authority only the first (cap - live leases) sendable rows are read,
+    -- from deliveries_pending in sending order: a claim costs the same with ten thousand
+    -- deliveries waiting as with ten.
     RETURN QUERY
     WITH busy AS (
         SELECT b.centre, b.authority, count(*)::integer AS n
@@ -251,23 +258,26 @@ BEGIN
          WHERE b.delivered_at IS NULL AND b.lease_until > p_wall
          GROUP BY b.centre, b.authority
     ), ready AS (
-        SELECT r.id,
-               row_number() OVER (PARTITION BY r.centre, r.authority
-                                  ORDER BY r.next_attempt_at, r.id) AS rank,
-               coalesce(busy.n, 0) AS busy_n
-          FROM deliveries r
-          LEFT JOIN busy ON busy.centre = r.centre AND busy.authority = r.authority
-         WHERE r.delivered_at IS NULL
-           AND r.due_at <= p_now AND r.next_attempt_at <= p_now
-           AND (r.lease_until IS NULL OR r.lease_until <= p_wall)
-           AND NOT EXISTS (
-                SELECT 1 FROM deliveries e
-                 WHERE r.absence IS NOT NULL AND e.absence = r.absence
-                   AND e.authority = r.authority AND e.id < r.id AND e.delivered_at IS NULL)
+        SELECT r.id, r.next_attempt_at
+          FROM centres c
+         CROSS JOIN unnest(ARRAY['municipality', 'police', 'immigration']) AS k(authority)
+          LEFT JOIN busy ON busy.centre = c.id AND busy.authority = k.authority
+         CROSS JOIN LATERAL (
+            SELECT r.id, r.next_attempt_at FROM deliveries r
+             WHERE r.centre = c.id AND r.authority = k.authority
+               AND r.delivered_at IS NULL
+               AND r.next_attempt_at <= p_now AND r.due_at <= p_now
+               AND (r.lease_until IS NULL OR r.lease_until <= p_wall)
+               AND NOT EXISTS (
+                    SELECT 1 FROM deliveries e
+                     WHERE r.absence IS NOT NULL AND e.absence = r.absence
+                       AND e.authority = r.authority AND e.id < r.id
+                       AND e.delivered_at IS NULL)
+             ORDER BY r.next_attempt_at, r.id
+             LIMIT greatest(p_group_cap - coalesce(busy.n, 0), 0)) r
     ), picked AS (
         SELECT p.id FROM deliveries p
-          JOIN ready ON ready.id = p.id
-         WHERE ready.rank + ready.busy_n <= p_group_cap
+         WHERE p.id = ANY (ARRAY(SELECT ready.id FROM ready))
          ORDER BY p.next_attempt_at, p.id
          LIMIT p_max
            FOR UPDATE OF p SKIP LOCKED
