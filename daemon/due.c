@@ -22,9 +22,9 @@
 #include "log.h"
 
 /* Rows per due_process transaction: small while events come one at a time, so that a new one
- * never waits behind a long batch; doubled while batches come back full (a backlog after a
- * restart), since a batch decides each kind's rows in one statement per table and the cost per
- * transaction is then what remains. */
+ * never waits behind a long batch; 800, then 3,200 while batches come back full (a backlog after
+ * a restart), since a batch decides each kind's rows in one statement per table and the cost
+ * per transaction is then what remains. */
 #define DUE_BATCH_MIN 200
 #define DUE_BATCH_MAX 3200
 #define DUE_IDLE_RECHECK_US (60 * 1000000LL) /* re-read the next instant at least this often */

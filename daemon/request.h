@@ -74,7 +74,7 @@ bool request_stream_chunk(struct request *req, const char *data, size_t len);
 size_t request_stream_pending(const struct request *req); /* bytes queued to the client */
 /* For long-lived, mostly idle streams (SSE): once each chunk has gone out, the connection's TLS
  * read and write buffers (some 34 KiB) are given back, and allocated again by OpenSSL when
- * the next chunk or record comes. Ten thousand idle watchers then cost a few KiB each. */
+ * the next chunk or record comes. An idle watcher then holds only OpenSSL's session state. */
 void request_stream_lean(struct request *req);
 void request_stream_end(struct request *req);
 /* Ends the stream and closes the connection at once, dropping what is still queued: for a
