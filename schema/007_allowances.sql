@@ -289,10 +289,14 @@ CREATE FUNCTION allowance_facts(p_residents bigint[], p_periods date[], p_now ti
 RETURNS TABLE (resident bigint, period_start date, payable_days int, groups text,
                centre text)
 LANGUAGE sql STABLE AS $$
+-- Every table is reached from the units by an index lookup on the resident (LATERAL ... OFFSET 0
+-- keeps the planner from turning a lookup into a scan of the whole table, which it would do for
+-- every page of a centre's export, quadratic in the centre's size).
 WITH units AS (
-    SELECT u.resident, u.p, u.p + 14 AS pe, r.date_of_birth AS dob
+    SELECT u.resident, u.p, u.p + 14 AS pe, r.dob
     FROM allowance_units(p_residents, p_periods) AS u
-    JOIN residents r ON r.id = u.resident
+    JOIN LATERAL (SELECT r.date_of_birth AS dob FROM residents r WHERE r.id = u.resident
+                  OFFSET 0) AS r ON true
 ),
 -- Each stay's part of the period [sf, st), with its centre's meal scheme and time zone.
 unit_stays AS (
@@ -322,9 +326,12 @@ covers AS (
                 ELSE (a.since AT TIME ZONE us.timezone)::date + 1 END AS cover_from,
            (coalesce(a.returned_at, p_now) AT TIME ZONE us.timezone)::date AS cover_to
     FROM unit_stays us
-    JOIN absences a ON a.resident = us.resident
-    WHERE a.since < (us.st::timestamp AT TIME ZONE us.timezone)
-      AND coalesce(a.returned_at, p_now) > (us.sf::timestamp AT TIME ZONE us.timezone)
+    JOIN LATERAL (SELECT a.since, a.returned_at FROM absences a
+                  WHERE a.resident = us.resident
+                    AND a.since < (us.st::timestamp AT TIME ZONE us.timezone)
+                    AND coalesce(a.returned_at, p_now)
+                        > (us.sf::timestamp AT TIME ZONE us.timezone)
+                  OFFSET 0) AS a ON true
 ),
 cuts AS (
     SELECT u.resident, u.p, u.p AS cut FROM units u
@@ -336,9 +343,11 @@ cuts AS (
           JOIN phases ph ON ph.resident = u.resident
           WHERE ph.from_date > u.p AND ph.from_date < u.pe
     UNION SELECT u.resident, u.p, x.cut FROM units u
-          JOIN sanctions sa ON sa.resident = u.resident
+          JOIN LATERAL (SELECT sa.from_date, sa.to_date FROM sanctions sa
+                        WHERE sa.resident = u.resident AND sa.from_date < u.pe
+                          AND sa.to_date >= u.p OFFSET 0) AS sa ON true
           CROSS JOIN LATERAL (VALUES (sa.from_date), (sa.to_date + 1)) AS x(cut)
-          WHERE sa.from_date < u.pe AND sa.to_date >= u.p AND x.cut > u.p AND x.cut < u.pe
+          WHERE x.cut > u.p AND x.cut < u.pe
     UNION SELECT u.resident, u.p, x.cut FROM units u
           JOIN rates ra ON ra.valid_from < u.pe AND (ra.valid_to IS NULL OR ra.valid_to >= u.p)
           CROSS JOIN LATERAL (VALUES (ra.valid_from), (ra.valid_to + 1)) AS x(cut)
@@ -455,11 +464,20 @@ LANGUAGE sql STABLE AS $$
 WITH res AS MATERIALIZED (
     SELECT x.resident FROM allowance_ids(p_residents) AS x(resident)
 ),
+-- The first period start of the correction window, computed once (a call in the lookup below
+-- would run once per resident).
+window_start AS MATERIALIZED (
+    SELECT p_period - 14 * allowance_correction_periods() AS since
+),
+-- Each resident's paid periods in the window, by an index lookup per resident (LATERAL ...
+-- OFFSET 0: not a scan of every payout in the window, which would grow with every centre).
 earlier AS MATERIALIZED (
     SELECT q.resident, q.period_start
-    FROM res
-    JOIN payouts q ON q.resident = res.resident AND q.period_start < p_period
-         AND q.period_start >= p_period - 14 * allowance_correction_periods()
+    FROM res CROSS JOIN window_start w
+    JOIN LATERAL (SELECT q.resident, q.period_start FROM payouts q
+                  WHERE q.resident = res.resident AND q.period_start < p_period
+                    AND q.period_start >= w.since
+                  OFFSET 0) AS q ON true
     WHERE NOT EXISTS (SELECT 1 FROM payouts pd
                       WHERE pd.resident = res.resident AND pd.period_start = p_period)
 ),

@@ -11,7 +11,8 @@ covering whole days, some still open), sanctions. Two scenarios per size:
   steady state   the two periods before were paid, so every statement also recomputes them to
                  find corrections (allowance_correction_periods).
 Each figure is the median of --repeats runs (default 3): the time from sending the request to
-the last byte received, the body read and discarded as it arrives.
+the last byte received, the body read and discarded as it arrives. The CPU time the daemon and
+the PostgreSQL cluster spent during the JSON export shows where the time goes (2 cores shared).
 
 Usage (from the repository root, after building):
     ROLLCALL_BUILD=build /usr/bin/python3 tests/bench/bench_statements.py [--repeats 3]
@@ -119,6 +120,41 @@ def rss_kib(pid, field):
     return 0
 
 
+def cpu_seconds(pids):
+    """{pid: user plus system CPU seconds} of those of the processes still running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return used
+
+
+def cpu_delta(before, after):
+    """CPU seconds spent between two cpu_seconds() of the same processes (one started in
+    between counts from 0; one that ended is left out)."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items())
+
+
+def cluster_pids(cluster):
+    """The cluster's processes: the postmaster (first line of postmaster.pid) and its children."""
+    try:
+        master = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    pids = [master]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
 def fetch(api, path, accept):
     """Seconds to the last byte, bytes received, and the number of lines (CSV) or None."""
     conn = api.connect(timeout=600)
@@ -209,9 +245,13 @@ def main():
                 gen = time.monotonic() - t0
                 path = f"/v1/centres/{centre}/statements/{PERIOD}"
                 json_runs, csv_runs, peaks, hwms = [], [], [], []
+                daemon_cpu, pg_cpu = [], []
                 base_rss = rss_kib(pid, "VmRSS")
                 for _ in range(args.repeats):
+                    before = cpu_seconds([pid]), cpu_seconds(cluster_pids(cluster))
                     json_runs.append(fetch(api, path, "application/json"))
+                    daemon_cpu.append(cpu_delta(before[0], cpu_seconds([pid])))
+                    pg_cpu.append(cpu_delta(before[1], cpu_seconds(cluster_pids(cluster))))
                     with PeakSampler(pid) as sampler:
                         csv_runs.append(fetch(api, path, "text/csv"))
                     peaks.append(sampler.peak)
@@ -224,8 +264,9 @@ def main():
                       f"{statistics.median(r[0] for r in csv_runs):6.2f} s "
                       f"({csv_runs[0][1] / 1e6:5.1f} MB, {rows} rows)  daemon RSS before "
                       f"{base_rss / 1024:5.1f} MiB, peak during CSV {max(peaks) / 1024:5.1f} "
-                      f"MiB (VmHWM {max(hwms) / 1024:5.1f} MiB)  [data generated in "
-                      f"{gen:.1f} s]")
+                      f"MiB (VmHWM {max(hwms) / 1024:5.1f} MiB)  CPU during JSON: daemon "
+                      f"{statistics.median(daemon_cpu):5.2f} s, PostgreSQL "
+                      f"{statistics.median(pg_cpu):5.2f} s  [data generated in {gen:.1f} s]")
     finally:
         if daemons:
             daemons.close()
