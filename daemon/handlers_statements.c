@@ -21,7 +21,7 @@
 #include "router.h"
 #include "statement.h"
 
-#define EXPORT_PAGE_RESIDENTS 2000
+#define EXPORT_PAGE_RESIDENTS 1000
 /* Bytes queued to the client before we wait. Kept small: with 1 MiB, under load, libevent 2.1's
  * OpenSSL bufferevent sometimes stopped sending a queued tail (the client waited until the
  * connection deadline); with 128 KiB the export test passes under a CPU hog. Root cause not
