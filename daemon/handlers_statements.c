@@ -21,6 +21,9 @@
 #include "router.h"
 #include "statement.h"
 
+/* Residents per page. The first page (which also names every later page's end) and the
+ * open-ended last page are computed alone, so smaller pages start and end the stream sooner;
+ * much smaller ones pay the per-page cost (api(), planning, audit rows) too often. */
 #define EXPORT_PAGE_RESIDENTS 1000
 /* Bytes queued to the client before we wait. Kept small: with 1 MiB, under load, libevent 2.1's
  * OpenSSL bufferevent sometimes stopped sending a queued tail (the client waited until the
