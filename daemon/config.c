@@ -62,7 +62,8 @@ enum config_key_flags {
 	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                     \
 	    "`error`, `warn`, `info` or `debug`. Residents' names are logged at `debug` only.")    \
 	KEY(db_pool_size, CT_INT, 0, db_pool_size, 1, 256, "4", NULL,                              \
-	    "PostgreSQL connections for API requests.")                                            \
+	    "PostgreSQL connections for requests, the timing engine and the sender; with 3 or "    \
+	    "more the timing engine works through a backlog on two at once.")                      \
 	KEY(max_connections, CT_INT, 0, max_connections, 1, 1000000, "10000", NULL,                \
 	    "Client connections open at once; more are closed on accept.")                         \
 	KEY(max_body_bytes, CT_LONG, 0, max_body_bytes, 1024, 1073741824, "1048576", NULL,         \
