@@ -303,9 +303,11 @@ unit_stays AS (
     SELECT u.resident, u.p, greatest(s.from_date, u.p) AS sf,
            least(coalesce(s.to_date, u.pe), u.pe) AS st, s.centre, c.free_meals, c.timezone
     FROM units u
-    JOIN stays s ON s.resident = u.resident
+    JOIN LATERAL (SELECT s.from_date, s.to_date, s.centre FROM stays s
+                  WHERE s.resident = u.resident AND s.from_date < u.pe
+                    AND (s.to_date IS NULL OR s.to_date > u.p)
+                  OFFSET 0) AS s ON true
     JOIN centres c ON c.id = s.centre
-    WHERE s.from_date < u.pe AND (s.to_date IS NULL OR s.to_date > u.p)
 ),
 -- The first day the resident is 18 (age() counts a 29 February birthday's 18th on 1 March in
 -- a common year).
@@ -333,6 +335,12 @@ covers AS (
                         > (us.sf::timestamp AT TIME ZONE us.timezone)
                   OFFSET 0) AS a ON true
 ),
+-- Every day a rate starts or stops applying: a handful of dates, computed once per query.
+rate_cuts AS (
+    SELECT DISTINCT x.cut FROM rates ra
+    CROSS JOIN LATERAL (VALUES (ra.valid_from), (ra.valid_to + 1)) AS x(cut)
+    WHERE x.cut IS NOT NULL
+),
 cuts AS (
     SELECT u.resident, u.p, u.p AS cut FROM units u
     UNION SELECT us.resident, us.p, us.sf FROM unit_stays us
@@ -348,10 +356,9 @@ cuts AS (
                           AND sa.to_date >= u.p OFFSET 0) AS sa ON true
           CROSS JOIN LATERAL (VALUES (sa.from_date), (sa.to_date + 1)) AS x(cut)
           WHERE x.cut > u.p AND x.cut < u.pe
-    UNION SELECT u.resident, u.p, x.cut FROM units u
-          JOIN rates ra ON ra.valid_from < u.pe AND (ra.valid_to IS NULL OR ra.valid_to >= u.p)
-          CROSS JOIN LATERAL (VALUES (ra.valid_from), (ra.valid_to + 1)) AS x(cut)
-          WHERE x.cut > u.p AND x.cut < u.pe
+    -- A rate boundary inside the period (a rate with one there overlaps the period).
+    UNION SELECT u.resident, u.p, rc.cut FROM units u
+          JOIN rate_cuts rc ON rc.cut > u.p AND rc.cut < u.pe
     UNION SELECT c.resident, c.p, x.cut FROM covers c
           CROSS JOIN LATERAL (VALUES (c.cover_from), (c.cover_to)) AS x(cut)
           WHERE x.cut > c.p AND x.cut < c.p + 14
