@@ -142,7 +142,7 @@ CREATE TYPE outbox_item AS (
 CREATE FUNCTION outbox_enqueue_many(p_items outbox_item[], p_now timestamptz)
 RETURNS TABLE(item_ord bigint, outbox_id bigint) LANGUAGE plpgsql AS $$
 DECLARE
-    bad outbox_item;
+    problem text;
     failing_after interval;
     outbox_ids bigint[];
     check_centres text[];
@@ -151,20 +151,20 @@ BEGIN
     IF p_now IS NULL THEN
         RAISE EXCEPTION 'outbox_enqueue: now is required';
     END IF;
-    SELECT i.* INTO bad FROM unnest(p_items) i
-     WHERE i.kinds IS NULL OR cardinality(i.kinds) = 0
-        OR NOT i.kinds <@ ARRAY['municipality', 'police', 'immigration']
-        OR i.payload IS NULL OR jsonb_typeof(i.payload) <> 'object'
-        OR i.due_at IS NULL
+    SELECT x.problem INTO problem FROM (
+        SELECT CASE
+                 WHEN i.kinds IS NULL OR cardinality(i.kinds) = 0
+                      OR NOT i.kinds <@ ARRAY['municipality', 'police', 'immigration']
+                   THEN format('bad authority kinds %s', i.kinds)
+                 WHEN i.due_at IS NULL THEN 'due_at and now are required'
+                 WHEN i.payload IS NULL OR jsonb_typeof(i.payload) <> 'object'
+                   THEN format('the payload of %s must be a JSON object', i.type)
+               END AS problem
+          FROM unnest(p_items) i) x
+     WHERE x.problem IS NOT NULL
      LIMIT 1;
-    IF FOUND THEN
-        IF bad.kinds IS NULL OR cardinality(bad.kinds) = 0
-           OR NOT bad.kinds <@ ARRAY['municipality', 'police', 'immigration'] THEN
-            RAISE EXCEPTION 'outbox_enqueue: bad authority kinds %', bad.kinds;
-        ELSIF bad.due_at IS NULL THEN
-            RAISE EXCEPTION 'outbox_enqueue: due_at and now are required';
-        END IF;
-        RAISE EXCEPTION 'outbox_enqueue: the payload of % must be a JSON object', bad.type;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'outbox_enqueue: %', problem;
     END IF;
     SELECT s.failing_after INTO failing_after FROM notification_settings s;
 

@@ -237,9 +237,25 @@ BEGIN
 END $$;
 
 CREATE FUNCTION due_cancel(p_kind text, p_ref bigint) RETURNS void
+LANGUAGE sql AS $$
+    SELECT due_cancel_many(p_kind, ARRAY[p_ref])
+$$;
+
+-- Runs one due handler, p_handler(p_arg, p_now), in a savepoint of its own: returns NULL when
+-- it succeeded, else its error (everything it did rolled back). Errors that a retry of the
+-- whole transaction can cure (deadlock, serialisation, cancel, shutdown) are raised instead, so
+-- that the daemon retries the batch. p_arg is a ref or an array of refs.
+CREATE FUNCTION due_try(p_handler text, p_arg anyelement, p_now timestamptz) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM due_events WHERE kind = p_kind AND ref = p_ref;
+    EXECUTE format('SELECT %I($1, $2)', p_handler) USING p_arg, p_now;
+    RETURN NULL;
+EXCEPTION
+    WHEN serialization_failure OR deadlock_detected OR lock_not_available
+         OR query_canceled OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+        RAISE;
+    WHEN OTHERS THEN
+        RETURN SQLERRM;
 END $$;
 
 -- Decides up to p_max rows due at p_now in one transaction. The rows are claimed with
@@ -262,7 +278,6 @@ DECLARE
     claimed due_events[];
     g record;
     r due_events;
-    one_by_one boolean;
     err text;
 BEGIN
     WITH picked AS (
@@ -291,43 +306,23 @@ BEGIN
          GROUP BY u.kind
          ORDER BY min(u.ord)
     LOOP
-        one_by_one := to_regprocedure(format('%I(bigint[],timestamptz)',
-                                             'due_' || g.kind || '_batch')) IS NULL;
-        IF NOT one_by_one THEN
-            BEGIN
-                EXECUTE format('SELECT %I($1, $2)', 'due_' || g.kind || '_batch')
-                  USING g.refs, p_now;
-            EXCEPTION
-                WHEN serialization_failure OR deadlock_detected OR lock_not_available
-                     OR query_canceled OR admin_shutdown OR crash_shutdown
-                     OR cannot_connect_now THEN
-                    RAISE;
-                WHEN OTHERS THEN
-                    RAISE WARNING 'due batch of % % events failed, deciding them one by one: %',
-                        cardinality(g.refs), g.kind, SQLERRM;
-                    one_by_one := true;
-            END;
+        IF to_regprocedure(format('%I(bigint[],timestamptz)', 'due_' || g.kind || '_batch'))
+           IS NOT NULL THEN
+            err := due_try('due_' || g.kind || '_batch', g.refs, p_now);
+            CONTINUE WHEN err IS NULL;
+            RAISE WARNING 'due batch of % % events failed, deciding them one by one: %',
+                cardinality(g.refs), g.kind, err;
         END IF;
-        CONTINUE WHEN NOT one_by_one;
         FOREACH r IN ARRAY claimed LOOP
             CONTINUE WHEN r.kind <> g.kind;
-            BEGIN
-                EXECUTE format('SELECT %I($1, $2)', 'due_' || r.kind) USING r.ref, p_now;
-            EXCEPTION
-                WHEN serialization_failure OR deadlock_detected OR lock_not_available
-                     OR query_canceled OR admin_shutdown OR crash_shutdown
-                     OR cannot_connect_now THEN
-                    RAISE;
-                WHEN OTHERS THEN
-                    err := SQLERRM;
-                    RAISE WARNING 'due event % (% %) failed, postponed: %', r.id, r.kind, r.ref,
-                        err;
-                    INSERT INTO due_events (kind, ref, centre, due_at, attempts, last_error)
-                    VALUES (r.kind, r.ref, r.centre,
-                            p_now + make_interval(mins => least(60, 1 << least(r.attempts, 6))),
-                            r.attempts + 1, left(err, 500))
-                    ON CONFLICT DO NOTHING; -- an identical row stands already
-            END;
+            err := due_try('due_' || r.kind, r.ref, p_now);
+            CONTINUE WHEN err IS NULL;
+            RAISE WARNING 'due event % (% %) failed, postponed: %', r.id, r.kind, r.ref, err;
+            INSERT INTO due_events (kind, ref, centre, due_at, attempts, last_error)
+            VALUES (r.kind, r.ref, r.centre,
+                    p_now + make_interval(mins => least(60, 1 << least(r.attempts, 6))),
+                    r.attempts + 1, left(err, 500))
+            ON CONFLICT DO NOTHING; -- an identical row stands already
         END LOOP;
     END LOOP;
     SELECT min(due_at) INTO next_due FROM due_events;
