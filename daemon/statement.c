@@ -165,6 +165,24 @@ static json_t *statement_head(const json_t *item, char err[STATEMENT_ERROR_SIZE]
 	return head;
 }
 
+/* What a period is worth now: its facts' net amount or, for a paid period nothing has changed
+ * since (allowance_paid_unchanged() in schema/007_allowances.sql), "worth_ore", its payout's
+ * net amount, which PostgreSQL gives instead of recomputing the facts. */
+static bool period_worth(const json_t *entry, int64_t *worth, char err[STATEMENT_ERROR_SIZE])
+{
+	const json_t *facts = json_object_get(entry, "facts");
+	if (facts && !json_is_null(facts)) {
+		struct allowance_statement st;
+		if (!compute_facts(facts, &st, err))
+			return false;
+		*worth = st.net_ore;
+		return true;
+	}
+	if (!get_int(entry, "worth_ore", 0, INT64_MAX, worth))
+		return failf(err, "a period with neither facts nor worth_ore");
+	return true;
+}
+
 /* Totals of a statement as paid, read back from its own JSON. */
 static void totals_from_paid(const json_t *paid, struct statement_totals *t)
 {
@@ -200,14 +218,13 @@ static json_t *build_paid(const json_t *item, const json_t *payout, struct state
                           char err[STATEMENT_ERROR_SIZE])
 {
 	const json_t *paid = json_object_get(payout, "statement");
-	int64_t settled;
-	struct allowance_statement now;
+	int64_t settled, worth;
 	if (!json_is_object(paid) ||
 	    !get_int(item, "settled_ore", INT64_MIN, INT64_MAX, &settled)) {
 		failf(err, "a payout without its statement or settled amount");
 		return NULL;
 	}
-	if (!compute_facts(json_object_get(item, "facts"), &now, err))
+	if (!period_worth(item, &worth, err))
 		return NULL;
 	json_t *statement = json_deep_copy(paid);
 	json_t *shown = json_deep_copy(payout);
@@ -225,7 +242,7 @@ static json_t *build_paid(const json_t *item, const json_t *payout, struct state
 		return NULL;
 	}
 	if (json_object_set_new(statement, "correction_ore",
-	                        json_integer((json_int_t)(now.net_ore - settled))) != 0) {
+	                        json_integer((json_int_t)(worth - settled))) != 0) {
 		json_decref(statement);
 		failf(err, "out of memory");
 		return NULL;
@@ -250,15 +267,15 @@ static int earlier_corrections(const json_t *earlier, const char **periods, int6
 	const json_t *e;
 	json_array_foreach(earlier, i, e)
 	{
-		struct allowance_statement st;
+		int64_t worth;
 		periods[i] = json_string_value(json_object_get(e, "period_start"));
 		if (!periods[i] || !get_int(e, "settled_ore", INT64_MIN, INT64_MAX, &settled[i])) {
 			failf(err, "earlier period %zu without period_start or settled_ore", i);
 			return -1;
 		}
-		if (!compute_facts(json_object_get(e, "facts"), &st, err))
+		if (!period_worth(e, &worth, err))
 			return -1;
-		corrections[i] = st.net_ore - settled[i];
+		corrections[i] = worth - settled[i];
 	}
 	return (int)json_array_size(earlier);
 }
@@ -311,10 +328,14 @@ static json_t *build_unpaid(const json_t *item, struct statement_totals *totals,
 	     json_object_set_new(statement, "payout", json_null()) == 0;
 	if (ok && payout_args) {
 		json_t *snapshot = json_deep_copy(statement);
+		/* The change counters as of these facts go with the payout (null: the facts
+		 * depend on the clock), so that later statements can tell it is unchanged. */
+		const json_t *inputs = json_object_get(item, "inputs");
 		*payout_args = json_pack(
-		    "{s:o, s:I, s:I, s:I, s:O, s:O}", "statement", snapshot, "amount_ore",
+		    "{s:o, s:I, s:I, s:I, s:O, s:O, s:o}", "statement", snapshot, "amount_ore",
 		    (json_int_t)total, "net_ore", (json_int_t)st.net_ore, "adjustment_ore",
-		    (json_int_t)adjustment, "corrections", adjustments, "basis", basis);
+		    (json_int_t)adjustment, "corrections", adjustments, "basis", basis, "inputs",
+		    json_is_object(inputs) ? json_deep_copy(inputs) : json_null());
 		ok = *payout_args != NULL;
 	}
 	json_decref(adjustments);

@@ -230,7 +230,13 @@ CREATE TABLE payouts (
     adjustment_ore bigint NOT NULL,
     amount_ore bigint NOT NULL CHECK (amount_ore >= 0),
     statement jsonb NOT NULL CHECK (jsonb_typeof(statement) = 'object'),
+    -- The change counters as of the facts this payout paid (allowance_input_versions,
+    -- allowance_rules_version); NULL when those facts depended on the instant they were
+    -- computed at (an absence still open), so that the period is always recomputed.
+    inputs_version bigint,
+    rules_version bigint,
     CONSTRAINT payouts_once_per_period UNIQUE (resident, period_start),
+    CHECK ((inputs_version IS NULL) = (rules_version IS NULL)),
     CHECK ((collected_by = 'self') = (agreement IS NULL)),
     CHECK (amount_ore = net_ore + adjustment_ore)
 );
@@ -249,6 +255,256 @@ CREATE INDEX payout_corrections_period ON payout_corrections (resident, period_s
 
 -- The centre statements walk a centre's stays in resident order, a page at a time.
 CREATE INDEX stays_centre_resident ON stays (centre, resident);
+
+-- ---------------------------------------------------------------------------------------------
+-- What changed since a period was paid
+-- ---------------------------------------------------------------------------------------------
+
+-- A statement carries the corrections of the paid periods before it, and finding them means
+-- knowing what each paid period is worth now. Recomputing every paid period for every statement
+-- was two thirds of a centre's export; yet a paid period can only be worth something else when
+-- an input of its arithmetic changed afterwards and that change reaches a day of the period.
+-- So every change to such an input is logged, per resident, with the first day it can affect,
+-- and a payout remembers the counters as of the facts it paid: a paid period with no change
+-- logged since that reaches before its end is worth exactly what its payout computed (its
+-- net_ore), and is not recomputed (allowance_items).
+--
+-- The inputs are those allowance_facts() reads: a resident's stays, phases, absences (since,
+-- returned_at), sanctions and date of birth (per resident, below), and the rates and the
+-- centres' meal scheme and time zone (rules, for everybody). A migration or daemon change that
+-- changes the arithmetic itself must log a rules change from '-infinity'
+-- (SELECT allowance_rules_changed('-infinity')), and so must an operator after a time zone
+-- database update that moves a centre's midnights.
+--
+-- Counters rather than timestamps or sequence numbers: the counter row is updated under its row
+-- lock, so a resident's changes commit in counter order, and a change that commits after the
+-- facts' snapshot always has a higher number than the one that snapshot saw.
+
+CREATE TABLE allowance_input_versions (
+    resident bigint PRIMARY KEY REFERENCES residents,
+    version bigint NOT NULL CHECK (version > 0)
+);
+
+CREATE TABLE allowance_input_changes (
+    resident bigint NOT NULL,
+    version bigint NOT NULL,
+    affects_from date NOT NULL,    -- no day before this one can be paid differently
+    PRIMARY KEY (resident, version)
+);
+
+CREATE TABLE allowance_rules_version (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    version bigint NOT NULL
+);
+INSERT INTO allowance_rules_version (version) VALUES (0);
+
+CREATE TABLE allowance_rule_changes (
+    version bigint PRIMARY KEY,
+    affects_from date NOT NULL
+);
+
+-- 'off' recomputes every paid period of the correction window, as if every one had changed:
+-- an operator's way to rule the change log out when a figure is in doubt, and the reference
+-- the tests compare against.
+INSERT INTO settings (key, value) VALUES ('allowance_reuse_paid', 'on')
+ON CONFLICT (key) DO NOTHING;
+
+CREATE FUNCTION allowance_reuse_paid() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT s.value FROM settings s WHERE s.key = 'allowance_reuse_paid'), 'on')
+           <> 'off'
+$$;
+
+CREATE FUNCTION allowance_input_changed(p_resident bigint, p_from date) RETURNS void
+LANGUAGE sql AS $$
+    WITH v AS (
+        INSERT INTO allowance_input_versions AS x (resident, version) VALUES (p_resident, 1)
+        ON CONFLICT (resident) DO UPDATE SET version = x.version + 1
+        RETURNING x.resident, x.version
+    )
+    INSERT INTO allowance_input_changes (resident, version, affects_from)
+    SELECT v.resident, v.version, coalesce(p_from, '-infinity') FROM v
+$$;
+
+CREATE FUNCTION allowance_rules_changed(p_from date) RETURNS void
+LANGUAGE sql AS $$
+    WITH v AS (
+        UPDATE allowance_rules_version SET version = version + 1 RETURNING version
+    )
+    INSERT INTO allowance_rule_changes (version, affects_from)
+    SELECT v.version, coalesce(p_from, '-infinity') FROM v
+$$;
+
+-- The first local day an absence's coverage can start or end at an instant: a UTC date less
+-- one, because a centre's local date is never more than a day before the UTC date.
+CREATE FUNCTION allowance_instant_day(at timestamptz) RETURNS date
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (at AT TIME ZONE 'UTC')::date - 1
+$$;
+
+-- Whether a paid period (its payout's counters) is worth what its payout computed: nothing
+-- logged since reaches a day before the period's end.
+CREATE FUNCTION allowance_paid_unchanged(p_resident bigint, p_period date,
+                                         p_inputs_version bigint, p_rules_version bigint)
+RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT p_inputs_version IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM allowance_input_changes c
+                       WHERE c.resident = p_resident AND c.version > p_inputs_version
+                         AND c.affects_from < p_period + 14)
+       AND NOT EXISTS (SELECT 1 FROM allowance_rule_changes g
+                       WHERE g.version > p_rules_version AND g.affects_from < p_period + 14)
+$$;
+
+-- Stays: a new or removed stay reaches from its first day; a changed end only from the earlier
+-- of the two ends (a departure recorded today does not reach back into paid periods).
+CREATE FUNCTION stays_allowance_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM allowance_input_changed(NEW.resident, NEW.from_date);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM allowance_input_changed(OLD.resident, OLD.from_date);
+    ELSIF OLD.resident <> NEW.resident THEN
+        PERFORM allowance_input_changed(OLD.resident, OLD.from_date);
+        PERFORM allowance_input_changed(NEW.resident, NEW.from_date);
+    ELSIF OLD.centre <> NEW.centre OR OLD.from_date <> NEW.from_date THEN
+        PERFORM allowance_input_changed(NEW.resident, least(OLD.from_date, NEW.from_date));
+    ELSE
+        PERFORM allowance_input_changed(NEW.resident,
+                                        least(coalesce(OLD.to_date, 'infinity'),
+                                              coalesce(NEW.to_date, 'infinity')));
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stays_allowance_changed AFTER INSERT OR DELETE ON stays
+    FOR EACH ROW EXECUTE FUNCTION stays_allowance_changed();
+CREATE TRIGGER stays_allowance_changed_update AFTER UPDATE ON stays
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION stays_allowance_changed();
+
+-- Phases: a phase reaches from its date, except the resident's first phase, which also
+-- applies before it (resident_phase_on): a change of the first phase reaches back to the start.
+CREATE FUNCTION phases_allowance_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    r bigint;
+    f date;
+BEGIN
+    FOR r, f IN SELECT x.resident, x.from_date
+                FROM (SELECT OLD.resident, OLD.from_date WHERE TG_OP <> 'INSERT'
+                      UNION SELECT NEW.resident, NEW.from_date WHERE TG_OP <> 'DELETE') AS x
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM phases p WHERE p.resident = r AND p.from_date < f) THEN
+            f := '-infinity';
+        END IF;
+        PERFORM allowance_input_changed(r, f);
+    END LOOP;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER phases_allowance_changed AFTER INSERT OR DELETE ON phases
+    FOR EACH ROW EXECUTE FUNCTION phases_allowance_changed();
+CREATE TRIGGER phases_allowance_changed_update AFTER UPDATE ON phases
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION phases_allowance_changed();
+
+-- Absences: only where they begin and end matter. A return recorded now reaches from the
+-- earlier of the old and new return (an absence still open covered up to the clock).
+CREATE FUNCTION absences_allowance_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM allowance_input_changed(NEW.resident, allowance_instant_day(NEW.since));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM allowance_input_changed(OLD.resident, allowance_instant_day(OLD.since));
+    ELSIF OLD.resident <> NEW.resident THEN
+        PERFORM allowance_input_changed(OLD.resident, allowance_instant_day(OLD.since));
+        PERFORM allowance_input_changed(NEW.resident, allowance_instant_day(NEW.since));
+    ELSIF OLD.since <> NEW.since THEN
+        PERFORM allowance_input_changed(NEW.resident,
+                                        allowance_instant_day(least(OLD.since, NEW.since)));
+    ELSE
+        PERFORM allowance_input_changed(
+            NEW.resident, allowance_instant_day(least(coalesce(OLD.returned_at, NEW.returned_at),
+                                                      coalesce(NEW.returned_at, OLD.returned_at))));
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER absences_allowance_changed AFTER INSERT OR DELETE ON absences
+    FOR EACH ROW EXECUTE FUNCTION absences_allowance_changed();
+CREATE TRIGGER absences_allowance_changed_update AFTER UPDATE ON absences
+    FOR EACH ROW WHEN (OLD.resident <> NEW.resident OR OLD.since <> NEW.since
+                       OR OLD.returned_at IS DISTINCT FROM NEW.returned_at)
+    EXECUTE FUNCTION absences_allowance_changed();
+
+-- Sanctions reach from their first day (the earlier one when a sanction is moved).
+CREATE FUNCTION sanctions_allowance_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM allowance_input_changed(NEW.resident, NEW.from_date);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM allowance_input_changed(OLD.resident, OLD.from_date);
+    ELSIF OLD.resident <> NEW.resident THEN
+        PERFORM allowance_input_changed(OLD.resident, OLD.from_date);
+        PERFORM allowance_input_changed(NEW.resident, NEW.from_date);
+    ELSE
+        PERFORM allowance_input_changed(NEW.resident, least(OLD.from_date, NEW.from_date));
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER sanctions_allowance_changed AFTER INSERT OR DELETE ON sanctions
+    FOR EACH ROW EXECUTE FUNCTION sanctions_allowance_changed();
+CREATE TRIGGER sanctions_allowance_changed_update AFTER UPDATE ON sanctions
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION sanctions_allowance_changed();
+
+-- A corrected date of birth moves the 18th birthday, which may lie in any period.
+CREATE FUNCTION residents_allowance_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM allowance_input_changed(NEW.id, '-infinity');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER residents_allowance_changed AFTER UPDATE ON residents
+    FOR EACH ROW WHEN (OLD.date_of_birth IS DISTINCT FROM NEW.date_of_birth)
+    EXECUTE FUNCTION residents_allowance_changed();
+
+-- Rates reach from their first day; a changed end only from the day after the earlier end
+-- (superseding a rate on POST /v1/rates ends it the day before the new one).
+CREATE FUNCTION rates_allowance_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM allowance_rules_changed(NEW.valid_from);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM allowance_rules_changed(OLD.valid_from);
+    ELSIF OLD.kind <> NEW.kind OR OLD.per_day_ore <> NEW.per_day_ore
+          OR OLD.valid_from <> NEW.valid_from THEN
+        PERFORM allowance_rules_changed(least(OLD.valid_from, NEW.valid_from));
+    ELSE
+        PERFORM allowance_rules_changed(least(coalesce(OLD.valid_to, 'infinity'),
+                                              coalesce(NEW.valid_to, 'infinity')) + 1);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER rates_allowance_changed AFTER INSERT OR DELETE ON rates
+    FOR EACH ROW EXECUTE FUNCTION rates_allowance_changed();
+CREATE TRIGGER rates_allowance_changed_update AFTER UPDATE ON rates
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION rates_allowance_changed();
+
+-- A centre's meal scheme or time zone applies to every day of every stay there.
+CREATE FUNCTION centres_allowance_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM allowance_rules_changed('-infinity');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER centres_allowance_changed AFTER UPDATE ON centres
+    FOR EACH ROW WHEN (OLD.free_meals IS DISTINCT FROM NEW.free_meals
+                       OR OLD.timezone IS DISTINCT FROM NEW.timezone)
+    EXECUTE FUNCTION centres_allowance_changed();
 
 -- ---------------------------------------------------------------------------------------------
 -- The facts: one set-based query
@@ -458,8 +714,12 @@ $$;
 --   {"resident":{"id","case_number","given_name","family_name"}, "centre", "period_start",
 --    "period_end", "facts":{"payable_days","groups":"kind per_day_ore percent days,..."},
 --    "payout": the payout or null, "settled_ore": when paid,
+--    "worth_ore": when paid and unchanged since (allowance_paid_unchanged): what the period is
+--                 worth, its payout's net_ore; "facts" is then null,
 --    "earlier": when not paid, the paid periods of the correction window before it, oldest
---               first: [{"period_start", "facts", "settled_ore"}]}
+--               first: [{"period_start", "facts" or "worth_ore", "settled_ore"}],
+--    "inputs": when not paid, the change counters as of these facts for its payout to keep
+--              ({"inputs_version","rules_version"}), null when the facts depend on p_now}
 -- "centre" is the resident's centre on the period's last day (the stay that began last on or
 -- before it): the centre whose export lists the statement.
 CREATE FUNCTION allowance_items(p_residents bigint[], p_period date, p_now timestamptz)
@@ -467,42 +727,73 @@ RETURNS jsonb
 LANGUAGE sql STABLE AS $$
 -- Written so that no two computed sets are joined to each other (the planner cannot estimate
 -- them and chose nested loops, quadratic in the page size): lookups go to tables by index, and
--- the units of a resident are brought together by GROUP BY.
+-- the rows of a resident are brought together by GROUP BY.
 WITH res AS MATERIALIZED (
     SELECT x.resident FROM allowance_ids(p_residents) AS x(resident)
 ),
--- The first period start of the correction window, computed once (a call in the lookup below
--- would run once per resident).
-window_start AS MATERIALIZED (
-    SELECT p_period - 14 * allowance_correction_periods() AS since
+-- Computed once (a call in the lookups below would run once per resident): the first period
+-- start of the correction window, whether paid periods may be reused, the rules counter, and
+-- the instant after which no open absence can reach into the period any more (the period's
+-- last day has ended in every time zone).
+params AS MATERIALIZED (
+    SELECT p_period - 14 * allowance_correction_periods() AS since,
+           allowance_reuse_paid() AS reuse,
+           (SELECT v.version FROM allowance_rules_version v) AS rules_version,
+           (p_period + 15)::timestamp AT TIME ZONE 'UTC' AS settled_after
 ),
--- Each resident's paid periods in the window, by an index lookup per resident (LATERAL ...
--- OFFSET 0: not a scan of every payout in the window, which would grow with every centre).
+-- The period itself: its payout and whether that is unchanged since.
+current AS MATERIALIZED (
+    SELECT res.resident, pd.id AS payout, pd.net_ore,
+           pd.id IS NOT NULL AND w.reuse
+               AND allowance_paid_unchanged(res.resident, p_period, pd.inputs_version,
+                                            pd.rules_version) AS unchanged
+    FROM res CROSS JOIN params w
+    LEFT JOIN LATERAL (SELECT pd.id, pd.net_ore, pd.inputs_version, pd.rules_version
+                       FROM payouts pd
+                       WHERE pd.resident = res.resident AND pd.period_start = p_period
+                       OFFSET 0) AS pd ON true
+),
+-- Each unpaid resident's paid periods in the window, by an index lookup per resident (LATERAL
+-- ... OFFSET 0: not a scan of every payout in the window, which would grow with every centre).
 earlier AS MATERIALIZED (
-    SELECT q.resident, q.period_start
-    FROM res CROSS JOIN window_start w
-    JOIN LATERAL (SELECT q.resident, q.period_start FROM payouts q
-                  WHERE q.resident = res.resident AND q.period_start < p_period
+    SELECT q.resident, q.period_start, q.net_ore,
+           w.reuse AND allowance_paid_unchanged(q.resident, q.period_start, q.inputs_version,
+                                                q.rules_version) AS unchanged
+    FROM current c CROSS JOIN params w
+    JOIN LATERAL (SELECT q.resident, q.period_start, q.net_ore, q.inputs_version,
+                         q.rules_version
+                  FROM payouts q
+                  WHERE q.resident = c.resident AND q.period_start < p_period
                     AND q.period_start >= w.since
                   OFFSET 0) AS q ON true
-    WHERE NOT EXISTS (SELECT 1 FROM payouts pd
-                      WHERE pd.resident = res.resident AND pd.period_start = p_period)
+    WHERE c.payout IS NULL
 ),
+-- Every period of every resident: computed, or worth what it was paid at when unchanged.
 facts AS MATERIALIZED (
-    -- settled: what a paid period is settled at (payout_settled(), inline: a SQL function
-    -- called per row is planned per call); NULL when the period is not paid.
-    SELECT f.*,
+    SELECT x.*,
+           -- settled: what a paid period is settled at (payout_settled(), inline: a SQL
+           -- function called per row is planned per call); NULL when the period is not paid.
            (SELECT p.net_ore + coalesce((SELECT sum(c.amount_ore) FROM payout_corrections c
                                          WHERE c.resident = p.resident
                                            AND c.period_start = p.period_start), 0)
             FROM payouts p
-            WHERE p.resident = f.resident AND p.period_start = f.period_start) AS settled
-    FROM allowance_facts(
-        (SELECT array_agg(res.resident) FROM res)
-            || coalesce((SELECT array_agg(e.resident) FROM earlier e), '{}'),
-        (SELECT array_agg(p_period) FROM res)
-            || coalesce((SELECT array_agg(e.period_start) FROM earlier e), '{}'),
-        p_now) AS f
+            WHERE p.resident = x.resident AND p.period_start = x.period_start) AS settled
+    FROM (SELECT f.resident, f.period_start, f.payable_days, f.groups, f.centre,
+                 NULL::bigint AS worth
+          FROM allowance_facts(
+              (SELECT array_agg(c.resident) FROM current c WHERE NOT c.unchanged)
+                  || coalesce((SELECT array_agg(e.resident) FROM earlier e
+                               WHERE NOT e.unchanged), '{}'),
+              (SELECT array_agg(p_period) FROM current c WHERE NOT c.unchanged)
+                  || coalesce((SELECT array_agg(e.period_start) FROM earlier e
+                               WHERE NOT e.unchanged), '{}'),
+              p_now) AS f
+          UNION ALL
+          SELECT c.resident, p_period, NULL, NULL, NULL, c.net_ore FROM current c
+          WHERE c.unchanged
+          UNION ALL
+          SELECT e.resident, e.period_start, NULL, NULL, NULL, e.net_ore FROM earlier e
+          WHERE e.unchanged) AS x
 ),
 grouped AS (
     SELECT f.resident,
@@ -510,11 +801,18 @@ grouped AS (
            max(f.groups) FILTER (WHERE f.period_start = p_period) AS groups,
            max(f.centre) FILTER (WHERE f.period_start = p_period) AS centre,
            max(f.settled) FILTER (WHERE f.period_start = p_period) AS settled,
-           coalesce(json_agg(json_build_object(
-                        'period_start', f.period_start,
-                        'facts', json_build_object('payable_days', f.payable_days,
-                                                   'groups', f.groups),
-                        'settled_ore', f.settled) ORDER BY f.period_start)
+           max(f.worth) FILTER (WHERE f.period_start = p_period) AS worth,
+           coalesce(json_agg(
+                        CASE WHEN f.worth IS NULL
+                             THEN json_build_object(
+                                      'period_start', f.period_start,
+                                      'facts', json_build_object('payable_days', f.payable_days,
+                                                                 'groups', f.groups),
+                                      'settled_ore', f.settled)
+                             ELSE json_build_object('period_start', f.period_start,
+                                                    'worth_ore', f.worth,
+                                                    'settled_ore', f.settled)
+                        END ORDER BY f.period_start)
                     FILTER (WHERE f.period_start < p_period), '[]'::json) AS earlier
     FROM facts f
     GROUP BY f.resident
@@ -528,12 +826,29 @@ SELECT coalesce(json_agg(json_build_object(
            'centre', coalesce(g.centre, resident_centre_on(r.id, p_period + 13)),
            'period_start', p_period,
            'period_end', p_period + 13,
-           'facts', json_build_object('payable_days', g.payable_days, 'groups', g.groups),
+           'facts', CASE WHEN g.worth IS NULL
+                         THEN json_build_object('payable_days', g.payable_days,
+                                                'groups', g.groups) END,
+           'worth_ore', g.worth,
            'payout', CASE WHEN pd.id IS NULL THEN NULL ELSE payout_json(pd) END,
            'settled_ore', CASE WHEN pd.id IS NOT NULL THEN g.settled END,
-           'earlier', CASE WHEN pd.id IS NULL THEN g.earlier END)
+           'earlier', CASE WHEN pd.id IS NULL THEN g.earlier END,
+           -- In this statement's snapshot, like the facts: a change committed after it has a
+           -- higher number.
+           'inputs', CASE WHEN pd.id IS NULL
+                           AND NOT (p_now < w.settled_after
+                                    AND EXISTS (SELECT 1 FROM absences a
+                                                WHERE a.resident = r.id
+                                                  AND a.returned_at IS NULL
+                                                  AND a.since < w.settled_after))
+                          THEN json_build_object(
+                                   'inputs_version',
+                                   coalesce((SELECT v.version FROM allowance_input_versions v
+                                             WHERE v.resident = r.id), 0),
+                                   'rules_version', w.rules_version) END)
        ORDER BY r.id)::jsonb, '[]'::jsonb)
 FROM grouped g
+CROSS JOIN params w
 JOIN residents r ON r.id = g.resident
 LEFT JOIN payouts pd ON pd.resident = g.resident AND pd.period_start = p_period
 $$;
@@ -752,8 +1067,9 @@ END $$;
 -- the daemon's payout handler after it has computed the statement from resident_statement's
 -- facts. args.statement (set by the daemon, never by the client, whose body the route's field
 -- table limits to the two fields) holds {"statement","amount_ore","net_ore","adjustment_ore",
--- "corrections":[{"period_start","amount_ore"}],"basis":[{"period_start","settled_ore"}]}, or
--- null when the facts showed the period paid already.
+-- "corrections":[{"period_start","amount_ore"}],"basis":[{"period_start","settled_ore"}],
+-- "inputs": the facts' "inputs", kept so that the period need not be recomputed while nothing
+-- changes it}, or null when the facts showed the period paid already.
 --
 -- The payout day is the resident's local today: collection by anyone but the resident needs a
 -- special agreement naming that person (compared without regard to case or surrounding spaces)
@@ -803,12 +1119,15 @@ BEGIN
     -- this transaction, and a concurrent payout of another period must not settle them too.
     PERFORM 1 FROM residents x WHERE x.id = r.id FOR UPDATE;
     INSERT INTO payouts AS p (resident, period_start, centre, collected_by, agreement, paid_at,
-                              paid_by, net_ore, adjustment_ore, amount_ore, statement)
+                              paid_by, net_ore, adjustment_ore, amount_ore, statement,
+                              inputs_version, rules_version)
     VALUES (r.id, start, resident_centre_on(r.id, start + 13), collector, agreement_.id, now_,
             ctx->>'cn', coalesce((computed->>'net_ore')::bigint, 0),
             coalesce((computed->>'adjustment_ore')::bigint, 0),
             coalesce((computed->>'amount_ore')::bigint, 0),
-            coalesce(computed->'statement', '{}'::jsonb))
+            coalesce(computed->'statement', '{}'::jsonb),
+            (computed->'inputs'->>'inputs_version')::bigint,
+            (computed->'inputs'->>'rules_version')::bigint)
     ON CONFLICT ON CONSTRAINT payouts_once_per_period DO NOTHING
     RETURNING * INTO created;
     IF created.id IS NULL THEN
