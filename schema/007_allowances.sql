@@ -342,18 +342,25 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT (at AT TIME ZONE 'UTC')::date - 1
 $$;
 
--- Whether a paid period (its payout's counters) is worth what its payout computed: nothing
--- logged since reaches a day before the period's end.
-CREATE FUNCTION allowance_paid_unchanged(p_resident bigint, p_period date,
-                                         p_inputs_version bigint, p_rules_version bigint)
-RETURNS boolean
+-- A resident's paid periods from p_from to p_to, each with whether it is unchanged since its
+-- payout: nothing logged after the payout's counters reaches a day before the period's end, so
+-- it is worth exactly its payout's net_ore. One definition for the statements and the payout's
+-- check; a set-returning SQL function so that the planner inlines it (OFFSET 0 keeps it a
+-- lookup by the resident's index, not a join over every payout).
+CREATE FUNCTION allowance_paid_periods(p_resident bigint, p_from date, p_to date)
+RETURNS TABLE (period_start date, net_ore bigint, unchanged boolean)
 LANGUAGE sql STABLE AS $$
-    SELECT p_inputs_version IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM allowance_input_changes c
-                       WHERE c.resident = p_resident AND c.version > p_inputs_version
-                         AND c.affects_from < p_period + 14)
-       AND NOT EXISTS (SELECT 1 FROM allowance_rule_changes g
-                       WHERE g.version > p_rules_version AND g.affects_from < p_period + 14)
+    SELECT q.period_start, q.net_ore,
+           q.inputs_version IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM allowance_input_changes c
+                           WHERE c.resident = q.resident AND c.version > q.inputs_version
+                             AND c.affects_from < q.period_start + 14)
+           AND NOT EXISTS (SELECT 1 FROM allowance_rule_changes g
+                           WHERE g.version > q.rules_version
+                             AND g.affects_from < q.period_start + 14)
+    FROM payouts q
+    WHERE q.resident = p_resident AND q.period_start BETWEEN p_from AND p_to
+    OFFSET 0
 $$;
 
 -- Stays: a new or removed stay reaches from its first day; a changed end only from the earlier
@@ -714,12 +721,11 @@ $$;
 --   {"resident":{"id","case_number","given_name","family_name"}, "centre", "period_start",
 --    "period_end", "facts":{"payable_days","groups":"kind per_day_ore percent days,..."},
 --    "payout": the payout or null, "settled_ore": when paid,
---    "worth_ore": when paid and unchanged since (allowance_paid_unchanged): what the period is
+--    "worth_ore": when paid and unchanged since (allowance_paid_periods): what the period is
 --                 worth, its payout's net_ore; "facts" is then null,
---    "earlier": when not paid, the paid periods of the correction window before it, oldest
---               first: [{"period_start", "facts" or "worth_ore", "settled_ore"}],
---    "inputs": when not paid, the change counters as of these facts for its payout to keep
---              ({"inputs_version","rules_version"}), null when the facts depend on p_now}
+--    "earlier": when not paid, the paid periods of the correction window before it that
+--               changed since they were paid, oldest first: [{"period_start", "facts",
+--               "settled_ore"}] (an unchanged one has no correction to carry)}
 -- "centre" is the resident's centre on the period's last day (the stay that began last on or
 -- before it): the centre whose export lists the statement.
 CREATE FUNCTION allowance_items(p_residents bigint[], p_period date, p_now timestamptz)
@@ -732,41 +738,25 @@ WITH res AS MATERIALIZED (
     SELECT x.resident FROM allowance_ids(p_residents) AS x(resident)
 ),
 -- Computed once (a call in the lookups below would run once per resident): the first period
--- start of the correction window, whether paid periods may be reused, the rules counter, and
--- the instant after which no open absence can reach into the period any more (the period's
--- last day has ended in every time zone).
+-- start of the correction window and whether paid periods may be reused.
 params AS MATERIALIZED (
     SELECT p_period - 14 * allowance_correction_periods() AS since,
-           allowance_reuse_paid() AS reuse,
-           (SELECT v.version FROM allowance_rules_version v) AS rules_version,
-           (p_period + 15)::timestamp AT TIME ZONE 'UTC' AS settled_after
+           allowance_reuse_paid() AS reuse
 ),
--- The period itself: its payout and whether that is unchanged since.
+-- The period itself: whether it is paid, and unchanged since.
 current AS MATERIALIZED (
-    SELECT res.resident, pd.id AS payout, pd.net_ore,
-           pd.id IS NOT NULL AND w.reuse
-               AND allowance_paid_unchanged(res.resident, p_period, pd.inputs_version,
-                                            pd.rules_version) AS unchanged
+    SELECT res.resident, pd.period_start IS NOT NULL AS paid, pd.net_ore,
+           coalesce(w.reuse AND pd.unchanged, false) AS unchanged
     FROM res CROSS JOIN params w
-    LEFT JOIN LATERAL (SELECT pd.id, pd.net_ore, pd.inputs_version, pd.rules_version
-                       FROM payouts pd
-                       WHERE pd.resident = res.resident AND pd.period_start = p_period
-                       OFFSET 0) AS pd ON true
+    LEFT JOIN LATERAL allowance_paid_periods(res.resident, p_period, p_period) AS pd ON true
 ),
--- Each unpaid resident's paid periods in the window, by an index lookup per resident (LATERAL
--- ... OFFSET 0: not a scan of every payout in the window, which would grow with every centre).
+-- Each unpaid resident's paid periods in the window that changed since they were paid (one
+-- unchanged has no correction to carry: it is worth what it was paid at).
 earlier AS MATERIALIZED (
-    SELECT q.resident, q.period_start, q.net_ore,
-           w.reuse AND allowance_paid_unchanged(q.resident, q.period_start, q.inputs_version,
-                                                q.rules_version) AS unchanged
+    SELECT c.resident, q.period_start
     FROM current c CROSS JOIN params w
-    JOIN LATERAL (SELECT q.resident, q.period_start, q.net_ore, q.inputs_version,
-                         q.rules_version
-                  FROM payouts q
-                  WHERE q.resident = c.resident AND q.period_start < p_period
-                    AND q.period_start >= w.since
-                  OFFSET 0) AS q ON true
-    WHERE c.payout IS NULL
+    JOIN LATERAL allowance_paid_periods(c.resident, w.since, p_period - 1) AS q ON true
+    WHERE NOT c.paid AND NOT (w.reuse AND q.unchanged)
 ),
 -- Every period of every resident: computed, or worth what it was paid at when unchanged.
 facts AS MATERIALIZED (
@@ -782,18 +772,13 @@ facts AS MATERIALIZED (
                  NULL::bigint AS worth
           FROM allowance_facts(
               (SELECT array_agg(c.resident) FROM current c WHERE NOT c.unchanged)
-                  || coalesce((SELECT array_agg(e.resident) FROM earlier e
-                               WHERE NOT e.unchanged), '{}'),
+                  || coalesce((SELECT array_agg(e.resident) FROM earlier e), '{}'),
               (SELECT array_agg(p_period) FROM current c WHERE NOT c.unchanged)
-                  || coalesce((SELECT array_agg(e.period_start) FROM earlier e
-                               WHERE NOT e.unchanged), '{}'),
+                  || coalesce((SELECT array_agg(e.period_start) FROM earlier e), '{}'),
               p_now) AS f
           UNION ALL
           SELECT c.resident, p_period, NULL, NULL, NULL, c.net_ore FROM current c
-          WHERE c.unchanged
-          UNION ALL
-          SELECT e.resident, e.period_start, NULL, NULL, NULL, e.net_ore FROM earlier e
-          WHERE e.unchanged) AS x
+          WHERE c.unchanged) AS x
 ),
 grouped AS (
     SELECT f.resident,
@@ -802,17 +787,11 @@ grouped AS (
            max(f.centre) FILTER (WHERE f.period_start = p_period) AS centre,
            max(f.settled) FILTER (WHERE f.period_start = p_period) AS settled,
            max(f.worth) FILTER (WHERE f.period_start = p_period) AS worth,
-           coalesce(json_agg(
-                        CASE WHEN f.worth IS NULL
-                             THEN json_build_object(
-                                      'period_start', f.period_start,
-                                      'facts', json_build_object('payable_days', f.payable_days,
-                                                                 'groups', f.groups),
-                                      'settled_ore', f.settled)
-                             ELSE json_build_object('period_start', f.period_start,
-                                                    'worth_ore', f.worth,
-                                                    'settled_ore', f.settled)
-                        END ORDER BY f.period_start)
+           coalesce(json_agg(json_build_object(
+                        'period_start', f.period_start,
+                        'facts', json_build_object('payable_days', f.payable_days,
+                                                   'groups', f.groups),
+                        'settled_ore', f.settled) ORDER BY f.period_start)
                     FILTER (WHERE f.period_start < p_period), '[]'::json) AS earlier
     FROM facts f
     GROUP BY f.resident
@@ -832,23 +811,9 @@ SELECT coalesce(json_agg(json_build_object(
            'worth_ore', g.worth,
            'payout', CASE WHEN pd.id IS NULL THEN NULL ELSE payout_json(pd) END,
            'settled_ore', CASE WHEN pd.id IS NOT NULL THEN g.settled END,
-           'earlier', CASE WHEN pd.id IS NULL THEN g.earlier END,
-           -- In this statement's snapshot, like the facts: a change committed after it has a
-           -- higher number.
-           'inputs', CASE WHEN pd.id IS NULL
-                           AND NOT (p_now < w.settled_after
-                                    AND EXISTS (SELECT 1 FROM absences a
-                                                WHERE a.resident = r.id
-                                                  AND a.returned_at IS NULL
-                                                  AND a.since < w.settled_after))
-                          THEN json_build_object(
-                                   'inputs_version',
-                                   coalesce((SELECT v.version FROM allowance_input_versions v
-                                             WHERE v.resident = r.id), 0),
-                                   'rules_version', w.rules_version) END)
+           'earlier', CASE WHEN pd.id IS NULL THEN g.earlier END)
        ORDER BY r.id)::jsonb, '[]'::jsonb)
 FROM grouped g
-CROSS JOIN params w
 JOIN residents r ON r.id = g.resident
 LEFT JOIN payouts pd ON pd.resident = g.resident AND pd.period_start = p_period
 $$;
@@ -857,9 +822,30 @@ $$;
 -- Operations
 -- ---------------------------------------------------------------------------------------------
 
+-- The change counters as of a period's facts, for its payout to keep
+-- ({"inputs_version","rules_version"}); null while the facts depend on p_now: an absence still
+-- open can reach into the period until its last day has ended in every time zone. Called in the
+-- same statement as allowance_items, so that both see one snapshot: a change committed after
+-- it has a higher number.
+CREATE FUNCTION allowance_inputs(p_resident bigint, p_period date, p_now timestamptz)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_now >= x.settled_after
+                  OR NOT EXISTS (SELECT 1 FROM absences a
+                                 WHERE a.resident = p_resident AND a.returned_at IS NULL
+                                   AND a.since < x.settled_after)
+           THEN jsonb_build_object(
+                    'inputs_version',
+                    coalesce((SELECT v.version FROM allowance_input_versions v
+                              WHERE v.resident = p_resident), 0),
+                    'rules_version', (SELECT v.version FROM allowance_rules_version v))
+           END
+    FROM (SELECT (p_period + 15)::timestamp AT TIME ZONE 'UTC' AS settled_after) AS x
+$$;
+
 -- GET /v1/residents/{id}/statements/{period_start} (manager, admin): the facts of one resident
--- and period; the daemon computes the statement (handlers_statements.c). The payout handler
--- calls it too, before resident_payout.
+-- and period, with "inputs" (allowance_inputs) when it is not paid; the daemon computes the
+-- statement (handlers_statements.c). The payout handler calls it too, before resident_payout.
 CREATE FUNCTION op_resident_statement(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -867,7 +853,12 @@ DECLARE
     start date := allowance_period_arg(args->'path'->>'period_start');
 BEGIN
     PERFORM audit(ctx, 'statement_read', r.id, jsonb_build_object('period_start', start));
-    RETURN QUERY SELECT 200, allowance_items(ARRAY[r.id], start, ctx_now(ctx))->0;
+    RETURN QUERY
+    SELECT 200, CASE WHEN jsonb_typeof(i->'payout') = 'null'
+                     THEN i || jsonb_build_object('inputs',
+                                                  allowance_inputs(r.id, start, ctx_now(ctx)))
+                     ELSE i END
+    FROM (SELECT allowance_items(ARRAY[r.id], start, ctx_now(ctx))->0 AS i) AS x;
 END $$;
 
 -- The residents whose statement a centre's export lists for a period: enrolled on at least one
@@ -1145,12 +1136,14 @@ BEGIN
                      'the statement changed while the payout was prepared; try again',
                      'period_start');
     END IF;
-    -- The corrections were computed from what earlier periods were settled at; if another
-    -- payout settled one of them meanwhile, the adjustment would pay it twice.
+    -- The corrections were computed from what the changed earlier periods were settled at; if
+    -- another payout settled one of them meanwhile, the adjustment would pay it twice. A period
+    -- that changed only meanwhile is missing from the basis: also a reason to start again.
     SELECT string_agg(x.period_start::text, ', ') INTO stale
-    FROM (SELECT q.period_start FROM payouts q
-          WHERE q.resident = r.id AND q.period_start < start
-            AND q.period_start >= start - 14 * allowance_correction_periods()) AS x
+    FROM (SELECT q.period_start
+          FROM allowance_paid_periods(r.id, start - 14 * allowance_correction_periods(),
+                                      start - 1) AS q
+          WHERE NOT (allowance_reuse_paid() AND q.unchanged)) AS x
     FULL JOIN (SELECT (e->>'period_start')::date AS period_start,
                       (e->>'settled_ore')::bigint AS settled
                FROM jsonb_array_elements(coalesce(computed->'basis', '[]')) AS e) AS y

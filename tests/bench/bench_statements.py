@@ -8,8 +8,15 @@ The data is generated in SQL: residents with stays (some arriving or leaving mid
 (some changing mid-period, some phase 3), birthdays (some turning 18 mid-period), absences (some
 covering whole days, some still open), sanctions. Two scenarios per size:
   fresh          nothing paid yet;
-  steady state   the two periods before were paid, so every statement also recomputes them to
-                 find corrections (allowance_correction_periods).
+  steady state   the two periods before were paid (with the change counters a payout keeps);
+                 then came this period's absences, sanctions and phase changes, and for 5 % of
+                 the residents a late absence reaching back into a paid period. A statement
+                 looks at the paid periods of the correction window for corrections: those
+                 nothing has changed since are taken at their payout's worth, the 5 % are
+                 recomputed;
+  every paid period recomputed   the same data with allowance_reuse_paid off: what the steady
+                 state costs after a change that reaches back into every paid period (a
+                 backdated rate), and what it cost before paid periods were reused.
 Each figure is the median of --repeats runs (default 3): the time from sending the request to
 the last byte received, the body read and discarded as it arrives. The CPU time the daemon and
 the PostgreSQL cluster spent during the JSON export shows where the time goes (2 cores shared).
@@ -89,27 +96,44 @@ SELECT r.id, %(centre)s, date '2026-03-03', date '2026-03-06', 25 + (r.id %% 4) 
 FROM residents r WHERE r.case_number LIKE %(prefix)s AND r.id %% 50 = 3
 """
 
+# Paid with the counters a real payout keeps (those of the facts it paid; the amount is a
+# stand-in: a period taken at its payout's worth has no correction whatever the amount).
 PAYOUTS = """
 INSERT INTO payouts (resident, period_start, centre, collected_by, paid_at, paid_by, net_ore,
-                     adjustment_ore, amount_ore, statement)
-SELECT r.id, e.p, %(centre)s, 'self', e.p + interval '14 days', 'bench', 90000, 0, 90000, '{}'
+                     adjustment_ore, amount_ore, statement, inputs_version, rules_version)
+SELECT r.id, e.p, %(centre)s, 'self', e.p + interval '14 days', 'bench', 90000, 0, 90000, '{}',
+       coalesce((SELECT v.version FROM allowance_input_versions v WHERE v.resident = r.id), 0),
+       (SELECT version FROM allowance_rules_version)
 FROM residents r CROSS JOIN (VALUES (%(p1)s::date), (%(p2)s::date)) AS e(p)
 WHERE r.case_number LIKE %(prefix)s
+"""
+
+# After the payouts, 5 % of the residents get an absence recorded late that covers a whole day
+# of the second paid period: their paid periods are recomputed.
+LATE_ABSENCES = """
+INSERT INTO absences (resident, centre, since, opened_at, opened_by, age_at_since, notify_at,
+                      reason, recipients, returned_at, closed_at, closed_by)
+SELECT r.id, %(centre)s, timestamptz '2026-02-18 10:00+01', timestamptz '2026-03-20 10:00+01',
+       'bench', 14, timestamptz '2026-02-18 22:00+01', 'threshold_12h',
+       ARRAY['municipality','police','immigration'], timestamptz '2026-02-20 09:00+01',
+       timestamptz '2026-03-20 10:00+01', 'bench'
+FROM residents r WHERE r.case_number LIKE %(prefix)s AND r.id %% 20 = 11
 """
 
 
 def generate(rc, centre, n, paid):
     with conftest.psycopg.connect(rc.db.conninfo, autocommit=True) as conn:
         conn.execute(GENERATE, {"centre": centre, "n": n})
+        if paid:
+            conn.execute(PAYOUTS, {"centre": centre, "prefix": centre + "-%",
+                                   "p1": EARLIER[0], "p2": EARLIER[1]})
+            conn.execute(LATE_ABSENCES, {"centre": centre, "prefix": centre + "-%"})
         conn.execute(ABSENCES, {"centre": centre, "prefix": centre + "-%"})
         outbox = conn.execute(
             "INSERT INTO outbox (centre, type, payload, due_at, created_at) VALUES"
             " (%s, 'sanction.in12', '{}', %s, %s) RETURNING id", (centre, CLOCK, CLOCK)
         ).fetchone()[0]
         conn.execute(SANCTIONS, {"centre": centre, "prefix": centre + "-%", "outbox": outbox})
-        if paid:
-            conn.execute(PAYOUTS, {"centre": centre, "prefix": centre + "-%",
-                                   "p1": EARLIER[0], "p2": EARLIER[1]})
         # VACUUM too: otherwise autovacuum processes the freshly inserted rows during the
         # measurement, competing for the same two cores.
         conn.execute("VACUUM ANALYZE")
@@ -205,6 +229,35 @@ class PeakSampler:
         self._thread.join()
 
 
+def measure(rc, api, cluster, centre, n, repeats, label, gen):
+    """Prints one line of figures: the centre's period as JSON and as CSV, medians of
+    `repeats` runs, with the daemon's memory and the CPU both sides spent."""
+    pid = rc.proc.pid
+    path = f"/v1/centres/{centre}/statements/{PERIOD}"
+    json_runs, csv_runs, peaks, hwms = [], [], [], []
+    daemon_cpu, pg_cpu = [], []
+    base_rss = rss_kib(pid, "VmRSS")
+    for _ in range(repeats):
+        before = cpu_seconds([pid]), cpu_seconds(cluster_pids(cluster))
+        json_runs.append(fetch(api, path, "application/json"))
+        daemon_cpu.append(cpu_delta(before[0], cpu_seconds([pid])))
+        pg_cpu.append(cpu_delta(before[1], cpu_seconds(cluster_pids(cluster))))
+        with PeakSampler(pid) as sampler:
+            csv_runs.append(fetch(api, path, "text/csv"))
+        peaks.append(sampler.peak)
+        hwms.append(rss_kib(pid, "VmHWM"))
+    rows = csv_runs[0][2] - 1
+    assert rows == n, f"{rows} CSV rows for {n} residents"
+    print(f"{label} JSON {statistics.median(r[0] for r in json_runs):6.2f} s "
+          f"({json_runs[0][1] / 1e6:6.1f} MB)  CSV "
+          f"{statistics.median(r[0] for r in csv_runs):6.2f} s "
+          f"({csv_runs[0][1] / 1e6:5.1f} MB, {rows} rows)  daemon RSS before "
+          f"{base_rss / 1024:5.1f} MiB, peak during CSV {max(peaks) / 1024:5.1f} "
+          f"MiB (VmHWM {max(hwms) / 1024:5.1f} MiB)  CPU during JSON: daemon "
+          f"{statistics.median(daemon_cpu):5.2f} s, PostgreSQL "
+          f"{statistics.median(pg_cpu):5.2f} s  [data generated in {gen:.1f} s]", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -233,7 +286,6 @@ def main():
         daemons = conftest.DaemonSet(env, "bench_statements")
         rc = daemons.make(config={"log_level": "warn"})
         rc.set_clock(CLOCK)
-        pid = rc.proc.pid
 
         print(f"allowance statements bench: period {PERIOD}, medians of {args.repeats} runs, "
               f"{os.cpu_count()} CPUs, build {conftest.BUILD}")
@@ -245,30 +297,15 @@ def main():
                 t0 = time.monotonic()
                 generate(rc, centre, n, paid)
                 gen = time.monotonic() - t0
-                path = f"/v1/centres/{centre}/statements/{PERIOD}"
-                json_runs, csv_runs, peaks, hwms = [], [], [], []
-                daemon_cpu, pg_cpu = [], []
-                base_rss = rss_kib(pid, "VmRSS")
-                for _ in range(args.repeats):
-                    before = cpu_seconds([pid]), cpu_seconds(cluster_pids(cluster))
-                    json_runs.append(fetch(api, path, "application/json"))
-                    daemon_cpu.append(cpu_delta(before[0], cpu_seconds([pid])))
-                    pg_cpu.append(cpu_delta(before[1], cpu_seconds(cluster_pids(cluster))))
-                    with PeakSampler(pid) as sampler:
-                        csv_runs.append(fetch(api, path, "text/csv"))
-                    peaks.append(sampler.peak)
-                    hwms.append(rss_kib(pid, "VmHWM"))
-                rows = csv_runs[0][2] - 1
-                assert rows == n, f"{rows} CSV rows for {n} residents"
-                label = f"{n:>7,} residents, {'steady state' if paid else 'fresh':12s}"
-                print(f"{label} JSON {statistics.median(r[0] for r in json_runs):6.2f} s "
-                      f"({json_runs[0][1] / 1e6:6.1f} MB)  CSV "
-                      f"{statistics.median(r[0] for r in csv_runs):6.2f} s "
-                      f"({csv_runs[0][1] / 1e6:5.1f} MB, {rows} rows)  daemon RSS before "
-                      f"{base_rss / 1024:5.1f} MiB, peak during CSV {max(peaks) / 1024:5.1f} "
-                      f"MiB (VmHWM {max(hwms) / 1024:5.1f} MiB)  CPU during JSON: daemon "
-                      f"{statistics.median(daemon_cpu):5.2f} s, PostgreSQL "
-                      f"{statistics.median(pg_cpu):5.2f} s  [data generated in {gen:.1f} s]")
+                variants = [("steady state" if paid else "fresh", "on")]
+                if paid:
+                    variants.append(("every paid period recomputed", "off"))
+                for name, reuse in variants:
+                    rc.db.execute("UPDATE settings SET value = %s"
+                                  " WHERE key = 'allowance_reuse_paid'", reuse)
+                    measure(rc, api, cluster, centre, n, args.repeats,
+                            f"{n:>7,} residents, {name:28s}", gen)
+                rc.db.execute("UPDATE settings SET value = 'on' WHERE key = 'allowance_reuse_paid'")
     finally:
         if daemons:
             daemons.close()

@@ -1,5 +1,5 @@
 -- Checks of the allowance change log (schema/007: allowance_input_changed and its triggers,
--- allowance_paid_unchanged, allowance_items reusing paid periods). A paid period is taken at its
+-- allowance_paid_periods, allowance_items reusing paid periods). A paid period is taken at its
 -- payout's worth instead of being recomputed only while no change logged since reaches before
 -- its end, so every input of the arithmetic must log, from a day no later than the first day it
 -- can change. Any failed expectation raises. Run against a migrated database:
@@ -143,51 +143,68 @@ BEGIN
     END IF;
 END $$;
 
--- allowance_paid_unchanged: a change reaching before the period's end (day 14 is the next
--- period) makes it changed, one from that day or later does not; rules likewise.
+-- allowance_paid_periods: a change reaching before the period's end (day 14 is the next
+-- period) makes it changed, one from that day or later does not; rules likewise; a payout
+-- without counters (facts that depended on the clock) is never unchanged.
+CREATE FUNCTION pg_temp.unchanged(r bigint, p date) RETURNS boolean
+LANGUAGE sql AS $$ SELECT q.unchanged FROM allowance_paid_periods(r, p, p) q $$;
+
 DO $$
 DECLARE
     r bigint;
-    v bigint;
-    rules bigint := (SELECT version FROM allowance_rules_version);
 BEGIN
     INSERT INTO residents (case_number, given_name, family_name, date_of_birth, created_at)
     VALUES ('chk-3', 'F', 'G', '2011-01-01', now()) RETURNING id INTO r;
+    INSERT INTO centres (id, name, capacity, created_at) VALUES ('chk-d', 'D', 10, now());
     PERFORM allowance_input_changed(r, '2026-01-05');
-    v := (SELECT version FROM allowance_input_versions WHERE resident = r);
-    IF NOT allowance_paid_unchanged(r, '2026-02-02', v, rules) THEN
+    INSERT INTO payouts (resident, period_start, centre, collected_by, paid_at, paid_by, net_ore,
+                         adjustment_ore, amount_ore, statement, inputs_version, rules_version)
+    SELECT r, p, 'chk-d', 'self', now(), 'chk', 100, 0, 100, '{}', v, g
+    FROM (VALUES (date '2026-02-02', (SELECT version FROM allowance_input_versions
+                                      WHERE resident = r),
+                  (SELECT version FROM allowance_rules_version)),
+                 (date '2026-01-19', NULL, NULL)) AS x(p, v, g);
+    IF (SELECT count(*) FROM allowance_paid_periods(r, '2026-01-05', '2026-03-01')) <> 2
+       OR (SELECT count(*) FROM allowance_paid_periods(r, '2026-01-20', '2026-03-01')) <> 1 THEN
+        RAISE EXCEPTION 'allowance_paid_periods does not keep to its dates';
+    END IF;
+    IF pg_temp.unchanged(r, '2026-01-19') THEN
+        RAISE EXCEPTION 'a payout without counters counted as unchanged';
+    END IF;
+    IF NOT pg_temp.unchanged(r, '2026-02-02') THEN
         RAISE EXCEPTION 'nothing changed, yet the period counts as changed';
     END IF;
-    IF allowance_paid_unchanged(r, '2026-02-02', NULL, NULL) THEN
-        RAISE EXCEPTION 'a payout without counters (facts that depended on the clock) counted '
-                        'as unchanged';
-    END IF;
     PERFORM allowance_input_changed(r, '2026-02-16');
-    IF NOT allowance_paid_unchanged(r, '2026-02-02', v, rules) THEN
+    IF NOT pg_temp.unchanged(r, '2026-02-02') THEN
         RAISE EXCEPTION 'a change from the next period''s first day counted as changing it';
     END IF;
-    PERFORM allowance_input_changed(r, '2026-02-15');
-    IF allowance_paid_unchanged(r, '2026-02-02', v, rules) THEN
-        RAISE EXCEPTION 'a change of the period''s last day did not count';
-    END IF;
-    v := (SELECT version FROM allowance_input_versions WHERE resident = r);
     PERFORM allowance_rules_changed('2026-02-16');
-    IF NOT allowance_paid_unchanged(r, '2026-02-02', v, rules) THEN
+    IF NOT pg_temp.unchanged(r, '2026-02-02') THEN
         RAISE EXCEPTION 'a rules change after the period counted as changing it';
     END IF;
-    PERFORM allowance_rules_changed('2026-02-10');
-    IF allowance_paid_unchanged(r, '2026-02-02', v, rules) THEN
-        RAISE EXCEPTION 'a rules change inside the period did not count';
+    PERFORM allowance_input_changed(r, '2026-02-15');
+    IF pg_temp.unchanged(r, '2026-02-02') THEN
+        RAISE EXCEPTION 'a change of the period''s last day did not count';
     END IF;
-    IF NOT allowance_paid_unchanged(r, '2026-02-02', v,
-                                    (SELECT version FROM allowance_rules_version)) THEN
-        RAISE EXCEPTION 'a payout made after the rules change counted as changed';
+    -- Paid again after that change (a later payout's counters): unchanged until the rules
+    -- change inside the period.
+    UPDATE payouts SET inputs_version = (SELECT version FROM allowance_input_versions
+                                         WHERE resident = r),
+                       rules_version = (SELECT version FROM allowance_rules_version)
+    WHERE resident = r AND period_start = '2026-02-02';
+    IF NOT pg_temp.unchanged(r, '2026-02-02') THEN
+        RAISE EXCEPTION 'counters taken after the change still count it';
+    END IF;
+    PERFORM allowance_rules_changed('2026-02-10');
+    IF pg_temp.unchanged(r, '2026-02-02') THEN
+        RAISE EXCEPTION 'a rules change inside the period did not count';
     END IF;
 END $$;
 
--- allowance_items: a paid period unchanged since is given at its payout's net_ore (no facts);
--- changed, or with reuse off, it is recomputed; the counters it hands out are those of the
--- facts' snapshot, and null while an open absence can still reach into the period.
+-- allowance_items: a paid period unchanged since is left out of "earlier" (no correction) and,
+-- as the period asked for, given at its payout's net_ore (no facts); changed, or with reuse
+-- off, it is recomputed. allowance_inputs hands out the current counters, and null while an
+-- open absence can still reach into the period.
 DO $$
 DECLARE
     r bigint;
@@ -201,7 +218,7 @@ BEGIN
     INSERT INTO stays (resident, centre, from_date) VALUES (r, 'chk-c', '2026-01-05');
     INSERT INTO phases (resident, phase, from_date) VALUES (r, 1, '2026-01-05');
 
-    item := allowance_items(ARRAY[r], '2026-02-02', now_)->0;
+    item := jsonb_build_object('inputs', allowance_inputs(r, '2026-02-02', now_));
     IF item->'inputs'->>'inputs_version' IS DISTINCT FROM
            (SELECT version FROM allowance_input_versions WHERE resident = r)::text
        OR item->'inputs'->>'rules_version' IS DISTINCT FROM
@@ -215,10 +232,9 @@ BEGIN
             (item->'inputs'->>'inputs_version')::bigint,
             (item->'inputs'->>'rules_version')::bigint);
 
-    e := allowance_items(ARRAY[r], '2026-03-02', now_)->0->'earlier'->0;
-    IF e->>'worth_ore' IS DISTINCT FROM '12345' OR e ? 'facts'
-       OR e->>'settled_ore' IS DISTINCT FROM '12345' THEN
-        RAISE EXCEPTION 'an unchanged paid period was not reused: %', e;
+    item := allowance_items(ARRAY[r], '2026-03-02', now_)->0;
+    IF item->'earlier' <> '[]' THEN
+        RAISE EXCEPTION 'an unchanged paid period was recomputed: %', item->'earlier';
     END IF;
     item := allowance_items(ARRAY[r], '2026-02-02', now_)->0;
     IF item->>'worth_ore' IS DISTINCT FROM '12345' OR jsonb_typeof(item->'facts') <> 'null' THEN
@@ -230,13 +246,14 @@ BEGIN
                           reason, recipients, returned_at, closed_at, closed_by)
     VALUES (r, 'chk-c', '2026-03-03 07:00+00', now_, 'chk', 15, now_, 'threshold_12h',
             '{police}', '2026-03-04 07:00+00', now_, 'chk');
-    e := allowance_items(ARRAY[r], '2026-03-02', now_)->0->'earlier'->0;
-    IF NOT e ? 'worth_ore' THEN
-        RAISE EXCEPTION 'a change after the paid period made it recomputed: %', e;
+    item := allowance_items(ARRAY[r], '2026-03-02', now_)->0;
+    IF item->'earlier' <> '[]' THEN
+        RAISE EXCEPTION 'a change after the paid period made it recomputed: %', item->'earlier';
     END IF;
     UPDATE settings SET value = 'off' WHERE key = 'allowance_reuse_paid';
     e := allowance_items(ARRAY[r], '2026-03-02', now_)->0->'earlier'->0;
-    IF e ? 'worth_ore' OR (e->'facts'->>'payable_days')::int <> 14 THEN
+    IF (e->'facts'->>'payable_days')::int IS DISTINCT FROM 14
+       OR e->>'settled_ore' IS DISTINCT FROM '12345' THEN
         RAISE EXCEPTION 'with reuse off the paid period was not recomputed: %', e;
     END IF;
     UPDATE settings SET value = 'on' WHERE key = 'allowance_reuse_paid';
@@ -247,7 +264,7 @@ BEGIN
     VALUES (r, 'chk-c', '2026-02-05 22:00+00', now_, 'chk', 15, now_, 'threshold_12h',
             '{police}', '2026-02-08 22:30+00', now_, 'chk');
     e := allowance_items(ARRAY[r], '2026-03-02', now_)->0->'earlier'->0;
-    IF e ? 'worth_ore' OR (e->'facts'->>'payable_days')::int <> 12 THEN
+    IF (e->'facts'->>'payable_days')::int IS DISTINCT FROM 12 THEN
         RAISE EXCEPTION 'a late absence in the paid period was not recomputed: %', e;
     END IF;
 
@@ -256,14 +273,17 @@ BEGIN
                           reason, recipients)
     VALUES (r, 'chk-c', '2026-03-05 06:00+00', now_, 'chk', 15, now_, 'threshold_12h',
             '{police}');
-    item := allowance_items(ARRAY[r], '2026-03-02', now_)->0;
-    IF jsonb_typeof(item->'inputs') <> 'null' THEN
-        RAISE EXCEPTION 'facts that depend on the clock handed out counters: %', item->'inputs';
+    IF allowance_inputs(r, '2026-03-02', now_) IS NOT NULL THEN
+        RAISE EXCEPTION 'facts that depend on the clock handed out counters';
+    END IF;
+    -- An open absence since after the period cannot reach into it.
+    IF allowance_inputs(r, '2026-02-16', now_) IS NULL THEN
+        RAISE EXCEPTION 'an open absence after the period withheld its counters';
     END IF;
     -- Once the period has ended everywhere, the open absence cannot change it any more.
-    item := allowance_items(ARRAY[r], '2026-03-02', '2026-03-17 00:00+00')->0;
-    IF jsonb_typeof(item->'inputs') <> 'object' THEN
-        RAISE EXCEPTION 'an ended period''s facts got no counters: %', item;
+    IF allowance_inputs(r, '2026-03-02', '2026-03-16 23:59+00') IS NOT NULL
+       OR allowance_inputs(r, '2026-03-02', '2026-03-17 00:00+00') IS NULL THEN
+        RAISE EXCEPTION 'counters withheld or handed out at the wrong instant';
     END IF;
 END $$;
 
