@@ -244,7 +244,7 @@ END $$;
 -- (503 / retry / 500) and roll back everything, the idempotency key included.
 CREATE FUNCTION api(op text, cn text, args jsonb, now timestamptz, idem_key text,
                     req_hash text, remote text, request_id text, roles text[])
-RETURNS TABLE(status int, body jsonb)
+RETURNS TABLE(status int, body json)
 LANGUAGE plpgsql
 SET TimeZone = 'UTC'   -- instants in JSON come out as RFC 3339 in UTC whatever the session says
 AS $$
@@ -253,7 +253,7 @@ DECLARE
     ctx jsonb;
     stored idempotency;
     reply_status int;
-    reply_body jsonb;
+    reply_body json;   -- an op may answer json (text) that is passed on without parsing
     err_detail text;
     err_message text;
     err jsonb;
@@ -276,12 +276,12 @@ BEGIN
     IF account.cn IS NULL OR account.disabled THEN
         RETURN QUERY SELECT 403, api_refuse(ctx, api.op, api.args, 403, 'forbidden',
             CASE WHEN account.cn IS NULL THEN 'no account for this certificate'
-                 ELSE 'this account is disabled' END, NULL);
+                 ELSE 'this account is disabled' END, NULL)::json;
         RETURN;
     END IF;
     IF NOT account.role = ANY (coalesce(api.roles, '{}')) THEN
         RETURN QUERY SELECT 403, api_refuse(ctx, api.op, api.args, 403, 'forbidden',
-            format('the %s role may not do this', account.role), NULL);
+            format('the %s role may not do this', account.role), NULL)::json;
         RETURN;
     END IF;
 
@@ -297,14 +297,15 @@ BEGIN
             IF stored.req_hash IS DISTINCT FROM coalesce(api.req_hash, '') THEN
                 RETURN QUERY SELECT 422, api_refuse(ctx, api.op, api.args, 422,
                     'idempotency_mismatch',
-                    'this Idempotency-Key was used for a different request', 'Idempotency-Key');
+                    'this Idempotency-Key was used for a different request',
+                    'Idempotency-Key')::json;
                 RETURN;
             END IF;
             IF stored.status IS NULL THEN
                 -- Cannot happen while claim and reply share one transaction; kept so that a
                 -- future change to that never replays an empty answer.
                 RETURN QUERY SELECT 409, error_body('idempotency_in_progress',
-                    'a request with this Idempotency-Key is still being processed');
+                    'a request with this Idempotency-Key is still being processed')::json;
                 RETURN;
             END IF;
             -- One row per named resident, or one without a resident: a replay is visible
@@ -313,7 +314,7 @@ BEGIN
                                 jsonb_build_object('status', stored.status))
             FROM unnest(coalesce(nullif(api_named_residents(api.op, api.args), '{}'),
                                  ARRAY[NULL::bigint])) AS r;
-            RETURN QUERY SELECT stored.status, stored.body;
+            RETURN QUERY SELECT stored.status, stored.body::json;
             RETURN;
         END IF;
     END IF;
@@ -330,12 +331,12 @@ BEGIN
         err := err_detail::jsonb;
         reply_status := (err->>'status')::int;
         reply_body := api_refuse(ctx, api.op, api.args, reply_status, err->>'code', err_message,
-                                 err->>'field', nullif(err->'extra', 'null'::jsonb));
+                                 err->>'field', nullif(err->'extra', 'null'::jsonb))::json;
     END;
 
     IF api.idem_key IS NOT NULL THEN
         IF reply_status < 500 THEN
-            UPDATE idempotency i SET status = reply_status, body = reply_body
+            UPDATE idempotency i SET status = reply_status, body = reply_body::jsonb
             WHERE i.cn = api.cn AND i.key = api.idem_key;
         ELSE
             DELETE FROM idempotency i WHERE i.cn = api.cn AND i.key = api.idem_key;

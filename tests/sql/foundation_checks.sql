@@ -28,7 +28,7 @@ CREATE FUNCTION pg_temp.call(op text, cn text, roles text[], path jsonb DEFAULT 
                              idem_key text DEFAULT NULL, req_hash text DEFAULT NULL)
 RETURNS TABLE(status int, body jsonb)
 LANGUAGE sql AS $$
-    SELECT a.status, a.body
+    SELECT a.status, a.body::jsonb
     FROM api($1, $2, jsonb_build_object('path', $4, 'query', $5, 'body', $6), $7, $8, $9,
              '127.0.0.1', 'fc-' || $1, $3) AS a
 $$;
