@@ -157,6 +157,27 @@ def insert_absence(rc, resident_id, centre, since, returned_at=None):
     )
 
 
+def set_setting(rc, key, value):
+    """Sets a row of the settings table (SQL reads it at query time: no restart needed)."""
+    rc.db.execute(
+        "INSERT INTO settings (key, value) VALUES (%s, %s)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        key,
+        value,
+    )
+
+
+def allowance_items(rc, residents, start, now):
+    """The facts allowance_items() finds for residents (ids) and the period starting start, at
+    the instant now (RFC 3339): the JSON items the daemon turns into statements."""
+    return rc.db.scalar(
+        "SELECT allowance_items(%s::bigint[], %s::date, %s::timestamptz)",
+        list(residents),
+        start,
+        now,
+    )
+
+
 def parse_csv(text):
     """The finance CSV (semicolon-separated, header row) as (header, rows as dicts)."""
     assert text.endswith("\r\n"), "every line of the export ends with CRLF"
