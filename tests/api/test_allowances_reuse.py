@@ -9,7 +9,7 @@ recomputed from the facts. These tests make sure that shortcut never changes mon
 - allowance_items() shows which path a paid period took, asserted wherever the scenario fixes
   it: a paid period's own item has "facts" when recomputed and "worth_ore" (no facts) when
   reused; an unpaid period's "earlier" lists a recomputed paid period of its window with its
-  facts, and a reused one with "worth_ore" or not at all (unchanged: nothing to carry).
+  facts and leaves a reused one out (unchanged: nothing to carry).
 
 Scenarios: each kind of retroactive change to a paid period (it must be recomputed and the
 change carried into the next period), changes that only reach later days (the paid period stays
@@ -95,12 +95,12 @@ def paid_in_window(rc, residents, start):
 
 def earlier_of(item, paid):
     """{paid period start: path} for the paid periods (paid: the window's) an unpaid period's
-    item corrects. A paid period the item lists with its facts was recomputed; one it lists with
-    "worth_ore", or leaves out (unchanged: worth what it was paid at, nothing to carry), was
-    reused."""
+    item corrects. A paid period the item lists (always with its facts) was recomputed; one it
+    leaves out (unchanged: worth what it was paid at, nothing to carry) was reused."""
     assert item["payout"] is None, f"{item['period_start']} is paid"
     listed = {e["period_start"]: path_of(e) for e in item["earlier"]}
     assert set(listed) <= set(paid), f"earlier lists unpaid periods: {listed}, paid {paid}"
+    assert set(listed.values()) <= {"recomputed"}, f"earlier lists a period without facts: {item}"
     return {p: listed.get(p, "reused") for p in paid}
 
 
