@@ -363,24 +363,43 @@ LANGUAGE sql STABLE AS $$
     OFFSET 0
 $$;
 
--- Stays: a new or removed stay reaches from its first day; a changed end only from the earlier
--- of the two ends (a departure recorded today does not reach back into paid periods).
+-- What a row change reaches, for every table below: an inserted row from its own first day, a
+-- deleted one from its first day, a row moved to another resident from each side's first day,
+-- a changed row from the earlier of the two. The caller says what "first day" means for its
+-- table (old_from, new_from); a NULL resident is a rules change (rates).
+CREATE FUNCTION allowance_row_changed(op text, old_resident bigint, old_from date,
+                                      new_resident bigint, new_from date) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    x record;
+BEGIN
+    FOR x IN SELECT * FROM (VALUES (old_resident, old_from, op = 'DELETE'),
+                                   (new_resident, new_from, op = 'INSERT')) AS v(r, f, alone)
+             WHERE v.alone OR (op = 'UPDATE' AND old_resident IS DISTINCT FROM new_resident)
+             UNION ALL
+             SELECT new_resident, least(old_from, new_from), true
+             WHERE op = 'UPDATE' AND old_resident IS NOT DISTINCT FROM new_resident
+    LOOP
+        IF x.r IS NULL THEN
+            PERFORM allowance_rules_changed(x.f);
+        ELSE
+            PERFORM allowance_input_changed(x.r, x.f);
+        END IF;
+    END LOOP;
+END $$;
+
+-- Stays reach from their first day; a changed end only from the earlier of the two ends (a
+-- departure recorded today does not reach back into paid periods).
 CREATE FUNCTION stays_allowance_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM allowance_input_changed(NEW.resident, NEW.from_date);
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM allowance_input_changed(OLD.resident, OLD.from_date);
-    ELSIF OLD.resident <> NEW.resident THEN
-        PERFORM allowance_input_changed(OLD.resident, OLD.from_date);
-        PERFORM allowance_input_changed(NEW.resident, NEW.from_date);
-    ELSIF OLD.centre <> NEW.centre OR OLD.from_date <> NEW.from_date THEN
-        PERFORM allowance_input_changed(NEW.resident, least(OLD.from_date, NEW.from_date));
+    IF TG_OP = 'UPDATE' AND OLD.resident = NEW.resident AND OLD.centre = NEW.centre
+       AND OLD.from_date = NEW.from_date THEN
+        PERFORM allowance_row_changed(TG_OP, OLD.resident, coalesce(OLD.to_date, 'infinity'),
+                                      NEW.resident, coalesce(NEW.to_date, 'infinity'));
     ELSE
-        PERFORM allowance_input_changed(NEW.resident,
-                                        least(coalesce(OLD.to_date, 'infinity'),
-                                              coalesce(NEW.to_date, 'infinity')));
+        PERFORM allowance_row_changed(TG_OP, OLD.resident, OLD.from_date,
+                                      NEW.resident, NEW.from_date);
     END IF;
     RETURN NULL;
 END $$;
@@ -390,23 +409,20 @@ CREATE TRIGGER stays_allowance_changed_update AFTER UPDATE ON stays
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
     EXECUTE FUNCTION stays_allowance_changed();
 
--- Phases: a phase reaches from its date, except the resident's first phase, which also
--- applies before it (resident_phase_on): a change of the first phase reaches back to the start.
+-- Phases reach from their date, except the resident's first phase, which also applies before
+-- it (resident_phase_on): a change of the first phase reaches back to the start.
+CREATE FUNCTION phase_reach(p_resident bigint, p_from date) RETURNS date
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM phases p
+                             WHERE p.resident = p_resident AND p.from_date < p_from)
+                THEN p_from ELSE '-infinity' END
+$$;
+
 CREATE FUNCTION phases_allowance_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    r bigint;
-    f date;
 BEGIN
-    FOR r, f IN SELECT x.resident, x.from_date
-                FROM (SELECT OLD.resident, OLD.from_date WHERE TG_OP <> 'INSERT'
-                      UNION SELECT NEW.resident, NEW.from_date WHERE TG_OP <> 'DELETE') AS x
-    LOOP
-        IF NOT EXISTS (SELECT 1 FROM phases p WHERE p.resident = r AND p.from_date < f) THEN
-            f := '-infinity';
-        END IF;
-        PERFORM allowance_input_changed(r, f);
-    END LOOP;
+    PERFORM allowance_row_changed(TG_OP, OLD.resident, phase_reach(OLD.resident, OLD.from_date),
+                                  NEW.resident, phase_reach(NEW.resident, NEW.from_date));
     RETURN NULL;
 END $$;
 CREATE TRIGGER phases_allowance_changed AFTER INSERT OR DELETE ON phases
@@ -415,25 +431,18 @@ CREATE TRIGGER phases_allowance_changed_update AFTER UPDATE ON phases
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
     EXECUTE FUNCTION phases_allowance_changed();
 
--- Absences: only where they begin and end matter. A return recorded now reaches from the
--- earlier of the old and new return (an absence still open covered up to the clock).
+-- Absences: only where they begin and end matter. A moved return alone reaches from the earlier
+-- of the two returns (an absence still open covered up to the clock).
 CREATE FUNCTION absences_allowance_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM allowance_input_changed(NEW.resident, allowance_instant_day(NEW.since));
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM allowance_input_changed(OLD.resident, allowance_instant_day(OLD.since));
-    ELSIF OLD.resident <> NEW.resident THEN
-        PERFORM allowance_input_changed(OLD.resident, allowance_instant_day(OLD.since));
-        PERFORM allowance_input_changed(NEW.resident, allowance_instant_day(NEW.since));
-    ELSIF OLD.since <> NEW.since THEN
-        PERFORM allowance_input_changed(NEW.resident,
-                                        allowance_instant_day(least(OLD.since, NEW.since)));
+    IF TG_OP = 'UPDATE' AND OLD.resident = NEW.resident AND OLD.since = NEW.since THEN
+        PERFORM allowance_row_changed(
+            TG_OP, OLD.resident, allowance_instant_day(coalesce(OLD.returned_at, NEW.returned_at)),
+            NEW.resident, allowance_instant_day(coalesce(NEW.returned_at, OLD.returned_at)));
     ELSE
-        PERFORM allowance_input_changed(
-            NEW.resident, allowance_instant_day(least(coalesce(OLD.returned_at, NEW.returned_at),
-                                                      coalesce(NEW.returned_at, OLD.returned_at))));
+        PERFORM allowance_row_changed(TG_OP, OLD.resident, allowance_instant_day(OLD.since),
+                                      NEW.resident, allowance_instant_day(NEW.since));
     END IF;
     RETURN NULL;
 END $$;
@@ -444,20 +453,12 @@ CREATE TRIGGER absences_allowance_changed_update AFTER UPDATE ON absences
                        OR OLD.returned_at IS DISTINCT FROM NEW.returned_at)
     EXECUTE FUNCTION absences_allowance_changed();
 
--- Sanctions reach from their first day (the earlier one when a sanction is moved).
+-- Sanctions reach from their first day.
 CREATE FUNCTION sanctions_allowance_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM allowance_input_changed(NEW.resident, NEW.from_date);
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM allowance_input_changed(OLD.resident, OLD.from_date);
-    ELSIF OLD.resident <> NEW.resident THEN
-        PERFORM allowance_input_changed(OLD.resident, OLD.from_date);
-        PERFORM allowance_input_changed(NEW.resident, NEW.from_date);
-    ELSE
-        PERFORM allowance_input_changed(NEW.resident, least(OLD.from_date, NEW.from_date));
-    END IF;
+    PERFORM allowance_row_changed(TG_OP, OLD.resident, OLD.from_date,
+                                  NEW.resident, NEW.from_date);
     RETURN NULL;
 END $$;
 CREATE TRIGGER sanctions_allowance_changed AFTER INSERT OR DELETE ON sanctions
@@ -477,21 +478,18 @@ CREATE TRIGGER residents_allowance_changed AFTER UPDATE ON residents
     FOR EACH ROW WHEN (OLD.date_of_birth IS DISTINCT FROM NEW.date_of_birth)
     EXECUTE FUNCTION residents_allowance_changed();
 
--- Rates reach from their first day; a changed end only from the day after the earlier end
--- (superseding a rate on POST /v1/rates ends it the day before the new one).
+-- Rates (for everybody: no resident) reach from their first day; a changed end only from the
+-- day after the earlier end (superseding a rate on POST /v1/rates ends it the day before the
+-- new one).
 CREATE FUNCTION rates_allowance_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM allowance_rules_changed(NEW.valid_from);
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM allowance_rules_changed(OLD.valid_from);
-    ELSIF OLD.kind <> NEW.kind OR OLD.per_day_ore <> NEW.per_day_ore
-          OR OLD.valid_from <> NEW.valid_from THEN
-        PERFORM allowance_rules_changed(least(OLD.valid_from, NEW.valid_from));
+    IF TG_OP = 'UPDATE' AND OLD.kind = NEW.kind AND OLD.per_day_ore = NEW.per_day_ore
+       AND OLD.valid_from = NEW.valid_from THEN
+        PERFORM allowance_row_changed(TG_OP, NULL, coalesce(OLD.valid_to, 'infinity') + 1,
+                                      NULL, coalesce(NEW.valid_to, 'infinity') + 1);
     ELSE
-        PERFORM allowance_rules_changed(least(coalesce(OLD.valid_to, 'infinity'),
-                                              coalesce(NEW.valid_to, 'infinity')) + 1);
+        PERFORM allowance_row_changed(TG_OP, NULL, OLD.valid_from, NULL, NEW.valid_from);
     END IF;
     RETURN NULL;
 END $$;
