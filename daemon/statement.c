@@ -166,8 +166,8 @@ static json_t *statement_head(const json_t *item, char err[STATEMENT_ERROR_SIZE]
 }
 
 /* What a period is worth now: its facts' net amount or, for a paid period nothing has changed
- * since (allowance_paid_unchanged() in schema/007_allowances.sql), "worth_ore", its payout's
- * net amount, which PostgreSQL gives instead of recomputing the facts. */
+ * since (allowance_paid_periods() in schema/007_allowances.sql), "worth_ore", its payout's net
+ * amount, which PostgreSQL gives instead of recomputing the facts. */
 static bool period_worth(const json_t *entry, int64_t *worth, char err[STATEMENT_ERROR_SIZE])
 {
 	const json_t *facts = json_object_get(entry, "facts");
