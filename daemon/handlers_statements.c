@@ -21,16 +21,15 @@
 #include "router.h"
 #include "statement.h"
 
-/* Residents per page. The first page (which also names every later page's end) and the
- * open-ended last page are computed alone, so smaller pages start and end the stream sooner,
+/* Residents per page. The first page (which also names every later page's end) is computed
+ * alone, so smaller pages start the stream sooner,
  * but every page pays a fixed cost (the api() call, planning the facts query, its audit rows):
  * pages of 1,000 made 10,000 residents faster and 100,000 slower (tests/bench). */
 #define EXPORT_PAGE_RESIDENTS 2000
-/* Bytes queued to the client before we wait. Kept small: with 1 MiB, under load, libevent 2.1's
- * OpenSSL bufferevent sometimes stopped sending a queued tail (the client waited until the
- * connection deadline); with 128 KiB the export test passes under a CPU hog. Root cause not
- * found yet (see the issue note). */
-#define EXPORT_HIGH_WATER (128 * 1024)
+/* Bytes queued to the client before we wait for it to take them. (An export's tail that never
+ * arrived was evhttp finishing the reply on a stale write callback; request_stream_end guards
+ * against that, so this no longer needs to be small.) */
+#define EXPORT_HIGH_WATER (1024 * 1024)
 #define EXPORT_WAIT_US 5000 /* how often a waiting export looks again */
 
 /* ---- one resident ---- */
@@ -506,8 +505,8 @@ static void export_pump(struct export *ex)
 	if (ex->failed || ex->closed || ex->written == ex->page_count) {
 		if (ex->in_flight > 0)
 			return; /* the answers still to come call again */
-		/* The end goes out right behind the last chunk. (Ending later, once the client
-		 * has taken everything, lost evhttp's closing chunk in tests.) */
+		/* The end goes out right behind the last chunk (request_stream_end guards it
+		 * against evhttp finishing the reply before it has been written). */
 		if (!ex->failed && !ex->closed &&
 		    !(export_tail(ex) &&
 		      (ex->text.len == 0 ||
@@ -529,11 +528,6 @@ static void export_pump(struct export *ex)
 	     i++) {
 		if (ex->pages[i].asked)
 			continue;
-		/* The open-ended last page is asked alone, once everything before it is written:
-		 * ending the stream right behind a concurrent page stalled evhttp's closing chunk
-		 * in tests (about one export in ten; never this way in sixty). */
-		if (ex->pages[i].upto == 0 && (i != ex->written || ex->in_flight > 0))
-			break;
 		if (!export_ask(ex, &ex->pages[i])) {
 			export_fail(ex, "the database queue is full");
 			export_pump(ex);

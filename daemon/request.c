@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -386,14 +387,62 @@ void request_stream_abort(struct request *req)
 	request_stream_end(req);
 }
 
+/* evhttp's own write callback and error callback, as evhttp_send_reply_end left them. They are
+ * the same functions for every connection (the connection is their argument). */
+static bufferevent_data_cb evhttp_write_cb_fn;
+static bufferevent_event_cb evhttp_event_cb_fn;
+
+/* libevent 2.1 runs a connection's write callback deferred, in a later turn of the loop. One
+ * scheduled when the output ran dry can run after more was queued: the last chunk of a stream
+ * and the end marker, queued in between by evhttp_send_reply_end, which also makes "the reply
+ * is sent" that callback's action. evhttp then finishes the request with those bytes still
+ * queued, switches the connection to reading the next request and stops writing, and the
+ * client never gets the end of the reply (reproduced: about one long export in eight when the
+ * last page came in right behind a drained chunk). This stands in for evhttp's callback until
+ * the output has really run dry, and passes every other call on. */
+static void end_write_guard_cb(struct bufferevent *bev, void *evcon)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return; /* a drain from before the end was queued: the real one comes later */
+	bufferevent_setcb(bev, NULL, evhttp_write_cb_fn, evhttp_event_cb_fn, evcon);
+	evhttp_write_cb_fn(bev, evcon);
+}
+
+static void guard_reply_end(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	bufferevent_data_cb readcb, writecb;
+	bufferevent_event_cb eventcb;
+	void *arg;
+	if (!bev)
+		return;
+	bufferevent_getcb(bev, &readcb, &writecb, &eventcb, &arg);
+	/* Only the shape evhttp_send_reply_end leaves (no read callback, the connection as the
+	 * argument); anything else is left alone. */
+	if (!writecb || readcb || arg != (void *)evcon || writecb == end_write_guard_cb)
+		return;
+	evhttp_write_cb_fn = writecb;
+	evhttp_event_cb_fn = eventcb;
+	bufferevent_setcb(bev, NULL, end_write_guard_cb, eventcb, evcon);
+}
+
 void request_stream_end(struct request *req)
 {
 	struct evhttp_request *http = req->stream_http;
+	struct evhttp_connection *evcon = req->http ? evhttp_request_get_connection(req->http)
+						    : NULL;
 	server_stream_count(req->server, -1);
-	if (req->http) {
-		struct evhttp_connection *evcon = evhttp_request_get_connection(req->http);
-		if (evcon)
-			evhttp_connection_set_closecb(evcon, NULL, NULL);
+	/* The guard goes on once evhttp_send_reply_end has set its callbacks, and only when that
+	 * call cannot have finished the request (and maybe freed the connection) at once: a
+	 * chunked reply (it queues the end marker) or output still queued. */
+	bool guard = false;
+	if (evcon) {
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+		const char *te =
+		    evhttp_find_header(evhttp_request_get_output_headers(http), "Transfer-Encoding");
+		guard = (te && strcasecmp(te, "chunked") == 0) ||
+		        (bev && evbuffer_get_length(bufferevent_get_output(bev)) > 0);
 	}
 	int status = req->stream_status;
 	req->http = http; /* lets request_free find the connection, if any */
@@ -401,4 +450,6 @@ void request_stream_end(struct request *req)
 	/* On a detached request (the client hung up) this frees it. */
 	if (http)
 		evhttp_send_reply_end(http);
+	if (guard)
+		guard_reply_end(evcon);
 }
