@@ -397,8 +397,8 @@ static bufferevent_event_cb evhttp_event_cb_fn;
  * and the end marker, queued in between by evhttp_send_reply_end, which also makes "the reply
  * is sent" that callback's action. evhttp then finishes the request with those bytes still
  * queued, switches the connection to reading the next request and stops writing, and the
- * client never gets the end of the reply (reproduced: about one long export in eight when the
- * last page came in right behind a drained chunk). This stands in for evhttp's callback until
+ * client never gets the end of the reply (reproduced: 4 of 46 long exports, when the last page
+ * came in right behind a drained chunk; tests/bench/stress_export.py). This stands in for evhttp's callback until
  * the output has really run dry, and passes every other call on. */
 static void end_write_guard_cb(struct bufferevent *bev, void *evcon)
 {
