@@ -363,6 +363,17 @@ LANGUAGE sql STABLE AS $$
     OFFSET 0
 $$;
 
+-- A change reaching from p_from: the resident's, or the rules' when there is no resident.
+CREATE FUNCTION allowance_changed(p_resident bigint, p_from date) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_resident IS NULL THEN
+        PERFORM allowance_rules_changed(p_from);
+    ELSE
+        PERFORM allowance_input_changed(p_resident, p_from);
+    END IF;
+END $$;
+
 -- What a row change reaches, for every table below: an inserted row from its own first day, a
 -- deleted one from its first day, a row moved to another resident from each side's first day,
 -- a changed row from the earlier of the two. The caller says what "first day" means for its
@@ -370,22 +381,17 @@ $$;
 CREATE FUNCTION allowance_row_changed(op text, old_resident bigint, old_from date,
                                       new_resident bigint, new_from date) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    x record;
 BEGIN
-    FOR x IN SELECT * FROM (VALUES (old_resident, old_from, op = 'DELETE'),
-                                   (new_resident, new_from, op = 'INSERT')) AS v(r, f, alone)
-             WHERE v.alone OR (op = 'UPDATE' AND old_resident IS DISTINCT FROM new_resident)
-             UNION ALL
-             SELECT new_resident, least(old_from, new_from), true
-             WHERE op = 'UPDATE' AND old_resident IS NOT DISTINCT FROM new_resident
-    LOOP
-        IF x.r IS NULL THEN
-            PERFORM allowance_rules_changed(x.f);
-        ELSE
-            PERFORM allowance_input_changed(x.r, x.f);
-        END IF;
-    END LOOP;
+    IF op = 'INSERT' THEN
+        PERFORM allowance_changed(new_resident, new_from);
+    ELSIF op = 'DELETE' THEN
+        PERFORM allowance_changed(old_resident, old_from);
+    ELSIF old_resident IS DISTINCT FROM new_resident THEN
+        PERFORM allowance_changed(old_resident, old_from);
+        PERFORM allowance_changed(new_resident, new_from);
+    ELSE
+        PERFORM allowance_changed(new_resident, least(old_from, new_from));
+    END IF;
 END $$;
 
 -- Stays reach from their first day; a changed end only from the earlier of the two ends (a
@@ -421,8 +427,11 @@ $$;
 CREATE FUNCTION phases_allowance_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM allowance_row_changed(TG_OP, OLD.resident, phase_reach(OLD.resident, OLD.from_date),
-                                  NEW.resident, phase_reach(NEW.resident, NEW.from_date));
+    PERFORM allowance_row_changed(
+        TG_OP, OLD.resident,
+        CASE WHEN TG_OP <> 'INSERT' THEN phase_reach(OLD.resident, OLD.from_date) END,
+        NEW.resident,
+        CASE WHEN TG_OP <> 'DELETE' THEN phase_reach(NEW.resident, NEW.from_date) END);
     RETURN NULL;
 END $$;
 CREATE TRIGGER phases_allowance_changed AFTER INSERT OR DELETE ON phases
