@@ -22,9 +22,9 @@
 #include "statement.h"
 
 /* Residents per page. The first page (which also names every later page's end) is computed
- * alone, so smaller pages start the stream sooner,
- * but every page pays a fixed cost (the api() call, planning the facts query, its audit rows):
- * pages of 1,000 made 10,000 residents faster and 100,000 slower (tests/bench). */
+ * alone, so smaller pages start the stream sooner, but every page pays a fixed cost (the api()
+ * call, planning the facts query, its audit rows): pages of 1,000 made 10,000 residents faster
+ * and 100,000 slower (tests/bench). */
 #define EXPORT_PAGE_RESIDENTS 2000
 /* Bytes queued to the client before we wait for it to take them. (An export's tail that never
  * arrived was evhttp finishing the reply on a stale write callback; request_stream_end guards

@@ -398,8 +398,8 @@ static bufferevent_event_cb evhttp_event_cb_fn;
  * is sent" that callback's action. evhttp then finishes the request with those bytes still
  * queued, switches the connection to reading the next request and stops writing, and the
  * client never gets the end of the reply (reproduced: 4 of 46 long exports, when the last page
- * came in right behind a drained chunk; tests/bench/stress_export.py). This stands in for evhttp's callback until
- * the output has really run dry, and passes every other call on. */
+ * came in right behind a drained chunk; tests/bench/stress_export.py). This stands in for
+ * evhttp's callback until the output has really run dry, and passes every other call on. */
 static void end_write_guard_cb(struct bufferevent *bev, void *evcon)
 {
 	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
