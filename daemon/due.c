@@ -257,6 +257,16 @@ static void process_result(void *arg, const struct db_result *r)
 }
 
 /* Starts a run unless one is in flight, in which case another follows it. */
+/* Sends due_process(now, the current batch size) for the main run or the helper. */
+static bool process_send(struct due_engine *e, int64_t now_us, db_result_fn done)
+{
+	char now[CLOCK_TEXT_SIZE], batch[16];
+	clock_format(now_us, now);
+	snprintf(batch, sizeof batch, "%d", e->batch);
+	const char *params[2] = {now, batch};
+	return db_query(e->d->db, process_sql, 2, params, done, e);
+}
+
 static void engine_run(struct due_engine *e)
 {
 	if (e->running) {
@@ -270,11 +280,7 @@ static void engine_run(struct due_engine *e)
 	e->rerun = false;
 	waiters_promote(e);
 	e->run_now_us = clock_now_us();
-	char now[CLOCK_TEXT_SIZE], batch[16];
-	clock_format(e->run_now_us, now);
-	snprintf(batch, sizeof batch, "%d", e->batch);
-	const char *params[2] = {now, batch};
-	if (!db_query(e->d->db, process_sql, 2, params, process_result, e)) {
+	if (!process_send(e, e->run_now_us, process_result)) {
 		log_warn("due: database queue full; retrying in %d ms", e->retry_ms);
 		waiters_answer(&e->current, false);
 		timer_arm_retry(e);
@@ -314,11 +320,7 @@ static void helper_start(struct due_engine *e)
 	/* A small pool is left to requests and the sender. */
 	if (e->helping || e->d->config->db_pool_size < 3)
 		return;
-	char now[CLOCK_TEXT_SIZE], batch[16];
-	clock_format(clock_now_us(), now);
-	snprintf(batch, sizeof batch, "%d", e->batch);
-	const char *params[2] = {now, batch};
-	if (db_query(e->d->db, process_sql, 2, params, helper_result, e)) {
+	if (process_send(e, clock_now_us(), helper_result)) {
 		e->helping = true;
 		e->helper_batch = e->batch;
 	}

@@ -730,9 +730,9 @@ def cluster(workdir):
         c.stop()
 
 
-@pytest.fixture(scope="session")
-def environment(workdir, pki, cluster):
-    """The migrated template database every daemon's database is cloned from."""
+def migrated_environment(workdir, pki, cluster):
+    """Creates and migrates the template database every daemon's database is cloned from, and
+    returns the Environment around it (the API tests' fixture and the benchmarks use this)."""
     assert ROLLCALLD.exists(), f"{ROLLCALLD} is missing: build first (or set ROLLCALL_BUILD)"
     cluster.create_database(TEMPLATE_DB)
     config = workdir / "template.ini"
@@ -752,6 +752,12 @@ def environment(workdir, pki, cluster):
     assert proc.returncode == 0, f"rollcalld --migrate failed:\n{proc.stdout}{proc.stderr}"
     assert not SANITIZER_REPORT.search(proc.stderr), proc.stderr
     return Environment(workdir, pki, cluster)
+
+
+@pytest.fixture(scope="session")
+def environment(workdir, pki, cluster):
+    """The migrated template database every daemon's database is cloned from."""
+    return migrated_environment(workdir, pki, cluster)
 
 
 @pytest.fixture(scope="module")

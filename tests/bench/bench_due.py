@@ -23,7 +23,6 @@ import os
 import shutil
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ if ARGS.build:
     os.environ["ROLLCALL_BUILD"] = ARGS.build
 
 import conftest  # noqa: E402  (after ROLLCALL_BUILD is set: it reads it on import)
-from conftest import TEMPLATE_DB, Cluster, Daemon, Environment, Pki, ok  # noqa: E402
+from conftest import Cluster, Daemon, Pki, ok  # noqa: E402
 
 UTC = datetime.timezone.utc
 
@@ -72,15 +71,7 @@ def setup():
     workdir.chmod(0o755)
     pki = Pki(workdir / "pki")
     cluster = Cluster(workdir / "pg")
-    cluster.create_database(TEMPLATE_DB)
-    config = workdir / "template.ini"
-    config.write_text(
-        "[rollcalld]\nlisten = 127.0.0.1:1\n"
-        f"tls_cert = {pki.server_cert}\ntls_key = {pki.server_key}\ntls_ca = {pki.ca}\n"
-        f"database = {cluster.conninfo(TEMPLATE_DB)}\ntest_clock = true\nlog_level = warn\n")
-    subprocess.run([str(conftest.ROLLCALLD), "--migrate", "--config", str(config)], check=True,
-                   capture_output=True, timeout=300)
-    return workdir, Environment(workdir, pki, cluster)
+    return workdir, conftest.migrated_environment(workdir, pki, cluster)
 
 
 # --------------------------------------------------------------------------------------------

@@ -81,16 +81,7 @@ def main():
     cluster = DurableCluster(workdir / "pg")
     daemons = None
     try:
-        cluster.create_database(conftest.TEMPLATE_DB)
-        template = workdir / "template.ini"
-        template.write_text(
-            "[rollcalld]\nlisten = 127.0.0.1:1\n"
-            f"tls_cert = {pki.server_cert}\ntls_key = {pki.server_key}\ntls_ca = {pki.ca}\n"
-            f"database = {cluster.conninfo(conftest.TEMPLATE_DB)}\ntest_clock = true\n"
-            "log_level = warn\n")
-        subprocess.run([str(conftest.ROLLCALLD), "--migrate", "--config", str(template)],
-                       check=True, capture_output=True, timeout=300)
-        env = conftest.Environment(workdir, pki, cluster)
+        env = conftest.migrated_environment(workdir, pki, cluster)
         daemons = conftest.DaemonSet(env, "bench_foundation")
         rc = daemons.make(config={"log_level": "warn", "db_pool_size": "8"})
         rc.set_clock("2026-11-20T12:00:00+01:00")

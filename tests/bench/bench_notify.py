@@ -25,7 +25,6 @@ import datetime
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,17 +63,7 @@ class Bench:
         self.receiver = WebhookReceiver(make_pki(self.workdir / "webhook-pki"))
 
     def _environment(self):
-        self.cluster.create_database(conftest.TEMPLATE_DB)
-        config = self.workdir / "template.ini"
-        config.write_text(
-            "[rollcalld]\nlisten = 127.0.0.1:1\n"
-            f"tls_cert = {self.pki.server_cert}\ntls_key = {self.pki.server_key}\n"
-            f"tls_ca = {self.pki.ca}\n"
-            f"database = {self.cluster.conninfo(conftest.TEMPLATE_DB)}\n"
-            "test_clock = true\nlog_level = warn\n")
-        subprocess.run([str(conftest.ROLLCALLD), "--migrate", "--config", str(config)],
-                       check=True, capture_output=True, timeout=300)
-        return conftest.Environment(self.workdir, self.pki, self.cluster)
+        return conftest.migrated_environment(self.workdir, self.pki, self.cluster)
 
     def close(self):
         self.receiver.close()
