@@ -1,10 +1,7 @@
-/* Database work before the event loop runs: connect with a deadline, apply migrations each in
- * its own transaction under an advisory lock, and check that the schema is the one this build
- * expects. Uses libpq's send/get calls with a poll() deadline so nothing here can hang for ever. */
+/* Database work before the event loop runs: connect with a deadline, and check that the
+ * database's migrations and code layer are the ones this build was made with (schema_manifest.c). Uses libpq's send/get calls with a poll() deadline so nothing here can hang for ever. */
 #include "db_startup.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
-
-#define MIGRATION_LOCK_ID "7312026"
+#include "schema_manifest.h"
 
 PGconn *db_startup_connect(const char *conninfo, int timeout_s)
 {
@@ -83,168 +79,89 @@ static bool run_ok(PGconn *conn, const char *sql, int nparams, const char *const
 	return ok;
 }
 
-static int compare_names(const void *a, const void *b)
+/* Compares the database's applied migrations and code layer with this build's
+ * (schema_manifest.c); logs what differs and what to run. */
+static bool schema_matches(PGconn *conn)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	if (fseek(f, 0, SEEK_END) == 0) {
-		long len = ftell(f);
-		if (len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1))) {
-			if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-				free(buf);
-				buf = NULL;
-			} else
-				buf[len] = '\0';
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
-static bool is_migration_name(const char *name)
-{
-	size_t len = strlen(name);
-	return len > 8 && name[0] >= '0' && name[0] <= '9' && name[1] >= '0' && name[1] <= '9' &&
-	       name[2] >= '0' && name[2] <= '9' && name[3] == '_' &&
-	       strcmp(name + len - 4, ".sql") == 0;
-}
-
-static bool apply_one(PGconn *conn, const char *dir, const char *name, int version)
-{
-	char path[4096], vtext[16], when[CLOCK_TEXT_SIZE];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	char *sql = read_file(path);
-	if (!sql) {
-		log_error("migrate: cannot read %s: %s", path, strerror(errno));
-		return false;
-	}
-	snprintf(vtext, sizeof vtext, "%d", version);
-	clock_format(clock_now_us(), when);
-	const char *params[] = {vtext, name, when};
-	bool ok = run_ok(conn, "BEGIN", 0, NULL, "migrate") &&
-		  run_ok(conn, sql, 0, NULL, name) &&
-		  run_ok(conn,
-			 "INSERT INTO schema_migrations (version, name, applied_at) "
-			 "VALUES ($1, $2, $3)",
-			 3, params, name) &&
-		  run_ok(conn, "COMMIT", 0, NULL, name);
-	free(sql);
-	if (!ok) {
-		PGresult *res = db_startup_run(conn, "ROLLBACK", 0, NULL);
+	static const char run_migrate[] = "run 'rollcalld --migrate --config FILE'";
+	PGresult *res = db_startup_run(
+		conn, "SELECT version, name, sha256 FROM schema_migrations ORDER BY version", 0, NULL);
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (res && PQresultStatus(res) != PGRES_TUPLES_OK && state &&
+	    (strcmp(state, "42P01") == 0 || strcmp(state, "42703") == 0)) {
+		/* No bookkeeping at all, or release 1's (no hashes). */
+		log_error("db: the database has %s: %s first",
+			  strcmp(state, "42P01") == 0 ? "no rollcall schema"
+						      : "the first release's schema",
+			  run_migrate);
 		PQclear(res);
 		return false;
 	}
-	log_info("migrate: applied %s", name);
-	return true;
-}
-
-bool db_migrate(const char *conninfo, const char *schema_dir)
-{
-	PGconn *conn = db_startup_connect(conninfo, 30);
-	if (!conn)
-		return false;
-	bool ok = false;
-	char **names = NULL;
-	size_t count = 0;
-	DIR *dir = opendir(schema_dir);
-	if (!dir) {
-		log_error("migrate: cannot open %s: %s", schema_dir, strerror(errno));
-		goto done;
-	}
-	struct dirent *entry;
-	while ((entry = readdir(dir)) != NULL) {
-		if (!is_migration_name(entry->d_name))
-			continue;
-		char **grown = realloc(names, (count + 1) * sizeof *names);
-		if (!grown)
-			goto done;
-		names = grown;
-		if (!(names[count] = strdup(entry->d_name)))
-			goto done;
-		count++;
-	}
-	qsort(names, count, sizeof *names, compare_names);
-	if (!run_ok(conn, "SELECT pg_advisory_lock(" MIGRATION_LOCK_ID ")", 0, NULL, "migrate") ||
-	    !run_ok(conn,
-		    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
-		    "name text NOT NULL, applied_at timestamptz NOT NULL)",
-		    0, NULL, "migrate"))
-		goto done;
-	for (size_t i = 0; i < count; i++) {
-		int version = atoi(names[i]);
-		if (version != (int)i + 1) {
-			log_error("migrate: %s is out of sequence (expected number %03zu)", names[i],
-				  i + 1);
-			goto done;
-		}
-		char vtext[16];
-		snprintf(vtext, sizeof vtext, "%d", version);
-		const char *params[] = {vtext};
-		PGresult *res = db_startup_run(
-			conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params);
-		if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-			log_error("migrate: %s", PQerrorMessage(conn));
-			PQclear(res);
-			goto done;
-		}
-		bool applied = PQntuples(res) > 0;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_error("db: cannot read the schema version: %s",
+			  res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
 		PQclear(res);
-		if (!applied && !apply_one(conn, schema_dir, names[i], version))
-			goto done;
+		return false;
 	}
-	log_info("migrate: schema is at version %zu", count);
-	ok = true;
-done:
-	if (dir)
-		closedir(dir);
-	for (size_t i = 0; i < count; i++)
-		free(names[i]);
-	free(names);
-	PQfinish(conn);
+	int count = PQntuples(res);
+	bool ok = true;
+	for (int i = 0; ok && i < count; i++) {
+		size_t version = (size_t)atoi(PQgetvalue(res, i, 0));
+		const char *name = PQgetvalue(res, i, 1);
+		if (version > schema_manifest_migration_count || version != (size_t)i + 1) {
+			log_error("db: the database has migration %zu (%s), beyond this rollcalld's "
+				  "schema version %zu: upgrade rollcalld",
+				  version, name, schema_manifest_migration_count);
+			ok = false;
+		} else if (PQgetisnull(res, i, 2)) {
+			log_error("db: migration %s has no recorded hash: %s", name, run_migrate);
+			ok = false;
+		} else if (strcmp(PQgetvalue(res, i, 2),
+				  schema_manifest_migrations[version - 1].sha256) != 0 ||
+			   strcmp(name, schema_manifest_migrations[version - 1].name) != 0) {
+			log_error("db: the database's migration %s is not this rollcalld's "
+				  "schema/migrations/%s: a released migration must never change",
+				  name, schema_manifest_migrations[version - 1].name);
+			ok = false;
+		}
+	}
+	PQclear(res);
+	if (ok && (size_t)count < schema_manifest_migration_count) {
+		log_error("db: the database has %d of this rollcalld's %zu migrations: %s", count,
+			  schema_manifest_migration_count, run_migrate);
+		ok = false;
+	}
+	if (!ok)
+		return false;
+	res = db_startup_run(conn, "SELECT sha256 FROM schema_code", 0, NULL);
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_error("db: cannot read the code layer's hash: %s",
+			  res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+		PQclear(res);
+		return false;
+	}
+	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), schema_manifest_code_hash) != 0) {
+		log_error("db: the database's SQL code layer (%.12s) is not this rollcalld's (%.12s): "
+			  "%s",
+			  PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "none",
+			  schema_manifest_code_hash, run_migrate);
+		ok = false;
+	}
+	PQclear(res);
 	return ok;
 }
 
-bool db_startup_check(const char *conninfo, int expected_version, const char *bootstrap_admin,
-		      int64_t now_us, int64_t *test_clock_us)
+bool db_startup_check(const char *conninfo, const char *bootstrap_admin, int64_t now_us,
+		      int64_t *test_clock_us)
 {
 	*test_clock_us = 0;
 	PGconn *conn = db_startup_connect(conninfo, 30);
 	if (!conn)
 		return false;
 	bool ok = false;
-	PGresult *res = db_startup_run(
-		conn,
-		"SELECT coalesce(max(version), 0) FROM schema_migrations "
-		"WHERE to_regclass('schema_migrations') IS NOT NULL",
-		0, NULL);
-	int version = 0;
-	if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
-		version = atoi(PQgetvalue(res, 0, 0));
-	else if (res && strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "", "42P01") != 0) {
-		log_error("db: cannot read the schema version: %s", PQresultErrorMessage(res));
-		PQclear(res);
+	PGresult *res;
+	if (!schema_matches(conn))
 		goto done;
-	}
-	PQclear(res);
-	if (version < expected_version) {
-		log_error("db: the database schema is at version %d but this rollcalld needs %d: "
-			  "run 'rollcalld --migrate --config FILE' first",
-			  version, expected_version);
-		goto done;
-	}
-	if (version > expected_version) {
-		log_error("db: the database schema is at version %d, newer than this rollcalld "
-			  "(%d): upgrade rollcalld",
-			  version, expected_version);
-		goto done;
-	}
 	char when[CLOCK_TEXT_SIZE];
 	clock_format(now_us, when);
 	if (bootstrap_admin) {

@@ -14,12 +14,10 @@ PGconn *db_startup_connect(const char *conninfo, int timeout_s);
  * the caller PQclear()s, or NULL when the connection failed. */
 PGresult *db_startup_run(PGconn *conn, const char *sql, int nparams, const char *const *params);
 
-/* Applies every schema/NNN_*.sql not yet recorded, each in its own transaction. */
-bool db_migrate(const char *conninfo, const char *schema_dir) __attribute__((warn_unused_result));
-
-/* Checks the schema version, creates the bootstrap admin and loads the stored test clock
+/* Checks that the database's schema is this build's (every migration by its hash, the code
+ * layer by its combined hash), creates the bootstrap admin and loads the stored test clock
  * (into *test_clock_us, 0 when none). Says what to run when the schema does not match. */
-bool db_startup_check(const char *conninfo, int expected_version, const char *bootstrap_admin,
-		      int64_t now_us, int64_t *test_clock_us) __attribute__((warn_unused_result));
+bool db_startup_check(const char *conninfo, const char *bootstrap_admin, int64_t now_us,
+		      int64_t *test_clock_us) __attribute__((warn_unused_result));
 
 #endif

@@ -14,6 +14,8 @@
 #include "db.h"
 #include "db_startup.h"
 #include "log.h"
+#include "schema_manifest.h"
+#include "schema_migrate.h"
 #include "server.h"
 
 #define DRAIN_LIMIT_S 30
@@ -27,10 +29,12 @@ static const char usage[] =
 	"to the authorities and cash allowances, served over HTTPS with mutual TLS.\n"
 	"\n"
 	"  -c, --config FILE     configuration file (INI, section [rollcalld])\n"
-	"  -m, --migrate         apply the database migrations in the schema directory and exit\n"
-	"  -s, --schema-dir DIR  where the migrations are (default " ROLLCALL_SCHEMA_DIR ")\n"
+	"  -m, --migrate         bring the database to this build's schema (pending migrations and\n"
+	"                        the SQL code layer, in one transaction) and exit\n"
+	"  -s, --schema-dir DIR  the schema directory, holding migrations/ and code/ (default\n"
+	"                        " ROLLCALL_SCHEMA_DIR ")\n"
 	"  -h, --help            show this help\n"
-	"  -V, --version         show the version and the schema version it needs\n"
+	"  -V, --version         show the version and the schema it needs\n"
 	"\n"
 	"Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level;\n"
 	"SIGTERM or SIGINT stop accepting connections, finish requests in flight and exit.\n";
@@ -121,8 +125,8 @@ static int run(struct config *config)
 	daemon_state = &d;
 
 	int64_t stored_clock = 0;
-	if (!db_startup_check(config->database, ROLLCALL_SCHEMA_VERSION, config->bootstrap_admin,
-			      clock_now_us(), &stored_clock))
+	if (!db_startup_check(config->database, config->bootstrap_admin, clock_now_us(),
+			      &stored_clock))
 		return 1;
 	if (config->test_clock) {
 		clock_use_test(true);
@@ -156,8 +160,8 @@ static int run(struct config *config)
 	if (!drain_timer || !sig_term || !sig_int || !sig_hup || evsignal_add(sig_term, NULL) ||
 	    evsignal_add(sig_int, NULL) || evsignal_add(sig_hup, NULL))
 		goto done;
-	log_info("rollcalld %s ready (schema %d, instance %s)", ROLLCALL_VERSION_TEXT,
-		 ROLLCALL_SCHEMA_VERSION, config->instance_name);
+	log_info("rollcalld %s ready (schema %zu, code %.12s, instance %s)", ROLLCALL_VERSION_TEXT,
+		 schema_manifest_migration_count, schema_manifest_code_hash, config->instance_name);
 	if (event_base_dispatch(d.base) != 0)
 		log_error("event loop failed");
 	else
@@ -210,8 +214,8 @@ int main(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		case 'V':
-			printf("rollcalld %s (schema version %d)\n", ROLLCALL_VERSION_TEXT,
-			       ROLLCALL_SCHEMA_VERSION);
+			printf("rollcalld %s (schema version %zu, code layer %s)\n", ROLLCALL_VERSION_TEXT,
+			       schema_manifest_migration_count, schema_manifest_code_hash);
 			return 0;
 		default:
 			fputs(usage, stderr);
@@ -233,7 +237,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(config.log_level);
-	int status = migrate ? (db_migrate(config.database, schema_dir) ? 0 : 1) : run(&config);
+	int status = migrate ? (schema_migrate(config.database, schema_dir) ? 0 : 1) : run(&config);
 	config_free(&config);
 	return status;
 }

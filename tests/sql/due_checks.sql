@@ -1,4 +1,4 @@
--- Checks of the timing engine's batch dispatch (schema/006: due_process) and of the batch
+-- Checks of the timing engine's batch dispatch (schema/code/timing.sql: due_process) and of the batch
 -- enqueue of notifications (schema/005: outbox_enqueue_many). Any failed expectation raises.
 -- Run against a migrated database:
 --     psql -X -v ON_ERROR_STOP=1 -d DB -f tests/sql/due_checks.sql

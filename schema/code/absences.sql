@@ -1,0 +1,543 @@
+-- Absences and their reporting rules (SPEC section 3): opening, planning the notification by
+-- the threshold rules in force, notifying, closing, and the absence operations.
+-- Re-applied whole by rollcalld --migrate whenever the code layer changes (docs/DESIGN.md).
+
+-- Which family a rule belongs to: at most one rule of a family may match an absence.
+CREATE FUNCTION threshold_rule_family(p_reason text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_reason LIKE 'threshold%' THEN 'threshold' ELSE p_reason END
+$$;
+
+-- Overlapping rules would make the outcome depend on row order; refuse them (an exclusion
+-- constraint would need btree_gist, which the application role may not be allowed to create).
+CREATE FUNCTION threshold_rules_no_overlap() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('rollcall.threshold_rules'));
+    IF EXISTS (
+        SELECT 1 FROM threshold_rules r
+         WHERE r.id <> NEW.id
+           AND threshold_rule_family(r.reason) = threshold_rule_family(NEW.reason)
+           AND int4range(r.min_age, r.max_age, '[]') && int4range(NEW.min_age, NEW.max_age, '[]')
+           AND daterange(r.valid_from, r.valid_to) && daterange(NEW.valid_from, NEW.valid_to))
+    THEN
+        RAISE EXCEPTION 'threshold rule overlaps another rule of the same kind'
+            USING ERRCODE = 'exclusion_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER threshold_rules_no_overlap BEFORE INSERT OR UPDATE ON threshold_rules
+    FOR EACH ROW EXECUTE FUNCTION threshold_rules_no_overlap();
+
+-- The rule of a family in force for an age on a date (NULL when none: see absence_plan).
+CREATE FUNCTION threshold_rule_for(p_family text, p_age integer, p_on date)
+RETURNS threshold_rules LANGUAGE sql STABLE AS $$
+    SELECT * FROM threshold_rules r
+     WHERE threshold_rule_family(r.reason) = p_family
+       AND r.min_age <= p_age AND (r.max_age IS NULL OR p_age <= r.max_age)
+       AND r.valid_from <= p_on AND (r.valid_to IS NULL OR p_on < r.valid_to)
+     ORDER BY r.valid_from DESC, r.id DESC
+     LIMIT 1
+$$;
+
+-- The last instant a resident was accounted for at or before p_at: the latest present or
+-- excused observation, the latest return from an earlier absence, or the start (local midnight)
+-- of the arrival day at the centre, whichever is latest.
+CREATE FUNCTION absence_accounted_since(p_resident bigint, p_centre text, p_at timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT greatest(
+        (SELECT max(o.round_at) FROM observations o
+          WHERE o.resident = p_resident AND o.current
+            AND o.status IN ('present', 'excused') AND o.round_at <= p_at),
+        (SELECT max(a.returned_at) FROM absences a
+          WHERE a.resident = p_resident AND a.returned_at <= p_at),
+        (SELECT local_instant(s.from_date::timestamp, c.timezone)
+           FROM stays s JOIN centres c ON c.id = s.centre
+          WHERE s.resident = p_resident AND s.centre = p_centre
+            AND s.from_date <= (p_at AT TIME ZONE c.timezone)::date
+          ORDER BY s.from_date DESC, s.id DESC
+          LIMIT 1))
+$$;
+
+CREATE FUNCTION absence_json(a absences) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', a.id, 'resident', a.resident, 'centre', a.centre, 'since', a.since,
+        'opened_at', a.opened_at, 'opened_by', a.opened_by, 'notify_at', a.notify_at,
+        'reason', a.reason, 'known_departure', a.known_departure, 'concern', a.concern,
+        'notified_at', a.notified_at, 'returned_at', a.returned_at, 'note', a.note,
+        'age_at_since', a.age_at_since, 'recipients', to_jsonb(a.recipients))
+$$;
+
+-- The webhook body of SPEC section 10 without event_id (the outbox adds it per authority),
+-- from the rows (a plain expression, so that a query over many absences inlines it).
+CREATE FUNCTION absence_payload_json(a absences, c centres, r residents, p_type text,
+                                     p_reason text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'type', p_type,
+        'absence', a.id,
+        'centre', jsonb_build_object('id', c.id, 'name', c.name, 'operator', c.operator),
+        'resident', jsonb_build_object(
+            'case_number', r.case_number, 'given_name', r.given_name,
+            'family_name', r.family_name, 'date_of_birth', r.date_of_birth,
+            'age', a.age_at_since),
+        'since', a.since,
+        'reason', p_reason,
+        'concern', a.concern,
+        'returned_at', a.returned_at)
+$$;
+
+CREATE FUNCTION absence_payload(p_absence bigint, p_type text, p_reason text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT absence_payload_json(a, c, r, p_type, p_reason)
+      FROM absences a
+      JOIN centres c ON c.id = a.centre
+      JOIN residents r ON r.id = a.resident
+     WHERE a.id = p_absence
+$$;
+
+-- Decides when and why an absence is to be reported, from its since, the resident's age on the
+-- local date of since, the flags and the rules in force then. Sets notify_at, reason,
+-- recipients and rule on the row passed in; the caller stores it. A threshold instant already
+-- passed at p_now means at once. With no matching rule (the rules table emptied by mistake)
+-- the careful choice is to notify all three authorities at once.
+CREATE FUNCTION absence_plan(a absences, p_now timestamptz) RETURNS absences
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    tz text;
+    since_date date;
+    rule threshold_rules;
+    family text;
+BEGIN
+    SELECT timezone INTO tz FROM centres WHERE id = a.centre;
+    since_date := (a.since AT TIME ZONE tz)::date;
+    a.age_at_since := age_years((SELECT date_of_birth FROM residents WHERE id = a.resident),
+                                since_date);
+    family := CASE WHEN a.concern IS NOT NULL THEN 'concern'
+                   WHEN a.known_departure THEN 'known_departure'
+                   ELSE 'threshold' END;
+    rule := threshold_rule_for(family, a.age_at_since, since_date);
+    IF rule.id IS NULL THEN
+        RAISE WARNING 'no % rule for age % on %: notifying at once', family, a.age_at_since,
+            since_date;
+        a.rule := NULL;
+        a.reason := CASE family WHEN 'threshold' THEN 'threshold_12h' ELSE family END;
+        a.recipients := ARRAY['municipality', 'police', 'immigration'];
+        a.notify_at := p_now;
+        RETURN a;
+    END IF;
+    a.rule := rule.id;
+    a.reason := rule.reason;
+    a.recipients := rule.recipients;
+    -- At once for a concern or a known departure (hours = 0), and when the threshold instant
+    -- has already passed.
+    a.notify_at := greatest(p_now, a.since + make_interval(hours => rule.hours));
+    RETURN a;
+END $$;
+
+-- Records the decision to notify the authorities of absences, each for its reason and to its
+-- recipients: the outbox rows are written in this transaction, so the decision and the
+-- deliveries commit together.
+CREATE FUNCTION absence_notify_many(p_absences bigint[], p_now timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    items outbox_item[];
+BEGIN
+    SELECT array_agg(ROW(a.centre, 'absence.reported',
+                         absence_payload_json(a, c, r, 'absence.reported', a.reason),
+                         a.recipients, p_now, a.id, a.resident)::outbox_item ORDER BY a.id)
+      INTO items
+      FROM absences a
+      JOIN centres c ON c.id = a.centre
+      JOIN residents r ON r.id = a.resident
+     WHERE a.id = ANY (p_absences);
+    IF items IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM outbox_enqueue_many(items, p_now);
+    UPDATE absences SET notified_at = coalesce(notified_at, p_now) WHERE id = ANY (p_absences);
+    PERFORM due_cancel_many('absence_notify', p_absences);
+END $$;
+
+-- Stores a new or re-planned notify instant: at once now, or a due row for later.
+CREATE FUNCTION absence_apply_plan(a absences, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE absences
+       SET notify_at = a.notify_at, reason = a.reason, recipients = a.recipients,
+           rule = a.rule, age_at_since = a.age_at_since
+     WHERE id = a.id;
+    IF a.notify_at <= p_now THEN
+        PERFORM absence_notify_many(ARRAY[a.id], p_now);
+    ELSE
+        PERFORM due_schedule('absence_notify', a.id, a.centre, a.notify_at);
+    END IF;
+END $$;
+
+-- Opens an absence (the caller has checked there is none open and holds whatever lock the
+-- insert needs). Returns the new id, or NULL when a concurrent transaction opened one first.
+CREATE FUNCTION absence_open(p_resident bigint, p_centre text, p_since timestamptz,
+                             p_round_at timestamptz, p_known_departure boolean,
+                             p_concern text, p_note text, p_cn text, p_now timestamptz)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    a absences;
+BEGIN
+    a.resident := p_resident;
+    a.centre := p_centre;
+    a.since := coalesce(p_since, p_now);
+    a.known_departure := coalesce(p_known_departure, false);
+    a.concern := p_concern;
+    a := absence_plan(a, p_now);
+    INSERT INTO absences (resident, centre, since, opened_at, opened_by, opened_round_at,
+                          age_at_since, rule, notify_at, reason, recipients, known_departure,
+                          concern, concern_at, concern_by, note)
+    VALUES (a.resident, a.centre, a.since, p_now, p_cn, p_round_at, a.age_at_since, a.rule,
+            a.notify_at, a.reason, a.recipients, a.known_departure, a.concern,
+            CASE WHEN a.concern IS NOT NULL THEN p_now END,
+            CASE WHEN a.concern IS NOT NULL THEN p_cn END, p_note)
+    ON CONFLICT (resident) WHERE returned_at IS NULL DO NOTHING
+    RETURNING * INTO a;
+    IF a.id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM alert_raise(a.centre, 'resident_absent', a.resident, a.id,
+                        jsonb_build_object('since', a.since, 'notify_at', a.notify_at,
+                                           'reason', a.reason,
+                                           'opened_by_round', p_round_at IS NOT NULL),
+                        p_now);
+    IF a.notify_at <= p_now THEN
+        PERFORM absence_notify_many(ARRAY[a.id], p_now);
+    ELSE
+        PERFORM due_schedule('absence_notify', a.id, a.centre, a.notify_at);
+    END IF;
+    RETURN a.id;
+END $$;
+
+-- A special concern on an open absence. Before notification it is the notification, at once
+-- (reason concern). After notification the authorities already know of the absence but not of
+-- the concern: they get a further absence.reported with reason concern and the concern text.
+CREATE FUNCTION absence_add_concern(p_absence bigint, p_text text, p_cn text, p_now timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    a absences;
+BEGIN
+    UPDATE absences
+       SET concern = CASE WHEN concern IS NULL THEN p_text ELSE concern || E'\n' || p_text END,
+           concern_at = coalesce(concern_at, p_now),
+           concern_by = coalesce(concern_by, p_cn)
+     WHERE id = p_absence
+    RETURNING * INTO a;
+    IF a.notified_at IS NULL THEN
+        a := absence_plan(a, p_now);
+        PERFORM absence_apply_plan(a, p_now);
+    ELSE
+        PERFORM outbox_enqueue(a.centre, 'absence.reported',
+                               absence_payload(a.id, 'absence.reported', 'concern'),
+                               a.recipients, p_now, a.id, p_now);
+    END IF;
+END $$;
+
+-- Staff now know the resident has left the centre: notify at once unless already notified.
+CREATE FUNCTION absence_add_known_departure(p_absence bigint, p_now timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    a absences;
+BEGIN
+    UPDATE absences SET known_departure = true WHERE id = p_absence RETURNING * INTO a;
+    IF a.notified_at IS NULL AND a.concern IS NULL THEN
+        a := absence_plan(a, p_now);
+        PERFORM absence_apply_plan(a, p_now);
+    END IF;
+END $$;
+
+-- Closes an absence: the resident is back at p_returned_at. Its alerts stop repeating, on-call
+-- staff get resident_returned, and only if the authorities were notified does each get
+-- absence.returned (otherwise nobody outside the centre hears of it).
+CREATE FUNCTION absence_close(p_absence bigint, p_returned_at timestamptz, p_cn text,
+                              p_now timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    a absences;
+    al bigint;
+BEGIN
+    UPDATE absences
+       SET returned_at = p_returned_at, closed_at = p_now, closed_by = p_cn
+     WHERE id = p_absence AND returned_at IS NULL
+    RETURNING * INTO a;
+    IF a.id IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM due_cancel('absence_notify', a.id);
+    FOR al IN SELECT id FROM alerts
+               WHERE absence = a.id AND resolved_at IS NULL
+                 AND kind IN ('resident_absent', 'absence_reported')
+               ORDER BY id
+    LOOP
+        PERFORM alert_resolve(al, p_now);
+    END LOOP;
+    PERFORM alert_raise(a.centre, 'resident_returned', a.resident, a.id,
+                        jsonb_build_object('since', a.since, 'returned_at', a.returned_at,
+                                           'authorities_notified', a.notified_at IS NOT NULL),
+                        p_now);
+    IF a.notified_at IS NOT NULL THEN
+        PERFORM outbox_enqueue(a.centre, 'absence.returned',
+                               absence_payload(a.id, 'absence.returned', a.reason),
+                               a.recipients, p_now, a.id, p_now);
+    END IF;
+END $$;
+
+-- Contract with the rounds (op_round_post calls it for every stored observation):
+--   absent   opens an absence, or adds to the open one;
+--   present  closes the open absence at the round's instant, if the round is later than since;
+--            a present observation of an earlier round entered late (before the absence was
+--            opened, and not a correction of the round that opened it) only shows the resident
+--            was accounted for later than thought: since moves there and the notification is
+--            re-planned if it has not been made yet;
+--   excused  does nothing to an open absence.
+CREATE FUNCTION absence_observe(ctx jsonb, p_resident bigint, p_status text,
+                                p_round_at timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    now_ timestamptz := (ctx->>'now')::timestamptz;
+    cn text := ctx->>'cn';
+    a absences;
+    centre_ text;
+BEGIN
+    SELECT * INTO a FROM absences
+     WHERE resident = p_resident AND returned_at IS NULL
+       FOR UPDATE;
+    IF p_status = 'absent' THEN
+        IF a.id IS NOT NULL THEN
+            UPDATE absences SET reports = reports + 1 WHERE id = a.id;
+            RETURN;
+        END IF;
+        centre_ := coalesce(resident_centre_at(p_resident, p_round_at),
+                            resident_centre_at(p_resident, now_));
+        IF centre_ IS NULL THEN
+            RAISE EXCEPTION 'absence_observe: resident % is not enrolled on %', p_resident,
+                p_round_at;
+        END IF;
+        IF absence_open(p_resident, centre_,
+                        absence_accounted_since(p_resident, centre_, p_round_at),
+                        p_round_at, false, NULL, NULL, cn, now_) IS NULL THEN
+            -- A concurrent report opened it between our look and our insert: add to it.
+            UPDATE absences SET reports = reports + 1
+             WHERE resident = p_resident AND returned_at IS NULL;
+        END IF;
+    ELSIF p_status = 'present' THEN
+        IF a.id IS NULL OR p_round_at <= a.since THEN
+            RETURN;
+        END IF;
+        IF p_round_at < a.opened_at AND a.opened_round_at IS DISTINCT FROM p_round_at THEN
+            UPDATE absences SET since = p_round_at WHERE id = a.id RETURNING * INTO a;
+            IF a.notified_at IS NULL THEN
+                a := absence_plan(a, now_);
+                PERFORM absence_apply_plan(a, now_);
+            END IF;
+            RETURN;
+        END IF;
+        PERFORM absence_close(a.id, p_round_at, cn, now_);
+    END IF;
+END $$;
+
+-- Due: notify the authorities of absences whose threshold has come. Stale rows (the absence
+-- closed, already notified, or re-planned to a later instant) do nothing.
+CREATE FUNCTION due_absence_notify_batch(p_refs bigint[], p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[];
+BEGIN
+    SELECT array_agg(x.id ORDER BY x.id) INTO ids FROM (
+        SELECT a.id FROM absences a
+         WHERE a.id = ANY (p_refs) AND a.returned_at IS NULL AND a.notified_at IS NULL
+           AND a.notify_at <= p_now
+         ORDER BY a.id
+           FOR UPDATE) x;
+    IF ids IS NOT NULL THEN
+        PERFORM absence_notify_many(ids, p_now);
+    END IF;
+END $$;
+
+CREATE FUNCTION due_absence_notify(p_ref bigint, p_now timestamptz) RETURNS void
+LANGUAGE sql AS $$
+    SELECT due_absence_notify_batch(ARRAY[p_ref], p_now)
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- API operations (called by api(), see DESIGN.md)
+-- ---------------------------------------------------------------------------------------------
+
+-- The absence as stored, or 404.
+CREATE FUNCTION absence_find(p_id text) RETURNS absences LANGUAGE plpgsql AS $$
+DECLARE
+    a absences;
+BEGIN
+    IF p_id IS NULL OR p_id !~ '^[0-9]{1,18}$' THEN
+        PERFORM fail(404, 'not_found', 'no such absence', 'id');
+    END IF;
+    SELECT * INTO a FROM absences WHERE id = p_id::bigint FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM fail(404, 'not_found', 'no such absence', 'id');
+    END IF;
+    RETURN a;
+END $$;
+
+-- POST /v1/residents/{id}/absences: staff report an absence now. A second report while one is
+-- open adds to it (200); a new one is 201.
+CREATE FUNCTION op_resident_absence_report(ctx jsonb, args jsonb)
+RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    now_ timestamptz := (ctx->>'now')::timestamptz;
+    cn text := ctx->>'cn';
+    b jsonb := coalesce(args->'body', '{}');
+    rid text := args->'path'->>'id';
+    res residents;
+    centre_ text;
+    known boolean := coalesce((b->>'known_departure')::boolean, false);
+    concern_ text := nullif(btrim(b->>'concern'), '');
+    note_ text := nullif(btrim(b->>'note'), '');
+    a absences;
+    new_id bigint;
+BEGIN
+    IF rid IS NULL OR rid !~ '^[0-9]{1,18}$' THEN
+        PERFORM fail(404, 'not_found', 'no such resident', 'id');
+    END IF;
+    -- Locking the resident serialises reports and rounds about the same child.
+    SELECT * INTO res FROM residents WHERE id = rid::bigint FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM fail(404, 'not_found', 'no such resident', 'id');
+    END IF;
+    centre_ := resident_centre_at(res.id, now_);
+    IF centre_ IS NULL THEN
+        IF EXISTS (SELECT 1 FROM stays WHERE resident = res.id) THEN
+            PERFORM require_centre(ctx, (SELECT centre FROM stays WHERE resident = res.id
+                                          ORDER BY from_date DESC, id DESC LIMIT 1));
+        END IF;
+        PERFORM fail(409, 'not_enrolled', 'the resident is not enrolled at a centre today',
+                     'id');
+    END IF;
+    PERFORM require_centre(ctx, centre_);
+
+    SELECT * INTO a FROM absences WHERE resident = res.id AND returned_at IS NULL FOR UPDATE;
+    IF a.id IS NULL THEN
+        new_id := absence_open(res.id, centre_,
+                               absence_accounted_since(res.id, centre_, now_), NULL, known,
+                               concern_, note_, cn, now_);
+        PERFORM audit(ctx, 'absence.report', res.id);
+        SELECT * INTO a FROM absences WHERE id = new_id;
+        RETURN QUERY SELECT 201, absence_json(a);
+        RETURN;
+    END IF;
+
+    UPDATE absences
+       SET reports = reports + 1,
+           note = CASE WHEN note_ IS NULL THEN note
+                       WHEN note IS NULL THEN note_ ELSE note || E'\n' || note_ END
+     WHERE id = a.id;
+    IF concern_ IS NOT NULL THEN
+        PERFORM absence_add_concern(a.id, concern_, cn, now_);
+    END IF;
+    IF known THEN
+        PERFORM absence_add_known_departure(a.id, now_);
+    END IF;
+    PERFORM audit(ctx, 'absence.report', res.id);
+    SELECT * INTO a FROM absences WHERE id = a.id;
+    RETURN QUERY SELECT 200, absence_json(a);
+END $$;
+
+-- GET /v1/absences/{id}
+CREATE FUNCTION op_absence_get(ctx jsonb, args jsonb)
+RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    a absences;
+BEGIN
+    IF (args->'path'->>'id') IS NULL OR (args->'path'->>'id') !~ '^[0-9]{1,18}$' THEN
+        PERFORM fail(404, 'not_found', 'no such absence', 'id');
+    END IF;
+    SELECT * INTO a FROM absences WHERE id = (args->'path'->>'id')::bigint;
+    IF NOT FOUND THEN
+        PERFORM fail(404, 'not_found', 'no such absence', 'id');
+    END IF;
+    PERFORM require_centre(ctx, a.centre);
+    PERFORM audit(ctx, 'absence.read', a.resident);
+    RETURN QUERY SELECT 200, absence_json(a);
+END $$;
+
+-- GET /v1/absences?centre=&open=true&resident=&limit=&after=  (ascending id; cursor = last id)
+CREATE FUNCTION op_absence_list(ctx jsonb, args jsonb)
+RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    q jsonb := coalesce(args->'query', '{}');
+    centre_ text := q->>'centre';
+    visible text[] := ctx_centres(ctx);
+    open_only boolean := coalesce((q->>'open')::boolean, false);
+    resident_ bigint := arg_id(q->>'resident', 'resident');
+    lim integer := page_limit(args);
+    after_ bigint := page_after_id(args);
+    items jsonb;
+    ids bigint[];
+BEGIN
+    IF centre_ IS NOT NULL THEN
+        PERFORM require_centre(ctx, centre_);
+    END IF;
+    SELECT jsonb_agg(absence_json(p.a) ORDER BY (p.a).id),
+           (array_agg((p.a).resident ORDER BY (p.a).id))[1:lim]
+      INTO items, ids
+      FROM (SELECT a FROM absences a
+             WHERE (centre_ IS NULL OR a.centre = centre_)
+               AND (visible IS NULL OR a.centre = ANY (visible))
+               AND (NOT open_only OR a.returned_at IS NULL)
+               AND (resident_ IS NULL OR a.resident = resident_)
+               AND a.id > after_
+             ORDER BY a.id
+             LIMIT lim + 1) p;
+    PERFORM audit_many(ctx, 'absence.list', ids);
+    RETURN QUERY SELECT 200, page(items, lim);
+END $$;
+
+-- POST /v1/absences/{id}/concern {"text"}
+CREATE FUNCTION op_absence_concern(ctx jsonb, args jsonb)
+RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    now_ timestamptz := (ctx->>'now')::timestamptz;
+    text_ text := nullif(btrim(args->'body'->>'text'), '');
+    a absences := absence_find(args->'path'->>'id');
+BEGIN
+    PERFORM require_centre(ctx, a.centre);
+    IF text_ IS NULL THEN
+        PERFORM fail(400, 'bad_field', 'text must describe the concern', 'text');
+    END IF;
+    IF a.returned_at IS NOT NULL THEN
+        PERFORM fail(409, 'absence_closed', 'the absence is closed: the resident has returned',
+                     'id');
+    END IF;
+    PERFORM absence_add_concern(a.id, text_, ctx->>'cn', now_);
+    PERFORM audit(ctx, 'absence.concern', a.resident);
+    SELECT * INTO a FROM absences WHERE id = a.id;
+    RETURN QUERY SELECT 200, absence_json(a);
+END $$;
+
+-- POST /v1/absences/{id}/return {"at"}: the resident is back (at defaults to now).
+CREATE FUNCTION op_absence_return(ctx jsonb, args jsonb)
+RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
+DECLARE
+    now_ timestamptz := (ctx->>'now')::timestamptz;
+    at_ timestamptz := coalesce((args->'body'->>'at')::timestamptz, now_);
+    a absences := absence_find(args->'path'->>'id');
+BEGIN
+    PERFORM require_centre(ctx, a.centre);
+    IF a.returned_at IS NOT NULL THEN
+        PERFORM fail(409, 'absence_closed', 'the absence is closed already', 'id');
+    END IF;
+    IF at_ > now_ THEN
+        PERFORM fail(400, 'bad_field', 'at must not be in the future', 'at');
+    END IF;
+    IF at_ < a.since THEN
+        PERFORM fail(400, 'bad_field', 'at must not be before the absence began (since)', 'at');
+    END IF;
+    PERFORM absence_close(a.id, at_, ctx->>'cn', now_);
+    PERFORM audit(ctx, 'absence.return', a.resident);
+    SELECT * INTO a FROM absences WHERE id = a.id;
+    RETURN QUERY SELECT 200, absence_json(a);
+END $$;

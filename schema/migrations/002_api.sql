@@ -1,0 +1,3 @@
+-- Release 1 created the API dispatcher and its helpers here: functions only, no tables. Functions
+-- live in the code layer now (schema/code/api.sql). This migration stays, empty, because
+-- databases of release 1 record it as applied and migration numbers never change meaning.

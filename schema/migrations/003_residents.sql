@@ -1,0 +1,4 @@
+-- Release 1 created the account, centre, resident and export operations here: functions only, no
+-- tables. Functions live in the code layer now (schema/code/accounts.sql, residents.sql and
+-- export.sql). This migration stays, empty, because databases of release 1 record it as applied
+-- and migration numbers never change meaning.

@@ -1,0 +1,3 @@
+-- Release 1 created the round operations here: functions only, no tables. Functions live in the
+-- code layer now (schema/code/rounds.sql). This migration stays, empty, because databases of
+-- release 1 record it as applied and migration numbers never change meaning.
