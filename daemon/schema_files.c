@@ -122,7 +122,12 @@ static bool read_files(const char *dir, bool (*accept)(const char *), struct sch
 		*f = (struct schema_file){0};
 		char path[4096];
 		size_t len = 0;
-		snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+		int path_len = snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+		if (path_len < 0 || (size_t)path_len >= sizeof path) {
+			snprintf(err, errlen, "%s: path too long", dir);
+			ok = false;
+			break;
+		}
 		f->name = strdup(entry->d_name);
 		f->sql = read_whole(path, &len);
 		count++;
@@ -149,7 +154,10 @@ bool schema_dir_load(const char *dir, struct schema_dir *out, char *err, size_t 
 {
 	*out = (struct schema_dir){0};
 	char path[4096];
-	snprintf(path, sizeof path, "%s/migrations", dir);
+	if ((size_t)snprintf(path, sizeof path, "%s/migrations", dir) >= sizeof path) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return false;
+	}
 	if (!read_files(path, is_migration_name, &out->migrations, &out->migration_count, err,
 			errlen))
 		return false;

@@ -267,7 +267,7 @@ static int earlier_corrections(const json_t *earlier, const char **periods, int6
 	const json_t *e;
 	json_array_foreach(earlier, i, e)
 	{
-		int64_t worth;
+		int64_t worth = 0; /* set by period_worth(); gcc -O3 cannot see it */
 		periods[i] = json_string_value(json_object_get(e, "period_start"));
 		if (!periods[i] || !get_int(e, "settled_ore", INT64_MIN, INT64_MAX, &settled[i])) {
 			failf(err, "earlier period %zu without period_start or settled_ore", i);

@@ -1,7 +1,9 @@
 #!/bin/bash
-# rollcall's whole test suite, as CI runs it (.ci/run): installs what is missing, builds twice
-# (build/: optimised with assertions on; build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer),
-# runs the unit tests of both, the API tests against the sanitized daemon, and the SQL checks.
+# rollcall's whole test suite, as CI runs it (.ci/run): installs what is missing, builds three times
+# (build/: optimised with assertions on; build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer;
+# build-release/: Release as packaged, compiled only),
+# runs the unit tests of both, the API tests against the sanitized daemon, and the SQL checks;
+# also checks the formatting of every C file and that a Release build (-O3) compiles.
 # Exits non-zero when anything fails. Extra arguments go to pytest (e.g. -k rounds -x).
 set -uo pipefail
 
@@ -28,11 +30,18 @@ build() {
 step "dependencies"
 ./scripts/deps.sh || { echo "test.sh: scripts/deps.sh failed" >&2; exit 1; }
 
-mkdir -p build build-asan
+step "formatting (clang-format, .clang-format)"
+# Every C file as the checked-in style has it: a diff here is a failure, not a warning.
+mapfile -t c_files < <(git ls-files -- '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+clang-format --dry-run -Werror "${c_files[@]}" || failures+=("formatting (run clang-format -i on the files above)")
+
+mkdir -p build build-asan build-release
 # RelWithDebInfo without -DNDEBUG: optimised, and assert() still checks.
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g"
 build build-asan -DROLLCALL_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g"
+# The package's configuration (-O3, NDEBUG): built so that its warnings fail here, not there.
+build build-release -DCMAKE_BUILD_TYPE=Release
 
 # Sanitizers: stop at the first report, with a stack; leaks count as failures.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
