@@ -329,6 +329,15 @@ BEGIN
     ON CONFLICT (singleton) DO UPDATE SET now = excluded.now;
     PERFORM audit(ctx, 'clock_set', NULL,
                   jsonb_build_object('from', old_now, 'to', new_now));
+    -- The periodic top-up of round deadlines (due_rounds_schedule) reschedules itself 6 hours
+    -- after the instant it last ran. Its first run may have been at start-up, on the machine's
+    -- date, before the first PUT /v1/clock: a clock set back before that would never reach it
+    -- again. Moved back, the clock re-arms it at its new instant (SPEC section 8: one clock).
+    IF NOT EXISTS (SELECT 1 FROM due_events
+                    WHERE kind = 'rounds_schedule' AND due_at <= new_now + interval '6 hours') THEN
+        DELETE FROM due_events WHERE kind = 'rounds_schedule';
+        PERFORM due_schedule('rounds_schedule', 0, NULL, new_now);
+    END IF;
     PERFORM pg_notify('rc_clock', to_jsonb(new_now) #>> '{}');
     RETURN QUERY SELECT 200, jsonb_build_object('now', to_jsonb(new_now));
 END $$;
