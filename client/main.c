@@ -105,6 +105,15 @@ static const struct command commands[] = {
 	 "PERIOD_START. With --csv, writes the server's CSV for the finance system unchanged.\n"
 	 "\nExample:\n  rollcall statements --centre toender 2026-01-05 --csv > 2026-01-05.csv",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_CSV), 1, 1},
+	{"export", cmd_export, "export CASE|id:N [--centre ID] [--on DATE]",
+	 "a resident's whole record, as JSON (administrators)",
+	 "Writes everything the system keeps about the resident as one JSON document: stays,\n"
+	 "phases, observations, absences with their notes, notifications to the authorities\n"
+	 "with their deliveries, incidents, alerts, allowances and the audit trail. The export\n"
+	 "itself is recorded in the audit trail. A case number is looked for among the residents\n"
+	 "enrolled today (or on --on DATE); id:N names a resident by id, enrolled or not.\n"
+	 "\nExample:\n  rollcall export UMI-2026-0042 > UMI-2026-0042.json",
+	 OPTION(OPT_CENTRE) | OPTION(OPT_ON), 1, 1},
 	{"clock", cmd_clock, "clock [INSTANT]", "show or set the daemon's test clock",
 	 "Shows the daemon's clock, or sets it to INSTANT (RFC 3339 with offset). Only for\n"
 	 "administrators of a daemon started with test_clock = true (demos and tests); setting\n"

@@ -4,6 +4,8 @@ concern texts, every notification sent about them with its delivery history, the
 reports and the alerts about them, and nothing of anybody else. The export itself is audited.
 """
 
+import json
+
 from alerts_helpers import Centre, at
 from conftest import ok
 
@@ -67,3 +69,29 @@ def test_export_holds_absences_notifications_incidents_and_alerts(rc):
     assert [x["id"] for x in other_export["absences"]] != [absence]
     assert other_export["incidents"] == []
     assert all(n["type"] != "incident.in10" for n in other_export["notifications"])
+
+
+def test_client_writes_the_export_to_a_file(rc, tmp_path):
+    rc.set_clock(at("2026-03-02", "06:00"))
+    centre = Centre(rc, "export-cli")
+    r = centre.resident(case_number=rc.unique("EXP-"))
+    case = ok(rc.admin.get(f"/v1/residents/{r}"))["case_number"]
+    centre.report(r, note="gone to the station")
+    code, out, err = rc.client("admin", "export", case, "--centre", centre.id)
+    assert code == 0, err
+    record = json.loads(out)
+    api = ok(rc.admin.get(f"/v1/residents/{r}/export"))
+    # The same document, but for the later export's own audit row.
+    assert {k: v for k, v in record.items() if k != "audit"} == \
+        {k: v for k, v in api.items() if k != "audit"}
+    assert record["absences"][0]["note"] == "gone to the station"
+    assert api["audit"][: len(record["audit"])] == record["audit"]
+    assert [a["action"] for a in api["audit"]].count("resident_export") == 2
+    # By id too, and a case number nobody has is a usage error naming it.
+    code, out, err = rc.client("admin", "export", f"id:{r}")
+    assert code == 0 and json.loads(out)["resident"]["id"] == r, err
+    code, out, err = rc.client("admin", "export", "NOBODY-1", "--centre", centre.id)
+    assert code == 2 and "NOBODY-1" in err and out == "", (code, out, err)
+    # Staff may not export.
+    code, out, err = rc.client(centre.staff_cn, "export", f"id:{r}")
+    assert code == 1 and out == "", (code, out, err)
