@@ -90,6 +90,14 @@ static const struct field_spec audit_query[] = {
 	{.name = NULL},
 };
 
+/* GET /v1/retention?within_days=&limit=&after= (the dry run of SPEC section 7) */
+static const struct field_spec retention_query[] = {
+	{.name = "within_days", .type = FT_INT, .min = 0, .max = 36600},
+	{.name = "limit", .type = FT_INT, .min = 1, .max = PAGE_MAX},
+	{.name = "after", .type = FT_STRING, .min = 1, .max = CURSOR_MAX},
+	{.name = NULL},
+};
+
 /* ---- bodies ---- */
 
 /* PUT /v1/clock */
@@ -272,6 +280,10 @@ const struct route routes_core[] = {
 
 	/* The audit log (admin). */
 	{"GET", "/v1/audit", ROLE_ADMIN, "audit_list", NULL, audit_query, NULL, 0, NULL},
+
+	/* Retention: what the next runs anonymise (admin). */
+	{"GET", "/v1/retention", ROLE_ADMIN, "retention_list", NULL, retention_query, NULL, 0,
+	 NULL},
 
 	{.method = NULL},
 };

@@ -132,3 +132,187 @@ LANGUAGE sql STABLE AS $$
     FROM alerts a
     WHERE a.resident = p_resident OR a.details->'missing' @> to_jsonb(p_resident)
 $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Retention (SPEC section 7): ten years after the departure, the record is anonymised
+-- ---------------------------------------------------------------------------------------------
+
+-- The instant a resident's record is anonymised: 03:00 local time of their last centre on the
+-- date ten years after their departure date (a departure on 29 February: 28 February); NULL
+-- while they are enrolled (their latest stay has no departure).
+CREATE FUNCTION retention_due_at(p_resident bigint) RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT local_instant((s.to_date + interval '10 years')::date + time '03:00', c.timezone)
+      FROM stays s JOIN centres c ON c.id = s.centre
+     WHERE s.id = (resident_last_stay(p_resident)).id AND s.to_date IS NOT NULL
+$$;
+
+-- (Re)schedules the retention due row of each resident not yet anonymised: one at their
+-- instant, none while they are enrolled. Called whenever a stay changes.
+CREATE FUNCTION retention_schedule(p_residents bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    refs bigint[];
+    centres_ text[];
+    due_ats timestamptz[];
+BEGIN
+    IF coalesce(cardinality(p_residents), 0) = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM due_cancel_many('retention', p_residents);
+    SELECT array_agg(x.id), array_agg(x.centre), array_agg(x.due_at)
+      INTO refs, centres_, due_ats
+      FROM (SELECT r.id, (resident_last_stay(r.id)).centre AS centre,
+                   retention_due_at(r.id) AS due_at
+              FROM residents r
+             WHERE r.id = ANY (p_residents) AND r.anonymised_at IS NULL) AS x
+     WHERE x.due_at IS NOT NULL;
+    PERFORM due_schedule_many('retention', refs, centres_, due_ats);
+END $$;
+
+CREATE FUNCTION stays_schedule_retention() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM retention_schedule(ARRAY[coalesce(NEW.resident, OLD.resident)]);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER stays_schedule_retention AFTER INSERT OR DELETE ON stays
+    FOR EACH ROW EXECUTE FUNCTION stays_schedule_retention();
+CREATE TRIGGER stays_schedule_retention_update AFTER UPDATE ON stays
+    FOR EACH ROW WHEN (OLD.to_date IS DISTINCT FROM NEW.to_date
+                       OR OLD.from_date IS DISTINCT FROM NEW.from_date
+                       OR OLD.centre IS DISTINCT FROM NEW.centre)
+    EXECUTE FUNCTION stays_schedule_retention();
+
+-- Departed residents whose retention has no due row yet (records of a release before
+-- retention existed), at most p_limit a call. The 6-hourly top-up of round deadlines calls it,
+-- so an upgraded database catches up on its own.
+CREATE FUNCTION retention_schedule_missing(p_limit integer) RETURNS void
+LANGUAGE sql AS $$
+    SELECT retention_schedule(ARRAY(
+        SELECT r.id FROM residents r
+         WHERE r.anonymised_at IS NULL
+           AND (resident_last_stay(r.id)).to_date IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM due_events e
+                            WHERE e.kind = 'retention' AND e.ref = r.id)
+         ORDER BY r.id LIMIT p_limit))
+$$;
+
+-- How many records one transaction anonymises: a backlog (the first run after an upgrade)
+-- goes in many short transactions, each holding the row locks of a few residents only.
+CREATE FUNCTION retention_batch_max() RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT 100';
+
+-- The JSON keys that carry a name, a case number or free text, wherever a stored document (a
+-- statement as paid, an alert, an alert event) holds them.
+CREATE FUNCTION retention_scrub(p_doc jsonb, p_resident bigint) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN jsonb_typeof(p_doc) <> 'object' THEN p_doc ELSE
+        (p_doc - ARRAY['given_name', 'family_name', 'name', 'concern', 'note', 'text',
+                       'description', 'birthday', 'date_of_birth'])
+        || CASE WHEN p_doc ? 'case_number'
+                THEN jsonb_build_object('case_number', 'anon-' || p_resident) ELSE '{}' END
+        || CASE WHEN jsonb_typeof(p_doc->'details') = 'object'
+                THEN jsonb_build_object('details', retention_scrub(p_doc->'details', p_resident))
+                ELSE '{}' END
+    END
+$$;
+
+-- Anonymises one record as SPEC section 7 says: names erased, the case number anon-<id>, the
+-- date of birth 1 January of its year, every free text about the resident erased (notes,
+-- reasons, concern texts, incident descriptions, proxies' names, the webhook bodies kept in the
+-- outbox); counts, dates of stays and phases, amounts and the audit rows stay. Audit rows name
+-- the resident by id only, so they are left as they are; one more records the anonymisation.
+-- Texts that must not be empty become 'anonymised'.
+CREATE FUNCTION resident_anonymise(p_resident bigint, p_due_at timestamptz, p_now timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE residents r
+       SET given_name = '', family_name = '', case_number = 'anon-' || r.id,
+           date_of_birth = date_trunc('year', r.date_of_birth)::date, anonymised_at = p_now
+     WHERE r.id = p_resident;
+    UPDATE resident_dob_history h
+       SET old_date_of_birth = date_trunc('year', h.old_date_of_birth)::date,
+           new_date_of_birth = date_trunc('year', h.new_date_of_birth)::date,
+           reason = 'anonymised'
+     WHERE h.resident = p_resident;
+    UPDATE observations o SET note = NULL WHERE o.resident = p_resident AND o.note IS NOT NULL;
+    UPDATE absences a
+       SET note = NULL, concern = CASE WHEN a.concern IS NULL THEN NULL ELSE '' END
+     WHERE a.resident = p_resident;
+    UPDATE incidents i SET description = 'anonymised' WHERE i.resident = p_resident;
+    UPDATE sanctions s SET reason = 'anonymised' WHERE s.resident = p_resident;
+    UPDATE agreements g SET proxy_name = 'anonymised' WHERE g.resident = p_resident;
+    UPDATE payouts p
+       SET collected_by = CASE WHEN p.collected_by = 'self' THEN 'self' ELSE 'anonymised' END,
+           statement = retention_scrub(p.statement, p_resident)
+     WHERE p.resident = p_resident;
+    UPDATE outbox o SET payload = '{}' WHERE o.resident = p_resident;
+    UPDATE alerts a SET details = retention_scrub(a.details, p_resident)
+     WHERE a.resident = p_resident;
+    UPDATE alert_events e SET body = retention_scrub(e.body, p_resident)
+      FROM alerts a WHERE a.id = e.alert AND a.resident = p_resident;
+    INSERT INTO audit (at, cn, role, action, resident, outcome, detail)
+    VALUES (p_now, 'rollcalld', NULL, 'resident_anonymise', p_resident, 'ok',
+            jsonb_build_object('due_at', p_due_at));
+END $$;
+
+-- Due: anonymise the records whose instant has come, re-checked (a resident back at a centre
+-- or whose departure moved since the row was scheduled gets a new row, or none), at most
+-- retention_batch_max() a transaction; the rest are scheduled again at their (past) instant,
+-- which the engine's next batch decides.
+CREATE FUNCTION due_retention_batch(p_refs bigint[], p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    done integer := 0;
+    again bigint[] := '{}';
+BEGIN
+    FOR r IN
+        SELECT x.id, retention_due_at(x.id) AS due_at
+          FROM residents x
+         WHERE x.id = ANY (p_refs) AND x.anonymised_at IS NULL
+         ORDER BY x.id
+           FOR UPDATE OF x
+    LOOP
+        IF r.due_at IS NULL THEN
+            CONTINUE; -- enrolled again: the stay's trigger schedules the next departure
+        ELSIF r.due_at > p_now OR done >= retention_batch_max() THEN
+            again := again || r.id;
+        ELSE
+            PERFORM resident_anonymise(r.id, r.due_at, p_now);
+            done := done + 1;
+        END IF;
+    END LOOP;
+    PERFORM retention_schedule(again);
+END $$;
+
+-- GET /v1/retention?within_days=N&limit=&after= (admin): the dry run. The records the runs of
+-- the next N days anonymise (and any whose instant has passed but that the engine has not yet
+-- decided), ascending resident id, each with its departure and instant. Nothing is changed but
+-- the audit rows of the read.
+CREATE FUNCTION op_retention_list(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    now_ timestamptz := ctx_now(ctx);
+    within integer := coalesce(arg_int(args->'query'->>'within_days', 'within_days', 0, 36600),
+                               30);
+    lim integer := page_limit(args);
+    after_ bigint := page_after_id(args);
+    items jsonb;
+    ids bigint[];
+BEGIN
+    SELECT jsonb_agg(jsonb_build_object(
+               'resident', x.id, 'case_number', x.case_number, 'centre', x.centre,
+               'departure_date', x.to_date, 'anonymise_at', x.due_at) ORDER BY x.id),
+           array_agg(x.id)
+      INTO items, ids
+      FROM (SELECT r.id, r.case_number, s.centre, s.to_date, retention_due_at(r.id) AS due_at
+              FROM residents r, LATERAL resident_last_stay(r.id) AS s
+             WHERE r.anonymised_at IS NULL AND s.to_date IS NOT NULL AND r.id > after_
+               AND s.to_date <= (now_ + make_interval(days => within))::date
+                                - interval '10 years' + interval '1 day'
+               AND retention_due_at(r.id) <= now_ + make_interval(days => within)
+             ORDER BY r.id LIMIT lim + 1) AS x;
+    PERFORM audit_many(ctx, 'retention_list', ids[1:lim]);
+    RETURN QUERY SELECT 200, page(items, lim, 'resident');
+END $$;

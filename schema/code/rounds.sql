@@ -402,5 +402,8 @@ BEGIN
             today + rounds_horizon_days(),
             c.created_at);
     END LOOP;
+    -- Housekeeping on the same beat: departed residents whose retention has no due row yet
+    -- (a database from before retention existed) get one (export.sql).
+    PERFORM retention_schedule_missing(10000);
     PERFORM due_schedule('rounds_schedule', 0, NULL, p_now + interval '6 hours');
 END $$;
