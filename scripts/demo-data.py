@@ -3,8 +3,10 @@
 (Børnecenter Tønder, 76 places), its staff, on-call, manager accounts and 76 residents with
 invented names, aged 9 to 17 today, in asylum phases 1 and 2.
 
-    demo-data.py URL PKI_DIR
+    demo-data.py URL PKI_DIR [AUTHORITIES_JSON]
 
+AUTHORITIES_JSON, if given, is the centre's webhook endpoints ([{"kind","url","secret"}], the
+demo's stand-in receiver); an existing centre gets them too (the receiver's port may change).
 Deterministic (fixed seed): the same residents every run. Safe to run again: a centre that
 exists already is left as it is. Every name and case number here is invented.
 """
@@ -16,6 +18,7 @@ import random
 import ssl
 import sys
 import urllib.parse
+import zoneinfo
 from pathlib import Path
 
 CENTRE = {
@@ -142,12 +145,17 @@ class Client:
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     url, pki = sys.argv[1], Path(sys.argv[2])
+    if len(sys.argv) == 4:
+        CENTRE["authorities"] = json.loads(Path(sys.argv[3]).read_text())
     admin = Client(url, pki, "admin")
     status, _ = admin.call("GET", f"/v1/centres/{CENTRE['id']}")
     if status == 200:
+        if "authorities" in CENTRE:
+            admin.must("PATCH", f"/v1/centres/{CENTRE['id']}",
+                       {"authorities": CENTRE["authorities"]})
         print("demo-data: centre tonder exists already; nothing loaded")
         return
     admin.must("POST", "/v1/centres", CENTRE, accept=(201,))
@@ -159,9 +167,24 @@ def main():
     people = residents(today)
     for person in people:
         manager.must("POST", "/v1/residents", person, accept=(201,))
+    # Everybody was there at the latest check, so an absence reported now counts from it (a
+    # resident never observed counts from the arrival day and is reported at once).
+    status, clock = admin.call("GET", "/v1/clock")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if status == 200:
+        now = datetime.datetime.fromisoformat(clock["now"].replace("Z", "+00:00"))
+    local = now.astimezone(zoneinfo.ZoneInfo(CENTRE["timezone"]))
+    done = [(local.date(), slot) for slot, hhmm in enumerate(CENTRE["check_times"], 1)
+            if local.strftime("%H:%M") >= hhmm]
+    day, slot = done[-1] if done else (local.date() - datetime.timedelta(days=1), 3)
+    created = manager.must("GET", f"/v1/centres/{CENTRE['id']}/residents?limit=1000")["items"]
+    staff = Client(url, pki, "tonder-staff")
+    staff.must("POST", f"/v1/centres/{CENTRE['id']}/rounds/{day.isoformat()}/{slot}",
+               {"observations": [{"resident": r["id"], "status": "present"} for r in created]})
     phases = sum(1 for p in people if p["phase"] == 2)
     print(f"demo-data: centre tonder with {len(people)} residents "
-          f"({len(people) - phases} in phase 1, {phases} in phase 2)")
+          f"({len(people) - phases} in phase 1, {phases} in phase 2), all present at the "
+          f"check {day} {CENTRE['check_times'][slot - 1]}")
 
 
 if __name__ == "__main__":

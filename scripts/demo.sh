@@ -2,10 +2,13 @@
 # rollcall's demo on a fresh Debian 12 machine: installs what is missing, builds, starts a
 # throwaway PostgreSQL, migrates, issues development certificates, loads Børnecenter Tønder's
 # demo data (76 invented residents) through the API, runs rollcalld in the foreground and prints
-# how to use the client against it. Ctrl-C stops everything.
+# how to use the client against it. A local HTTPS receiver stands in for the three authorities,
+# so the demo's notifications are delivered, signed and shown. Ctrl-C stops everything.
 #
-#   ./scripts/demo.sh           keep ./run/ (database, certificates) from an earlier run
-#   ./scripts/demo.sh --reset   start again from nothing
+#   ./scripts/demo.sh               keep ./run/ (database, certificates) from an earlier run
+#   ./scripts/demo.sh --reset       start again from nothing
+#   ./scripts/demo.sh --test-clock  the daemon's clock stands still until moved with
+#                                   `rollcall clock`, to show the 12- and 24-hour rules in minutes
 #
 # Environment: ROLLCALL_RUN_DIR (default ./run), ROLLCALL_PORT (default 8443, or a free port),
 # PGPORT (default a free port).
@@ -15,14 +18,27 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 RUN=${ROLLCALL_RUN_DIR:-$ROOT/run}
 
-if [[ ${1:-} == --reset ]]; then
+reset=no
+test_clock=false
+for arg in "$@"; do
+	case $arg in
+	--reset) reset=yes ;;
+	--test-clock) test_clock=true ;;
+	--help | -h)
+		sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+		exit 2
+		;;
+	esac
+done
+if [[ $reset == yes ]]; then
 	for dir in "$RUN/pg" /tmp/rollcall-demo-pg; do
 		[[ -d $dir ]] && ./scripts/pg.sh stop "$dir" || true
 	done
 	rm -rf "$RUN" /tmp/rollcall-demo-pg
-elif [[ $# -gt 0 ]]; then
-	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
 fi
 
 say() {
@@ -74,6 +90,18 @@ for cn in admin tonder-staff tonder-oncall tonder-manager; do
 	./scripts/pki.sh client "$RUN/pki" "$cn"
 done
 
+say "the authorities' stand-in (HTTPS receiver, log: $RUN/authorities.log)"
+RECEIVER_PORT=$(free_port)
+if [[ ! -f $RUN/authority-secrets.json ]]; then
+	/usr/bin/python3 -c 'import base64, json, os; print(json.dumps({k: "whsec_" + base64.b64encode(os.urandom(32)).decode() for k in ("municipality", "police", "immigration")}))' \
+		>"$RUN/authority-secrets.json"
+fi
+/usr/bin/python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(json.dumps([{"kind": k, "url": f"https://localhost:{sys.argv[2]}/{k}", "secret": v} for k, v in s.items()]))' \
+	"$RUN/authority-secrets.json" "$RECEIVER_PORT" >"$RUN/authorities.json"
+/usr/bin/python3 ./scripts/demo-receiver.py "$RECEIVER_PORT" "$RUN/pki/server.crt" \
+	"$RUN/pki/server.key" "$RUN/authority-secrets.json" "$RUN/authorities.log" &
+RECEIVER=$!
+
 PORT=${ROLLCALL_PORT:-8443}
 if ! port_is_free "$PORT"; then
 	PORT=$(free_port)
@@ -88,6 +116,8 @@ tls_ca = $RUN/pki/ca.crt
 tls_crl = $RUN/pki/crl.pem
 database = $CONNINFO
 bootstrap_admin = admin
+webhook_ca = $RUN/pki/ca.crt
+test_clock = $test_clock
 log_level = info
 EOF
 
@@ -102,6 +132,7 @@ stop_all() {
 	echo
 	echo "demo: stopping rollcalld and PostgreSQL"
 	kill -TERM "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null
+	kill -TERM "$RECEIVER" 2>/dev/null && wait "$RECEIVER" 2>/dev/null
 	./scripts/pg.sh stop "$PGDIR"
 	exit 0
 }
@@ -126,7 +157,15 @@ for _ in $(seq 1 100); do
 done
 
 say "demo data"
-/usr/bin/python3 ./scripts/demo-data.py "https://localhost:$PORT" "$RUN/pki"
+if [[ $test_clock == true ]]; then
+	# The test clock starts where it was left, or now: set it to now on a fresh run.
+	if [[ ! -f $RUN/clock-set ]]; then
+		curl_as admin -fsS -o /dev/null -X PUT -H 'Content-Type: application/json' \
+			--data "{\"now\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}" \
+			"https://localhost:$PORT/v1/clock" && touch "$RUN/clock-set"
+	fi
+fi
+/usr/bin/python3 ./scripts/demo-data.py "https://localhost:$PORT" "$RUN/pki" "$RUN/authorities.json"
 
 for cn in admin tonder-staff tonder-oncall tonder-manager; do
 	cat >"$RUN/client-$cn.conf" <<EOF
@@ -159,7 +198,33 @@ Or the API with curl:
   curl --cacert $RUN/pki/ca.crt --cert $RUN/pki/clients/tonder-staff.crt \\
        --key $RUN/pki/clients/tonder-staff.key https://localhost:$PORT/v1/centres/tonder
 
+Notifications to the authorities go to the stand-in receiver on https://localhost:$RECEIVER_PORT:
+one line each appears here, every request is kept in $RUN/authorities.log.
+
 Ctrl-C stops rollcalld and PostgreSQL; the data stays in $RUN (--reset starts afresh).
 EOF
+if [[ $test_clock == true ]]; then
+	later() { date -d "$1" +%Y-%m-%dT%H:%M:%S%:z; }
+	# A resident under 15 and one of 15 or over, from today's list.
+	pick() {
+		ROLLCALL_CONFIG=$RUN/client-tonder-staff.conf ./build/rollcall residents --json |
+			/usr/bin/python3 -c "import json, sys; print(next((r['case_number'] for r in json.load(sys.stdin)['items'] if $1), '?'))"
+	}
+	young=$(pick "r['age'] < 15")
+	older=$(pick "r['age'] >= 15")
+	cat <<EOF
+
+The daemon runs on the test clock: it stands still until an administrator moves it, and every
+rule due meanwhile is decided at once. To show the reporting rules:
+  export ROLLCALL_CONFIG=$RUN/client-tonder-staff.conf
+  ./build/rollcall absent $young      # under 15, reported absent now
+  ./build/rollcall absent $older      # 15 or over
+  ROLLCALL_CONFIG=$RUN/client-admin.conf ./build/rollcall clock $(later '+12 hours 5 minutes')
+      # 12 hours on: $young is reported to all three authorities (see the lines above)
+  ROLLCALL_CONFIG=$RUN/client-admin.conf ./build/rollcall clock $(later '+24 hours 5 minutes')
+      # 24 hours on: $older is reported too
+  ROLLCALL_CONFIG=$RUN/client-admin.conf ./build/rollcall clock   # where the clock stands
+EOF
+fi
 
 wait "$DAEMON"
