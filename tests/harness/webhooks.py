@@ -296,6 +296,11 @@ def notify_config(receiver_ca, **overrides):
     return settings
 
 
+def by_authority(items):
+    """{authority: item} of notification items."""
+    return {i["authority"]: i for i in items}
+
+
 class World(Centre):
     """A centre of daemon rc whose three authorities point at a receiver (or given URLs), with
     its secrets, staff and on-call accounts (cn staff-<centre>-N, oncall-<centre>-N), and the
