@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the harness package
+pytest.register_assert_rewrite("harness")  # its asserts explain themselves as the tests' do
 
 import harness  # noqa: E402
 from harness import daemon as _daemon  # noqa: E402
