@@ -62,44 +62,11 @@ ROLLCALL_BUILD=$ROOT/build-asan /usr/bin/python3 -m pytest -q tests/api "$@" ||
 
 sql_checks=(tests/sql/*.sql)
 if [[ -e ${sql_checks[0]} ]]; then
-	step "SQL checks (tests/sql)"
-	work=$(mktemp -d /tmp/rollcall-sqlcheck.XXXXXX)
-	chmod 755 "$work"
-	port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	cleanup() {
-		./scripts/pg.sh stop "$work/pg" >/dev/null 2>&1
-		rm -rf "$work"
-	}
-	trap cleanup EXIT
-	if ./scripts/pg.sh start "$work/pg" "$port" --fast && ./scripts/pki.sh init "$work/pki"; then
-		for check in "${sql_checks[@]}"; do
-			name=$(basename "$check" .sql)
-			db="check_${name//[^A-Za-z0-9_]/_}"
-			conninfo=$(./scripts/pg.sh conninfo "$work/pg" "$db")
-			cat >"$work/$name.ini" <<EOF
-[rollcalld]
-listen = 127.0.0.1:1
-tls_cert = $work/pki/server.crt
-tls_key = $work/pki/server.key
-tls_ca = $work/pki/ca.crt
-database = $conninfo
-test_clock = true
-log_level = warn
-EOF
-			# Each check gets a freshly migrated database of its own.
-			if psql -X -q "$(./scripts/pg.sh conninfo "$work/pg")" -c "CREATE DATABASE $db" &&
-				"$ROOT/build/rollcalld" --config "$work/$name.ini" --migrate \
-					>"$work/$name.err" 2>&1 &&
-				psql -X -q -v ON_ERROR_STOP=1 "$conninfo" -f "$check"; then
-				echo "ok: $check"
-			else
-				cat "$work/$name.err" >&2
-				failures+=("SQL check $check")
-			fi
-		done
-	else
-		failures+=("SQL checks (cluster or PKI did not start)")
-	fi
+	step "SQL checks (tests/sql, pytest)"
+	# tests/sql/test_sql_checks.py: each check in a database of its own, cloned from the
+	# harness's template migrated by build/rollcalld.
+	ROLLCALL_BUILD=$ROOT/build /usr/bin/python3 -m pytest -q tests/sql/test_sql_checks.py ||
+		failures+=("SQL checks (tests/sql)")
 fi
 
 step "summary"

@@ -1,193 +1,31 @@
-"""Helpers for the cash allowance tests (issue 6, SPEC sections 6, 9 and 10): periods, a centre
-with its manager, statements, payouts, sanctions, absences placed at exact instants, and the
-finance CSV parsed back. Used with the fixtures of conftest.py."""
+"""Compatibility names for the cash allowance tests: the harness (tests/harness) has them now.
+Periods, rates, statement arithmetic, insert_absence, settings and the CSV are
+harness.allowance's; local() here is harness.world.at() (RFC 3339 text, default noon); Centre is
+harness.world.Centre with these tests' defaults (id allowN, a manager, free_meals false)."""
 
-import csv
-import datetime
-import io
-import zoneinfo
-
-from conftest import ok
-
-COPENHAGEN = zoneinfo.ZoneInfo("Europe/Copenhagen")
-
-# The allowance periods of the default anchor (Monday 2026-01-05), every 14 days.
-ANCHOR = datetime.date(2026, 1, 5)
-BASE_ORE = 5841
-PHASE1_ORE = 975
-PHASE2_ORE = 3408
-
-
-def period(n):
-    """The start of the n-th period (0: the anchor) as YYYY-MM-DD."""
-    return (ANCHOR + datetime.timedelta(days=14 * n)).isoformat()
-
-
-def day(text, days):
-    """The date `days` after text (YYYY-MM-DD)."""
-    return (datetime.date.fromisoformat(text) + datetime.timedelta(days=days)).isoformat()
+from harness import world as _world
+from harness.allowance import (  # noqa: F401
+    ANCHOR,
+    BASE_ORE,
+    PHASE1_ORE,
+    PHASE2_ORE,
+    allowance_items,
+    check_arithmetic,
+    day,
+    days_of,
+    insert_absence,
+    kroner,
+    lines_by_kind,
+    parse_csv,
+    period,
+    set_setting,
+)
+from harness.world import COPENHAGEN  # noqa: F401
+from harness.world import at as local  # noqa: F401
 
 
-def local(day_text, hhmm="12:00"):
-    """RFC 3339 text of local time hhmm on day in Copenhagen."""
-    return (
-        datetime.datetime.fromisoformat(f"{day_text}T{hhmm}:00")
-        .replace(tzinfo=COPENHAGEN)
-        .isoformat()
-    )
-
-
-def lines_by_kind(statement):
-    """{kind: [(per_day_ore, days, amount_ore), ...]} of a statement's lines."""
-    out = {}
-    for line in statement["lines"]:
-        out.setdefault(line["kind"], []).append(
-            (line["per_day_ore"], line["days"], line["amount_ore"])
-        )
-    return out
-
-
-def days_of(statement, kind):
-    return sum(days for _, days, _ in lines_by_kind(statement).get(kind, []))
-
-
-def check_arithmetic(statement):
-    """Every statement adds up: lines, withdrawals, adjustment and total (integer øre)."""
-    for line in statement["lines"]:
-        assert line["amount_ore"] == line["per_day_ore"] * line["days"], line
-        assert isinstance(line["amount_ore"], int)
-    withdrawn = 0
-    for w in statement.get("withdrawals", []):
-        assert w["kind"] != "base", "a sanction never touches the base allowance"
-        assert w["per_day_withdrawn_ore"] == (w["per_day_ore"] * w["percent"] + 50) // 100
-        assert w["amount_ore"] == w["per_day_withdrawn_ore"] * w["days"]
-        withdrawn += w["amount_ore"]
-    assert statement["withdrawn_ore"] == withdrawn
-    gross = sum(line["amount_ore"] for line in statement["lines"])
-    assert statement["total_ore"] == gross - withdrawn + statement["adjustment_ore"]
-
-
-class Centre:
+class Centre(_world.Centre):
     """A centre (free meals or not) with its manager, on a daemon whose clock tests set."""
 
     def __init__(self, rc, free_meals=False, prefix="allow", **fields):
-        self.rc = rc
-        self.id = rc.create_centre(rc.unique(prefix), free_meals=free_meals, **fields)["id"]
-        self.manager = rc.manager_of(self.id)
-
-    def resident(self, **fields):
-        fields.setdefault("arrival_date", period(0))
-        fields.setdefault("phase", 1)
-        return self.rc.create_resident(self.id, **fields)
-
-    # -- statements ---------------------------------------------------------------------------
-
-    def statement_reply(self, resident_id, start):
-        return self.manager.get(f"/v1/residents/{resident_id}/statements/{start}")
-
-    def statement(self, resident_id, start):
-        st = ok(self.statement_reply(resident_id, start), 200)
-        check_arithmetic(st)
-        return st
-
-    def statements(self, start, **query):
-        path = f"/v1/centres/{self.id}/statements/{start}"
-        if query:
-            path += "?" + "&".join(f"{k}={v}" for k, v in query.items())
-        return ok(self.manager.get(path, timeout=120), 200)
-
-    def csv_reply(self, start):
-        return self.manager.get(
-            f"/v1/centres/{self.id}/statements/{start}",
-            headers={"Accept": "text/csv"},
-            timeout=120,
-        )
-
-    # -- decisions ------------------------------------------------------------------------------
-
-    def sanction(self, resident_id, expect=201, **body):
-        reply = self.manager.post(f"/v1/residents/{resident_id}/sanctions", json=body)
-        assert reply.status == expect, f"{reply.status}: {reply.body}"
-        return reply.body
-
-    def agreement(self, resident_id, expect=201, **body):
-        reply = self.manager.post(f"/v1/residents/{resident_id}/agreements", json=body)
-        assert reply.status == expect, f"{reply.status}: {reply.body}"
-        return reply.body
-
-    def payout_reply(self, resident_id, start, collected_by="self", headers=None):
-        return self.manager.post(
-            f"/v1/residents/{resident_id}/payouts",
-            json={"period_start": start, "collected_by": collected_by},
-            headers=headers,
-        )
-
-    def payout(self, resident_id, start, collected_by="self"):
-        return ok(self.payout_reply(resident_id, start, collected_by), 201)
-
-    # -- absences through the API ---------------------------------------------------------------
-
-    def report_absence(self, resident_id):
-        reply = self.manager.post(f"/v1/residents/{resident_id}/absences", json={})
-        return ok(reply, 200, 201)
-
-    def return_absence(self, absence_id, at=None):
-        body = {"at": at} if at else {}
-        return ok(self.manager.post(f"/v1/absences/{absence_id}/return", json=body), 200)
-
-
-def insert_absence(rc, resident_id, centre, since, returned_at=None):
-    """An absence at exact instants, written straight into the database: the API's `since` is
-    always the last time the resident was accounted for, and the daylight-saving tests need an
-    absence from one local midnight to another. Notification bookkeeping is left out; only the
-    allowance facts read it."""
-    rc.db.execute(
-        "INSERT INTO absences (resident, centre, since, opened_at, opened_by, age_at_since,"
-        " notify_at, reason, recipients, returned_at, closed_at, closed_by)"
-        " VALUES (%s, %s, %s, %s, 'test', 14, %s, 'threshold_12h',"
-        " ARRAY['municipality','police','immigration'], %s, %s, %s)",
-        resident_id,
-        centre,
-        since,
-        since,
-        since,
-        returned_at,
-        returned_at,
-        "test" if returned_at else None,
-    )
-
-
-def set_setting(rc, key, value):
-    """Sets a row of the settings table (SQL reads it at query time: no restart needed)."""
-    rc.db.execute(
-        "INSERT INTO settings (key, value) VALUES (%s, %s)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        key,
-        value,
-    )
-
-
-def allowance_items(rc, residents, start, now):
-    """The facts allowance_items() finds for residents (ids) and the period starting start, at
-    the instant now (RFC 3339): the JSON items the daemon turns into statements."""
-    return rc.db.scalar(
-        "SELECT allowance_items(%s::bigint[], %s::date, %s::timestamptz)",
-        list(residents),
-        start,
-        now,
-    )
-
-
-def parse_csv(text):
-    """The finance CSV (semicolon-separated, header row) as (header, rows as dicts)."""
-    assert text.endswith("\r\n"), "every line of the export ends with CRLF"
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
-    rows = list(reader)
-    header = rows[0]
-    return header, [dict(zip(header, r, strict=True)) for r in rows[1:]]
-
-
-def kroner(ore):
-    """Øre as the export writes kroner: decimal comma, no thousands separator."""
-    sign = "-" if ore < 0 else ""
-    return f"{sign}{abs(ore) // 100},{abs(ore) % 100:02d}"
+        super().__init__(rc, prefix=prefix, free_meals=free_meals, **fields)

@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 from alerts_helpers import Centre, at, instant, local, reported, returned
-from conftest import error_of, ok
+from harness import error_of, ok
 
 DAY = "2026-11-20"
 NEXT = "2026-11-21"

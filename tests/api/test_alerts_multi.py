@@ -5,7 +5,7 @@ their centre."""
 import re
 
 from alerts_helpers import Centre, SseStream, at, local, wait_until
-from conftest import ok
+from harness import ok
 from test_alerts_restart import add_residents, assert_each_decided_once
 
 DAY = "2026-11-20"

@@ -5,8 +5,8 @@ when the daemon died in the middle of deciding."""
 import threading
 import time
 
-from alerts_helpers import Centre, at, instant, local, reported, wait_until
-from conftest import ok
+from alerts_helpers import Centre, at, instant, local, wait_until
+from harness import ok
 
 DAY = "2026-11-20"
 NEXT = "2026-11-21"

@@ -4,7 +4,7 @@ Last-Event-ID replaying everything missed, heartbeat comments on idle streams.""
 
 import pytest
 from alerts_helpers import Centre, SseStream, at, wait_until
-from conftest import error_of
+from harness import error_of
 
 DAY = "2026-11-20"
 

@@ -4,7 +4,7 @@ residents' own statements. Large enough to cross the daemon's page of 2,000 resi
 
 import pytest
 from allowance_helpers import Centre, kroner, local, parse_csv, period
-from conftest import ok
+from harness import ok
 
 P0 = period(0)
 CSV_HEADER = [

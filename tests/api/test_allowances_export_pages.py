@@ -8,7 +8,7 @@ same, and the residents at the boundaries must equal their own statements."""
 
 import pytest
 from allowance_helpers import Centre, local, parse_csv, period
-from conftest import ok
+from harness import ok
 
 P0 = period(0)
 COUNT = 2001

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 from allowance_helpers import BASE_ORE, PHASE1_ORE, Centre, insert_absence, local, period
-from conftest import error_of, ok
+from harness import error_of, ok
 
 P0, P1, P2 = period(0), period(1), period(2)
 FULL = 14 * (BASE_ORE + PHASE1_ORE)  # 95424

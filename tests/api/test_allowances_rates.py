@@ -5,7 +5,7 @@ this module has its own daemon and database (the `rc` fixture)."""
 
 import pytest
 from allowance_helpers import BASE_ORE, PHASE1_ORE, PHASE2_ORE, Centre, lines_by_kind, local, period
-from conftest import error_of, ok
+from harness import error_of, ok
 
 P2 = period(2)  # 2026-02-02 .. 2026-02-15
 

@@ -39,7 +39,7 @@ from allowance_helpers import (
     period,
     set_setting,
 )
-from conftest import ok
+from harness import ok
 
 P0, P1, P2 = period(0), period(1), period(2)
 D1 = BASE_ORE + PHASE1_ORE  # a phase 1 day without free meals: 6816

@@ -7,15 +7,8 @@ import json
 
 import pytest
 from allowance_helpers import BASE_ORE, PHASE1_ORE, PHASE2_ORE, Centre, local, period
-from conftest import error_of
-from webhook_receiver import (  # noqa: F401  (fixtures)
-    AUTHORITIES,
-    new_secret,
-    notify_config,
-    receiver,
-    receiver_pki,
-    verify,
-)
+from harness import error_of
+from harness.webhooks import AUTHORITIES, new_secret, notify_config, verify
 
 P0 = period(0)
 

@@ -16,7 +16,7 @@ from allowance_helpers import (
     local,
     period,
 )
-from conftest import error_of, ok
+from harness import error_of, ok
 
 P0 = period(0)  # 2026-01-05 .. 2026-01-18
 

@@ -5,7 +5,7 @@ import datetime
 
 import psycopg
 import pytest
-from conftest import error_of, ok
+from harness import error_of, ok
 
 CLOCK = "2026-11-20T10:15:00+01:00"
 

@@ -9,7 +9,7 @@ import json
 
 import pexpect
 import pytest
-from conftest import ROLLCALL, free_port, ok
+from harness import ROLLCALL, free_port, ok
 
 COMMANDS = [
     "round", "absent", "concern", "returned", "residents", "alerts", "ack", "watch",

@@ -6,7 +6,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import ROLLCALLD
+from harness import ROLLCALLD
 
 
 def write_config(daemon, extra_lines, drop=()):

@@ -4,7 +4,7 @@ first answer, byte for byte, and never a second effect; the same key with anothe
 import threading
 
 import pytest
-from conftest import error_of, ok
+from harness import error_of, ok
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ the error JSON naming the field, and change nothing in the database."""
 import json
 
 import pytest
-from conftest import error_of, ok
+from harness import error_of, ok
 
 # The tables a refused request must leave exactly as they were.
 TABLES = (

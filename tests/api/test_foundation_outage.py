@@ -6,7 +6,7 @@ import http.client
 import threading
 import time
 
-from conftest import error_of, ok
+from harness import error_of, ok
 
 RECOVERY_SECONDS = 20
 

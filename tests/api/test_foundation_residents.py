@@ -3,7 +3,7 @@ scoping of staff to their own centres, unique case numbers, date-of-birth correc
 history, asylum phases with effective dates, and residents enrolled on a given day."""
 
 import pytest
-from conftest import error_of, ok
+from harness import error_of, ok
 
 
 @pytest.fixture(scope="module")

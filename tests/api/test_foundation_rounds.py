@@ -6,20 +6,7 @@ import datetime
 import zoneinfo
 
 import pytest
-from conftest import error_of, ok
-
-COPENHAGEN = zoneinfo.ZoneInfo("Europe/Copenhagen")
-UTC = datetime.timezone.utc
-
-
-def instant(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def local(day, hhmm):
-    """The instant of local time hhmm on day in Copenhagen."""
-    return datetime.datetime.fromisoformat(f"{day}T{hhmm}:00").replace(tzinfo=COPENHAGEN)
-
+from harness import COPENHAGEN, UTC, error_of, instant, local, ok
 
 def rounds_of(api, centre, day):
     body = ok(api.get(f"/v1/centres/{centre}/rounds?date={day}"))

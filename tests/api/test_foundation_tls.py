@@ -5,7 +5,7 @@ an unknown account and a disabled account are refused."""
 import socket
 import time
 
-from conftest import error_of, ok
+from harness import error_of, ok
 
 
 def test_healthz_answers_any_valid_certificate(rc, pki):

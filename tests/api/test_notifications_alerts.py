@@ -4,24 +4,10 @@ resident back before the threshold, the returned notice only after a notificatio
 never told "returned" before "reported", notification_failing 15 minutes after a notification
 fell due (cleared on delivery), and absence_reported once every authority has it."""
 
-import datetime
 import time
 
-from conftest import ok
-from webhook_receiver import (  # noqa: F401  (fixtures)
-    AUTHORITIES,
-    receiver,
-    receiver_pki,
-    world,
-)
-
-
-def instant(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def by_authority(items):
-    return {i["authority"]: i for i in items}
+from harness import instant, ok
+from harness.webhooks import AUTHORITIES, by_authority
 
 
 def observe(world, day, slot, resident_id, status):

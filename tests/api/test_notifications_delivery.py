@@ -4,37 +4,19 @@ id (after a 500, a timeout, a kill -9 mid-delivery), exactly one accepted delive
 authority with a flaky receiver, isolation of a dead endpoint, several instances on one
 database, and verification of the endpoint's certificate."""
 
-import datetime
-import socket
 import time
 
 import pytest
-from conftest import ok
-from webhook_receiver import (  # noqa: F401  (fixtures)
+from harness import free_port, instant, ok
+from harness.webhooks import (
     AUTHORITIES,
+    by_authority,
     WebhookReceiver,
     World,
     new_secret,
     notify_config,
-    receiver,
-    receiver_pki,
     verify,
-    world,
 )
-
-
-def instant(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def by_authority(items):
-    return {i["authority"]: i for i in items}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def settle(world, timeout=20.0):

@@ -5,13 +5,8 @@ municipality, through the same outbox and signed webhooks as absence notificatio
 import time
 
 import pytest
-from conftest import error_of, ok
-from webhook_receiver import (  # noqa: F401  (fixtures)
-    receiver,
-    receiver_pki,
-    verify,
-    world,
-)
+from harness import error_of, ok
+from harness.webhooks import verify
 
 OCCURRED = "2026-11-20T20:15:00+01:00"
 

@@ -2,14 +2,8 @@
 staff see their own centres; the authority role sees only its own authority's notifications of
 its centres; paging and filters."""
 
-from conftest import error_of, ok
-from webhook_receiver import (  # noqa: F401  (fixtures)
-    AUTHORITIES,
-    World,
-    notify_config,
-    receiver,
-    receiver_pki,
-)
+from harness import error_of, ok
+from harness.webhooks import AUTHORITIES, World, notify_config
 
 FIELDS = {"event_id", "type", "authority", "due_at", "delivered_at", "attempts", "last_error"}
 

@@ -20,16 +20,14 @@ import argparse
 import asyncio
 import datetime
 import os
-import shutil
 import ssl
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "api"))
+sys.path.insert(0, str(ROOT / "tests"))  # the harness package
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--build", help="build directory with rollcalld (default $ROLLCALL_BUILD or build/)")
@@ -40,8 +38,11 @@ ARGS = parser.parse_args()
 if ARGS.build:
     os.environ["ROLLCALL_BUILD"] = ARGS.build
 
-import conftest  # noqa: E402  (after ROLLCALL_BUILD is set: it reads it on import)
-from conftest import Cluster, Daemon, Pki, ok  # noqa: E402
+if ARGS.keep:
+    os.environ["ROLLCALL_KEEP"] = "1"
+
+import harness  # noqa: E402  (after ROLLCALL_BUILD is set: it reads it on import)
+from harness import Daemon, ok  # noqa: E402
 
 UTC = datetime.timezone.utc
 
@@ -67,11 +68,8 @@ def rss_kib(pid):
 
 
 def setup():
-    workdir = Path(tempfile.mkdtemp(prefix="rollcall-bench-", dir="/tmp"))
-    workdir.chmod(0o755)
-    pki = Pki(workdir / "pki")
-    cluster = Cluster(workdir / "pg")
-    return workdir, conftest.migrated_environment(workdir, pki, cluster)
+    env = harness.Environment.create(prefix="rollcall-bench-")
+    return env.workdir, env
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,7 +321,7 @@ def main():
     workdir, env = setup()
     try:
         only = set(ARGS.only.split(","))
-        print(f"rollcalld: {conftest.ROLLCALLD}; {os.cpu_count()} CPUs; work directory {workdir}")
+        print(f"rollcalld: {harness.ROLLCALLD}; {os.cpu_count()} CPUs; work directory {workdir}")
         if "lateness" in only:
             bench_lateness(env)
         if "restart" in only:
@@ -331,9 +329,7 @@ def main():
         if "watchers" in only:
             bench_watchers(env)
     finally:
-        env.cluster.stop()
-        if not ARGS.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        env.close()  # the work directory stays with --keep or ROLLCALL_KEEP=1
 
 
 if __name__ == "__main__":

@@ -29,23 +29,15 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "api"))
+sys.path.insert(0, str(HERE.parent))
 
-import conftest  # noqa: E402  (the API tests' harness: cluster, PKI, daemons)
+import harness  # noqa: E402  (tests/harness: cluster, PKI, daemons, world)
+from harness import BENCH_HTTPS, Centre  # noqa: E402
 
-BENCH_HTTPS = conftest.BUILD / "bench_https"
-PGBENCH = shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"
-
-
-class DurableCluster(conftest.Cluster):
-    """The harness's cluster without --fast: commits are flushed as in production."""
-
-    def start(self):
-        conftest.run([conftest.PG_SH, "start", self.dir, self.port])
+PGBENCH = shutil.which("pgbench") or str(harness.common.PG_BIN / "pgbench")
 
 
 def parse_bench(output):
@@ -75,82 +67,75 @@ def main():
     if not BENCH_HTTPS.exists():
         sys.exit(f"{BENCH_HTTPS} is missing: build first (cmake builds tests/bench/*.c)")
 
-    workdir = Path(tempfile.mkdtemp(prefix="rollcall-bench-foundation-", dir="/tmp"))
-    workdir.chmod(0o755)
-    pki = conftest.Pki(workdir / "pki")
-    cluster = DurableCluster(workdir / "pg")
-    daemons = None
-    try:
-        env = conftest.migrated_environment(workdir, pki, cluster)
-        daemons = conftest.DaemonSet(env, "bench_foundation")
-        rc = daemons.make(config={"log_level": "warn", "db_pool_size": "8"})
-        rc.set_clock("2026-11-20T12:00:00+01:00")
-        # One centre per simulated terminal: 8 clients are 8 centres' staff, each on its own
-        # round (writers to one round queue behind each other by design).
-        cert, key = pki.client("bench-staff")
-        centres = []
-        for t in range(8):
-            centre = rc.create_centre(f"bench{t}")["id"]
-            ids = [rc.create_resident(centre)["id"] for _ in range(78)]
-            centres.append(centre)
-            (workdir / f"one-{t}.json").write_text(json.dumps({"observations": [
-                {"resident": ids[0], "status": "present", "note": "bench @N@"}]}))
-            (workdir / f"round-{t}.json").write_text(json.dumps({"observations": [
-                {"resident": i, "status": "present", "note": "bench @N@"} for i in ids]}))
-        rc.create_account("bench-staff", "staff", centres)
-        one = workdir / "one-@T@.json"
-        whole = workdir / "round-@T@.json"
+    # Durable (fast=False): commits are flushed as in production.
+    with harness.Environment.create(prefix="rollcall-bench-foundation-", fast=False) as env:
+        run(env, args)
 
-        db = rc.dbname
-        with conftest.psycopg.connect(cluster.conninfo(db), autocommit=True) as conn:
-            conn.execute("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, resident bigint, "
-                         "status text, note text, at timestamptz)")
-        single_sql = workdir / "single.sql"
-        single_sql.write_text(
-            "INSERT INTO bench_rows (resident, status, note, at) "
-            "VALUES (1, 'present', 'bench', '2026-11-20T12:00:00Z');\n")
-        round_sql = workdir / "round.sql"
-        round_sql.write_text(
-            "BEGIN;\n" + "".join(
-                f"INSERT INTO bench_rows (resident, status, note, at) VALUES ({i}, 'present', "
-                "'bench', '2026-11-20T12:00:00Z');\n" for i in range(78)) + "COMMIT;\n")
 
-        def rollcalld(path_body, clients):
-            out = subprocess.run(
-                [str(BENCH_HTTPS), "localhost", str(rc.port), str(pki.ca), str(cert), str(key),
-                 "POST", "/v1/centres/bench@T@/rounds/2026-11-20/1", str(path_body),
-                 str(clients), str(args.seconds)],
-                capture_output=True, text=True, check=True)
-            return parse_bench(out.stdout)
+def run(env, args):
+    workdir, pki, cluster = env.workdir, env.pki, env.cluster
+    rc = env.daemon("bench_foundation", config={"log_level": "warn", "db_pool_size": "8"})
+    rc.set_clock("2026-11-20T12:00:00+01:00")
+    # One centre per simulated terminal: 8 clients are 8 centres' staff, each on its own
+    # round (writers to one round queue behind each other by design).
+    cert, key = pki.client("bench-staff")
+    centres = []
+    for t in range(8):
+        centre = Centre(rc, f"bench{t}").id
+        ids = [rc.create_resident(centre)["id"] for _ in range(78)]
+        centres.append(centre)
+        (workdir / f"one-{t}.json").write_text(json.dumps({"observations": [
+            {"resident": ids[0], "status": "present", "note": "bench @N@"}]}))
+        (workdir / f"round-{t}.json").write_text(json.dumps({"observations": [
+            {"resident": i, "status": "present", "note": "bench @N@"} for i in ids]}))
+    rc.create_account("bench-staff", "staff", centres)
+    one = workdir / "one-@T@.json"
+    whole = workdir / "round-@T@.json"
 
-        print(f"rollcalld bench: {args.repeats} x {args.seconds} s per figure, medians; "
-              f"durable commits; {os.cpu_count()} CPUs")
-        results = {}
-        for label, body, script, clients in (
-                ("single observation, 1 client", one, single_sql, 1),
-                ("single observation, 8 clients", one, single_sql, 8),
-                ("78-resident round, 1 client", whole, round_sql, 1),
-                ("78-resident round, 8 clients", whole, round_sql, 8)):
-            ours, theirs = [], []
-            for _ in range(args.repeats):
-                ours.append(rollcalld(body, clients))
-                theirs.append(run_pgbench(cluster, db, script, clients, args.seconds))
-            tps = statistics.median(r["tps"] for r in ours)
-            ref = statistics.median(r["tps"] for r in theirs)
-            p50 = statistics.median(r["p50"] for r in ours)
-            p99 = statistics.median(r["p99"] for r in ours)
-            errors = sum(r["errors"] for r in ours)
-            results[label] = (tps, ref)
-            print(f"{label:32s} rollcalld {tps:8.1f} tps (p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-                  f"errors {errors})  pgbench {ref:8.1f} tps  ratio {tps / ref:.2f}")
-        recorded = rc.db.scalar("SELECT count(*) FROM observations")
-        print(f"observations recorded during the run: {recorded}")
-    finally:
-        if daemons:
-            daemons.close()
-        cluster.stop()
-        if os.environ.get("ROLLCALL_KEEP") != "1":
-            shutil.rmtree(workdir, ignore_errors=True)
+    db = rc.dbname
+    with rc.db.connect() as conn:
+        conn.execute("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, resident bigint, "
+                     "status text, note text, at timestamptz)")
+    single_sql = workdir / "single.sql"
+    single_sql.write_text(
+        "INSERT INTO bench_rows (resident, status, note, at) "
+        "VALUES (1, 'present', 'bench', '2026-11-20T12:00:00Z');\n")
+    round_sql = workdir / "round.sql"
+    round_sql.write_text(
+        "BEGIN;\n" + "".join(
+            f"INSERT INTO bench_rows (resident, status, note, at) VALUES ({i}, 'present', "
+            "'bench', '2026-11-20T12:00:00Z');\n" for i in range(78)) + "COMMIT;\n")
+
+    def rollcalld(path_body, clients):
+        out = subprocess.run(
+            [str(BENCH_HTTPS), "localhost", str(rc.port), str(pki.ca), str(cert), str(key),
+             "POST", "/v1/centres/bench@T@/rounds/2026-11-20/1", str(path_body),
+             str(clients), str(args.seconds)],
+            capture_output=True, text=True, check=True)
+        return parse_bench(out.stdout)
+
+    print(f"rollcalld bench: {args.repeats} x {args.seconds} s per figure, medians; "
+          f"durable commits; {os.cpu_count()} CPUs")
+    results = {}
+    for label, body, script, clients in (
+            ("single observation, 1 client", one, single_sql, 1),
+            ("single observation, 8 clients", one, single_sql, 8),
+            ("78-resident round, 1 client", whole, round_sql, 1),
+            ("78-resident round, 8 clients", whole, round_sql, 8)):
+        ours, theirs = [], []
+        for _ in range(args.repeats):
+            ours.append(rollcalld(body, clients))
+            theirs.append(run_pgbench(cluster, db, script, clients, args.seconds))
+        tps = statistics.median(r["tps"] for r in ours)
+        ref = statistics.median(r["tps"] for r in theirs)
+        p50 = statistics.median(r["p50"] for r in ours)
+        p99 = statistics.median(r["p99"] for r in ours)
+        errors = sum(r["errors"] for r in ours)
+        results[label] = (tps, ref)
+        print(f"{label:32s} rollcalld {tps:8.1f} tps (p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+              f"errors {errors})  pgbench {ref:8.1f} tps  ratio {tps / ref:.2f}")
+    recorded = rc.db.scalar("SELECT count(*) FROM observations")
+    print(f"observations recorded during the run: {recorded}")
 
 
 if __name__ == "__main__":

@@ -22,20 +22,16 @@ rollcalld (log_level info) under /tmp, and removes them afterwards (ROLLCALL_KEE
 
 import argparse
 import datetime
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "api"))
+sys.path.insert(0, str(HERE.parent))
 
-import conftest  # noqa: E402  (the API tests' harness: cluster, PKI, daemons)
-from webhook_receiver import AUTHORITIES, WebhookReceiver, make_pki, notify_config  # noqa: E402
-from webhook_receiver import World  # noqa: E402
+import harness  # noqa: E402  (tests/harness: cluster, PKI, daemons, world, webhooks)
+from harness.webhooks import AUTHORITIES, WebhookReceiver, World, make_pki, notify_config  # noqa: E402
 
 UTC = datetime.timezone.utc
 
@@ -54,25 +50,18 @@ def ms(seconds):
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.workdir = Path(tempfile.mkdtemp(prefix="rollcall-bench-notify-", dir="/tmp"))
-        self.workdir.chmod(0o755)
-        self.pki = conftest.Pki(self.workdir / "pki")
-        self.cluster = conftest.Cluster(self.workdir / "pg")
-        self.env = self._environment()
-        self.daemons = conftest.DaemonSet(self.env, "bench_notify")
-        self.receiver = WebhookReceiver(make_pki(self.workdir / "webhook-pki"))
-
-    def _environment(self):
-        return conftest.migrated_environment(self.workdir, self.pki, self.cluster)
+        self.env = harness.Environment.create(prefix="rollcall-bench-notify-")
+        self.workdir = self.env.workdir
+        self.daemons = self.env.daemons("bench_notify")
+        try:
+            self.receiver = WebhookReceiver(make_pki(self.workdir / "webhook-pki"))
+        except BaseException:
+            self.env.close()
+            raise
 
     def close(self):
         self.receiver.close()
-        try:
-            self.daemons.close()
-        finally:
-            self.cluster.stop()
-            if os.environ.get("ROLLCALL_KEEP") != "1":
-                shutil.rmtree(self.workdir, ignore_errors=True)
+        self.env.close()  # stops and checks the daemons, the cluster; ROLLCALL_KEEP=1 keeps all
 
     def daemon(self):
         return self.daemons.make(config=notify_config(self.receiver.ca, log_level="info"))
@@ -82,25 +71,12 @@ class Bench:
     @staticmethod
     def residents(world, count, date_of_birth="2012-03-10"):
         """count residents at world's centre, over one kept-alive connection."""
-        manager = world.rc.manager_of(world.centre)
-        ids = []
-        with manager.session() as s:
-            for _ in range(count):
-                body = {"case_number": world.rc.unique("B"), "given_name": "Bench",
-                        "family_name": "Resident", "date_of_birth": date_of_birth,
-                        "centre": world.centre, "arrival_date": "2026-01-05", "phase": 1}
-                reply = s.post("/v1/residents", json=body)
-                assert reply.status == 201, reply
-                ids.append(reply.body["id"])
-        return ids
+        return world.residents(count, given_name="Bench", family_name="Resident",
+                               date_of_birth=date_of_birth)
 
     @staticmethod
     def round(world, day, slot, ids, status):
-        reply = world.staff.post(
-            f"/v1/centres/{world.centre}/rounds/{day}/{slot}",
-            json={"observations": [{"resident": i, "status": status} for i in ids]},
-            timeout=300)
-        assert 200 <= reply.status < 300, reply
+        world.round(day, slot, {i: status for i in ids}, timeout=300)
 
     # -- A. outage ---------------------------------------------------------------------------
 
@@ -255,11 +231,11 @@ def main():
     parser.add_argument("--skip-outage", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
-    if not conftest.ROLLCALLD.exists():
-        sys.exit(f"{conftest.ROLLCALLD} is missing: build first (or set ROLLCALL_BUILD)")
+    if not harness.ROLLCALLD.exists():
+        sys.exit(f"{harness.ROLLCALLD} is missing: build first (or set ROLLCALL_BUILD)")
     bench = Bench(args)
     try:
-        print(f"rollcalld: {conftest.ROLLCALLD}", flush=True)
+        print(f"rollcalld: {harness.ROLLCALLD}", flush=True)
         if not args.skip_latency:
             bench.latency()
         if not args.skip_outage:

@@ -28,19 +28,18 @@ Usage (from the repository root, after building):
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "api"))
+sys.path.insert(0, str(HERE.parent))
 
-import conftest  # noqa: E402  (the API tests' harness: cluster, PKI, daemons)
+import harness  # noqa: E402  (tests/harness: cluster, PKI, daemons, world)
+from harness import Centre  # noqa: E402
 
 PERIOD = "2026-03-02"            # the 5th period from the anchor 2026-01-05
 EARLIER = ("2026-02-02", "2026-02-16")
@@ -120,7 +119,7 @@ FROM residents r WHERE r.case_number LIKE %(prefix)s AND r.id %% 20 = 11
 
 
 def generate(rc, centre, n, paid):
-    with conftest.psycopg.connect(rc.db.conninfo, autocommit=True) as conn:
+    with rc.db.connect() as conn:
         conn.execute(GENERATE, {"centre": centre, "n": n})
         if paid:
             conn.execute(PAYOUTS, {"centre": centre, "prefix": centre + "-%",
@@ -265,24 +264,17 @@ def main():
     # SIGTERM runs the clean-up below too (stopping the daemon and the cluster).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
-    workdir = Path(tempfile.mkdtemp(prefix="rollcall-bench-statements-", dir="/tmp"))
-    workdir.chmod(0o755)
-    pki = conftest.Pki(workdir / "pki")
-    cluster = conftest.Cluster(workdir / "pg")
-    daemons = None
-    try:
-        env = conftest.migrated_environment(workdir, pki, cluster)
-        daemons = conftest.DaemonSet(env, "bench_statements")
-        rc = daemons.make(config={"log_level": "warn"})
+    with harness.Environment.create(prefix="rollcall-bench-statements-") as env:
+        cluster = env.cluster
+        rc = env.daemon("bench_statements", config={"log_level": "warn"})
         rc.set_clock(CLOCK)
 
         print(f"allowance statements bench: period {PERIOD}, medians of {args.repeats} runs, "
-              f"{os.cpu_count()} CPUs, build {conftest.BUILD}")
+              f"{os.cpu_count()} CPUs, build {harness.BUILD}")
         for n in sizes:
             for paid in (False, True):
                 centre = f"bench{n}{'p' if paid else ''}"
-                rc.create_centre(centre)
-                api = rc.manager_of(centre)
+                api = Centre(rc, centre).manager
                 t0 = time.monotonic()
                 generate(rc, centre, n, paid)
                 gen = time.monotonic() - t0
@@ -295,12 +287,6 @@ def main():
                     measure(rc, api, cluster, centre, n, args.repeats,
                             f"{n:>7,} residents, {name:28s}", gen)
                 rc.db.execute("UPDATE settings SET value = 'on' WHERE key = 'allowance_reuse_paid'")
-    finally:
-        if daemons:
-            daemons.close()
-        cluster.stop()
-        if os.environ.get("ROLLCALL_KEEP") != "1":
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

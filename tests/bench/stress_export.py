@@ -16,20 +16,19 @@ Usage (from the repository root, after building):
 """
 
 import argparse
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "api"))
+sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import bench_statements as bench  # noqa: E402  (data generation and the period)
-import conftest  # noqa: E402  (the API tests' harness: cluster, PKI, daemons)
+import harness  # noqa: E402  (tests/harness: cluster, PKI, daemons, world)
+from harness import Centre  # noqa: E402
 
 
 def fetch_whole(api, path, accept, deadline):
@@ -75,20 +74,12 @@ def main():
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
-    workdir = Path(tempfile.mkdtemp(prefix="rollcall-stress-export-", dir="/tmp"))
-    workdir.chmod(0o755)
-    pki = conftest.Pki(workdir / "pki")
-    cluster = conftest.Cluster(workdir / "pg")
-    daemons = None
     failures = 0
-    try:
-        env = conftest.migrated_environment(workdir, pki, cluster)
-        daemons = conftest.DaemonSet(env, "stress_export")
-        rc = daemons.make(config={"log_level": "warn"})
+    with harness.Environment.create(prefix="rollcall-stress-export-") as env:
+        rc = env.daemon("stress_export", config={"log_level": "warn"})
         rc.set_clock(bench.CLOCK)
         centre = f"stress{args.residents}"
-        rc.create_centre(centre)
-        api = rc.manager_of(centre)
+        api = Centre(rc, centre).manager
         bench.generate(rc, centre, args.residents, True)
         path = f"/v1/centres/{centre}/statements/{bench.PERIOD}"
         sizes = {}
@@ -105,11 +96,6 @@ def main():
                 print(f"run {run:3d} {accept:16s} BROKEN {e}", flush=True)
         print(f"{args.runs - failures} of {args.runs} exports arrived whole "
               f"({args.residents:,} residents)")
-    finally:
-        if daemons:
-            daemons.close()
-        cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
     sys.exit(1 if failures else 0)
 
 
