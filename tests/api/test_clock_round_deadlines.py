@@ -9,7 +9,7 @@ the clock never reached it.)
 
 import datetime
 
-from conftest import ok
+from harness import ok
 
 UTC = datetime.timezone.utc
 DAYS = 30

@@ -6,8 +6,8 @@ reports and the alerts about them, and nothing of anybody else. The export itsel
 
 import json
 
-from alerts_helpers import Centre, at
-from conftest import ok
+from alerts_helpers import Centre
+from harness import at, ok
 
 SECRET = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="
 

@@ -7,8 +7,8 @@ Nothing happens one second earlier, and nobody else's record changes.
 
 import datetime
 
-from alerts_helpers import Centre, at, local
-from conftest import error_of, ok
+from alerts_helpers import Centre
+from harness import at, error_of, local, ok
 
 PERIOD = "2026-11-09"
 

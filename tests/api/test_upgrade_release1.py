@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import BUILD, ROOT, TEMPLATE_DB, ok
+from harness import BUILD, ROOT, ok
 
 RELEASE1 = ROOT / "tests" / "upgrade" / "release1"
 STATEMENT_TOOL = BUILD / "statement_tool"
