@@ -1,10 +1,11 @@
 #!/bin/bash
-# rollcall's whole test suite, as CI runs it (.ci/run): installs what is missing, builds three times
-# (build/: optimised with assertions on; build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer;
-# build-release/: Release as packaged, compiled only),
-# runs the unit tests of both, the API tests against the sanitized daemon, and the SQL checks;
-# also checks the formatting of every C file and that a Release build (-O3) compiles.
-# Exits non-zero when anything fails. Extra arguments go to pytest (e.g. -k rounds -x).
+# rollcall's whole test suite, as CI runs it (.ci/run): installs what is missing, checks the
+# formatting of every C file, builds four times (build/: optimised with assertions on;
+# build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer; build-release/: Release as
+# packaged, compiled only; build-fuzz/: clang with libFuzzer), runs the unit tests of the first
+# two, the API tests against the sanitized daemon, the SQL checks, and each fuzzing harness for
+# FUZZ_SECONDS (default 20). Exits non-zero when anything fails. Extra arguments go to pytest
+# (e.g. -k rounds -x).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -42,6 +43,10 @@ build build-asan -DROLLCALL_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g"
 # The package's configuration (-O3, NDEBUG): built so that its warnings fail here, not there.
 build build-release -DCMAKE_BUILD_TYPE=Release
+# The libFuzzer harnesses (clang): tests/fuzz.
+mkdir -p build-fuzz
+CC=clang build build-fuzz -DROLLCALL_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g"
 
 # Sanitizers: stop at the first report, with a stack; leaks count as failures.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
@@ -68,6 +73,9 @@ if [[ -e ${sql_checks[0]} ]]; then
 	ROLLCALL_BUILD=$ROOT/build /usr/bin/python3 -m pytest -q tests/sql/test_sql_checks.py ||
 		failures+=("SQL checks (tests/sql)")
 fi
+
+step "fuzzing (tests/fuzz, ${FUZZ_SECONDS:-20} s per harness)"
+tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-20}" || failures+=("fuzzing (tests/fuzz)")
 
 step "summary"
 if [[ ${#failures[@]} -gt 0 ]]; then
