@@ -51,8 +51,7 @@
 #define STREAM_FIX_SERIES_MASK 0xffff0000u
 
 #if (LIBEVENT_VERSION_NUMBER & STREAM_FIX_SERIES_MASK) != STREAM_FIX_SERIES
-#error                                                                                             \
-    "evhttp_stream_fix.c was written for libevent 2.1: run tests/bench/stress_export.py against this libevent, then update the version check (or remove the workaround)"
+#error "evhttp_stream_fix.c is for libevent 2.1: run tests/bench/stress_export.py, see above"
 #endif
 
 void evhttp_stream_fix_check_runtime(void)
