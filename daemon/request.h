@@ -31,7 +31,7 @@ struct request {
 	int64_t started_us; /* monotonic, for metrics */
 	void *handler_data; /* for custom handlers; they free it before replying */
 
-	/* Private to request.c. */
+	/* Private to request.c (the owner's finished callback may read streaming). */
 	struct evhttp_request *stream_http; /* kept after a hang-up, to end the stream */
 	void (*on_close)(struct request *req);
 	bool streaming;

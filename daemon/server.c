@@ -137,14 +137,14 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 
 /* ---- the requests' owner (struct request_owner): book-keeping as each one ends ---- */
 
-static void request_stream_started(void *arg, const struct request *req)
+static void server_on_stream_started(void *arg, const struct request *req)
 {
 	struct server *server = arg;
 	(void)req;
 	server->streams++;
 }
 
-static void request_finished(void *arg, const struct request *req, int status)
+static void server_on_request_finished(void *arg, const struct request *req, int status)
 {
 	struct server *server = arg;
 	server->in_flight--;
@@ -169,8 +169,8 @@ static void request_finished(void *arg, const struct request *req, int status)
 }
 
 static const struct request_owner server_request_owner = {
-    .stream_started = request_stream_started,
-    .finished = request_finished,
+    .stream_started = server_on_stream_started,
+    .finished = server_on_request_finished,
 };
 
 /* evhttp's callback for every complete request: numbers it, holds the connection's deadline
