@@ -264,6 +264,54 @@ failed:
 	return false;
 }
 
+/* Records the refusal of key's value and returns false. The value itself is not repeated:
+ * `database` may hold a password. */
+static bool bad_value(struct load_state *state, const struct config_key *key, int line,
+                      const char *why)
+{
+	record_error(state, line, "%s:%d: bad value for '%s': %s", state->path, line, key->name,
+	             why);
+	return false;
+}
+
+/* CT_STRING and CT_PATH: stores a copy of value in *text, or with continuation appends it to
+ * *text with a space. A path must be readable. */
+static bool string_set(struct load_state *state, const struct config_key *key, char **text,
+                       const char *value, int line, bool continuation)
+{
+	if (value[0] == '\0')
+		return bad_value(state, key, line, "must not be empty");
+	if (has_control_characters(value))
+		return bad_value(state, key, line, "must not contain control characters");
+	size_t old_len = continuation && *text != NULL ? strlen(*text) : 0;
+	size_t len = old_len + (old_len > 0 ? 1 : 0) + strlen(value);
+	if (len > STRING_VALUE_MAX) {
+		char why[64];
+		snprintf(why, sizeof why, "longer than %d bytes", STRING_VALUE_MAX);
+		return bad_value(state, key, line, why);
+	}
+	char *copy = malloc(len + 1);
+	if (copy == NULL) {
+		record_error(state, line, "%s:%d: out of memory", state->path, line);
+		return false;
+	}
+	if (old_len > 0) {
+		memcpy(copy, *text, old_len);
+		copy[old_len] = ' ';
+		memcpy(copy + old_len + 1, value, len - old_len); /* with its NUL */
+	} else {
+		memcpy(copy, value, len + 1);
+	}
+	free(*text);
+	*text = copy;
+	if (key->type == CT_PATH && access(copy, R_OK) != 0) {
+		record_error(state, line, "%s:%d: bad value for '%s': cannot read %s: %s",
+		             state->path, line, key->name, copy, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 /* Stores one value of key into config. line is 0 for a default. A continuation (an indented
  * line under a CK_MULTILINE key) is appended to the value with a space. */
 static bool key_set(struct load_state *state, const struct config_key *key, const char *value,
@@ -271,8 +319,6 @@ static bool key_set(struct load_state *state, const struct config_key *key, cons
 {
 	struct config *config = &state->config;
 	void *field = key_field(config, key);
-	char number_text[64];
-	long number;
 	const char *why;
 
 	switch (key->type) {
@@ -280,91 +326,46 @@ static bool key_set(struct load_state *state, const struct config_key *key, cons
 		char *host;
 		int port;
 		if (!parse_listen(value, &host, &port, &why))
-			goto bad_value_why;
+			return bad_value(state, key, line, why);
 		free(config->listen_host);
 		config->listen_host = host;
 		config->listen_port = port;
 		return true;
 	}
 	case CT_PATH:
-	case CT_STRING: {
-		char **text = field;
-		if (value[0] == '\0') {
-			why = "must not be empty";
-			goto bad_value_why;
-		}
-		if (has_control_characters(value)) {
-			why = "must not contain control characters";
-			goto bad_value_why;
-		}
-		size_t old_len = continuation && *text != NULL ? strlen(*text) : 0;
-		size_t len = old_len + (old_len > 0 ? 1 : 0) + strlen(value);
-		if (len > STRING_VALUE_MAX) {
-			snprintf(number_text, sizeof number_text, "longer than %d bytes",
-			         STRING_VALUE_MAX);
-			why = number_text;
-			goto bad_value_why;
-		}
-		char *copy = malloc(len + 1);
-		if (copy == NULL) {
-			record_error(state, line, "%s:%d: out of memory", state->path, line);
-			return false;
-		}
-		if (old_len > 0) {
-			memcpy(copy, *text, old_len);
-			copy[old_len] = ' ';
-			memcpy(copy + old_len + 1, value, len - old_len); /* with its NUL */
-		} else {
-			memcpy(copy, value, len + 1);
-		}
-		free(*text);
-		*text = copy;
-		if (key->type == CT_PATH && access(copy, R_OK) != 0) {
-			record_error(state, line, "%s:%d: bad value for '%s': cannot read %s: %s",
-			             state->path, line, key->name, copy, strerror(errno));
-			return false;
-		}
-		return true;
-	}
+	case CT_STRING:
+		return string_set(state, key, field, value, line, continuation);
 	case CT_BOOL:
-		if (!parse_bool(value, field)) {
-			why = "expected true or false";
-			goto bad_value_why;
-		}
+		if (!parse_bool(value, field))
+			return bad_value(state, key, line, "expected true or false");
 		return true;
 	case CT_INT:
-	case CT_LONG:
+	case CT_LONG: {
+		long number;
 		if (!parse_number(value, key->min, key->max, &number)) {
-			snprintf(number_text, sizeof number_text,
-			         "expected an integer from %ld to %ld", key->min, key->max);
-			why = number_text;
-			goto bad_value_why;
+			char range[64];
+			snprintf(range, sizeof range, "expected an integer from %ld to %ld",
+			         key->min, key->max);
+			return bad_value(state, key, line, range);
 		}
 		if (key->type == CT_INT)
 			*(int *)field = (int)number;
 		else
 			*(long *)field = number;
 		return true;
+	}
 	case CT_LOG_LEVEL: {
 		char lower[16];
 		size_t i = 0;
 		for (; value[i] != '\0' && i + 1 < sizeof lower; i++)
 			lower[i] = (char)tolower((unsigned char)value[i]);
 		lower[i] = '\0';
-		if (value[i] != '\0' || !log_level_parse(lower, field)) {
-			why = "expected error, warn, info or debug";
-			goto bad_value_why;
-		}
+		if (value[i] != '\0' || !log_level_parse(lower, field))
+			return bad_value(state, key, line, "expected error, warn, info or debug");
 		return true;
 	}
 	}
-	why = "unknown key type";
-
-bad_value_why:
-	/* The value itself is not repeated: `database` may hold a password. */
-	record_error(state, line, "%s:%d: bad value for '%s': %s", state->path, line, key->name,
-	             why);
-	return false;
+	return bad_value(state, key, line, "unknown key type");
 }
 
 /* inih's line reader. It gives inih one physical line per call, so that the line numbers here

@@ -1,6 +1,7 @@
 /* Answering requests: JSON and error replies, the generic api() call through the database pool
  * (retrying serialization failures, mapping outages to 503), and chunked streams for SSE and
- * CSV. A request is freed exactly once, by whichever reply ends it. */
+ * CSV. A request is freed exactly once, by whichever reply ends it, and tells its owner then
+ * (struct request_owner): request.c calls nothing in server.c. */
 #include "request.h"
 
 #include <event2/buffer.h>
@@ -12,17 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "clock.h"
 #include "daemon.h"
 #include "db.h"
+#include "evhttp_stream_fix.h"
 #include "log.h"
 #include "request_internal.h"
 #include "router.h"
-#include "server.h"
 
 #define API_SQL                                                                                    \
 	"SELECT status, body::text FROM api($1, $2, $3::jsonb, $4::timestamptz, $5, $6, $7, $8, "  \
@@ -30,20 +30,46 @@
 #define API_MAX_ATTEMPTS 3
 #define STREAM_TIMEOUT_S 86400
 
-struct request *request_new(struct server *server, struct evhttp_request *http)
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	default:
+		return "OTHER";
+	}
+}
+
+struct request *request_new(struct evhttp_request *http, const struct request_owner *owner,
+                            void *arg)
 {
 	struct request *req = calloc(1, sizeof *req);
 	if (!req)
 		return NULL;
 	req->http = http;
-	req->server = server;
+	req->owner = owner;
+	req->owner_arg = arg;
 	req->started_us = clock_monotonic_us();
+	snprintf(req->method, sizeof req->method, "%s",
+	         method_name(evhttp_request_get_command(http)));
 	return req;
 }
 
 static void request_free(struct request *req, int status)
 {
-	server_request_done(req->server, req, status);
+	req->owner->finished(req->owner_arg, req, status);
 	json_decref(req->path);
 	json_decref(req->query);
 	json_decref(req->body);
@@ -77,8 +103,8 @@ static void add_common_headers(struct request *req, const char *content_type)
 	}
 }
 
-void request_reply_text(struct request *req, int status, const char *content_type,
-			const char *text, size_t len)
+void request_reply_text(struct request *req, int status, const char *content_type, const char *text,
+                        size_t len)
 {
 	/* Statistics and the connection's deadline first: once sent, a detached request is gone. */
 	struct evhttp_request *http = req->http;
@@ -105,7 +131,7 @@ void request_reply_json(struct request *req, int status, json_t *body)
 	json_decref(body);
 	if (!text) {
 		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot "
-					  "encode the answer\",\"field\":null}}";
+		                          "encode the answer\",\"field\":null}}";
 		request_reply_text(req, 500, "application/json", oom, sizeof oom - 1);
 		return;
 	}
@@ -114,10 +140,10 @@ void request_reply_json(struct request *req, int status, json_t *body)
 }
 
 void request_reply_error(struct request *req, int status, const char *code, const char *message,
-			 const char *field)
+                         const char *field)
 {
 	json_t *body = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message", message,
-				 "field", field);
+	                         "field", field);
 	if (body && !field)
 		json_object_set_new(json_object_get(body, "error"), "field", json_null());
 	request_reply_json(req, status, body);
@@ -153,14 +179,14 @@ static void api_answer(struct api_call *call, int status, const char *body_text)
 	if (!done) {
 		if (body_text)
 			request_reply_text(req, status, "application/json", body_text,
-					   strlen(body_text));
+			                   strlen(body_text));
 		else
-			request_reply_error(req, status, status == 503 ? "database_unavailable"
-								       : "internal",
-					    status == 503 ? "the database is unavailable; nothing "
-							    "was changed, try again"
-							  : "internal error; see the daemon's log",
-					    NULL);
+			request_reply_error(req, status,
+			                    status == 503 ? "database_unavailable" : "internal",
+			                    status == 503 ? "the database is unavailable; nothing "
+			                                    "was changed, try again"
+			                                  : "internal error; see the daemon's log",
+			                    NULL);
 		return;
 	}
 	json_t *body = NULL;
@@ -181,11 +207,11 @@ void request_answer_unavailable(struct request *req, int status)
 {
 	if (status == 503)
 		request_reply_error(req, 503, "database_unavailable",
-				    "the database is unavailable; nothing was changed, try again",
-				    NULL);
+		                    "the database is unavailable; nothing was changed, try again",
+		                    NULL);
 	else
 		request_reply_error(req, 500, "internal", "internal error; see the daemon's log",
-				    NULL);
+		                    NULL);
 }
 
 bool request_reply_unless_ok(struct request *req, int status, json_t *body)
@@ -210,12 +236,12 @@ static void api_result(void *arg, const struct db_result *r)
 			return;
 		}
 		api_answer(call, atoi(PQgetvalue(r->pg, 0, 0)),
-			   PQgetisnull(r->pg, 0, 1) ? "{}" : PQgetvalue(r->pg, 0, 1));
+		           PQgetisnull(r->pg, 0, 1) ? "{}" : PQgetvalue(r->pg, 0, 1));
 		return;
 	case DB_RETRY:
 		if (call->attempts < API_MAX_ATTEMPTS) {
 			log_info("req=%s api(%s) retried after %s", call->req->id, call->op,
-				 r->sqlstate);
+			         r->sqlstate);
 			if (api_send(call))
 				return;
 		}
@@ -223,13 +249,13 @@ static void api_result(void *arg, const struct db_result *r)
 		return;
 	case DB_UNAVAILABLE:
 		log_warn("req=%s api(%s): database unavailable: %s", call->req->id, call->op,
-			 r->message);
+		         r->message);
 		api_answer(call, 503, NULL);
 		return;
 	case DB_FAILED:
 	default:
 		log_error("req=%s api(%s) failed: %s %s", call->req->id, call->op, r->sqlstate,
-			  r->message);
+		          r->message);
 		api_answer(call, 500, NULL);
 		return;
 	}
@@ -240,8 +266,9 @@ static bool api_send(struct api_call *call)
 	struct request *req = call->req;
 	call->attempts++;
 	const char *params[9] = {
-		call->op,          req->cn,  call->args, call->now, req->idem_key,
-		req->idem_key ? call->hash : NULL, req->remote, req->id, call->roles,
+	    call->op,    req->cn,       call->args,
+	    call->now,   req->idem_key, req->idem_key ? call->hash : NULL,
+	    req->remote, req->id,       call->roles,
 	};
 	return db_query(daemon_state->db, API_SQL, 9, params, api_result, call);
 }
@@ -253,13 +280,13 @@ static void request_hash(struct request *req, char out[65])
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	const char *uri = req->http ? evhttp_request_get_uri(req->http) : "";
-	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-		  EVP_DigestUpdate(ctx, req->method, strlen(req->method)) &&
-		  EVP_DigestUpdate(ctx, " ", 1) && EVP_DigestUpdate(ctx, uri, strlen(uri)) &&
-		  EVP_DigestUpdate(ctx, "\n", 1) &&
-		  (req->raw_body_len == 0 ||
-		   EVP_DigestUpdate(ctx, req->raw_body, req->raw_body_len)) &&
-		  EVP_DigestFinal_ex(ctx, md, &mdlen);
+	bool ok =
+	    ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(ctx, req->method, strlen(req->method)) &&
+	    EVP_DigestUpdate(ctx, " ", 1) && EVP_DigestUpdate(ctx, uri, strlen(uri)) &&
+	    EVP_DigestUpdate(ctx, "\n", 1) &&
+	    (req->raw_body_len == 0 || EVP_DigestUpdate(ctx, req->raw_body, req->raw_body_len)) &&
+	    EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
 	if (!ok)
 		mdlen = 0;
@@ -281,8 +308,8 @@ void request_api_call(struct request *req, const char *op, json_t *args, request
 	call->op = strdup(op);
 	if (!args)
 		args = json_pack("{s:O, s:O, s:O}", "path", req->path ? req->path : json_object(),
-				 "query", req->query ? req->query : json_object(), "body",
-				 req->body ? req->body : json_null());
+		                 "query", req->query ? req->query : json_object(), "body",
+		                 req->body ? req->body : json_null());
 	call->args = args ? json_dumps(args, JSON_COMPACT) : NULL;
 	json_decref(args);
 	if (!call->op || !call->args) {
@@ -311,15 +338,15 @@ static void stream_closed_cb(struct evhttp_connection *evcon, void *arg)
 }
 
 void request_stream_start(struct request *req, int status, const char *content_type,
-			  void (*on_close)(struct request *req))
+                          void (*on_close)(struct request *req))
 {
 	req->on_close = on_close;
 	req->streaming = true;
 	req->stream_status = status;
 	req->stream_http = req->http;
-	server_stream_count(req->server, 1);
-	struct evhttp_connection *evcon = req->http ? evhttp_request_get_connection(req->http)
-						    : NULL;
+	req->owner->stream_started(req->owner_arg, req);
+	struct evhttp_connection *evcon =
+	    req->http ? evhttp_request_get_connection(req->http) : NULL;
 	if (!evcon) {
 		req->http = NULL;
 		if (on_close)
@@ -369,16 +396,16 @@ bool request_stream_chunk(struct request *req, const char *data, size_t len)
 
 size_t request_stream_pending(const struct request *req)
 {
-	struct evhttp_connection *evcon = req->http ? evhttp_request_get_connection(req->http)
-						    : NULL;
+	struct evhttp_connection *evcon =
+	    req->http ? evhttp_request_get_connection(req->http) : NULL;
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
 void request_stream_abort(struct request *req)
 {
-	struct evhttp_connection *evcon = req->http ? evhttp_request_get_connection(req->http)
-						    : NULL;
+	struct evhttp_connection *evcon =
+	    req->http ? evhttp_request_get_connection(req->http) : NULL;
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	/* Shut down at the socket: evhttp sees the connection fail and frees it, with whatever
 	 * was queued for a client that stopped reading. */
@@ -387,69 +414,16 @@ void request_stream_abort(struct request *req)
 	request_stream_end(req);
 }
 
-/* evhttp's own write callback and error callback, as evhttp_send_reply_end left them. They are
- * the same functions for every connection (the connection is their argument). */
-static bufferevent_data_cb evhttp_write_cb_fn;
-static bufferevent_event_cb evhttp_event_cb_fn;
-
-/* libevent 2.1 runs a connection's write callback deferred, in a later turn of the loop. One
- * scheduled when the output ran dry can run after more was queued: the last chunk of a stream
- * and the end marker, queued in between by evhttp_send_reply_end, which also makes "the reply
- * is sent" that callback's action. evhttp then finishes the request with those bytes still
- * queued, switches the connection to reading the next request and stops writing, and the
- * client never gets the end of the reply (reproduced: 4 of 46 long exports, when the last page
- * came in right behind a drained chunk; tests/bench/stress_export.py). This stands in for
- * evhttp's callback until the output has really run dry, and passes every other call on. */
-static void end_write_guard_cb(struct bufferevent *bev, void *evcon)
-{
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
-		return; /* a drain from before the end was queued: the real one comes later */
-	bufferevent_setcb(bev, NULL, evhttp_write_cb_fn, evhttp_event_cb_fn, evcon);
-	evhttp_write_cb_fn(bev, evcon);
-}
-
-static void guard_reply_end(struct evhttp_connection *evcon)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	bufferevent_data_cb readcb, writecb;
-	bufferevent_event_cb eventcb;
-	void *arg;
-	if (!bev)
-		return;
-	bufferevent_getcb(bev, &readcb, &writecb, &eventcb, &arg);
-	/* Only the shape evhttp_send_reply_end leaves (no read callback, the connection as the
-	 * argument); anything else is left alone. */
-	if (!writecb || readcb || arg != (void *)evcon || writecb == end_write_guard_cb)
-		return;
-	evhttp_write_cb_fn = writecb;
-	evhttp_event_cb_fn = eventcb;
-	bufferevent_setcb(bev, NULL, end_write_guard_cb, eventcb, evcon);
-}
-
 void request_stream_end(struct request *req)
 {
 	struct evhttp_request *http = req->stream_http;
-	struct evhttp_connection *evcon = req->http ? evhttp_request_get_connection(req->http)
-						    : NULL;
-	server_stream_count(req->server, -1);
-	/* The guard goes on once evhttp_send_reply_end has set its callbacks, and only when that
-	 * call cannot have finished the request (and maybe freed the connection) at once: a
-	 * chunked reply (it queues the end marker) or output still queued. */
-	bool guard = false;
-	if (evcon) {
+	struct evhttp_connection *evcon =
+	    req->http ? evhttp_request_get_connection(req->http) : NULL;
+	if (evcon)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
-		struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-		const char *te =
-		    evhttp_find_header(evhttp_request_get_output_headers(http), "Transfer-Encoding");
-		guard = (te && strcasecmp(te, "chunked") == 0) ||
-		        (bev && evbuffer_get_length(bufferevent_get_output(bev)) > 0);
-	}
 	int status = req->stream_status;
-	req->http = http; /* lets request_free find the connection, if any */
+	req->http = http; /* lets the owner find the connection, if any */
 	request_free(req, status);
-	/* On a detached request (the client hung up) this frees it. */
-	if (http)
-		evhttp_send_reply_end(http);
-	if (guard)
-		guard_reply_end(evcon);
+	/* libevent 2.1 can lose the end of a chunked reply: see evhttp_stream_fix.c. */
+	evhttp_stream_fix_send_reply_end(http, evcon);
 }

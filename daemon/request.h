@@ -9,28 +9,29 @@
 #include <stdint.h>
 
 struct evhttp_request;
+struct request_owner;
 struct route;
-struct server;
 
 struct request {
-	struct evhttp_request *http; /* NULL once the client has gone away */
-	struct server *server;
+	struct evhttp_request *http;       /* NULL once the client has gone away */
+	const struct request_owner *owner; /* told when the request ends (request_internal.h) */
+	void *owner_arg;
 	const struct route *route;
-	char id[24];            /* request id, also in the audit log and every log line */
-	char cn[128];           /* the client certificate's subject CN */
-	char remote[64];        /* peer address */
-	char method[8];
-	json_t *path;           /* path parameters by name, strings (owned) */
-	json_t *query;          /* validated query parameters (owned) */
-	json_t *body;           /* validated JSON body, or NULL when the route takes none (owned) */
-	char *raw_body;         /* the body as received, for the idempotency hash (owned) */
+	char id[24];     /* request id, also in the audit log and every log line */
+	char cn[128];    /* the client certificate's subject CN */
+	char remote[64]; /* peer address */
+	char method[8];  /* "GET", "POST", ... */
+	json_t *path;    /* path parameters by name, strings (owned) */
+	json_t *query;   /* validated query parameters (owned) */
+	json_t *body;    /* validated JSON body, or NULL when the route takes none (owned) */
+	char *raw_body;  /* the body as received, for the idempotency hash (owned) */
 	size_t raw_body_len;
-	char *idem_key;         /* Idempotency-Key header, or NULL (owned) */
-	bool wants_csv;         /* Accept: text/csv */
-	int64_t started_us;     /* monotonic, for metrics */
-	void *handler_data;     /* for custom handlers; they free it before replying */
+	char *idem_key;     /* Idempotency-Key header, or NULL (owned) */
+	bool wants_csv;     /* Accept: text/csv */
+	int64_t started_us; /* monotonic, for metrics */
+	void *handler_data; /* for custom handlers; they free it before replying */
 
-	/* Private to request.c. */
+	/* Private to request.c (the owner's finished callback may read streaming). */
 	struct evhttp_request *stream_http; /* kept after a hang-up, to end the stream */
 	void (*on_close)(struct request *req);
 	bool streaming;
@@ -41,10 +42,10 @@ struct request {
 /* Answer helpers. Each sends the reply (unless the client is gone) and frees the request:
  * after calling one, the handler must not touch `req` again. */
 void request_reply_json(struct request *req, int status, json_t *body /* stolen */);
-void request_reply_text(struct request *req, int status, const char *content_type,
-			const char *text, size_t len);
-void request_reply_error(struct request *req, int status, const char *code,
-			 const char *message, const char *field /* may be NULL */);
+void request_reply_text(struct request *req, int status, const char *content_type, const char *text,
+                        size_t len);
+void request_reply_error(struct request *req, int status, const char *code, const char *message,
+                         const char *field /* may be NULL */);
 
 /* Called with the api() answer. status is the HTTP status; body is borrowed (NULL only with
  * status >= 500, where the helper has already logged the cause). The callback owns the request
@@ -69,7 +70,7 @@ bool request_reply_unless_ok(struct request *req, int status, json_t *body);
  * frees the request. on_close (may be NULL) is called if the client goes away first; after it,
  * `req->http` is NULL and the handler must still call request_stream_end to free the request. */
 void request_stream_start(struct request *req, int status, const char *content_type,
-			  void (*on_close)(struct request *req));
+                          void (*on_close)(struct request *req));
 bool request_stream_chunk(struct request *req, const char *data, size_t len);
 size_t request_stream_pending(const struct request *req); /* bytes queued to the client */
 /* For long-lived, mostly idle streams (SSE): once each chunk has gone out, the connection's TLS

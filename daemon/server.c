@@ -1,7 +1,9 @@
 /* The HTTPS listener. evhttp parses HTTP; every connection is an OpenSSL bufferevent made in
  * bevcb() from the current SSL_CTX, carrying a small conn_info (as SSL ex_data, so it is freed
- * exactly when libevent frees the SSL) that holds the connection's deadline. on_request() turns
- * an evhttp request into a struct request: route, identity, validated input, then the handler. */
+ * exactly when libevent frees the SSL) that holds the connection's deadline. on_request() makes
+ * each evhttp request a struct request, owned by the server through a struct request_owner
+ * (the completion callbacks that keep the statistics and re-arm the deadline), and hands it to
+ * admission.c; request.c never calls in here. */
 #include "server.h"
 
 #include <event2/buffer.h>
@@ -9,22 +11,20 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
+#include "admission.h"
 #include "clock.h"
 #include "config.h"
 #include "daemon.h"
+#include "evhttp_stream_fix.h"
 #include "log.h"
-#include "request.h"
 #include "request_internal.h"
 #include "router.h"
 #include "tls.h"
@@ -57,7 +57,7 @@ static int conn_ex_index = -1;
 static struct server *live_server;
 
 static void conn_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-			   void *argp)
+                           void *argp)
 {
 	struct conn_info *ci = ptr;
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
@@ -124,7 +124,7 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 	}
 	conn_arm_deadline(ci);
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
-		base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		/* On failure libevent 2.1 leaves the SSL to us; freeing it frees ci. */
 		SSL_free(ssl);
@@ -135,9 +135,21 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 	return bev;
 }
 
-void server_request_done(struct server *server, const struct request *req, int status)
+/* ---- the requests' owner (struct request_owner): book-keeping as each one ends ---- */
+
+static void server_on_stream_started(void *arg, const struct request *req)
 {
+	struct server *server = arg;
+	(void)req;
+	server->streams++;
+}
+
+static void server_on_request_finished(void *arg, const struct request *req, int status)
+{
+	struct server *server = arg;
 	server->in_flight--;
+	if (req->streaming)
+		server->streams--;
 	if (status >= 500)
 		server->r5xx++;
 	else if (status >= 400)
@@ -151,162 +163,23 @@ void server_request_done(struct server *server, const struct request *req, int s
 		ci->busy = false;
 		conn_arm_deadline(ci);
 	}
-	log_msg(status >= 500 ? LOG_WARN : LOG_DEBUG, "req=%s cn=%s %s %s -> %d (%lld us)",
-		req->id, req->cn[0] ? req->cn : "-", req->method,
-		req->route ? req->route->pattern : "?", status, (long long)took);
+	log_msg(status >= 500 ? LOG_WARN : LOG_DEBUG, "req=%s cn=%s %s %s -> %d (%lld us)", req->id,
+	        req->cn[0] ? req->cn : "-", req->method, req->route ? req->route->pattern : "?",
+	        status, (long long)took);
 }
 
-void server_stream_count(struct server *server, int delta)
-{
-	server->streams += delta;
-}
+static const struct request_owner server_request_owner = {
+    .stream_started = server_on_stream_started,
+    .finished = server_on_request_finished,
+};
 
-static const char *method_name(enum evhttp_cmd_type cmd)
-{
-	switch (cmd) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	case EVHTTP_REQ_HEAD:
-		return "HEAD";
-	case EVHTTP_REQ_OPTIONS:
-		return "OPTIONS";
-	default:
-		return "OTHER";
-	}
-}
-
-static bool content_type_is_json(const char *ct)
-{
-	if (!ct)
-		return false;
-	while (*ct == ' ')
-		ct++;
-	size_t n = strlen("application/json");
-	return strncasecmp(ct, "application/json", n) == 0 &&
-	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
-static bool idempotency_key_ok(const char *key)
-{
-	size_t len = strlen(key);
-	if (len == 0 || len > 255)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (key[i] < 0x21 || key[i] > 0x7e)
-			return false;
-	return true;
-}
-
-/* Path parameters arrive as strings; integers and ids are converted before the usual check. */
-static bool validate_path(json_t *params, const struct field_spec *spec,
-			  struct validation_error *err)
-{
-	if (!spec)
-		return true;
-	for (const struct field_spec *f = spec; f->name; f++) {
-		json_t *v = json_object_get(params, f->name);
-		const char *s = json_string_value(v);
-		if (s && f->type == FT_INT) {
-			char *end;
-			long long n = strtoll(s, &end, 10);
-			if (*s && *end == '\0' && strlen(s) < 12)
-				json_object_set_new(params, f->name, json_integer(n));
-		}
-	}
-	return validate_object(params, spec, "", err);
-}
-
-static void answer_validation(struct request *req, int status, const struct validation_error *e)
-{
-	request_reply_error(req, status, e->code, e->message, e->field[0] ? e->field : NULL);
-}
-
-/* Reads the JSON body the route expects; answers and returns false on refusal. */
-static bool read_body(struct request *req, struct evhttp_request *http)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(http);
-	size_t len = evbuffer_get_length(in);
-	const struct route *route = req->route;
-	long max = req->server->daemon->config->max_body_bytes;
-	if ((long)len > max) {
-		request_reply_error(req, 413, "body_too_large",
-				    "the request body exceeds the configured limit", NULL);
-		return false;
-	}
-	if (!route->body) {
-		/* A body-less request may still carry an empty object, as many clients send. */
-		if (len > 0 && strcmp(req->method, "GET") != 0) {
-			json_t *empty = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0,
-						   NULL);
-			bool ok = json_is_object(empty) && json_object_size(empty) == 0;
-			json_decref(empty);
-			if (!ok) {
-				request_reply_error(req, 400, "unexpected_body",
-						    "this request takes no body (or {})", NULL);
-				return false;
-			}
-		}
-		return true;
-	}
-	req->raw_body = malloc(len + 1);
-	if (!req->raw_body) {
-		request_reply_error(req, 503, "overloaded", "out of memory", NULL);
-		return false;
-	}
-	if (evbuffer_remove(in, req->raw_body, len) != (int)len) {
-		request_reply_error(req, 400, "bad_body", "cannot read the request body", NULL);
-		return false;
-	}
-	req->raw_body[len] = '\0';
-	req->raw_body_len = len;
-	if (len == 0) {
-		if (route->flags & ROUTE_OPTIONAL_BODY) {
-			req->body = json_object();
-			goto validate;
-		}
-		request_reply_error(req, 400, "bad_json", "a JSON object body is required", NULL);
-		return false;
-	}
-	if (!content_type_is_json(request_header(req, "Content-Type"))) {
-		request_reply_error(req, 415, "unsupported_media_type",
-				    "the body must be sent as Content-Type: application/json", NULL);
-		return false;
-	}
-	json_error_t jerr;
-	req->body = json_loadb(req->raw_body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!req->body) {
-		char msg[300];
-		snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
-		request_reply_error(req, 400, "bad_json", msg, NULL);
-		return false;
-	}
-	if (!json_is_object(req->body)) {
-		request_reply_error(req, 400, "bad_json", "the body must be a JSON object", NULL);
-		return false;
-	}
-validate:;
-	struct validation_error verr;
-	if (!validate_object(req->body, route->body, "", &verr)) {
-		answer_validation(req, 400, &verr);
-		return false;
-	}
-	return true;
-}
-
+/* evhttp's callback for every complete request: numbers it, holds the connection's deadline
+ * while it is answered, and hands it to admission (admission.c) with what the connection
+ * knows. */
 static void on_request(struct evhttp_request *http, void *arg)
 {
 	struct server *server = arg;
-	struct daemon *d = server->daemon;
-	struct request *req = request_new(server, http);
+	struct request *req = request_new(http, &server_request_owner, server);
 	if (!req) {
 		evhttp_send_error(http, 503, "Service Unavailable");
 		return;
@@ -314,95 +187,17 @@ static void on_request(struct evhttp_request *http, void *arg)
 	server->requests++;
 	server->in_flight++;
 	snprintf(req->id, sizeof req->id, "%s%08llx", server->id_prefix, ++server->request_seq);
-	snprintf(req->method, sizeof req->method, "%s",
-		 method_name(evhttp_request_get_command(http)));
 	struct conn_info *ci = conn_of(http);
 	if (ci) {
 		ci->busy = true;
 		evtimer_del(ci->deadline);
-		if (!tls_peer_cn(ci->ssl, req->cn, sizeof req->cn))
-			req->cn[0] = '\0';
 	}
-	struct evhttp_connection *evcon = evhttp_request_get_connection(http);
-	if (evcon) {
-		char *addr = NULL;
-		ev_uint16_t port = 0;
-		evhttp_connection_get_peer(evcon, &addr, &port);
-		snprintf(req->remote, sizeof req->remote, "%s", addr ? addr : "");
-	}
-	if (d->draining) {
-		evhttp_add_header(evhttp_request_get_output_headers(http), "Connection", "close");
-		request_reply_error(req, 503, "shutting_down", "the daemon is shutting down", NULL);
-		return;
-	}
-	if (server->connections > d->config->max_connections) {
-		evhttp_add_header(evhttp_request_get_output_headers(http), "Connection", "close");
-		request_reply_error(req, 503, "overloaded", "too many connections", NULL);
-		return;
-	}
-	if (!req->cn[0]) {
-		request_reply_error(req, 403, "forbidden",
-				    "a client certificate with a subject CN is required", NULL);
-		return;
-	}
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(http);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-	if (!path || !*path) {
-		request_reply_error(req, 400, "bad_request", "the request has no path", NULL);
-		return;
-	}
-	bool other_method = false;
-	json_t *params = NULL;
-	const struct route *route = router_match(req->method, path, &params, &other_method);
-	if (route && (route->flags & ROUTE_TEST_CLOCK) && !d->config->test_clock) {
-		json_decref(params);
-		params = NULL;
-		route = NULL;
-		other_method = false;
-	}
-	if (!route) {
-		if (other_method)
-			request_reply_error(req, 405, "method_not_allowed",
-					    "this path does not take that method", NULL);
-		else
-			request_reply_error(req, 404, "not_found", "no such path", NULL);
-		return;
-	}
-	req->route = route;
-	req->path = params;
-	struct validation_error verr;
-	if (!validate_path(req->path, route->path, &verr)) {
-		answer_validation(req, 404, &verr);
-		return;
-	}
-	req->query = validate_query(query, route->query, &verr);
-	if (!req->query) {
-		answer_validation(req, 400, &verr);
-		return;
-	}
-	if (!read_body(req, http))
-		return;
-	const char *key = request_header(req, "Idempotency-Key");
-	if (key) {
-		if (!(route->flags & ROUTE_MUTATING)) {
-			/* Harmless on a read: ignored rather than refused. */
-		} else if (!idempotency_key_ok(key)) {
-			request_reply_error(req, 400, "bad_field",
-					    "Idempotency-Key must be 1-255 visible ASCII characters",
-					    "Idempotency-Key");
-			return;
-		} else if (!(req->idem_key = strdup(key))) {
-			request_reply_error(req, 503, "overloaded", "out of memory", NULL);
-			return;
-		}
-	}
-	const char *accept = request_header(req, "Accept");
-	req->wants_csv = accept && strstr(accept, "text/csv") != NULL;
-	if (route->handler)
-		route->handler(req);
-	else
-		request_api_call(req, route->op, NULL, NULL);
+	const struct admission_facts facts = {
+	    .daemon = server->daemon,
+	    .ssl = ci ? ci->ssl : NULL,
+	    .connections = server->connections,
+	};
+	admission_run(req, &facts);
 }
 
 static bool set_nodelay_listener(struct evhttp_bound_socket *bound)
@@ -421,11 +216,12 @@ struct server *server_new(struct daemon *d)
 		return NULL;
 	server->daemon = d;
 	live_server = server;
+	evhttp_stream_fix_check_runtime();
 	unsigned char rnd[4];
 	if (RAND_bytes(rnd, sizeof rnd) != 1)
 		goto failed;
 	snprintf(server->id_prefix, sizeof server->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1],
-		 rnd[2], rnd[3]);
+	         rnd[2], rnd[3]);
 	if (conn_ex_index < 0)
 		conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_info_free);
 	char err[512];
@@ -442,14 +238,14 @@ struct server *server_new(struct daemon *d)
 	evhttp_set_max_body_size(server->http, evhttp_max_body);
 	evhttp_set_max_headers_size(server->http, c->max_header_bytes);
 	evhttp_set_timeout(server->http, c->idle_timeout_s);
-	evhttp_set_allowed_methods(server->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-							 EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
-							 EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(server->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
+	                                             EVHTTP_REQ_HEAD);
 	evhttp_set_default_content_type(server->http, "application/json");
 	evhttp_set_bevcb(server->http, bevcb, server);
 	evhttp_set_gencb(server->http, on_request, server);
 	server->bound = evhttp_bind_socket_with_handle(server->http, c->listen_host,
-						       (ev_uint16_t)c->listen_port);
+	                                               (ev_uint16_t)c->listen_port);
 	if (!server->bound) {
 		log_error("cannot listen on %s:%d", c->listen_host, c->listen_port);
 		goto failed;
@@ -490,8 +286,8 @@ bool server_reload_tls(struct server *server)
 	long left;
 	if (tls_crl_seconds_left(fresh, &left) && left < 7 * 86400)
 		log_warn("tls: the CRL's next update is %s (%ld s): renew it or every client "
-			 "will be refused",
-			 left < 0 ? "past" : "close", left);
+		         "will be refused",
+		         left < 0 ? "past" : "close", left);
 	log_info("reload: TLS certificate, key, CA and CRL reloaded");
 	return true;
 }

@@ -1,5 +1,6 @@
-/* The HTTPS listener: evhttp over OpenSSL bufferevents, per-connection limits, and the request
- * entry point that turns an evhttp request into a `struct request` for a route. */
+/* The HTTPS listener: evhttp over OpenSSL bufferevents, per-connection deadlines and the
+ * connection count, and the entry point that turns each evhttp request into a `struct request`
+ * for admission (admission.h). */
 #ifndef ROLLCALL_SERVER_H
 #define ROLLCALL_SERVER_H
 
@@ -8,7 +9,6 @@
 
 struct daemon;
 struct server;
-struct request;
 
 struct server *server_new(struct daemon *d);
 void server_free(struct server *server);
@@ -21,15 +21,11 @@ bool server_reload_tls(struct server *server);
 void server_stop_accepting(struct server *server);
 int server_requests_in_flight(const struct server *server);
 
-/* Book-keeping called by request.c. */
-void server_request_done(struct server *server, const struct request *req, int status);
-
 struct server_stats {
 	unsigned long long requests, responses_2xx, responses_4xx, responses_5xx;
 	unsigned long long duration_us_total;
 	int connections, in_flight, streams;
 };
 void server_stats(const struct server *server, struct server_stats *out);
-void server_stream_count(struct server *server, int delta);
 
 #endif

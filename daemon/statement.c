@@ -280,6 +280,21 @@ static int earlier_corrections(const json_t *earlier, const char **periods, int6
 	return (int)json_array_size(earlier);
 }
 
+/* An unpaid statement's figures for the export's totals (statement_totals in statement.h). */
+static void fill_totals(struct statement_totals *totals, const struct allowance_statement *st,
+                        int64_t adjustment, int64_t total)
+{
+	memset(totals, 0, sizeof *totals);
+	totals->payable_days = st->payable_days;
+	for (size_t i = 0; i < st->line_count; i++) {
+		totals->days[st->lines[i].kind] += st->lines[i].days;
+		totals->amount_ore[st->lines[i].kind] += st->lines[i].amount_ore;
+	}
+	totals->withdrawn_ore = st->withdrawn_ore;
+	totals->adjustment_ore = adjustment;
+	totals->total_ore = total;
+}
+
 static json_t *build_unpaid(const json_t *item, struct statement_totals *totals,
                             json_t **payout_args, char err[STATEMENT_ERROR_SIZE])
 {
@@ -346,17 +361,8 @@ static json_t *build_unpaid(const json_t *item, struct statement_totals *totals,
 			failf(err, "out of memory");
 		return NULL;
 	}
-	if (totals) {
-		memset(totals, 0, sizeof *totals);
-		totals->payable_days = st.payable_days;
-		for (size_t i = 0; i < st.line_count; i++) {
-			totals->days[st.lines[i].kind] += st.lines[i].days;
-			totals->amount_ore[st.lines[i].kind] += st.lines[i].amount_ore;
-		}
-		totals->withdrawn_ore = st.withdrawn_ore;
-		totals->adjustment_ore = adjustment;
-		totals->total_ore = total;
-	}
+	if (totals)
+		fill_totals(totals, &st, adjustment, total);
 	return statement;
 }
 

@@ -7,7 +7,7 @@ nothing about timing.
 
 This is how the lost tail of long exports was reproduced (libevent 2.1 finishing a reply on a
 stale deferred write callback, docs/decisions.md "The centre export"): without the guard in
-request_stream_end, 4 of 46 exports of 100,000 residents stopped a few bytes short of their end
+daemon/evhttp_stream_fix.c, 4 of 46 exports of 100,000 residents stopped a few bytes short of their end
 (with the export's high-water mark at 128 KiB, which made the race likelier).
 
 Usage (from the repository root, after building):

@@ -1,0 +1,302 @@
+/* Admission of one request, as named stages run in order by admission_run():
+ *
+ *   identity  who is asking: the peer certificate's CN (the account) and the peer address
+ *   limits    whether the daemon takes requests now: draining, the connection cap
+ *   route     what is asked: a path, a route for it under this method, its path parameters
+ *   input     the query, the JSON body (size, media type, syntax, field specs), the
+ *             Idempotency-Key, Accept
+ *
+ * Each stage either lets the request go on (true) or answers the refusal itself and returns
+ * false, after which nothing may touch the request. Where several stages would refuse one
+ * request, the first in this order answers, so the order is part of the API: e.g. an unknown
+ * path is 404 whatever its body, and a draining daemon answers 503 to everyone. */
+#include "admission.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "request.h"
+#include "router.h"
+#include "tls.h"
+
+/* ---- identity ---- */
+
+/* Takes the caller's CN (left empty when the certificate has none usable: missing, truncated or
+ * with an embedded NUL) and address. Returns whether there is a CN; it does not refuse, so
+ * that every log line, a 503's included, names who was asking: admission_run answers a missing
+ * CN after the limits. */
+static bool admit_identity(struct request *req, const struct admission_facts *facts)
+{
+	if (facts->ssl && !tls_peer_cn(facts->ssl, req->cn, sizeof req->cn))
+		req->cn[0] = '\0';
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req->http);
+	if (evcon) {
+		char *addr = NULL;
+		ev_uint16_t port = 0;
+		evhttp_connection_get_peer(evcon, &addr, &port);
+		snprintf(req->remote, sizeof req->remote, "%s", addr ? addr : "");
+	}
+	return req->cn[0] != '\0';
+}
+
+/* ---- limits ---- */
+
+/* Refuses with 503, and closes the connection after the answer, while the daemon drains or
+ * holds more connections than configured (evhttp 2.1 has no cap of its own). The header and
+ * body size limits are evhttp's (set by server.c); the configured body limit is checked by
+ * input, once the route says whether a body is expected. */
+static bool admit_limits(struct request *req, const struct admission_facts *facts)
+{
+	const struct daemon *d = facts->daemon;
+	const char *code = NULL, *message = NULL;
+	if (d->draining) {
+		code = "shutting_down";
+		message = "the daemon is shutting down";
+	} else if (facts->connections > d->config->max_connections) {
+		code = "overloaded";
+		message = "too many connections";
+	} else {
+		return true;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req->http), "Connection", "close");
+	request_reply_error(req, 503, code, message, NULL);
+	return false;
+}
+
+/* ---- route ---- */
+
+static void answer_validation(struct request *req, int status, const struct validation_error *e)
+{
+	request_reply_error(req, status, e->code, e->message, e->field[0] ? e->field : NULL);
+}
+
+/* Path parameters arrive as strings; integers and ids are converted before the usual check. */
+static bool validate_path(json_t *params, const struct field_spec *spec,
+                          struct validation_error *err)
+{
+	if (!spec)
+		return true;
+	for (const struct field_spec *f = spec; f->name; f++) {
+		json_t *v = json_object_get(params, f->name);
+		const char *s = json_string_value(v);
+		if (s && f->type == FT_INT) {
+			char *end;
+			long long n = strtoll(s, &end, 10);
+			if (*s && *end == '\0' && strlen(s) < 12)
+				json_object_set_new(params, f->name, json_integer(n));
+		}
+	}
+	return validate_object(params, spec, "", err);
+}
+
+/* Sets req->route and req->path. Refuses a request without a path (400), a path no route has
+ * (404, as are the test clock's routes without test_clock) or has under another method only
+ * (405), and path parameters that do not fit the route (404: no such object). */
+static bool admit_route(struct request *req, const struct admission_facts *facts)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req->http);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	if (!path || !*path) {
+		request_reply_error(req, 400, "bad_request", "the request has no path", NULL);
+		return false;
+	}
+	bool other_method = false;
+	json_t *params = NULL;
+	const struct route *route = router_match(req->method, path, &params, &other_method);
+	if (route && (route->flags & ROUTE_TEST_CLOCK) && !facts->daemon->config->test_clock) {
+		json_decref(params);
+		params = NULL;
+		route = NULL;
+		other_method = false;
+	}
+	if (!route) {
+		if (other_method)
+			request_reply_error(req, 405, "method_not_allowed",
+			                    "this path does not take that method", NULL);
+		else
+			request_reply_error(req, 404, "not_found", "no such path", NULL);
+		return false;
+	}
+	req->route = route;
+	req->path = params;
+	struct validation_error verr;
+	if (!validate_path(req->path, route->path, &verr)) {
+		answer_validation(req, 404, &verr);
+		return false;
+	}
+	return true;
+}
+
+/* ---- input ---- */
+
+static bool content_type_is_json(const char *ct)
+{
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strlen("application/json");
+	return strncasecmp(ct, "application/json", n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static bool idempotency_key_ok(const char *key)
+{
+	size_t len = strlen(key);
+	if (len == 0 || len > 255)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (key[i] < 0x21 || key[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* A route that takes no body: none, or (except on GET) an empty object, as many clients send. */
+static bool input_no_body(struct request *req, struct evbuffer *in, size_t len)
+{
+	if (len == 0 || strcmp(req->method, "GET") == 0)
+		return true;
+	json_t *empty = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, NULL);
+	bool ok = json_is_object(empty) && json_object_size(empty) == 0;
+	json_decref(empty);
+	if (!ok)
+		request_reply_error(req, 400, "unexpected_body",
+		                    "this request takes no body (or {})", NULL);
+	return ok;
+}
+
+/* Parses req->raw_body (len > 0 bytes) into req->body, which must be one JSON object sent as
+ * application/json. */
+static bool input_parse_json(struct request *req, size_t len)
+{
+	if (!content_type_is_json(request_header(req, "Content-Type"))) {
+		request_reply_error(req, 415, "unsupported_media_type",
+		                    "the body must be sent as Content-Type: application/json",
+		                    NULL);
+		return false;
+	}
+	json_error_t jerr;
+	req->body = json_loadb(req->raw_body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!req->body) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line,
+		         jerr.column, jerr.text);
+		request_reply_error(req, 400, "bad_json", msg, NULL);
+		return false;
+	}
+	if (!json_is_object(req->body)) {
+		request_reply_error(req, 400, "bad_json", "the body must be a JSON object", NULL);
+		return false;
+	}
+	return true;
+}
+
+/* A route with a body spec: the body is kept as received (req->raw_body, for the idempotency
+ * hash), parsed, and checked against the spec; an empty body is {} where the route allows it. */
+static bool input_json_body(struct request *req, struct evbuffer *in, size_t len)
+{
+	const struct route *route = req->route;
+	req->raw_body = malloc(len + 1);
+	if (!req->raw_body) {
+		request_reply_error(req, 503, "overloaded", "out of memory", NULL);
+		return false;
+	}
+	if (evbuffer_remove(in, req->raw_body, len) != (int)len) {
+		request_reply_error(req, 400, "bad_body", "cannot read the request body", NULL);
+		return false;
+	}
+	req->raw_body[len] = '\0';
+	req->raw_body_len = len;
+	if (len == 0 && !(route->flags & ROUTE_OPTIONAL_BODY)) {
+		request_reply_error(req, 400, "bad_json", "a JSON object body is required", NULL);
+		return false;
+	}
+	if (len == 0)
+		req->body = json_object();
+	else if (!input_parse_json(req, len))
+		return false;
+	struct validation_error verr;
+	if (!validate_object(req->body, route->body, "", &verr)) {
+		answer_validation(req, 400, &verr);
+		return false;
+	}
+	return true;
+}
+
+/* The body: refused above max_body_bytes (413), then read as the route expects. */
+static bool input_body(struct request *req, const struct admission_facts *facts)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req->http);
+	size_t len = evbuffer_get_length(in);
+	if ((long)len > facts->daemon->config->max_body_bytes) {
+		request_reply_error(req, 413, "body_too_large",
+		                    "the request body exceeds the configured limit", NULL);
+		return false;
+	}
+	return req->route->body ? input_json_body(req, in, len) : input_no_body(req, in, len);
+}
+
+/* An Idempotency-Key is kept for a mutating route (and must then be 1-255 visible ASCII
+ * characters) and ignored on a read, where it is harmless. */
+static bool input_idempotency_key(struct request *req)
+{
+	const char *key = request_header(req, "Idempotency-Key");
+	if (!key || !(req->route->flags & ROUTE_MUTATING))
+		return true;
+	if (!idempotency_key_ok(key)) {
+		request_reply_error(req, 400, "bad_field",
+		                    "Idempotency-Key must be 1-255 visible ASCII characters",
+		                    "Idempotency-Key");
+		return false;
+	}
+	if (!(req->idem_key = strdup(key))) {
+		request_reply_error(req, 503, "overloaded", "out of memory", NULL);
+		return false;
+	}
+	return true;
+}
+
+/* Sets req->query, req->body and req->raw_body, req->idem_key and req->wants_csv, refusing
+ * what does not fit the route's specs (400 naming the field, 413, 415). */
+static bool admit_input(struct request *req, const struct admission_facts *facts)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req->http);
+	struct validation_error verr;
+	req->query =
+	    validate_query(uri ? evhttp_uri_get_query(uri) : NULL, req->route->query, &verr);
+	if (!req->query) {
+		answer_validation(req, 400, &verr);
+		return false;
+	}
+	if (!input_body(req, facts) || !input_idempotency_key(req))
+		return false;
+	const char *accept = request_header(req, "Accept");
+	req->wants_csv = accept && strstr(accept, "text/csv") != NULL;
+	return true;
+}
+
+/* ---- the driver ---- */
+
+void admission_run(struct request *req, const struct admission_facts *facts)
+{
+	bool has_account = admit_identity(req, facts);
+	if (!admit_limits(req, facts))
+		return;
+	if (!has_account) {
+		request_reply_error(req, 403, "forbidden",
+		                    "a client certificate with a subject CN is required", NULL);
+		return;
+	}
+	if (!admit_route(req, facts) || !admit_input(req, facts))
+		return;
+	if (req->route->handler)
+		req->route->handler(req);
+	else
+		request_api_call(req, req->route->op, NULL, NULL);
+}

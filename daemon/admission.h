@@ -1,0 +1,24 @@
+/* Admission: the stages a request passes between arriving and its handler (identity, limits,
+ * route, input). server.c hands each new request here; admission.c answers the refusals, with
+ * SPEC section 10's error bodies, or starts the route's handler. */
+#ifndef ROLLCALL_ADMISSION_H
+#define ROLLCALL_ADMISSION_H
+
+#include <openssl/ssl.h>
+
+struct daemon;
+struct request;
+
+/* What the listener knows about the request's connection. */
+struct admission_facts {
+	const struct daemon *daemon; /* config and draining */
+	SSL *ssl;                    /* the connection's TLS session; NULL if it is gone */
+	int connections;             /* client connections open now, this one included */
+};
+
+/* Runs the stages in order on a request fresh from request_new. The request is answered (and
+ * freed) by the first stage that refuses it, or handed to its route's handler, which then owns
+ * it; either way the caller must not touch req afterwards. */
+void admission_run(struct request *req, const struct admission_facts *facts);
+
+#endif
