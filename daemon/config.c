@@ -27,6 +27,7 @@ enum config_type {
 	CT_INT,       /* int within min..max */
 	CT_LONG,      /* long within min..max */
 	CT_LOG_LEVEL, /* error, warn, info, debug */
+	CT_TLS_VERSION, /* 1.2 or 1.3: stored as 12 or 13 */
 };
 
 enum config_key_flags {
@@ -50,6 +51,9 @@ enum config_key_flags {
 	    "subject CN names its account.")                                                       \
 	KEY(tls_crl, CT_PATH, CK_RELOAD, tls_crl, 0, 0, NULL, "none",                              \
 	    "PEM CRL of `tls_ca`. When set, a missing or expired CRL refuses every client.")       \
+	KEY(tls_min_version, CT_TLS_VERSION, CK_RELOAD, tls_min_version, 0, 0, "1.3", NULL,        \
+	    "Oldest TLS version served: `1.3`, or `1.2` for terminals that cannot do 1.3 (then "   \
+	    "with ECDHE key exchange and AEAD ciphers only: AES-GCM, ChaCha20-Poly1305).")         \
 	KEY(database, CT_STRING, CK_REQUIRED | CK_MULTILINE, database, 0, 0, NULL, NULL,           \
 	    "libpq connection string (`host=... dbname=...` or a `postgresql://` URI). May "       \
 	    "continue on indented lines, which are joined with a space.")                          \
@@ -354,6 +358,14 @@ static bool key_set(struct load_state *state, const struct config_key *key, cons
 			*(long *)field = number;
 		return true;
 	}
+	case CT_TLS_VERSION:
+		if (strcmp(value, "1.2") == 0)
+			*(int *)field = 12;
+		else if (strcmp(value, "1.3") == 0)
+			*(int *)field = 13;
+		else
+			return bad_value(state, key, line, "expected 1.2 or 1.3");
+		return true;
 	case CT_LOG_LEVEL: {
 		char lower[16];
 		size_t i = 0;
@@ -556,6 +568,8 @@ static bool key_equal(const struct config *a, const struct config *b, const stru
 		return *(const long *)fa == *(const long *)fb;
 	case CT_LOG_LEVEL:
 		return *(const enum log_level *)fa == *(const enum log_level *)fb;
+	case CT_TLS_VERSION:
+		return *(const int *)fa == *(const int *)fb;
 	}
 	return false;
 }
@@ -603,6 +617,9 @@ static void type_text(const struct config_key *key, char *out, size_t out_size)
 		return;
 	case CT_LOG_LEVEL:
 		snprintf(out, out_size, "level");
+		return;
+	case CT_TLS_VERSION:
+		snprintf(out, out_size, "TLS version");
 		return;
 	}
 	snprintf(out, out_size, "?");

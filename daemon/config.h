@@ -14,6 +14,7 @@ struct config {
 	char *listen_host;        /* listen = host:port */
 	int listen_port;
 	char *tls_cert, *tls_key, *tls_ca, *tls_crl; /* tls_crl may be NULL */
+	int tls_min_version;      /* tls_min_version: 12 or 13, default 13 */
 	char *database;           /* libpq conninfo */
 	char *bootstrap_admin;    /* may be NULL */
 	char *webhook_ca;         /* may be NULL: system store */
@@ -42,7 +43,7 @@ void config_free(struct config *config);
 extern const char *const config_key_names[];
 
 /* For SIGHUP: true if `loaded` changes keys that only a restart applies (every key except
- * tls_cert, tls_key, tls_ca, tls_crl, log_level, webhook_ca); their names, comma-separated, go
+ * tls_cert, tls_key, tls_ca, tls_crl, tls_min_version, log_level, webhook_ca); their names, comma-separated, go
  * to out so the log can say which changes wait for a restart. */
 bool config_restart_keys(const struct config *running, const struct config *loaded, char *out,
 			 size_t out_size);

@@ -1,6 +1,6 @@
 /* The server's TLS context: mutual TLS with client certificates from the deployment CA, CRL
- * checking, TLS 1.2 minimum. Built aside and swapped in on SIGHUP so a bad file never replaces a
- * working context. */
+ * checking, TLS 1.3 (1.2 with AEAD suites when tls_min_version says so). Built aside and
+ * swapped in on SIGHUP so a bad file never replaces a working context. */
 #ifndef ROLLCALL_TLS_H
 #define ROLLCALL_TLS_H
 

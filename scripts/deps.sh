@@ -10,7 +10,7 @@ PACKAGES=(
 	libcurl4-openssl-dev clang-format clang libclang-rt-14-dev
 	postgresql-15 postgresql-client-15
 	python3 python3-pytest python3-psycopg python3-pexpect
-	openssl curl valgrind util-linux
+	openssl curl valgrind util-linux sslscan
 )
 # Virtual in Debian 12 (postgresql-15 provides it, with pgbench): installed by name, checked by
 # the file it brings.

@@ -517,6 +517,7 @@ static void test_key_names_are_the_documented_set(void **state)
 	    "tls_key",
 	    "tls_ca",
 	    "tls_crl",
+	    "tls_min_version",
 	    "database",
 	    "bootstrap_admin",
 	    "webhook_ca",
@@ -542,6 +543,22 @@ static void test_key_names_are_the_documented_set(void **state)
 		assert_non_null(config_key_names[i]);
 		assert_string_equal(config_key_names[i], expected[i]);
 	}
+}
+
+static void test_tls_min_version(void **state)
+{
+	(void)state;
+	struct config config;
+	char text[1024];
+	with_line(text, sizeof text, "tls_min_version = 1.2");
+	load_ok(text, &config);
+	assert_int_equal(config.tls_min_version, 12);
+	config_free(&config);
+	load_ok(required_keys, &config);
+	assert_int_equal(config.tls_min_version, 13); /* the default */
+	config_free(&config);
+	with_line(text, sizeof text, "tls_min_version = 1.1");
+	assert_refused(text, "config.ini:7: bad value for 'tls_min_version': expected 1.2 or 1.3");
 }
 
 static void test_restart_keys(void **state)
@@ -634,6 +651,7 @@ int main(void)
 	    cmocka_unit_test(test_control_characters_refused),
 	    cmocka_unit_test(test_free_zeroes_and_tolerates_repeats),
 	    cmocka_unit_test(test_key_names_are_the_documented_set),
+	    cmocka_unit_test(test_tls_min_version),
 	    cmocka_unit_test(test_restart_keys),
 	    cmocka_unit_test(test_docs_carry_the_reference_table),
 	};
