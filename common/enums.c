@@ -1,0 +1,50 @@
+/* The API's closed vocabularies (see rollcall/enums.h). Keep each list in the order of its
+ * schema CHECK constraint: error messages list the allowed values in this order. */
+#include "rollcall/enums.h"
+
+#include <string.h>
+
+const char *const enum_observation_statuses[] = {"present", "absent", "excused", NULL};
+
+const char *const enum_excuse_reasons[] = {"leave", "hospital", "school_trip", "authority_meeting",
+                                           "other", NULL};
+
+const char *const enum_alert_kinds[] = {"resident_absent",
+                                        "round_overdue",
+                                        "absence_reported",
+                                        "notification_failing",
+                                        "resident_returned",
+                                        "turning_18",
+                                        NULL};
+
+const char *const enum_roles[] = {"staff", "oncall", "manager", "admin", "authority", NULL};
+
+const char *const enum_authority_kinds[] = {"municipality", "police", "immigration", NULL};
+
+const struct enum_table enum_tables[] = {
+    {"observation_statuses", enum_observation_statuses},
+    {"excuse_reasons", enum_excuse_reasons},
+    {"alert_kinds", enum_alert_kinds},
+    {"roles", enum_roles},
+    {"authority_kinds", enum_authority_kinds},
+    {NULL, NULL},
+};
+
+int enum_index(const char *const *table, const char *value)
+{
+	if (value == NULL)
+		return -1;
+	for (int i = 0; table[i] != NULL; i++) {
+		if (strcmp(table[i], value) == 0)
+			return i;
+	}
+	return -1;
+}
+
+size_t enum_count(const char *const *table)
+{
+	size_t n = 0;
+	while (table[n] != NULL)
+		n++;
+	return n;
+}
