@@ -9,13 +9,15 @@ const char *const enum_observation_statuses[] = {"present", "absent", "excused",
 const char *const enum_excuse_reasons[] = {"leave", "hospital", "school_trip", "authority_meeting",
                                            "other", NULL};
 
-const char *const enum_alert_kinds[] = {"resident_absent",
-                                        "round_overdue",
-                                        "absence_reported",
-                                        "notification_failing",
-                                        "resident_returned",
-                                        "turning_18",
-                                        NULL};
+const char *const enum_alert_kinds[ALERT_KIND_COUNT + 1] = {
+    [ALERT_RESIDENT_ABSENT] = "resident_absent",
+    [ALERT_ROUND_OVERDUE] = "round_overdue",
+    [ALERT_ABSENCE_REPORTED] = "absence_reported",
+    [ALERT_NOTIFICATION_FAILING] = "notification_failing",
+    [ALERT_RESIDENT_RETURNED] = "resident_returned",
+    [ALERT_TURNING_18] = "turning_18",
+    [ALERT_KIND_COUNT] = NULL,
+};
 
 const char *const enum_roles[] = {"staff", "oncall", "manager", "admin", "authority", NULL};
 

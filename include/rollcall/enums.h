@@ -12,8 +12,18 @@
 extern const char *const enum_observation_statuses[];
 /* observations.reason: why an "excused" resident is away. */
 extern const char *const enum_excuse_reasons[];
-/* alerts.kind: what an on-call alert is about. */
-extern const char *const enum_alert_kinds[];
+/* alerts.kind: what an on-call alert is about; enum alert_kind indexes the table, so a table of
+ * per-kind handlers can be written with designated initializers and checked for size. */
+enum alert_kind {
+	ALERT_RESIDENT_ABSENT,
+	ALERT_ROUND_OVERDUE,
+	ALERT_ABSENCE_REPORTED,
+	ALERT_NOTIFICATION_FAILING,
+	ALERT_RESIDENT_RETURNED,
+	ALERT_TURNING_18,
+	ALERT_KIND_COUNT
+};
+extern const char *const enum_alert_kinds[ALERT_KIND_COUNT + 1];
 /* accounts.role; the daemon's ROLE_* bits follow this order (router.h). */
 extern const char *const enum_roles[];
 /* accounts.authority, centre_authorities.kind, deliveries.authority: who is notified. */

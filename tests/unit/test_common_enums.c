@@ -42,12 +42,28 @@ static void test_lookup_refuses_near_misses(void **state)
 	assert_int_equal(enum_index(enum_authority_kinds, "admin"), -1);
 }
 
+/* enum alert_kind names each kind's place, for the client's per-kind tables. */
+static void test_alert_kind_constants_index_the_table(void **state)
+{
+	(void)state;
+	assert_int_equal(enum_index(enum_alert_kinds, "resident_absent"), ALERT_RESIDENT_ABSENT);
+	assert_int_equal(enum_index(enum_alert_kinds, "round_overdue"), ALERT_ROUND_OVERDUE);
+	assert_int_equal(enum_index(enum_alert_kinds, "absence_reported"), ALERT_ABSENCE_REPORTED);
+	assert_int_equal(enum_index(enum_alert_kinds, "notification_failing"),
+	                 ALERT_NOTIFICATION_FAILING);
+	assert_int_equal(enum_index(enum_alert_kinds, "resident_returned"),
+	                 ALERT_RESIDENT_RETURNED);
+	assert_int_equal(enum_index(enum_alert_kinds, "turning_18"), ALERT_TURNING_18);
+	assert_null(enum_alert_kinds[ALERT_KIND_COUNT]);
+}
+
 static void test_counts(void **state)
 {
 	(void)state;
 	assert_int_equal(enum_count(enum_observation_statuses), 3);
 	assert_int_equal(enum_count(enum_excuse_reasons), 5);
 	assert_int_equal(enum_count(enum_alert_kinds), 6);
+	assert_int_equal(enum_count(enum_alert_kinds), ALERT_KIND_COUNT);
 	assert_int_equal(enum_count(enum_roles), 5);
 	assert_int_equal(enum_count(enum_authority_kinds), 3);
 }
@@ -73,6 +89,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_lookup_finds_each_value_at_its_place),
 	    cmocka_unit_test(test_lookup_refuses_near_misses),
+	    cmocka_unit_test(test_alert_kind_constants_index_the_table),
 	    cmocka_unit_test(test_counts),
 	    cmocka_unit_test(test_every_table_listed_once_without_duplicates),
 	};
