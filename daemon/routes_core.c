@@ -101,7 +101,8 @@ static const struct field_spec account_create_body[] = {
 	{.name = "cn", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CN_MAX},
 	{.name = "role", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_roles},
 	{.name = "centres", .type = FT_ARRAY, .item_type = FT_STRING, .max = PAGE_MAX},
-	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_authority_kinds},
+	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE,
+	 .enums = enum_authority_kinds},
 	{.name = "disabled", .type = FT_BOOL},
 	{.name = NULL},
 };
@@ -111,7 +112,8 @@ static const struct field_spec account_patch_body[] = {
 	{.name = "cn", .type = FT_STRING, .min = 1, .max = CN_MAX},
 	{.name = "role", .type = FT_STRING, .enums = enum_roles},
 	{.name = "centres", .type = FT_ARRAY, .item_type = FT_STRING, .max = PAGE_MAX},
-	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_authority_kinds},
+	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE,
+	 .enums = enum_authority_kinds},
 	{.name = "disabled", .type = FT_BOOL},
 	{.name = NULL},
 };
@@ -201,7 +203,8 @@ static const struct field_spec phase_body[] = {
 /* One observation of a round; "reason" only with excused (checked in SQL, naming the field). */
 static const struct field_spec observation[] = {
 	{.name = "resident", .type = FT_ID, .flags = F_REQUIRED},
-	{.name = "status", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_observation_statuses},
+	{.name = "status", .type = FT_STRING, .flags = F_REQUIRED,
+	 .enums = enum_observation_statuses},
 	{.name = "reason", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_excuse_reasons},
 	{.name = "note", .type = FT_STRING, .flags = F_NULLABLE, .max = NOTE_MAX},
 	{.name = NULL},
