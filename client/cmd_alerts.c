@@ -12,6 +12,7 @@
 #include "format.h"
 #include "json_get.h"
 #include "resolve.h"
+#include "rollcall/enums.h"
 #include "session.h"
 #include "sse.h"
 #include "zone.h"
@@ -123,16 +124,14 @@ static void details_turning_18(struct session *session, const struct centre_ref 
 	         date ? " on " : "", date ? date : "");
 }
 
-static const struct {
-	const char *kind;
-	details_fn describe;
-} alert_kinds[] = {
-    {"resident_absent", details_resident_absent},
-    {"round_overdue", details_round_overdue},
-    {"absence_reported", details_absence_reported},
-    {"notification_failing", details_notification_failing},
-    {"resident_returned", details_resident_returned},
-    {"turning_18", details_turning_18},
+/* Indexed by enum alert_kind: every kind the API knows has its words. */
+static const details_fn alert_describers[ALERT_KIND_COUNT] = {
+    [ALERT_RESIDENT_ABSENT] = details_resident_absent,
+    [ALERT_ROUND_OVERDUE] = details_round_overdue,
+    [ALERT_ABSENCE_REPORTED] = details_absence_reported,
+    [ALERT_NOTIFICATION_FAILING] = details_notification_failing,
+    [ALERT_RESIDENT_RETURNED] = details_resident_returned,
+    [ALERT_TURNING_18] = details_turning_18,
 };
 
 /* The alert's details in words; unknown kinds show their details as JSON. */
@@ -141,11 +140,10 @@ static void alert_details(struct session *session, const struct centre_ref *cent
 {
 	const char *kind = jget_str(alert, "kind");
 	const json_t *details = json_object_get(alert, "details");
-	for (size_t i = 0; kind && i < sizeof(alert_kinds) / sizeof(alert_kinds[0]); i++) {
-		if (strcmp(alert_kinds[i].kind, kind) == 0) {
-			alert_kinds[i].describe(session, centre, details, out, outlen);
-			return;
-		}
+	int known = enum_index(enum_alert_kinds, kind);
+	if (known >= 0 && alert_describers[known] != NULL) {
+		alert_describers[known](session, centre, details, out, outlen);
+		return;
 	}
 	char *text = details ? json_dumps(details, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	snprintf(out, outlen, "%s", text ? text : "");

@@ -1,5 +1,6 @@
-/* Pure calendar arithmetic for the client: YYYY-MM-DD dates, RFC 3339 instants, HTTP dates and
- * ages in completed years. No I/O and no time zone database; see zone.h for local times. */
+/* The client's calendar: YYYY-MM-DD dates, RFC 3339 instants (both read and written by the
+ * shared rollcall/time_text.h, as the daemon does), HTTP dates and ages in completed years. No
+ * I/O and no time zone database; see zone.h for local times. */
 #ifndef ROLLCALL_CLIENT_DATES_H
 #define ROLLCALL_CLIENT_DATES_H
 
@@ -7,12 +8,11 @@
 #include <stdint.h>
 #include <time.h>
 
-struct date {
-	int year, month, day;
-};
+#include "rollcall/calendar.h" /* struct date */
+#include "rollcall/time_text.h"
 
-#define DATE_TEXT_SIZE 11    /* "2026-11-20" and NUL */
-#define INSTANT_TEXT_SIZE 26 /* "2026-11-20T23:00:00+00:00" and NUL */
+#define DATE_TEXT_SIZE TIME_TEXT_DATE_SIZE       /* "2026-11-20" and NUL */
+#define INSTANT_TEXT_SIZE TIME_TEXT_INSTANT_SIZE /* "2026-11-20T23:00:00+00:00" and NUL */
 
 /* Strict "YYYY-MM-DD" naming a real calendar day (years 1900-2999). */
 bool date_parse(const char *text, struct date *out) __attribute__((warn_unused_result));
@@ -26,12 +26,14 @@ void date_add_days(const struct date *date, int days, struct date *out);
 int date_age_on(const struct date *born, const struct date *on);
 
 /* RFC 3339 instant: "YYYY-MM-DDTHH:MM[:SS[.fraction]](Z|+HH:MM|-HH:MM)"; 't', ' ' accepted for
- * 'T'. Seconds default to 0, the fraction is dropped. */
+ * 'T'. Seconds default to 0 (a leap second :60 is refused), the fraction (1-6 digits) is
+ * dropped. Years 1900-2999. */
 bool instant_parse(const char *text, time_t *out) __attribute__((warn_unused_result));
 /* "2026-11-20T23:00:00+00:00", the form the daemon itself answers. */
 void instant_format_utc(time_t t, char out[INSTANT_TEXT_SIZE]);
 
-/* An HTTP Date header in IMF-fixdate form: "Sun, 06 Nov 1994 08:49:37 GMT". */
+/* An HTTP Date header in IMF-fixdate form: "Sun, 06 Nov 1994 08:49:37 GMT" (years 1900-2999,
+ * no leap second). */
 bool http_date_parse(const char *text, time_t *out) __attribute__((warn_unused_result));
 
 #endif

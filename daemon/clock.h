@@ -7,13 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLOCK_TEXT_SIZE 40
+#include "rollcall/time_text.h"
+
+#define CLOCK_TEXT_SIZE TIME_TEXT_INSTANT_US_SIZE
 
 void clock_use_test(bool enabled);
 bool clock_is_test(void);
-void clock_set_us(int64_t us);   /* test clock only */
-int64_t clock_now_us(void);      /* microseconds since the Unix epoch */
-int64_t clock_monotonic_us(void);/* for durations and timeouts, never for the rules */
+void clock_set_us(int64_t us);    /* test clock only */
+int64_t clock_now_us(void);       /* microseconds since the Unix epoch */
+int64_t clock_monotonic_us(void); /* for durations and timeouts, never for the rules */
 
 /* RFC 3339 in UTC with microseconds: "2026-11-20T22:00:00.000000+00:00". */
 void clock_format(int64_t us, char out[CLOCK_TEXT_SIZE]);

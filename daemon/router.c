@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rollcall/enums.h"
+
 static const struct route *const route_tables[] = {
 	routes_core,
 	routes_alerts,
@@ -89,20 +91,18 @@ const struct route *router_match(const char *method, const char *path, json_t **
 
 void router_roles_literal(unsigned roles, char *out, size_t out_size)
 {
-	static const struct {
-		unsigned bit;
-		const char *name;
-	} names[] = {
-		{ROLE_STAFF, "staff"},   {ROLE_ONCALL, "oncall"},       {ROLE_MANAGER, "manager"},
-		{ROLE_ADMIN, "admin"},   {ROLE_AUTHORITY, "authority"},
-	};
+	/* Bit i is enum_roles[i], the spelling accounts.role allows. */
+	_Static_assert(ROLE_STAFF == 1u << 0 && ROLE_ONCALL == 1u << 1 && ROLE_MANAGER == 1u << 2 &&
+	                   ROLE_ADMIN == 1u << 3 && ROLE_AUTHORITY == 1u << 4 &&
+	                   ROLE_ANY_ACCOUNT == (1u << 5) - 1,
+	               "role bits follow enum_roles");
 	size_t used = (size_t)snprintf(out, out_size, "{");
 	bool first = true;
-	for (size_t i = 0; i < sizeof names / sizeof names[0] && used < out_size; i++) {
-		if (!(roles & names[i].bit))
+	for (size_t i = 0; enum_roles[i] != NULL && used < out_size; i++) {
+		if (!(roles & (1u << i)))
 			continue;
 		used += (size_t)snprintf(out + used, out_size - used, "%s%s", first ? "" : ",",
-					 names[i].name);
+		                         enum_roles[i]);
 		first = false;
 	}
 	if (used < out_size)

@@ -2,18 +2,12 @@
  * path, query and body, the roles allowed, and the SQL op each calls. Only the alert stream has
  * a C handler; the rest are one api() call each. */
 #include "handlers.h"
+#include "rollcall/enums.h"
 #include "router.h"
 
 #define TEXT_MAX 4000 /* a note or a concern: a few paragraphs, not a document */
 
 static const char *const alert_states[] = {"open", "acked", "resolved", "all", NULL};
-static const char *const alert_kinds[] = {"resident_absent",
-                                          "round_overdue",
-                                          "absence_reported",
-                                          "notification_failing",
-                                          "resident_returned",
-                                          "turning_18",
-                                          NULL};
 
 /* {id} of a resident, an absence or an alert. */
 static const struct field_spec id_path[] = {
@@ -61,7 +55,7 @@ static const struct field_spec absence_return_body[] = {
 static const struct field_spec alert_list_query[] = {
     {.name = "centre", .type = FT_STRING, .min = 1, .max = 64},
     {.name = "state", .type = FT_STRING, .enums = alert_states},
-    {.name = "kind", .type = FT_STRING, .enums = alert_kinds},
+    {.name = "kind", .type = FT_STRING, .enums = enum_alert_kinds},
     {.name = "limit", .type = FT_INT, .min = 1, .max = 1000},
     {.name = "after", .type = FT_STRING, .min = 1, .max = 32},
     {0},
@@ -72,8 +66,8 @@ static const struct field_spec alert_list_query[] = {
 #define ROLE_ALERTS (ROLE_ONCALL | ROLE_MANAGER | ROLE_ADMIN)
 
 const struct route routes_alerts[] = {
-    {"POST", "/v1/residents/{id}/absences", ROLE_STAFF_PLUS, "resident_absence_report", id_path, NULL,
-     absence_report_body, ROUTE_MUTATING | ROUTE_OPTIONAL_BODY, NULL},
+    {"POST", "/v1/residents/{id}/absences", ROLE_STAFF_PLUS, "resident_absence_report", id_path,
+     NULL, absence_report_body, ROUTE_MUTATING | ROUTE_OPTIONAL_BODY, NULL},
     {"GET", "/v1/absences", ROLE_STAFF_PLUS, "absence_list", NULL, absence_list_query, NULL, 0,
      NULL},
     {"GET", "/v1/absences/{id}", ROLE_STAFF_PLUS, "absence_get", id_path, NULL, NULL, 0, NULL},

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "handlers.h"
+#include "rollcall/enums.h"
 #include "router.h"
 
 #define CENTRE_ID_MAX 64  /* centres.id: ^[a-z0-9][a-z0-9_-]{0,63}$ */
@@ -16,11 +17,8 @@
 #define CURSOR_MAX 128    /* a page cursor: a bigint, a centre id or a cn, as text */
 #define PAGE_MAX 1000
 
-static const char *const roles[] = {"staff", "oncall", "manager", "admin", "authority", NULL};
-static const char *const authority_kinds[] = {"municipality", "police", "immigration", NULL};
-static const char *const observation_statuses[] = {"present", "absent", "excused", NULL};
-static const char *const excuse_reasons[] = {"leave", "hospital", "school_trip",
-					     "authority_meeting", "other", NULL};
+/* Roles, authority kinds, observation statuses and excuse reasons are the shared tables of
+ * rollcall/enums.h, which a test compares with the schema's CHECK constraints. */
 
 /* ---- paths ---- */
 
@@ -109,9 +107,10 @@ static const struct field_spec clock_body[] = {
 /* POST /v1/accounts. `authority` only with the authority role (checked in SQL, naming it). */
 static const struct field_spec account_create_body[] = {
 	{.name = "cn", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CN_MAX},
-	{.name = "role", .type = FT_STRING, .flags = F_REQUIRED, .enums = roles},
+	{.name = "role", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_roles},
 	{.name = "centres", .type = FT_ARRAY, .item_type = FT_STRING, .max = PAGE_MAX},
-	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE, .enums = authority_kinds},
+	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE,
+	 .enums = enum_authority_kinds},
 	{.name = "disabled", .type = FT_BOOL},
 	{.name = NULL},
 };
@@ -119,9 +118,10 @@ static const struct field_spec account_create_body[] = {
 /* PATCH /v1/accounts/{cn}: any subset; "cn" renames the account. */
 static const struct field_spec account_patch_body[] = {
 	{.name = "cn", .type = FT_STRING, .min = 1, .max = CN_MAX},
-	{.name = "role", .type = FT_STRING, .enums = roles},
+	{.name = "role", .type = FT_STRING, .enums = enum_roles},
 	{.name = "centres", .type = FT_ARRAY, .item_type = FT_STRING, .max = PAGE_MAX},
-	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE, .enums = authority_kinds},
+	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE,
+	 .enums = enum_authority_kinds},
 	{.name = "disabled", .type = FT_BOOL},
 	{.name = NULL},
 };
@@ -129,7 +129,7 @@ static const struct field_spec account_patch_body[] = {
 /* An authority endpoint of a new centre: the secret is required ("whsec_<base64>", checked in
  * SQL with the same rule the signer uses). */
 static const struct field_spec authority_new[] = {
-	{.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = authority_kinds},
+	{.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_authority_kinds},
 	{.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
 	{.name = "secret", .type = FT_STRING, .flags = F_REQUIRED, .min = 7, .max = 400},
 	{.name = NULL},
@@ -138,7 +138,7 @@ static const struct field_spec authority_new[] = {
 /* An authority endpoint in a centre patch: without "secret" the stored one of that kind is kept
  * (secrets are never shown, so an admin changing a URL need not know it). */
 static const struct field_spec authority_change[] = {
-	{.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = authority_kinds},
+	{.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_authority_kinds},
 	{.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
 	{.name = "secret", .type = FT_STRING, .min = 7, .max = 400},
 	{.name = NULL},
@@ -211,8 +211,9 @@ static const struct field_spec phase_body[] = {
 /* One observation of a round; "reason" only with excused (checked in SQL, naming the field). */
 static const struct field_spec observation[] = {
 	{.name = "resident", .type = FT_ID, .flags = F_REQUIRED},
-	{.name = "status", .type = FT_STRING, .flags = F_REQUIRED, .enums = observation_statuses},
-	{.name = "reason", .type = FT_STRING, .flags = F_NULLABLE, .enums = excuse_reasons},
+	{.name = "status", .type = FT_STRING, .flags = F_REQUIRED,
+	 .enums = enum_observation_statuses},
+	{.name = "reason", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_excuse_reasons},
 	{.name = "note", .type = FT_STRING, .flags = F_NULLABLE, .max = NOTE_MAX},
 	{.name = NULL},
 };

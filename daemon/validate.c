@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "rollcall/time_text.h"
 
 #define STRING_MAX_DEFAULT 10000 /* bytes, when a FT_STRING spec says max 0 */
 #define ARRAY_MAX_DEFAULT 10000  /* elements, when a FT_ARRAY spec says max 0 */
@@ -98,11 +99,6 @@ static bool utf8_valid(const unsigned char *s, size_t len)
 	return true;
 }
 
-static bool is_leap_year(int year)
-{
-	return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-}
-
 /* Reads exactly `count` decimal digits. */
 static bool parse_digits(const char *s, int count, int *out)
 {
@@ -118,26 +114,16 @@ static bool parse_digits(const char *s, int count, int *out)
 
 bool validate_date(const char *s)
 {
-	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int year, month, day;
-	if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
-	    !parse_digits(s, 4, &year) || !parse_digits(s + 5, 2, &month) ||
-	    !parse_digits(s + 8, 2, &day))
-		return false;
-	if (year < 1900 || year > 2999 || month < 1 || month > 12 || day < 1)
-		return false;
-	return day <= (month == 2 && is_leap_year(year) ? 29 : days[month - 1]);
+	struct date date;
+	return time_text_parse_date(s, &date);
 }
 
 bool validate_instant(const char *s)
 {
-	/* clock_parse also reads PostgreSQL's "YYYY-MM-DD HH:MM:SS+00"; input from clients must be
-	 * RFC 3339, whose date and time are joined by T. The year range is that of dates. */
+	/* Strict RFC 3339 only: clock_parse's PostgreSQL forms are for what the database says,
+	 * not for what clients send. */
 	int64_t us;
-	int year;
-	if (s == NULL || strlen(s) < 11 || (s[10] != 'T' && s[10] != 't') || !clock_parse(s, &us))
-		return false;
-	return parse_digits(s, 4, &year) && year >= 1900 && year <= 2999;
+	return time_text_parse_instant(s, INSTANT_RFC3339, &us);
 }
 
 bool validate_time(const char *s)
@@ -300,8 +286,8 @@ static bool check_value(json_t *value, const struct field_spec *spec, const char
 		/* Normalised to UTC with microseconds so that SQL and stored JSON see one form,
 		 * whatever offset or case the client wrote. */
 		int64_t us;
-		if (!json_is_string(value) || !validate_instant(json_string_value(value)) ||
-		    !clock_parse(json_string_value(value), &us))
+		if (!json_is_string(value) ||
+		    !time_text_parse_instant(json_string_value(value), INSTANT_RFC3339, &us))
 			return fail_expected(err, path, spec->type);
 		char text[CLOCK_TEXT_SIZE];
 		clock_format(us, text);

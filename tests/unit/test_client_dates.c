@@ -97,6 +97,26 @@ static void test_instant_parse(void **state)
 	assert_string_equal(text, "2026-11-20T23:00:00+00:00");
 }
 
+/* The daemon's rules, now shared: a leap second, a day that does not exist and a fraction finer
+ * than a microsecond are refused; the client also takes what a person types (no seconds). */
+static void test_instant_parse_agrees_with_the_daemon(void **state)
+{
+	(void)state;
+	time_t t = 42;
+	assert_false(instant_parse("2026-11-20T23:59:60Z", &t));
+	assert_false(instant_parse("2016-12-31T23:59:60+00:00", &t));
+	assert_false(instant_parse("2026-02-29T12:00:00Z", &t));
+	assert_false(instant_parse("2100-02-29T12:00:00Z", &t));
+	assert_false(instant_parse("2026-11-20T22:00:00.1234567Z", &t));
+	assert_false(instant_parse("2026-11-20T22:00:00,5Z", &t));
+	assert_int_equal(t, 42);
+	assert_true(instant_parse("2024-02-29T12:00:00-05:30", &t));
+	assert_int_equal(t, 1709227800);
+	assert_true(instant_parse("2026-11-20T23:00+01:00", &t));
+	assert_int_equal(t, 1795212000);
+	assert_false(http_date_parse("Fri, 20 Nov 2026 23:59:60 GMT", &t));
+}
+
 static void test_http_date_parse(void **state)
 {
 	(void)state;
@@ -115,6 +135,7 @@ int main(void)
 	    cmocka_unit_test(test_age_worked_examples),
 	    cmocka_unit_test(test_age_leap_day_birthday),
 	    cmocka_unit_test(test_instant_parse),
+	    cmocka_unit_test(test_instant_parse_agrees_with_the_daemon),
 	    cmocka_unit_test(test_http_date_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
