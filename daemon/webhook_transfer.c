@@ -6,8 +6,8 @@
  * closed after it (FORBID_REUSE); TLS 1.2 or later with the peer's certificate verified against
  * our own X509_STORE (webhook_ca or the system store, installed in each connection's SSL_CTX) and
  * its name checked by curl; no redirects followed (a 3xx is a failed attempt); no proxy, whatever
- * the environment says; the response is read up to the end of the final head, since the status
- * is the verdict and the body says nothing we act on. */
+ * the environment says; the response is read up to its final status line, which is the verdict;
+ * its headers and body say nothing we act on. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -42,8 +42,8 @@ struct webhook_transfer {
 
 	int status;        /* of the response head being read; 0 before its status line */
 	char reason[80];   /* its reason phrase */
-	bool verdict;      /* a final (non-1xx) head has been read: the transfer stops there */
-	size_t head_bytes; /* of every head so far (interim ones too) */
+	bool verdict;      /* a final (non-1xx) status line arrived: the transfer stops there */
+	size_t head_bytes; /* of every head so far (interim ones) */
 	bool head_too_long;
 	char curl_error[CURL_ERROR_SIZE];
 };
@@ -128,9 +128,9 @@ static void transfer_status_line(struct webhook_transfer *t, const char *line, s
 	t->reason[phrase] = '\0';
 }
 
-/* Each line of each response head, the blank line included. Returning anything but the line's
- * length stops the transfer (CURLE_WRITE_ERROR), which is how it ends once the final status is
- * known. */
+/* Each line of each response head. Returning anything but the line's length stops the transfer
+ * (CURLE_WRITE_ERROR), which is how it ends once a final status line has arrived: the status is
+ * the endpoint's verdict, and its headers and body add nothing we act on. */
 static size_t transfer_header_cb(char *line, size_t size, size_t count, void *arg)
 {
 	struct webhook_transfer *t = arg;
@@ -142,20 +142,17 @@ static size_t transfer_header_cb(char *line, size_t size, size_t count, void *ar
 	}
 	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
 		transfer_status_line(t, line, len);
-		return len;
-	}
-	if (len <= 2 && (line[0] == '\r' || line[0] == '\n')) {
 		if (t->status >= 200) {
 			t->verdict = true;
 			return 0;
 		}
-		t->status = 0; /* the end of an interim 1xx head: the real one follows */
 	}
+	/* Otherwise an interim 1xx head: its own headers, a blank line, then the real answer. */
 	return len;
 }
 
-/* The body is never waited for (the transfer stops at the end of the head); should curl hand
- * over bytes that came with it, they are dropped, not written to stdout. */
+/* The body is never waited for (the transfer stops at the status line); should curl hand over
+ * bytes all the same, they are dropped, not written to stdout. */
 static size_t transfer_body_cb(char *data, size_t size, size_t count, void *arg)
 {
 	(void)data, (void)arg;
@@ -187,23 +184,25 @@ static const char *transfer_os_error(struct webhook_transfer *t)
 	return t->curl_error[0] ? t->curl_error : "closed";
 }
 
+/* CURLE_PEER_FAILED_VERIFICATION: the chain, or the name. curl checks the name itself after the
+ * handshake, before it records OpenSSL's verification result (which still reads "unspecified"
+ * then), so its message is what tells the two apart. */
 static void transfer_describe_verification(struct webhook_transfer *t, char *text, size_t size)
 {
+	static const char prefix[] = "TLS: the endpoint's certificate was refused";
 	long verify = X509_V_OK;
 	if (curl_easy_getinfo(t->easy, CURLINFO_SSL_VERIFYRESULT, &verify) != CURLE_OK)
 		verify = X509_V_OK;
-	if (verify != X509_V_OK) {
-		snprintf(text, size, "TLS: the endpoint's certificate was refused: %s",
-		         X509_verify_cert_error_string(verify));
-	} else if (strstr(t->curl_error, "host name") || strstr(t->curl_error, "common name")) {
-		/* The chain was good; curl's own check found that it names someone else. Said the
-		 * way OpenSSL says it, as before. */
-		snprintf(text, size, "TLS: the endpoint's certificate was refused: %s",
+	if (strstr(t->curl_error, "subject name") || strstr(t->curl_error, "common name")) {
+		/* Said the way OpenSSL says it, as the hand-written client did. */
+		snprintf(text, size, "%s: %s", prefix,
 		         X509_verify_cert_error_string(t->host_is_ip
 		                                           ? X509_V_ERR_IP_ADDRESS_MISMATCH
 		                                           : X509_V_ERR_HOSTNAME_MISMATCH));
+	} else if (verify != X509_V_OK && verify != X509_V_ERR_UNSPECIFIED) {
+		snprintf(text, size, "%s: %s", prefix, X509_verify_cert_error_string(verify));
 	} else {
-		snprintf(text, size, "TLS: the endpoint's certificate was refused: %.200s",
+		snprintf(text, size, "%s: %.200s", prefix,
 		         t->curl_error[0] ? t->curl_error : "verification failed");
 	}
 }
@@ -267,6 +266,7 @@ static void transfer_describe(struct webhook_transfer *t, CURLcode result,
 		         transfer_os_error(t));
 		break;
 	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL: /* "Received HTTP/0.9": the URL was checked before */
 		snprintf(text, size, "not an HTTP response: %.200s",
 		         t->curl_error[0] ? t->curl_error : "unreadable status line");
 		break;

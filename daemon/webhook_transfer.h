@@ -14,7 +14,8 @@ struct webhook_transfer;
 
 /* Room for an outcome text (the sender stores it as last_error). */
 #define WEBHOOK_TEXT_SIZE 300
-/* The most of a response head (status line and headers) read before giving up. */
+/* The most of a response read before its final status line (interim 1xx heads) before giving
+ * up. */
 #define WEBHOOK_MAX_RESPONSE_HEAD 16384
 
 /* The CA certificates endpoints are verified against: the PEM bundle ca_file, or the system store
@@ -32,7 +33,7 @@ struct webhook_post {
 	const char *event_id;  /* webhook-id: the same on every retry */
 	const char *type;      /* "absence.reported", ... */
 	const char *payload;   /* the outbox row's payload, a JSON object (webhook_body) */
-	int timeout_s;         /* the whole attempt: name lookup, connect, TLS, response head */
+	int timeout_s;         /* the whole attempt: name lookup, connect, TLS, status line */
 };
 
 struct webhook_outcome {
