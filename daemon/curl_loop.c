@@ -42,7 +42,6 @@ struct curl_loop {
 	struct event *timer;
 	struct curl_loop_socket *sockets;
 	struct curl_loop_transfer *transfers;
-	int running;
 };
 
 bool curl_loop_global_init(char *error, size_t error_size)
@@ -86,7 +85,6 @@ static void transfer_unlink(struct curl_loop *loop, struct curl_loop_transfer *t
 		loop->transfers = t->next;
 	if (t->next)
 		t->next->prev = t->prev;
-	loop->running--;
 }
 
 /* Takes the handle out of the multi handle and forgets it; no callback. */
@@ -307,7 +305,6 @@ bool curl_loop_add(struct curl_loop *loop, CURL *easy, curl_loop_done_fn done, v
 	if (loop->transfers)
 		loop->transfers->prev = t;
 	loop->transfers = t;
-	loop->running++;
 	return true;
 }
 
@@ -316,9 +313,4 @@ void curl_loop_cancel(struct curl_loop *loop, CURL *easy)
 	struct curl_loop_transfer *t = transfer_of(easy);
 	if (t)
 		transfer_remove(loop, t);
-}
-
-int curl_loop_running(const struct curl_loop *loop)
-{
-	return loop ? loop->running : 0;
 }

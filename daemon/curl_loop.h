@@ -39,7 +39,4 @@ bool curl_loop_add(struct curl_loop *loop, CURL *easy, curl_loop_done_fn done, v
  * frees what it holds, instead of being waited for. */
 void curl_loop_cancel(struct curl_loop *loop, CURL *easy);
 
-/* Transfers running now (for /metrics and tests). */
-int curl_loop_running(const struct curl_loop *loop);
-
 #endif

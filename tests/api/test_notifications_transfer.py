@@ -89,6 +89,21 @@ def test_every_address_of_a_name_is_tried_until_one_answers(daemon_factory, rece
         live.close()
 
 
+def test_a_name_that_does_not_resolve_fails_that_endpoint_only(daemon_factory, receiver):
+    # The lookup runs in curl's resolver thread: the loop goes on serving meanwhile. Whether the
+    # name server says "no such name" at once or never answers depends on the machine.
+    rc = daemon_factory(config=notify_config(receiver.ca))
+    world = World(rc, receiver, urls={"police": "https://no-such-host.invalid/police"})
+    world.report(world.resident()["id"], known_departure=True)
+    receiver.wait_delivered(1, "municipality")
+    receiver.wait_delivered(1, "immigration")
+    police = by_authority(world.wait_notifications(all_attempted, timeout=15))["police"]
+    assert police["last_error"] in (
+        "cannot resolve no-such-host.invalid",
+        "no answer within 2 s (resolving the host name)",
+    ), police
+
+
 # --------------------------------------------------------------------------------------------
 # What an attempt reports
 
