@@ -204,12 +204,11 @@ def test_the_status_is_the_verdict_and_the_body_is_not_waited_for(daemon_factory
         rc = daemon_factory(config=notify_config(endpoint.ca))
         worlds = [World(rc, receiver=None, urls={k: endpoint.url(f"{w}/{k}") for k in AUTHORITIES})
                   for w in "ab"]
-        started = time.monotonic()
         for world in worlds:
             world.report(world.resident()["id"], known_departure=True)
         a, b = (by_authority(w.wait_notifications(all_attempted, timeout=15)) for w in worlds)
-        # Well within webhook_timeout (2 s): nothing waited for more than the status line.
-        assert time.monotonic() - started < 1.8
+        # Had the daemon waited for more than the status line, these would read "no answer
+        # within 2 s (waiting for the response)".
         assert a["municipality"]["delivered_at"], a
         assert a["police"]["last_error"] == "response head longer than 16384 bytes"
         assert a["immigration"]["last_error"].startswith("not an HTTP response")
