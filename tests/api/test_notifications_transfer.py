@@ -204,8 +204,8 @@ def test_the_status_is_the_verdict_and_the_body_is_not_waited_for(daemon_factory
         rc = daemon_factory(config=notify_config(endpoint.ca))
         worlds = [World(rc, receiver=None, urls={k: endpoint.url(f"{w}/{k}") for k in AUTHORITIES})
                   for w in "ab"]
-        for world in worlds:
-            world.report(world.resident()["id"], known_departure=True)
+        for w in worlds:
+            w.report(w.resident()["id"], known_departure=True)
         a, b = (by_authority(w.wait_notifications(all_attempted, timeout=15)) for w in worlds)
         # Had the daemon waited for more than the status line, these would read "no answer
         # within 2 s (waiting for the response)".
