@@ -12,6 +12,7 @@ struct server;
 struct due_engine;
 struct alert_hub;
 struct sender;
+struct curl_loop;
 
 struct daemon {
 	struct event_base *base;
@@ -21,6 +22,7 @@ struct daemon {
 	struct due_engine *due;    /* issue 4: timers for due events (due.c) */
 	struct alert_hub *alerts;  /* issue 4: SSE watchers per centre (alert_hub.c) */
 	struct sender *sender;     /* issue 5: webhook delivery (sender.c) */
+	struct curl_loop *curl;    /* outgoing transfers: webhooks, mail (curl_loop.c) */
 	bool draining;             /* SIGTERM received */
 };
 

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "curl_loop.h"
 #include "daemon.h"
 #include "db.h"
 #include "db_startup.h"
@@ -148,7 +149,8 @@ static int run(struct config *config)
 		goto done;
 	d.due = due_engine_new(&d);
 	d.alerts = alert_hub_new(&d);
-	d.sender = sender_new(&d);
+	d.curl = curl_loop_new(d.base);
+	d.sender = d.curl ? sender_new(&d) : NULL;
 	if (!d.due || !d.alerts || !d.sender) {
 		log_error("cannot start the timing engine, alert hub or webhook sender");
 		goto done;
@@ -171,6 +173,7 @@ done:
 		alert_hub_free(d.alerts);
 	if (d.sender)
 		sender_free(d.sender);
+	curl_loop_free(d.curl); /* after its users: they cancel their transfers first */
 	if (d.due)
 		due_engine_free(d.due);
 	server_free(d.server);
@@ -237,7 +240,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(config.log_level);
+	/* Once, before any thread exists (curl's resolver threads come later). */
+	if (!curl_loop_global_init(err, sizeof err)) {
+		fprintf(stderr, "rollcalld: %s\n", err);
+		config_free(&config);
+		return 1;
+	}
 	int status = migrate ? (schema_migrate(config.database, schema_dir) ? 0 : 1) : run(&config);
+	curl_loop_global_cleanup();
 	config_free(&config);
 	return status;
 }

@@ -3,36 +3,23 @@
  *
  * Work is claimed from PostgreSQL in batches (outbox_claim: SKIP LOCKED plus a lease in wall-clock
  * time, so several instances share the work and a dead instance's rows come back), each claimed
- * row becomes one `struct attempt` (DNS with evdns, non-blocking connect trying every address,
- * TLS with certificate and host name verification, one request, the response's status line and
- * headers), and the outcome is written back with outbox_delivered or outbox_failed, which also
- * schedules the retry on the daemon clock. The sender wakes up on NOTIFY rc_outbox / rc_clock,
- * on sender_kick (PUT /v1/clock), when an attempt finishes, and on one timer armed for the next
- * due instant, the next lease expiry, or a safety poll. */
-#include <errno.h>
-#include <fcntl.h>
+ * row becomes one `struct attempt` whose HTTP side is one webhook_transfer (webhook_transfer.c,
+ * on the daemon's curl_loop), and the outcome is written back with outbox_delivered or
+ * outbox_failed, which also schedules the retry on the daemon clock. The sender wakes up on
+ * NOTIFY rc_outbox / rc_clock, on sender_kick (PUT /v1/clock), when an attempt finishes, and on
+ * one timer armed for the next due instant, the next lease expiry, or a safety poll. */
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/dns.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
+#include <openssl/x509.h>
 
 #include "clock.h"
 #include "config.h"
@@ -41,47 +28,33 @@
 #include "log.h"
 #include "sender.h"
 #include "webhook_sign.h"
+#include "webhook_transfer.h"
 
 #define US_PER_S INT64_C(1000000)
 #define SENDER_MAX_IN_FLIGHT 64 /* attempts at once in this instance */
 #define SENDER_GROUP_CAP 8      /* attempts at once per centre and authority, all instances */
 #define SENDER_CLAIM_BATCH 32   /* rows per claim statement */
 #define SENDER_BACKOFF_BASE_US (5 * US_PER_S)
-#define SENDER_LEASE_MARGIN_S 15   /* lease = attempt deadline + this, for the write-back */
-#define SENDER_POLL_S 30           /* safety net for a NOTIFY lost in a reconnect */
-#define SENDER_BLOCKED_POLL_S 2    /* rows due but held back (ordering, group cap, leases) */
-#define SENDER_DB_RETRY_S 1        /* after the database refused a sender statement */
-#define SENDER_START_RETRY_MS 200  /* start-up: until the pool's first connection is up */
-#define SENDER_RECORD_TRIES 20     /* write-backs of one outcome before giving up */
-#define SENDER_BUSY_RETRY_MS 100   /* write-back found its row locked: try again after */
-#define SENDER_BUSY_TRIES 600      /* ... this many times (a minute) */
-#define SENDER_ADDRESS_TIMEOUT_S 3 /* connect timeout per address when more remain */
-#define SENDER_MAX_RESPONSE_HEAD 16384
-#define SENDER_ERROR_SIZE 300
+#define SENDER_LEASE_MARGIN_S 15  /* lease = attempt deadline + this, for the write-back */
+#define SENDER_POLL_S 30          /* safety net for a NOTIFY lost in a reconnect */
+#define SENDER_BLOCKED_POLL_S 2   /* rows due but held back (ordering, group cap, leases) */
+#define SENDER_DB_RETRY_S 1       /* after the database refused a sender statement */
+#define SENDER_START_RETRY_MS 200 /* start-up: until the pool's first connection is up */
+#define SENDER_RECORD_TRIES 20    /* write-backs of one outcome before giving up */
+#define SENDER_BUSY_RETRY_MS 100  /* write-back found its row locked: try again after */
+#define SENDER_BUSY_TRIES 600     /* ... this many times (a minute) */
+#define SENDER_ERROR_SIZE WEBHOOK_TEXT_SIZE
 
 enum attempt_state {
-	ATTEMPT_RESOLVING,  /* evdns_getaddrinfo in flight */
-	ATTEMPT_CONNECTING, /* non-blocking TCP connect to one of the addresses */
-	ATTEMPT_HANDSHAKE,  /* TLS handshake (the request waits in the output buffer) */
-	ATTEMPT_WAITING,    /* request sent or being sent; reading the response head */
-	ATTEMPT_RECORDING,  /* outcome known; being written to PostgreSQL */
-	ATTEMPT_DONE,       /* recorded (or abandoned); freed once no DNS callback is owed */
-};
-
-static const char *const attempt_phase[] = {
-    [ATTEMPT_RESOLVING] = "resolving the host name",
-    [ATTEMPT_CONNECTING] = "connecting",
-    [ATTEMPT_HANDSHAKE] = "in the TLS handshake",
-    [ATTEMPT_WAITING] = "waiting for the response",
-    [ATTEMPT_RECORDING] = "recording",
-    [ATTEMPT_DONE] = "done",
+	ATTEMPT_SENDING,   /* the webhook transfer is under way */
+	ATTEMPT_RECORDING, /* outcome known; being written to PostgreSQL */
+	ATTEMPT_DONE,      /* recorded (or abandoned) */
 };
 
 struct sender;
 
 /* One delivery attempt of one claimed row. Owned by the sender's list from claim to the end of
- * the write-back; the network resources (fd, connect event, bufferevent with its SSL) are owned
- * here and released by attempt_close_network as soon as the outcome is known. */
+ * the write-back; the transfer is the loop's until it reports (or sender_free cancels it). */
 struct attempt {
 	struct sender *sender;
 	struct attempt *prev, *next;
@@ -91,29 +64,10 @@ struct attempt {
 	int attempts_before;  /* failed attempts already recorded */
 	char *event_id, *type, *authority, *centre, *url, *secret, *payload;
 
-	char *host;        /* from url, without IPv6 brackets */
-	char *host_header; /* Host: as written in the URL */
-	char *target;      /* path and query */
-	int port;
-	bool host_is_ip;
-
-	struct evdns_getaddrinfo_request *dns_request;
-	bool dns_pending; /* a getaddrinfo callback is still owed to us */
-	struct evutil_addrinfo *addresses, *next_address;
-	evutil_socket_t fd; /* during CONNECTING; -1 once the bufferevent owns it */
-	struct event *connect_event;
-	struct bufferevent *bev;
-	bool handshake_done;
-	struct event *deadline;
+	struct webhook_transfer *transfer; /* while SENDING */
 	struct event *record_retry;
 	int record_tries; /* write-backs the database refused */
 	int busy_tries;   /* write-backs that found the row locked */
-
-	char *request; /* the whole HTTP request, head and body */
-	size_t request_len;
-	int status;      /* final response status, 0 until read */
-	bool in_headers; /* status line read, reading header lines */
-	size_t head_bytes;
 
 	bool delivered;
 	char error[SENDER_ERROR_SIZE];
@@ -124,9 +78,8 @@ struct attempt {
 struct sender {
 	struct daemon *d;
 	struct event_base *base;
-	struct evdns_base *dns;
-	SSL_CTX *ssl_ctx; /* each SSL holds its own reference: a reload may free ours */
-	char *owner;      /* lease holder name: the config's instance_name */
+	X509_STORE *trust; /* each transfer holds its own reference: a reload may free ours */
+	char *owner;       /* lease holder name: the config's instance_name */
 	struct event *kick_event;
 	struct event *timer;
 	bool started;  /* our own stale leases have been released */
@@ -140,52 +93,29 @@ struct sender {
 };
 
 static void sender_claim(struct sender *s);
-static void attempt_connect_next(struct attempt *a);
 static void attempt_record(struct attempt *a);
 
 /* ---------------------------------------------------------------------------------------- */
-/* TLS context                                                                              */
+/* Trusted certificates                                                                     */
 
-static SSL_CTX *sender_ssl_ctx_new(const struct config *config)
+static X509_STORE *sender_trust_new(const struct config *config)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx) {
-		log_error("sender: cannot create a TLS context");
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* libevent 2.1 reports an unclean TLS close as an error even with dirty shutdowns
-	 * allowed; OpenSSL 3 can treat it as EOF instead (STYLE.md). */
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_verify_depth(ctx, 8);
-	int loaded = config->webhook_ca
-	                 ? SSL_CTX_load_verify_locations(ctx, config->webhook_ca, NULL)
-	                 : SSL_CTX_set_default_verify_paths(ctx);
-	if (loaded != 1) {
-		char reason[256] = "unknown error";
-		unsigned long e = ERR_get_error();
-		if (e)
-			ERR_error_string_n(e, reason, sizeof reason);
-		ERR_clear_error();
-		log_error("sender: cannot load %s%s: %s",
-		          config->webhook_ca ? "webhook_ca " : "the system CA store",
-		          config->webhook_ca ? config->webhook_ca : "", reason);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	return ctx;
+	char error[512];
+	X509_STORE *trust = webhook_trust_load(config->webhook_ca, error, sizeof error);
+	if (!trust)
+		log_error("sender: %s", error);
+	return trust;
 }
 
 bool sender_reload_ca(struct sender *s)
 {
 	if (!s)
 		return false;
-	SSL_CTX *fresh = sender_ssl_ctx_new(s->d->config);
+	X509_STORE *fresh = sender_trust_new(s->d->config);
 	if (!fresh)
-		return false; /* the running context stays */
-	SSL_CTX_free(s->ssl_ctx);
-	s->ssl_ctx = fresh;
+		return false; /* the running store stays */
+	X509_STORE_free(s->trust);
+	s->trust = fresh;
 	log_info("sender: webhook CA reloaded");
 	return true;
 }
@@ -247,12 +177,10 @@ static void arm_timer_us(struct event *ev, int64_t us)
 
 static void attempt_free(struct attempt *a)
 {
-	if (a->deadline)
-		event_free(a->deadline);
+	/* Cut short (sender_free): the transfer goes without reporting. */
+	webhook_transfer_cancel(a->transfer);
 	if (a->record_retry)
 		event_free(a->record_retry);
-	if (a->addresses)
-		evutil_freeaddrinfo(a->addresses);
 	free(a->event_id);
 	free(a->type);
 	free(a->authority);
@@ -260,40 +188,7 @@ static void attempt_free(struct attempt *a)
 	free(a->url);
 	free(a->secret);
 	free(a->payload);
-	free(a->host);
-	free(a->host_header);
-	free(a->target);
-	free(a->request);
 	free(a);
-}
-
-/* Releases the socket, the TLS connection and the connect event. Safe to call twice. */
-static void attempt_close_network(struct attempt *a)
-{
-	if (a->connect_event) {
-		event_free(a->connect_event);
-		a->connect_event = NULL;
-	}
-	if (a->fd >= 0) {
-		evutil_closesocket(a->fd);
-		a->fd = -1;
-	}
-	if (a->bev) {
-		SSL *ssl = bufferevent_openssl_get_ssl(a->bev);
-		/* Freeing an OpenSSL bufferevent does not send close_notify; say goodbye properly
-		 * when the session is up. Non-blocking: a peer that does not read loses nothing. */
-		if (ssl && a->handshake_done)
-			(void)SSL_shutdown(ssl);
-		ERR_clear_error();
-		bufferevent_free(
-		    a->bev); /* frees the SSL and closes the fd (BEV_OPT_CLOSE_ON_FREE) */
-		a->bev = NULL;
-	}
-	if (a->dns_request) {
-		/* The callback still comes, with EVUTIL_EAI_CANCEL; dns_pending keeps us alive. */
-		evdns_getaddrinfo_cancel(a->dns_request);
-		a->dns_request = NULL;
-	}
 }
 
 static void attempt_unlink(struct attempt *a)
@@ -309,20 +204,19 @@ static void attempt_unlink(struct attempt *a)
 	s->in_flight--;
 }
 
-/* The end of an attempt's life in the sender: frees it now or when the DNS callback comes. */
+/* The end of an attempt's life in the sender. */
 static void attempt_done(struct attempt *a)
 {
 	struct sender *s = a->sender;
 	a->state = ATTEMPT_DONE;
 	attempt_unlink(a);
-	if (!a->dns_pending)
-		attempt_free(a);
+	attempt_free(a);
 	/* A slot is free, and rows held back behind this one (same absence and authority, or the
 	 * group cap) may be sendable now. */
 	sender_kick(s);
 }
 
-/* The outcome is known: close the network side and write it back. `delivered` with a 2xx. */
+/* The outcome is known: write it back. `delivered` with a 2xx. */
 static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -339,9 +233,6 @@ static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, .
 	memcpy(a->error, text, sizeof a->error);
 	sanitize(a->error);
 	a->delivered = delivered;
-	if (a->deadline)
-		event_del(a->deadline);
-	attempt_close_network(a);
 	a->state = ATTEMPT_RECORDING;
 	/* The outcome and the next attempt are dated when the attempt ended, not when the
 	 * write-back gets through: a write-back delayed past a clock change must not push the
@@ -446,400 +337,14 @@ static void attempt_record(struct attempt *a)
 	}
 }
 
-static void attempt_deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct attempt *a = arg;
-	(void)fd, (void)what;
-	attempt_finish(a, false, "no answer within %d s (%s)",
-	               a->sender->d->config->webhook_timeout_s, attempt_phase[a->state]);
-}
-
 /* ---------------------------------------------------------------------------------------- */
-/* HTTP response                                                                            */
+/* Sending                                                                                  */
 
-/* Parses "HTTP/1.x NNN reason". */
-static bool parse_status_line(const char *line, int *status, const char **reason)
-{
-	if (strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
-	    line[8] != ' ')
-		return false;
-	const char *p = line + 9;
-	if (p[0] < '1' || p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9')
-		return false;
-	if (p[3] != '\0' && p[3] != ' ')
-		return false;
-	*status = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-	*reason = p[3] == ' ' ? p + 4 : "";
-	return true;
-}
-
-static void attempt_conclude(struct attempt *a, const char *reason)
-{
-	char phrase[80];
-	snprintf(phrase, sizeof phrase, "%s", reason ? reason : "");
-	if (a->status >= 200 && a->status <= 299)
-		attempt_finish(a, true, "HTTP %d", a->status);
-	else
-		attempt_finish(a, false, "HTTP %d%s%s", a->status, phrase[0] ? " " : "", phrase);
-}
-
-static void attempt_read_cb(struct bufferevent *bev, void *arg)
+static void attempt_sent(void *arg, const struct webhook_outcome *outcome)
 {
 	struct attempt *a = arg;
-	struct evbuffer *input = bufferevent_get_input(bev);
-	char *line;
-	size_t len;
-	while (a->state == ATTEMPT_WAITING || a->state == ATTEMPT_HANDSHAKE) {
-		line = evbuffer_readln(input, &len, EVBUFFER_EOL_CRLF);
-		if (!line) {
-			if (a->head_bytes + evbuffer_get_length(input) > SENDER_MAX_RESPONSE_HEAD)
-				attempt_finish(a, false, "response head longer than %d bytes",
-				               SENDER_MAX_RESPONSE_HEAD);
-			return;
-		}
-		a->head_bytes += len + 2;
-		if (a->head_bytes > SENDER_MAX_RESPONSE_HEAD) {
-			free(line);
-			attempt_finish(a, false, "response head longer than %d bytes",
-			               SENDER_MAX_RESPONSE_HEAD);
-			return;
-		}
-		if (!a->in_headers) {
-			int status;
-			const char *reason;
-			if (!parse_status_line(line, &status, &reason)) {
-				char shown[64];
-				snprintf(shown, sizeof shown, "%s", line);
-				free(line);
-				attempt_finish(a, false, "not an HTTP response: \"%s\"", shown);
-				return;
-			}
-			a->in_headers = true;
-			/* An interim 1xx is followed by its own headers and then the real answer.
-			 */
-			a->status = status;
-			if (status >= 200) {
-				char phrase[80];
-				snprintf(phrase, sizeof phrase, "%s", reason);
-				free(line);
-				/* The status line is the endpoint's verdict; the headers and body
-				 * add nothing we act on, so the attempt ends here. */
-				attempt_conclude(a, phrase);
-				return;
-			}
-		} else if (len == 0) {
-			a->in_headers = false; /* end of an interim response's headers */
-			a->status = 0;
-		}
-		free(line);
-	}
-}
-
-static void attempt_describe_tls_error(struct attempt *a, char *out, size_t size)
-{
-	SSL *ssl = a->bev ? bufferevent_openssl_get_ssl(a->bev) : NULL;
-	long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-	unsigned long e = a->bev ? bufferevent_get_openssl_error(a->bev) : 0;
-	if (!a->handshake_done && verify != X509_V_OK) {
-		snprintf(out, size, "TLS: the endpoint's certificate was refused: %s",
-		         X509_verify_cert_error_string(verify));
-	} else if (e) {
-		char reason[200];
-		ERR_error_string_n(e, reason, sizeof reason);
-		snprintf(out, size, "TLS %s: %s", a->handshake_done ? "error" : "handshake failed",
-		         reason);
-	} else {
-		int err = EVUTIL_SOCKET_ERROR();
-		snprintf(out, size, "connection error %s: %s", attempt_phase[a->state],
-		         err ? evutil_socket_error_to_string(err) : "closed");
-	}
-	ERR_clear_error();
-}
-
-static void attempt_event_cb(struct bufferevent *bev, short events, void *arg)
-{
-	struct attempt *a = arg;
-	(void)bev;
-	if (events & BEV_EVENT_CONNECTED) {
-		a->handshake_done = true;
-		a->state = ATTEMPT_WAITING;
-		return;
-	}
-	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-		return;
-	/* Whatever arrived before the close may hold the answer. */
-	attempt_read_cb(bev, a);
-	if (a->state >= ATTEMPT_RECORDING)
-		return;
-	if (events & BEV_EVENT_ERROR) {
-		char error[SENDER_ERROR_SIZE];
-		attempt_describe_tls_error(a, error, sizeof error);
-		attempt_finish(a, false, "%s", error);
-		return;
-	}
-	attempt_finish(a, false, "the endpoint closed the connection %s", attempt_phase[a->state]);
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Connecting                                                                               */
-
-static void attempt_start_tls(struct attempt *a)
-{
-	struct sender *s = a->sender;
-	SSL *ssl = SSL_new(s->ssl_ctx);
-	if (!ssl) {
-		ERR_clear_error();
-		attempt_finish(a, false, "cannot create a TLS session");
-		return;
-	}
-	/* Verify the certificate names the host we dialled; SNI only for names, never for IP
-	 * literals (RFC 6066). */
-	bool named =
-	    a->host_is_ip
-	        ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), a->host) == 1
-	        : SSL_set1_host(ssl, a->host) == 1 && SSL_set_tlsext_host_name(ssl, a->host) == 1;
-	if (!named) {
-		SSL_free(ssl);
-		ERR_clear_error();
-		attempt_finish(a, false, "cannot set up host name verification for %s", a->host);
-		return;
-	}
-	evutil_socket_t fd = a->fd;
-	struct bufferevent *bev =
-	    bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
-	                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!bev) {
-		/* libevent 2.1 frees the SSL and closes the fd on its later failure paths but not
-		 * on an early allocation failure. On this single-threaded loop nothing can reuse
-		 * the descriptor number in between, so whether it is still open tells which. */
-		if (fcntl(fd, F_GETFD) != -1) {
-			SSL_free(ssl);
-		} else {
-			a->fd = -1;
-		}
-		attempt_finish(a, false, "cannot create a TLS connection");
-		return;
-	}
-	a->fd = -1; /* owned by the bufferevent now */
-	a->bev = bev;
-	a->state = ATTEMPT_HANDSHAKE;
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	bufferevent_setcb(bev, attempt_read_cb, NULL, attempt_event_cb, a);
-	/* Queued now, encrypted and sent once the handshake completes. */
-	if (bufferevent_write(bev, a->request, a->request_len) != 0 ||
-	    bufferevent_enable(bev, EV_READ | EV_WRITE) != 0)
-		attempt_finish(a, false, "cannot queue the request");
-}
-
-static void attempt_connect_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct attempt *a = arg;
-	event_free(a->connect_event);
-	a->connect_event = NULL;
-	if (what & EV_TIMEOUT) {
-		snprintf(a->error, sizeof a->error, "connect to %s port %d timed out", a->host,
-		         a->port);
-		evutil_closesocket(a->fd);
-		a->fd = -1;
-		attempt_connect_next(a);
-		return;
-	}
-	int err = 0;
-	socklen_t len = sizeof err;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-		err = errno;
-	if (err != 0) {
-		snprintf(a->error, sizeof a->error, "cannot connect to %s port %d: %s", a->host,
-		         a->port, strerror(err));
-		evutil_closesocket(a->fd);
-		a->fd = -1;
-		attempt_connect_next(a);
-		return;
-	}
-	attempt_start_tls(a);
-}
-
-/* Tries the next resolved address; with none left, the attempt fails with the last error. */
-static void attempt_connect_next(struct attempt *a)
-{
-	struct sender *s = a->sender;
-	while (a->next_address) {
-		struct evutil_addrinfo *ai = a->next_address;
-		a->next_address = ai->ai_next;
-		evutil_socket_t fd = socket(
-		    ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			snprintf(a->error, sizeof a->error, "cannot create a socket: %s",
-			         strerror(errno));
-			continue;
-		}
-		int one = 1;
-		/* Without it the small request waits for a delayed ACK (STYLE.md). */
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		a->fd = fd;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			attempt_start_tls(a);
-			return;
-		}
-		if (errno != EINPROGRESS) {
-			snprintf(a->error, sizeof a->error, "cannot connect to %s port %d: %s",
-			         a->host, a->port, strerror(errno));
-			evutil_closesocket(fd);
-			a->fd = -1;
-			continue;
-		}
-		a->state = ATTEMPT_CONNECTING;
-		a->connect_event = event_new(s->base, fd, EV_WRITE, attempt_connect_cb, a);
-		/* With more addresses to try, one that swallows SYNs must not use up the whole
-		 * deadline; the last one has what remains of it. */
-		struct timeval per_address = {SENDER_ADDRESS_TIMEOUT_S, 0};
-		if (!a->connect_event ||
-		    event_add(a->connect_event, a->next_address ? &per_address : NULL) != 0) {
-			attempt_finish(a, false, "cannot watch the connection");
-			return;
-		}
-		return;
-	}
-	attempt_finish(a, false, "%s", a->error[0] ? a->error : "no address to connect to");
-}
-
-static void attempt_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
-{
-	struct attempt *a = arg;
-	a->dns_pending = false;
-	a->dns_request = NULL;
-	if (a->state != ATTEMPT_RESOLVING) {
-		/* Finished while resolving (deadline or shutdown): only the memory is ours. */
-		if (res)
-			evutil_freeaddrinfo(res);
-		if (a->state == ATTEMPT_DONE)
-			attempt_free(a);
-		return;
-	}
-	if (result != 0 || !res) {
-		if (res)
-			evutil_freeaddrinfo(res);
-		attempt_finish(a, false, "cannot resolve %s: %s", a->host,
-		               evutil_gai_strerror(result));
-		return;
-	}
-	a->addresses = res;
-	a->next_address = res;
-	attempt_connect_next(a);
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Preparing an attempt                                                                     */
-
-/* Splits the endpoint URL into host, port and request target. */
-static bool attempt_parse_url(struct attempt *a)
-{
-	bool ok = false;
-	struct evhttp_uri *uri = evhttp_uri_parse_with_flags(a->url, 0);
-	if (!uri)
-		return false;
-	const char *scheme = evhttp_uri_get_scheme(uri);
-	const char *host = evhttp_uri_get_host(uri);
-	const char *path = evhttp_uri_get_path(uri);
-	const char *query = evhttp_uri_get_query(uri);
-	int port = evhttp_uri_get_port(uri);
-	if (!scheme || strcasecmp(scheme, "https") != 0 || !host || !*host ||
-	    evhttp_uri_get_userinfo(uri))
-		goto done;
-	size_t host_len = strlen(host);
-	if (host[0] == '[' && host_len > 2 && host[host_len - 1] == ']')
-		a->host = strndup(host + 1, host_len - 2);
-	else
-		a->host = strdup(host);
-	a->port = port > 0 ? port : 443;
-	if (port > 0) {
-		size_t size = host_len + 8;
-		a->host_header = malloc(size);
-		if (a->host_header)
-			snprintf(a->host_header, size, "%s:%d", host, port);
-	} else {
-		a->host_header = strdup(host);
-	}
-	if (!path || !*path)
-		path = "/";
-	size_t target_size = strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
-	a->target = malloc(target_size);
-	if (!a->host || !a->host_header || !a->target)
-		goto done;
-	snprintf(a->target, target_size, "%s%s%s", path, query ? "?" : "", query ? query : "");
-	struct in6_addr any;
-	a->host_is_ip = evutil_inet_pton(AF_INET, a->host, &any) == 1 ||
-	                evutil_inet_pton(AF_INET6, a->host, &any) == 1;
-	ok = true;
-done:
-	evhttp_uri_free(uri);
-	return ok;
-}
-
-/* Signs and writes the whole request. The body is assembled from the row, so every retry sends
- * the same bytes; the timestamp is this attempt's wall-clock second, which is what receivers
- * compare with their own clock to refuse replays. */
-static bool attempt_build_request(struct attempt *a, char *error, size_t error_size)
-{
-	unsigned char key[WEBHOOK_KEY_MAX];
-	size_t key_len = 0;
-	char signature[WEBHOOK_SIGNATURE_SIZE];
-	bool ok = false;
-	char *body = NULL;
-
-	if (!webhook_secret_decode(a->secret, key, &key_len)) {
-		snprintf(error, error_size, "the %s secret is not of the form whsec_<base64>",
-		         a->authority);
-		goto done;
-	}
-	body = webhook_body(a->type, a->event_id, a->payload);
-	if (!body) {
-		snprintf(error, error_size, "the stored payload is not a JSON object");
-		goto done;
-	}
-	int64_t timestamp = wall_now_us() / US_PER_S;
-	size_t body_len = strlen(body);
-	if (!webhook_sign(key, key_len, a->event_id, timestamp, body, body_len, signature)) {
-		snprintf(error, error_size, "cannot compute the signature");
-		goto done;
-	}
-	struct evbuffer *buf = evbuffer_new();
-	if (!buf) {
-		snprintf(error, error_size, "out of memory");
-		goto done;
-	}
-	int written = evbuffer_add_printf(buf,
-	                                  "POST %s HTTP/1.1\r\n"
-	                                  "Host: %s\r\n"
-	                                  "User-Agent: rollcalld/" ROLLCALL_VERSION_TEXT "\r\n"
-	                                  "Content-Type: application/json\r\n"
-	                                  "Content-Length: %zu\r\n"
-	                                  "webhook-id: %s\r\n"
-	                                  "webhook-timestamp: %" PRId64 "\r\n"
-	                                  "webhook-signature: %s\r\n"
-	                                  "Connection: close\r\n"
-	                                  "\r\n",
-	                                  a->target, a->host_header, body_len, a->event_id,
-	                                  timestamp, signature);
-	if (written < 0 || evbuffer_add(buf, body, body_len) != 0) {
-		evbuffer_free(buf);
-		snprintf(error, error_size, "out of memory");
-		goto done;
-	}
-	a->request_len = evbuffer_get_length(buf);
-	a->request = malloc(a->request_len);
-	if (a->request)
-		evbuffer_copyout(buf, a->request, a->request_len);
-	evbuffer_free(buf);
-	if (!a->request) {
-		snprintf(error, error_size, "out of memory");
-		goto done;
-	}
-	ok = true;
-done:
-	OPENSSL_cleanse(key, sizeof key);
-	free(body);
-	return ok;
+	a->transfer = NULL; /* freed by now */
+	attempt_finish(a, outcome->delivered, "%s", outcome->text);
 }
 
 static void attempt_start(struct attempt *a)
@@ -847,9 +352,9 @@ static void attempt_start(struct attempt *a)
 	struct sender *s = a->sender;
 	char error[SENDER_ERROR_SIZE];
 	a->started_mono_us = clock_monotonic_us();
-	a->deadline = evtimer_new(s->base, attempt_deadline_cb, a);
+	a->state = ATTEMPT_SENDING;
 	a->record_retry = evtimer_new(s->base, attempt_record_retry_cb, a);
-	if (!a->deadline || !a->record_retry) {
+	if (!a->record_retry) {
 		attempt_finish(a, false, "out of memory");
 		return;
 	}
@@ -858,33 +363,19 @@ static void attempt_start(struct attempt *a)
 		               a->centre);
 		return;
 	}
-	if (!attempt_parse_url(a)) {
-		attempt_finish(a, false, "the %s endpoint is not an https URL", a->authority);
-		return;
-	}
-	if (!attempt_build_request(a, error, sizeof error)) {
-		attempt_finish(a, false, "%s", error);
-		return;
-	}
-	struct timeval deadline = {s->d->config->webhook_timeout_s, 0};
-	evtimer_add(a->deadline, &deadline);
-
-	struct evutil_addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_STREAM,
-	    .ai_protocol = IPPROTO_TCP,
-	    .ai_flags = EVUTIL_AI_ADDRCONFIG,
+	const struct webhook_post post = {
+	    .url = a->url,
+	    .authority = a->authority,
+	    .secret = a->secret,
+	    .event_id = a->event_id,
+	    .type = a->type,
+	    .payload = a->payload,
+	    .timeout_s = s->d->config->webhook_timeout_s,
 	};
-	char port[8];
-	snprintf(port, sizeof port, "%d", a->port);
-	a->state = ATTEMPT_RESOLVING;
-	a->dns_pending = true;
-	/* The callback may run before evdns_getaddrinfo returns (literal addresses, hosts
-	 * file); then it returns NULL and the request handle must not be kept. */
-	struct evdns_getaddrinfo_request *request =
-	    evdns_getaddrinfo(s->dns, a->host, port, &hints, attempt_resolved_cb, a);
-	if (a->dns_pending)
-		a->dns_request = request;
+	a->transfer = webhook_transfer_start(s->d->curl, s->trust, &post, attempt_sent, a, error,
+	                                     sizeof error);
+	if (!a->transfer)
+		attempt_finish(a, false, "%s", error);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -945,7 +436,6 @@ static struct attempt *attempt_from_row(struct sender *s, PGresult *pg, int row)
 	if (!a)
 		return NULL;
 	a->sender = s;
-	a->fd = -1;
 	snprintf(a->delivery_id, sizeof a->delivery_id, "%s", PQgetvalue(pg, row, 0));
 	a->event_id = strdup(PQgetvalue(pg, row, 1));
 	a->type = strdup(PQgetvalue(pg, row, 2));
@@ -1129,23 +619,16 @@ struct sender *sender_new(struct daemon *d)
 	}
 	if (!s->owner)
 		goto failed;
-	s->ssl_ctx = sender_ssl_ctx_new(d->config);
-	if (!s->ssl_ctx)
+	if (!d->curl) {
+		log_error("sender: no transfer loop");
 		goto failed;
-	/* Name servers from /etc/resolv.conf and names from /etc/hosts; without a resolv.conf
-	 * (containers) literal addresses and the hosts file still work. */
-	s->dns = evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (!s->dns) {
-		s->dns = evdns_base_new(s->base, 0);
-		if (s->dns && evdns_base_load_hosts(s->dns, NULL) != 0)
-			log_warn("sender: cannot read /etc/hosts");
-		log_warn("sender: no usable name servers; endpoints must be addresses or in "
-		         "/etc/hosts");
 	}
+	s->trust = sender_trust_new(d->config);
+	if (!s->trust)
+		goto failed;
 	s->kick_event = evtimer_new(s->base, sender_kick_cb, s);
 	s->timer = evtimer_new(s->base, sender_timer_cb, s);
-	if (!s->dns || !s->kick_event || !s->timer)
+	if (!s->kick_event || !s->timer)
 		goto failed;
 	if (!db_listen(d->db, "rc_outbox", sender_notified, s) ||
 	    !db_listen(d->db, "rc_clock", sender_notified, s))
@@ -1168,21 +651,15 @@ void sender_free(struct sender *s)
 	while (a) {
 		struct attempt *next = a->next;
 		a->state = ATTEMPT_DONE;
-		/* evdns_base_free below drops the request unanswered: no cancel, no callback. */
-		a->dns_request = NULL;
-		a->dns_pending = false;
-		attempt_close_network(a);
-		attempt_free(a);
+		attempt_free(a); /* cancels its transfer, if any: no callback */
 		a = next;
 	}
 	s->attempts = NULL;
-	if (s->dns)
-		evdns_base_free(s->dns, 0);
 	if (s->kick_event)
 		event_free(s->kick_event);
 	if (s->timer)
 		event_free(s->timer);
-	SSL_CTX_free(s->ssl_ctx);
+	X509_STORE_free(s->trust);
 	free(s->owner);
 	free(s);
 }
