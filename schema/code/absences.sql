@@ -369,17 +369,14 @@ $$;
 -- ---------------------------------------------------------------------------------------------
 
 -- The absence as stored, or 404.
-CREATE FUNCTION absence_find(p_id text) RETURNS absences LANGUAGE plpgsql AS $$
+CREATE FUNCTION absence_find(ctx jsonb, p_id text) RETURNS absences LANGUAGE plpgsql AS $$
 DECLARE
     a absences;
 BEGIN
-    IF p_id IS NULL OR p_id !~ '^[0-9]{1,18}$' THEN
-        PERFORM fail(404, 'not_found', 'no such absence', 'id');
+    IF p_id ~ '^[0-9]{1,18}$' THEN
+        SELECT * INTO a FROM absences WHERE id = p_id::bigint FOR UPDATE;
     END IF;
-    SELECT * INTO a FROM absences WHERE id = p_id::bigint FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM fail(404, 'not_found', 'no such absence', 'id');
-    END IF;
+    PERFORM require_object(ctx, 'absence', p_id, a.centre);
     RETURN a;
 END $$;
 
@@ -452,14 +449,10 @@ RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
 DECLARE
     a absences;
 BEGIN
-    IF (args->'path'->>'id') IS NULL OR (args->'path'->>'id') !~ '^[0-9]{1,18}$' THEN
-        PERFORM fail(404, 'not_found', 'no such absence', 'id');
+    IF (args->'path'->>'id') ~ '^[0-9]{1,18}$' THEN
+        SELECT * INTO a FROM absences WHERE id = (args->'path'->>'id')::bigint;
     END IF;
-    SELECT * INTO a FROM absences WHERE id = (args->'path'->>'id')::bigint;
-    IF NOT FOUND THEN
-        PERFORM fail(404, 'not_found', 'no such absence', 'id');
-    END IF;
-    PERFORM require_centre(ctx, a.centre);
+    PERFORM require_object(ctx, 'absence', args->'path'->>'id', a.centre);
     PERFORM audit(ctx, 'absence.read', a.resident);
     RETURN QUERY SELECT 200, absence_json(a);
 END $$;
@@ -502,9 +495,8 @@ RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
 DECLARE
     now_ timestamptz := (ctx->>'now')::timestamptz;
     text_ text := nullif(btrim(args->'body'->>'text'), '');
-    a absences := absence_find(args->'path'->>'id');
+    a absences := absence_find(ctx, args->'path'->>'id');
 BEGIN
-    PERFORM require_centre(ctx, a.centre);
     IF text_ IS NULL THEN
         PERFORM fail(400, 'bad_field', 'text must describe the concern', 'text');
     END IF;
@@ -524,9 +516,8 @@ RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
 DECLARE
     now_ timestamptz := (ctx->>'now')::timestamptz;
     at_ timestamptz := coalesce((args->'body'->>'at')::timestamptz, now_);
-    a absences := absence_find(args->'path'->>'id');
+    a absences := absence_find(ctx, args->'path'->>'id');
 BEGIN
-    PERFORM require_centre(ctx, a.centre);
     IF a.returned_at IS NOT NULL THEN
         PERFORM fail(409, 'absence_closed', 'the absence is closed already', 'id');
     END IF;

@@ -34,6 +34,21 @@ BEGIN
     RETURN found_centre;
 END $$;
 
+-- An object the request names by its id (a resident, an absence, an alert, an incident), of
+-- centre p_centre (NULL: there is none, 404). An account not at that centre gets 403 naming
+-- only the object it asked for, never the centre it belongs to (docs/authorization.md).
+CREATE FUNCTION require_object(ctx jsonb, p_what text, p_id text, p_centre text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_centre IS NULL THEN
+        PERFORM fail(404, 'not_found', format('there is no %s %s', p_what, p_id), 'id');
+    END IF;
+    IF ctx->>'role' <> 'admin' AND NOT coalesce(ctx->'centres' ? p_centre, false) THEN
+        PERFORM fail(403, 'forbidden',
+                     format('%s %s is not at any of your centres', p_what, p_id), 'id');
+    END IF;
+END $$;
+
 -- One audit row. Internal: ops use audit() / audit_many(); api() uses it for refusals.
 CREATE FUNCTION audit_write(ctx jsonb, action text, resident bigint, outcome text,
                             detail jsonb) RETURNS void

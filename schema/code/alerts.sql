@@ -301,14 +301,10 @@ DECLARE
     id_ text := args->'path'->>'id';
     a alerts;
 BEGIN
-    IF id_ IS NULL OR id_ !~ '^[0-9]{1,18}$' THEN
-        PERFORM fail(404, 'not_found', 'no such alert', 'id');
+    IF id_ ~ '^[0-9]{1,18}$' THEN
+        SELECT * INTO a FROM alerts WHERE id = id_::bigint FOR UPDATE;
     END IF;
-    SELECT * INTO a FROM alerts WHERE id = id_::bigint FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM fail(404, 'not_found', 'no such alert', 'id');
-    END IF;
-    PERFORM require_centre(ctx, a.centre);
+    PERFORM require_object(ctx, 'alert', id_, a.centre);
     IF a.acked_at IS NULL THEN
         UPDATE alerts SET acked_at = now_, acked_by = ctx->>'cn' WHERE id = a.id
         RETURNING * INTO a;

@@ -104,14 +104,10 @@ DECLARE
     id_ text := args->'path'->>'id';
     inc incidents;
 BEGIN
-    IF id_ IS NULL OR id_ !~ '^[0-9]{1,18}$' THEN
-        PERFORM fail(404, 'not_found', 'no such incident', 'id');
+    IF id_ ~ '^[0-9]{1,18}$' THEN
+        SELECT * INTO inc FROM incidents i WHERE i.id = id_::bigint;
     END IF;
-    SELECT * INTO inc FROM incidents i WHERE i.id = id_::bigint;
-    IF NOT FOUND THEN
-        PERFORM fail(404, 'not_found', 'no such incident', 'id');
-    END IF;
-    PERFORM require_centre(ctx, inc.centre);
+    PERFORM require_object(ctx, 'incident', id_, inc.centre);
     PERFORM audit(ctx, 'incident.read', inc.resident);
     RETURN QUERY SELECT 200, incident_json(inc, ctx_now(ctx));
 END $$;

@@ -115,11 +115,11 @@ DECLARE
     resident_id bigint := arg_id(args->'path'->>'id', 'id');
 BEGIN
     SELECT * INTO found_resident FROM residents r WHERE r.id = resident_id;
-    IF NOT FOUND THEN
-        PERFORM fail(404, 'not_found', format('there is no resident %s', resident_id));
-    END IF;
-    PERFORM require_centre(ctx, resident_centre_on(resident_id,
-                                                   resident_today(resident_id, ctx_now(ctx))));
+    PERFORM require_object(ctx, 'resident', resident_id::text,
+                           CASE WHEN found_resident.id IS NOT NULL
+                                THEN resident_centre_on(resident_id,
+                                                        resident_today(resident_id, ctx_now(ctx)))
+                           END);
     RETURN found_resident;
 END $$;
 

@@ -9,20 +9,14 @@ import threading
 import time
 
 import pytest
-from webhook_receiver import (  # noqa: F401  (fixtures)
+from harness.webhooks import (
     AUTHORITIES,
     WebhookReceiver,
     World,
     _Server,
+    by_authority,
     notify_config,
-    receiver,
-    receiver_pki,
-    world,
 )
-
-
-def by_authority(items):
-    return {i["authority"]: i for i in items}
 
 
 def all_attempted(items):
