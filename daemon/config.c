@@ -61,6 +61,10 @@ enum config_key_flags {
 	    "Certificate CN given the admin role on first start, when no account exists yet.")     \
 	KEY(webhook_ca, CT_PATH, CK_RELOAD, webhook_ca, 0, 0, NULL, "system CA store",             \
 	    "PEM CA bundle trusted for authority webhook endpoints instead of the system store.")  \
+	KEY(webhook_proxy, CT_STRING, 0, webhook_proxy, 0, 0, NULL, "none",                       \
+	    "HTTP proxy the webhooks to the authorities go through (`http://host:port`, as "       \
+	    "municipal networks may require): a CONNECT tunnel, TLS still end to end. The "        \
+	    "environment's `https_proxy` is never used.")                                          \
 	KEY(test_clock, CT_BOOL, 0, test_clock, 0, 0, "false", NULL,                               \
 	    "Tests only: the clock stands still until `PUT /v1/clock` sets it.")                   \
 	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                     \

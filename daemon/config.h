@@ -18,6 +18,7 @@ struct config {
 	char *database;           /* libpq conninfo */
 	char *bootstrap_admin;    /* may be NULL */
 	char *webhook_ca;         /* may be NULL: system store */
+	char *webhook_proxy;      /* may be NULL: webhooks go direct */
 	bool test_clock;
 	enum log_level log_level;
 	int db_pool_size;         /* db_pool_size, default 4 */

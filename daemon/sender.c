@@ -371,6 +371,7 @@ static void attempt_start(struct attempt *a)
 	    .type = a->type,
 	    .payload = a->payload,
 	    .timeout_s = s->d->config->webhook_timeout_s,
+	    .proxy = s->d->config->webhook_proxy,
 	};
 	a->transfer = webhook_transfer_start(s->d->curl, s->trust, &post, attempt_sent, a, error,
 	                                     sizeof error);

@@ -5,8 +5,9 @@
  * Choices (docs/DESIGN.md, "Outgoing transfers"): HTTP/1.1 on a fresh connection per attempt,
  * closed after it (FORBID_REUSE); TLS 1.2 or later with the peer's certificate verified against
  * our own X509_STORE (webhook_ca or the system store, installed in each connection's SSL_CTX) and
- * its name checked by curl; no redirects followed (a 3xx is a failed attempt); no proxy, whatever
- * the environment says; the response is read up to its final status line, which is the verdict;
+ * its name checked by curl; no redirects followed (a 3xx is a failed attempt); the proxy of
+ * webhook_proxy (an HTTP CONNECT tunnel: TLS still runs end to end) or none, whatever the
+ * environment says; the response is read up to its final status line, which is the verdict;
  * its headers and body say nothing we act on. */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -494,7 +495,13 @@ struct webhook_transfer *webhook_transfer_start(struct curl_loop *loop, X509_STO
 		snprintf(error, error_size, "out of memory");
 		goto failed;
 	}
-	if (!transfer_configure(t)) {
+	/* After transfer_configure's "no proxy": curl copies the string. The proxy's own answer
+	 * to CONNECT ("200 Connection established") must never reach the header callback, which
+	 * takes the first final status line for the endpoint's verdict. */
+	if (!transfer_configure(t) ||
+	    (post->proxy &&
+	     (curl_easy_setopt(t->easy, CURLOPT_PROXY, post->proxy) != CURLE_OK ||
+	      curl_easy_setopt(t->easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L) != CURLE_OK))) {
 		snprintf(error, error_size, "libcurl refused an option of the request");
 		goto failed;
 	}

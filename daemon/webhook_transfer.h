@@ -34,6 +34,7 @@ struct webhook_post {
 	const char *type;      /* "absence.reported", ... */
 	const char *payload;   /* the outbox row's payload, a JSON object (webhook_body) */
 	int timeout_s;         /* the whole attempt: name lookup, connect, TLS, status line */
+	const char *proxy;     /* "http://host:port" to tunnel through (webhook_proxy), or NULL */
 };
 
 struct webhook_outcome {

@@ -521,6 +521,7 @@ static void test_key_names_are_the_documented_set(void **state)
 	    "database",
 	    "bootstrap_admin",
 	    "webhook_ca",
+	    "webhook_proxy",
 	    "test_clock",
 	    "log_level",
 	    "db_pool_size",
