@@ -2,6 +2,9 @@
  *
  *   identity  who is asking: the peer certificate's CN (the account) and the peer address
  *   limits    whether the daemon takes requests now: draining, the connection cap
+ *   framing   what evhttp let through that HTTP forbids or that makes a request mean two
+ *             things: several or signed Content-Length headers, NUL or control bytes in the
+ *             target or a header value
  *   route     what is asked: a path, a route for it under this method, its path parameters
  *   input     the query, the JSON body (size, media type, syntax, field specs), the
  *             Idempotency-Key, Accept
@@ -14,6 +17,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +285,49 @@ static bool admit_input(struct request *req, const struct admission_facts *facts
 	return true;
 }
 
+/* ---- framing ---- */
+
+/* evhttp 2.1 accepts two Content-Length headers (and uses the first: a request smuggled in the
+ * body of another), a sign or spaces in one, and a percent-encoded NUL in the target, which
+ * the router would decode and cut there ("/v1/residents/1%00junk" read as resident 1). Each is a
+ * 400 here, before anything reads the target or the body. */
+static bool target_is_clean(const char *target)
+{
+	for (const char *p = target; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+		if (p[0] == '%' && p[1] == '0' && p[2] == '0')
+			return false;
+	}
+	return true;
+}
+
+static bool admit_framing(struct request *req)
+{
+	struct evkeyvalq *headers = evhttp_request_get_input_headers(req->http);
+	int lengths = 0;
+	const char *why = NULL;
+	for (struct evkeyval *h = headers ? headers->tqh_first : NULL; h && !why;
+	     h = h->next.tqe_next) {
+		for (const char *v = h->value; *v && !why; v++)
+			if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
+				why = "a header value holds a control character";
+		if (strcasecmp(h->key, "Content-Length") != 0)
+			continue;
+		if (++lengths > 1)
+			why = "the request has more than one Content-Length";
+		else if (!*h->value || strspn(h->value, "0123456789") != strlen(h->value))
+			why = "Content-Length must be digits only";
+	}
+	const char *target = evhttp_request_get_uri(req->http);
+	if (!why && target && !target_is_clean(target))
+		why = "the request target holds a NUL or a control character";
+	if (!why)
+		return true;
+	request_reply_error(req, 400, "bad_request", why, NULL);
+	return false;
+}
+
 /* ---- the driver ---- */
 
 void admission_run(struct request *req, const struct admission_facts *facts)
@@ -293,7 +340,7 @@ void admission_run(struct request *req, const struct admission_facts *facts)
 		                    "a client certificate with a subject CN is required", NULL);
 		return;
 	}
-	if (!admit_route(req, facts) || !admit_input(req, facts))
+	if (!admit_framing(req) || !admit_route(req, facts) || !admit_input(req, facts))
 		return;
 	if (req->route->handler)
 		req->route->handler(req);
