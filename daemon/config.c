@@ -20,13 +20,13 @@
 #define STRING_VALUE_MAX 4096 /* no sane path, name or conninfo is longer */
 
 enum config_type {
-	CT_LISTEN,    /* host:port or [v6]:port: listen_host and listen_port */
-	CT_PATH,      /* a file the daemon must be able to read */
-	CT_STRING,    /* free text without control characters */
-	CT_BOOL,      /* true/false, yes/no, on/off, 1/0 */
-	CT_INT,       /* int within min..max */
-	CT_LONG,      /* long within min..max */
-	CT_LOG_LEVEL, /* error, warn, info, debug */
+	CT_LISTEN,      /* host:port or [v6]:port: listen_host and listen_port */
+	CT_PATH,        /* a file the daemon must be able to read */
+	CT_STRING,      /* free text without control characters */
+	CT_BOOL,        /* true/false, yes/no, on/off, 1/0 */
+	CT_INT,         /* int within min..max */
+	CT_LONG,        /* long within min..max */
+	CT_LOG_LEVEL,   /* error, warn, info, debug */
 	CT_TLS_VERSION, /* 1.2 or 1.3: stored as 12 or 13 */
 };
 
@@ -61,7 +61,7 @@ enum config_key_flags {
 	    "Certificate CN given the admin role on first start, when no account exists yet.")     \
 	KEY(webhook_ca, CT_PATH, CK_RELOAD, webhook_ca, 0, 0, NULL, "system CA store",             \
 	    "PEM CA bundle trusted for authority webhook endpoints instead of the system store.")  \
-	KEY(webhook_proxy, CT_STRING, 0, webhook_proxy, 0, 0, NULL, "none",                       \
+	KEY(webhook_proxy, CT_STRING, 0, webhook_proxy, 0, 0, NULL, "none",                        \
 	    "HTTP proxy the webhooks to the authorities go through (`http://host:port`, as "       \
 	    "municipal networks may require): a CONNECT tunnel, TLS still end to end. The "        \
 	    "environment's `https_proxy` is never used.")                                          \

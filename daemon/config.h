@@ -11,43 +11,43 @@
 #include "log.h"
 
 struct config {
-	char *listen_host;        /* listen = host:port */
+	char *listen_host; /* listen = host:port */
 	int listen_port;
 	char *tls_cert, *tls_key, *tls_ca, *tls_crl; /* tls_crl may be NULL */
-	int tls_min_version;      /* tls_min_version: 12 or 13, default 13 */
-	char *database;           /* libpq conninfo */
-	char *bootstrap_admin;    /* may be NULL */
-	char *webhook_ca;         /* may be NULL: system store */
-	char *webhook_proxy;      /* may be NULL: webhooks go direct */
+	int tls_min_version;                         /* tls_min_version: 12 or 13, default 13 */
+	char *database;                              /* libpq conninfo */
+	char *bootstrap_admin;                       /* may be NULL */
+	char *webhook_ca;                            /* may be NULL: system store */
+	char *webhook_proxy;                         /* may be NULL: webhooks go direct */
 	bool test_clock;
 	enum log_level log_level;
-	int db_pool_size;         /* db_pool_size, default 4 */
-	int max_connections;      /* max_connections, default 10000 */
-	long max_body_bytes;      /* max_body_bytes, default 1 MiB */
-	int max_header_bytes;     /* max_header_bytes, default 16 KiB */
-	int idle_timeout_s;       /* idle_timeout, default 60 */
-	int request_timeout_s;    /* request_timeout: whole request must arrive within, default 30 */
-	int sse_heartbeat_s;      /* sse_heartbeat, default 15 */
-	int webhook_timeout_s;    /* webhook_timeout: connect+response bound, default 10 */
-	int webhook_backoff_max_s;/* webhook_backoff_max: retry backoff cap, default 600 */
-	char *instance_name;      /* instance_name, default hostname:pid; names lease holders */
+	int db_pool_size;      /* db_pool_size, default 4 */
+	int max_connections;   /* max_connections, default 10000 */
+	long max_body_bytes;   /* max_body_bytes, default 1 MiB */
+	int max_header_bytes;  /* max_header_bytes, default 16 KiB */
+	int idle_timeout_s;    /* idle_timeout, default 60 */
+	int request_timeout_s; /* request_timeout: whole request must arrive within, default 30 */
+	int sse_heartbeat_s;   /* sse_heartbeat, default 15 */
+	int webhook_timeout_s; /* webhook_timeout: connect+response bound, default 10 */
+	int webhook_backoff_max_s; /* webhook_backoff_max: retry backoff cap, default 600 */
+	char *instance_name;       /* instance_name, default hostname:pid; names lease holders */
 };
 
 /* Reads and checks FILE. On failure returns false, writes one line naming the key and line
  * to errbuf and leaves *out untouched (so SIGHUP can load into a local and keep the running
  * config on failure). On success *out owns copies of every string; release with config_free. */
 bool config_load(const char *path, struct config *out, char *errbuf, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void config_free(struct config *config);
 
 /* The key table, for --help and the docs test: NULL-terminated names. */
 extern const char *const config_key_names[];
 
 /* For SIGHUP: true if `loaded` changes keys that only a restart applies (every key except
- * tls_cert, tls_key, tls_ca, tls_crl, tls_min_version, log_level, webhook_ca); their names, comma-separated, go
- * to out so the log can say which changes wait for a restart. */
+ * tls_cert, tls_key, tls_ca, tls_crl, tls_min_version, log_level, webhook_ca); their names,
+ * comma-separated, go to out so the log can say which changes wait for a restart. */
 bool config_restart_keys(const struct config *running, const struct config *loaded, char *out,
-			 size_t out_size);
+                         size_t out_size);
 
 /* Writes the Markdown table of every key (type, default, reload, meaning) that docs/config.md
  * carries verbatim; the unit test compares the two. False on a write error. */

@@ -19,11 +19,11 @@ struct daemon {
 	struct config *config;
 	struct db_pool *db;
 	struct server *server;
-	struct due_engine *due;    /* issue 4: timers for due events (due.c) */
-	struct alert_hub *alerts;  /* issue 4: SSE watchers per centre (alert_hub.c) */
-	struct sender *sender;     /* issue 5: webhook delivery (sender.c) */
-	struct curl_loop *curl;    /* outgoing transfers: webhooks, mail (curl_loop.c) */
-	bool draining;             /* SIGTERM received */
+	struct due_engine *due;   /* issue 4: timers for due events (due.c) */
+	struct alert_hub *alerts; /* issue 4: SSE watchers per centre (alert_hub.c) */
+	struct sender *sender;    /* issue 5: webhook delivery (sender.c) */
+	struct curl_loop *curl;   /* outgoing transfers: webhooks, mail (curl_loop.c) */
+	bool draining;            /* SIGTERM received */
 };
 
 extern struct daemon *daemon_state; /* the one instance, set by main() */

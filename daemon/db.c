@@ -24,7 +24,7 @@
  * crosses jit_above_cost (an array of unknown length, a small table not yet analysed) would
  * spend hundreds of milliseconds compiling a query that runs in ten. */
 static const char setup_sql[] = "SET TimeZone = 'UTC'; SET statement_timeout = '50s'; "
-				"SET idle_in_transaction_session_timeout = '60s'; SET jit = off";
+                                "SET idle_in_transaction_session_timeout = '60s'; SET jit = off";
 
 struct db_query {
 	struct db_query *next;
@@ -48,11 +48,11 @@ struct db_conn {
 	PGconn *pg;
 	enum conn_state state;
 	bool listener;
-	struct event *io;      /* on PQsocket(); re-created whenever the socket may change */
-	struct event *timer;   /* reconnect backoff, connect timeout, query timeout */
+	struct event *io;    /* on PQsocket(); re-created whenever the socket may change */
+	struct event *timer; /* reconnect backoff, connect timeout, query timeout */
 	int backoff_ms;
 	struct db_query *current;
-	PGresult *result;      /* first result of the current query */
+	PGresult *result; /* first result of the current query */
 };
 
 struct listen_sub {
@@ -65,7 +65,7 @@ struct db_pool {
 	struct event_base *base;
 	char *conninfo;
 	int size;
-	struct db_conn *conns;  /* size query connections + 1 listener at the end */
+	struct db_conn *conns; /* size query connections + 1 listener at the end */
 	struct db_query *head, *tail;
 	int queued;
 	struct listen_sub subs[DB_MAX_LISTEN];
@@ -103,13 +103,13 @@ static enum db_status classify(const char *sqlstate)
 }
 
 static void query_answer(struct db_pool *pool, struct db_query *q, enum db_status status,
-			 PGresult *res, const char *sqlstate, const char *message)
+                         PGresult *res, const char *sqlstate, const char *message)
 {
 	struct db_result r = {
-		.status = status,
-		.pg = status == DB_OK ? res : NULL,
-		.sqlstate = sqlstate ? sqlstate : "",
-		.message = message ? message : "",
+	    .status = status,
+	    .pg = status == DB_OK ? res : NULL,
+	    .sqlstate = sqlstate ? sqlstate : "",
+	    .message = message ? message : "",
 	};
 	if (status != DB_OK)
 		pool->failures++;
@@ -122,10 +122,10 @@ static void deferred_unavailable_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_query *q = arg;
 	struct db_result r = {
-		.status = DB_UNAVAILABLE,
-		.pg = NULL,
-		.sqlstate = "08006",
-		.message = "database unavailable",
+	    .status = DB_UNAVAILABLE,
+	    .pg = NULL,
+	    .sqlstate = "08006",
+	    .message = "database unavailable",
 	};
 	q->cb(q->arg, &r);
 	query_free(q);
@@ -218,8 +218,8 @@ static void conn_close(struct db_conn *conn, const char *reason)
 	}
 	/* Jittered exponential backoff so that several daemons do not reconnect in step. */
 	long delay = conn->backoff_ms + (random() % (conn->backoff_ms / 2 + 1));
-	conn->backoff_ms = conn->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS
-								   : conn->backoff_ms * 2;
+	conn->backoff_ms =
+	    conn->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : conn->backoff_ms * 2;
 	conn_timer_arm(conn, delay);
 	if (!conn->listener)
 		pool_fail_queue_if_down(pool);
@@ -239,12 +239,13 @@ static void conn_send_setup(struct db_conn *conn)
 	if (conn->listener) {
 		for (int i = 0; i < conn->pool->nsubs && used < sizeof sql; i++) {
 			char *ident = PQescapeIdentifier(conn->pg, conn->pool->subs[i].channel,
-							 strlen(conn->pool->subs[i].channel));
+			                                 strlen(conn->pool->subs[i].channel));
 			if (!ident) {
 				conn_close(conn, "cannot quote channel name");
 				return;
 			}
-			used += (size_t)snprintf(sql + used, sizeof sql - used, "; LISTEN %s", ident);
+			used +=
+			    (size_t)snprintf(sql + used, sizeof sql - used, "; LISTEN %s", ident);
 			PQfreemem(ident);
 		}
 	}
@@ -305,7 +306,7 @@ static void conn_deliver_notifies(struct db_conn *conn)
 		for (int i = 0; i < conn->pool->nsubs; i++)
 			if (strcmp(conn->pool->subs[i].channel, n->relname) == 0)
 				conn->pool->subs[i].fn(conn->pool->subs[i].arg, n->relname,
-						       n->extra);
+				                       n->extra);
 		PQfreemem(n);
 	}
 }
@@ -328,7 +329,7 @@ static bool conn_collect(struct db_conn *conn)
 		if (!conn->result)
 			conn->result = res; /* the first result holds the answer or the error */
 		else if (PQresultStatus(conn->result) != PGRES_FATAL_ERROR &&
-			 PQresultStatus(res) == PGRES_FATAL_ERROR) {
+		         PQresultStatus(res) == PGRES_FATAL_ERROR) {
 			PQclear(conn->result); /* a later error outranks an earlier success */
 			conn->result = res;
 		} else
@@ -349,7 +350,7 @@ static void conn_finish_current(struct db_conn *conn)
 		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 			char why[256];
 			snprintf(why, sizeof why, "setup failed: %s",
-				 res ? PQresultErrorMessage(res) : "no result");
+			         res ? PQresultErrorMessage(res) : "no result");
 			if (res)
 				PQclear(res);
 			conn_close(conn, why);
@@ -380,8 +381,8 @@ static void conn_finish_current(struct db_conn *conn)
 			query_answer(pool, q, DB_OK, res, "", "");
 		} else {
 			const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-			const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-					      : "no result";
+			const char *msg =
+			    res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "no result";
 			enum db_status s = classify(state);
 			if (PQstatus(conn->pg) == CONNECTION_BAD)
 				s = DB_UNAVAILABLE;
@@ -426,7 +427,8 @@ static void conn_io_cb(evutil_socket_t fd, short what, void *arg)
 		if (PQstatus(conn->pg) == CONNECTION_BAD)
 			conn_close(conn, conn_error(conn));
 		else {
-			/* An idle connection that reads an error (e.g. 57P01 on shutdown) is gone. */
+			/* An idle connection that reads an error (e.g. 57P01 on shutdown) is gone.
+			 */
 			PGresult *stray;
 			while (!PQisBusy(conn->pg) && (stray = PQgetResult(conn->pg)) != NULL) {
 				bool fatal = PQresultStatus(stray) == PGRES_FATAL_ERROR;
@@ -469,7 +471,7 @@ static bool conn_send(struct db_conn *conn, struct db_query *q)
 	conn->current = q;
 	conn->state = CONN_BUSY;
 	if (!PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL, (const char *const *)q->values,
-			       NULL, NULL, 0)) {
+	                       NULL, NULL, 0)) {
 		conn_close(conn, conn_error(conn)); /* answers q as unavailable */
 		return false;
 	}
@@ -559,7 +561,7 @@ void db_pool_free(struct db_pool *pool)
 }
 
 bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *values,
-	      db_result_fn cb, void *arg)
+              db_result_fn cb, void *arg)
 {
 	if (pool->queued >= DB_QUEUE_MAX)
 		return false;

@@ -12,7 +12,8 @@ struct db_pool;
 
 enum db_status {
 	DB_OK,          /* pg holds a PGRES_TUPLES_OK or PGRES_COMMAND_OK result */
-	DB_UNAVAILABLE, /* no connection, connection lost, SQLSTATE class 08 or 57P01-3: answer 503 */
+	DB_UNAVAILABLE, /* no connection, connection lost, SQLSTATE class 08 or 57P01-3: answer 503
+	                 */
 	DB_RETRY,       /* serialization failure or deadlock (40001, 40P01): safe to resend */
 	DB_FAILED,      /* any other error: a bug or a constraint nobody caught */
 };
@@ -34,7 +35,7 @@ void db_pool_free(struct db_pool *pool);
  * may free them at once. Returns false (and never calls cb) only when out of memory or the queue
  * is full; the caller answers 503 then. */
 bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *values,
-	      db_result_fn cb, void *arg) __attribute__((warn_unused_result));
+              db_result_fn cb, void *arg) __attribute__((warn_unused_result));
 
 /* True while at least one pool connection is up (readyz). */
 bool db_pool_ready(const struct db_pool *pool);

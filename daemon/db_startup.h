@@ -18,6 +18,6 @@ PGresult *db_startup_run(PGconn *conn, const char *sql, int nparams, const char 
  * layer by its combined hash), creates the bootstrap admin and loads the stored test clock
  * (into *test_clock_us, 0 when none). Says what to run when the schema does not match. */
 bool db_startup_check(const char *conninfo, const char *bootstrap_admin, int64_t now_us,
-		      int64_t *test_clock_us) __attribute__((warn_unused_result));
+                      int64_t *test_clock_us) __attribute__((warn_unused_result));
 
 #endif

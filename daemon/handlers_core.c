@@ -22,11 +22,11 @@ static void readyz_result(void *arg, const struct db_result *r)
 {
 	struct request *req = arg;
 	if (r->status == DB_OK)
-		request_reply_json(req, 200, json_pack("{s:s, s:s}", "status", "ready", "database",
-						       "ok"));
+		request_reply_json(req, 200,
+		                   json_pack("{s:s, s:s}", "status", "ready", "database", "ok"));
 	else
-		request_reply_error(req, 503, "database_unavailable",
-				    "the database is unreachable", NULL);
+		request_reply_error(req, 503, "database_unavailable", "the database is unreachable",
+		                    NULL);
 }
 
 void handle_readyz(struct request *req)
@@ -44,37 +44,37 @@ static void metrics_authorised(struct request *req, int status, json_t *body)
 	server_stats(daemon_state->server, &s);
 	db_pool_stats(daemon_state->db, &db);
 	char text[2048];
-	int len = snprintf(
-		text, sizeof text,
-		"# TYPE rollcall_http_requests_total counter\n"
-		"rollcall_http_requests_total %llu\n"
-		"# TYPE rollcall_http_responses_total counter\n"
-		"rollcall_http_responses_total{class=\"2xx\"} %llu\n"
-		"rollcall_http_responses_total{class=\"4xx\"} %llu\n"
-		"rollcall_http_responses_total{class=\"5xx\"} %llu\n"
-		"# TYPE rollcall_http_request_duration_seconds_sum counter\n"
-		"rollcall_http_request_duration_seconds_sum %llu.%06llu\n"
-		"# TYPE rollcall_http_connections gauge\n"
-		"rollcall_http_connections %d\n"
-		"# TYPE rollcall_http_in_flight gauge\n"
-		"rollcall_http_in_flight %d\n"
-		"# TYPE rollcall_alert_streams gauge\n"
-		"rollcall_alert_streams %d\n"
-		"# TYPE rollcall_db_connections_up gauge\n"
-		"rollcall_db_connections_up %d\n"
-		"# TYPE rollcall_db_busy gauge\n"
-		"rollcall_db_busy %d\n"
-		"# TYPE rollcall_db_queued gauge\n"
-		"rollcall_db_queued %d\n"
-		"# TYPE rollcall_db_queries_total counter\n"
-		"rollcall_db_queries_total %llu\n"
-		"# TYPE rollcall_db_failures_total counter\n"
-		"rollcall_db_failures_total %llu\n",
-		s.requests, s.responses_2xx, s.responses_4xx, s.responses_5xx,
-		s.duration_us_total / 1000000, s.duration_us_total % 1000000, s.connections, s.in_flight, s.streams,
-		db.connections_up, db.busy, db.queued, db.queries, db.failures);
+	int len = snprintf(text, sizeof text,
+	                   "# TYPE rollcall_http_requests_total counter\n"
+	                   "rollcall_http_requests_total %llu\n"
+	                   "# TYPE rollcall_http_responses_total counter\n"
+	                   "rollcall_http_responses_total{class=\"2xx\"} %llu\n"
+	                   "rollcall_http_responses_total{class=\"4xx\"} %llu\n"
+	                   "rollcall_http_responses_total{class=\"5xx\"} %llu\n"
+	                   "# TYPE rollcall_http_request_duration_seconds_sum counter\n"
+	                   "rollcall_http_request_duration_seconds_sum %llu.%06llu\n"
+	                   "# TYPE rollcall_http_connections gauge\n"
+	                   "rollcall_http_connections %d\n"
+	                   "# TYPE rollcall_http_in_flight gauge\n"
+	                   "rollcall_http_in_flight %d\n"
+	                   "# TYPE rollcall_alert_streams gauge\n"
+	                   "rollcall_alert_streams %d\n"
+	                   "# TYPE rollcall_db_connections_up gauge\n"
+	                   "rollcall_db_connections_up %d\n"
+	                   "# TYPE rollcall_db_busy gauge\n"
+	                   "rollcall_db_busy %d\n"
+	                   "# TYPE rollcall_db_queued gauge\n"
+	                   "rollcall_db_queued %d\n"
+	                   "# TYPE rollcall_db_queries_total counter\n"
+	                   "rollcall_db_queries_total %llu\n"
+	                   "# TYPE rollcall_db_failures_total counter\n"
+	                   "rollcall_db_failures_total %llu\n",
+	                   s.requests, s.responses_2xx, s.responses_4xx, s.responses_5xx,
+	                   s.duration_us_total / 1000000, s.duration_us_total % 1000000,
+	                   s.connections, s.in_flight, s.streams, db.connections_up, db.busy,
+	                   db.queued, db.queries, db.failures);
 	request_reply_text(req, 200, "text/plain; version=0.0.4", text,
-			   len > 0 && (size_t)len < sizeof text ? (size_t)len : 0);
+	                   len > 0 && (size_t)len < sizeof text ? (size_t)len : 0);
 }
 
 void handle_metrics(struct request *req)
@@ -108,9 +108,9 @@ static void clock_settled(void *arg, bool ok)
 		sender_kick(daemon_state->sender);
 	if (!ok) {
 		request_reply_error(req, 503, "database_unavailable",
-				    "the clock was set but due events could not all be decided; "
-				    "they will be decided when the database returns",
-				    NULL);
+		                    "the clock was set but due events could not all be decided; "
+		                    "they will be decided when the database returns",
+		                    NULL);
 		return;
 	}
 	clock_answer(req);

@@ -11,10 +11,10 @@
 #include "rollcall/enums.h"
 
 static const struct route *const route_tables[] = {
-	routes_core,
-	routes_alerts,
-	routes_notify,
-	routes_allowances,
+    routes_core,
+    routes_alerts,
+    routes_notify,
+    routes_allowances,
 };
 
 /* Compares one path against one pattern; on a match fills params (created on demand). */
@@ -69,7 +69,7 @@ no:
 }
 
 const struct route *router_match(const char *method, const char *path, json_t **params,
-				 bool *method_allowed)
+                                 bool *method_allowed)
 {
 	*params = NULL;
 	*method_allowed = false;

@@ -9,12 +9,12 @@
 #include "rollcall/enums.h"
 #include "router.h"
 
-#define CENTRE_ID_MAX 64  /* centres.id: ^[a-z0-9][a-z0-9_-]{0,63}$ */
-#define CN_MAX 64         /* accounts.cn */
+#define CENTRE_ID_MAX 64 /* centres.id: ^[a-z0-9][a-z0-9_-]{0,63}$ */
+#define CN_MAX 64        /* accounts.cn */
 #define CASE_NUMBER_MAX 64
 #define NAME_MAX_BYTES 800 /* 200 characters of up to four UTF-8 bytes each */
-#define NOTE_MAX 4000     /* a note or a reason: a few paragraphs, not a document */
-#define CURSOR_MAX 128    /* a page cursor: a bigint, a centre id or a cn, as text */
+#define NOTE_MAX 4000      /* a note or a reason: a few paragraphs, not a document */
+#define CURSOR_MAX 128     /* a page cursor: a bigint, a centre id or a cn, as text */
 #define PAGE_MAX 1000
 
 /* Roles, authority kinds, observation statuses and excuse reasons are the shared tables of
@@ -24,267 +24,272 @@
 
 /* {id} of a resident. */
 static const struct field_spec resident_path[] = {
-	{.name = "id", .type = FT_ID, .flags = F_REQUIRED},
-	{.name = NULL},
+    {.name = "id", .type = FT_ID, .flags = F_REQUIRED},
+    {.name = NULL},
 };
 
 /* {id} of a centre. */
 static const struct field_spec centre_path[] = {
-	{.name = "id", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CENTRE_ID_MAX},
-	{.name = NULL},
+    {.name = "id", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CENTRE_ID_MAX},
+    {.name = NULL},
 };
 
 /* {cn} of an account. */
 static const struct field_spec account_path[] = {
-	{.name = "cn", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CN_MAX},
-	{.name = NULL},
+    {.name = "cn", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CN_MAX},
+    {.name = NULL},
 };
 
 /* /v1/centres/{id}/rounds/{date}/{slot} */
 static const struct field_spec round_path[] = {
-	{.name = "id", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CENTRE_ID_MAX},
-	{.name = "date", .type = FT_DATE, .flags = F_REQUIRED},
-	{.name = "slot", .type = FT_INT, .flags = F_REQUIRED, .min = 1, .max = 3},
-	{.name = NULL},
+    {.name = "id", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CENTRE_ID_MAX},
+    {.name = "date", .type = FT_DATE, .flags = F_REQUIRED},
+    {.name = "slot", .type = FT_INT, .flags = F_REQUIRED, .min = 1, .max = 3},
+    {.name = NULL},
 };
 
 /* ---- queries ---- */
 
 /* ?limit=&after= of every list. */
 static const struct field_spec page_query[] = {
-	{.name = "limit", .type = FT_INT, .min = 1, .max = PAGE_MAX},
-	{.name = "after", .type = FT_STRING, .min = 1, .max = CURSOR_MAX},
-	{.name = NULL},
+    {.name = "limit", .type = FT_INT, .min = 1, .max = PAGE_MAX},
+    {.name = "after", .type = FT_STRING, .min = 1, .max = CURSOR_MAX},
+    {.name = NULL},
 };
 
 /* GET /v1/centres/{id}/residents?on=DATE (default: the centre's local today) */
 static const struct field_spec centre_residents_query[] = {
-	{.name = "on", .type = FT_DATE},
-	{.name = "limit", .type = FT_INT, .min = 1, .max = PAGE_MAX},
-	{.name = "after", .type = FT_STRING, .min = 1, .max = CURSOR_MAX},
-	{.name = NULL},
+    {.name = "on", .type = FT_DATE},
+    {.name = "limit", .type = FT_INT, .min = 1, .max = PAGE_MAX},
+    {.name = "after", .type = FT_STRING, .min = 1, .max = CURSOR_MAX},
+    {.name = NULL},
 };
 
 /* GET /v1/centres/{id}/rounds?date=DATE (default: the centre's local today) */
 static const struct field_spec round_list_query[] = {
-	{.name = "date", .type = FT_DATE},
-	{.name = NULL},
+    {.name = "date", .type = FT_DATE},
+    {.name = NULL},
 };
 
 /* GET /v1/centres/{id}/rounds/{date}/{slot}?history=true */
 static const struct field_spec round_get_query[] = {
-	{.name = "history", .type = FT_BOOL},
-	{.name = NULL},
+    {.name = "history", .type = FT_BOOL},
+    {.name = NULL},
 };
 
 /* GET /v1/audit?resident=&account=&from=&to=&limit=&after= */
 static const struct field_spec audit_query[] = {
-	{.name = "resident", .type = FT_ID},
-	{.name = "account", .type = FT_STRING, .min = 1, .max = CN_MAX},
-	{.name = "from", .type = FT_INSTANT},
-	{.name = "to", .type = FT_INSTANT},
-	{.name = "limit", .type = FT_INT, .min = 1, .max = PAGE_MAX},
-	{.name = "after", .type = FT_STRING, .min = 1, .max = CURSOR_MAX},
-	{.name = NULL},
+    {.name = "resident", .type = FT_ID},
+    {.name = "account", .type = FT_STRING, .min = 1, .max = CN_MAX},
+    {.name = "from", .type = FT_INSTANT},
+    {.name = "to", .type = FT_INSTANT},
+    {.name = "limit", .type = FT_INT, .min = 1, .max = PAGE_MAX},
+    {.name = "after", .type = FT_STRING, .min = 1, .max = CURSOR_MAX},
+    {.name = NULL},
 };
 
 /* GET /v1/retention?within_days=&limit=&after= (the dry run of SPEC section 7) */
 static const struct field_spec retention_query[] = {
-	{.name = "within_days", .type = FT_INT, .min = 0, .max = 36600},
-	{.name = "limit", .type = FT_INT, .min = 1, .max = PAGE_MAX},
-	{.name = "after", .type = FT_STRING, .min = 1, .max = CURSOR_MAX},
-	{.name = NULL},
+    {.name = "within_days", .type = FT_INT, .min = 0, .max = 36600},
+    {.name = "limit", .type = FT_INT, .min = 1, .max = PAGE_MAX},
+    {.name = "after", .type = FT_STRING, .min = 1, .max = CURSOR_MAX},
+    {.name = NULL},
 };
 
 /* ---- bodies ---- */
 
 /* PUT /v1/clock */
 static const struct field_spec clock_body[] = {
-	{.name = "now", .type = FT_INSTANT, .flags = F_REQUIRED},
-	{.name = NULL},
+    {.name = "now", .type = FT_INSTANT, .flags = F_REQUIRED},
+    {.name = NULL},
 };
 
 /* POST /v1/accounts. `authority` only with the authority role (checked in SQL, naming it). */
 static const struct field_spec account_create_body[] = {
-	{.name = "cn", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CN_MAX},
-	{.name = "role", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_roles},
-	{.name = "centres", .type = FT_ARRAY, .item_type = FT_STRING, .max = PAGE_MAX},
-	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE,
-	 .enums = enum_authority_kinds},
-	{.name = "disabled", .type = FT_BOOL},
-	{.name = NULL},
+    {.name = "cn", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CN_MAX},
+    {.name = "role", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_roles},
+    {.name = "centres", .type = FT_ARRAY, .item_type = FT_STRING, .max = PAGE_MAX},
+    {.name = "authority", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_authority_kinds},
+    {.name = "disabled", .type = FT_BOOL},
+    {.name = NULL},
 };
 
 /* PATCH /v1/accounts/{cn}: any subset; "cn" renames the account. */
 static const struct field_spec account_patch_body[] = {
-	{.name = "cn", .type = FT_STRING, .min = 1, .max = CN_MAX},
-	{.name = "role", .type = FT_STRING, .enums = enum_roles},
-	{.name = "centres", .type = FT_ARRAY, .item_type = FT_STRING, .max = PAGE_MAX},
-	{.name = "authority", .type = FT_STRING, .flags = F_NULLABLE,
-	 .enums = enum_authority_kinds},
-	{.name = "disabled", .type = FT_BOOL},
-	{.name = NULL},
+    {.name = "cn", .type = FT_STRING, .min = 1, .max = CN_MAX},
+    {.name = "role", .type = FT_STRING, .enums = enum_roles},
+    {.name = "centres", .type = FT_ARRAY, .item_type = FT_STRING, .max = PAGE_MAX},
+    {.name = "authority", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_authority_kinds},
+    {.name = "disabled", .type = FT_BOOL},
+    {.name = NULL},
 };
 
 /* An authority endpoint of a new centre: the secret is required ("whsec_<base64>", checked in
  * SQL with the same rule the signer uses). */
 static const struct field_spec authority_new[] = {
-	{.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_authority_kinds},
-	{.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
-	{.name = "secret", .type = FT_STRING, .flags = F_REQUIRED, .min = 7, .max = 400},
-	{.name = NULL},
+    {.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_authority_kinds},
+    {.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
+    {.name = "secret", .type = FT_STRING, .flags = F_REQUIRED, .min = 7, .max = 400},
+    {.name = NULL},
 };
 
 /* An authority endpoint in a centre patch: without "secret" the stored one of that kind is kept
  * (secrets are never shown, so an admin changing a URL need not know it). */
 static const struct field_spec authority_change[] = {
-	{.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_authority_kinds},
-	{.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
-	{.name = "secret", .type = FT_STRING, .min = 7, .max = 400},
-	{.name = NULL},
+    {.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_authority_kinds},
+    {.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
+    {.name = "secret", .type = FT_STRING, .min = 7, .max = 400},
+    {.name = NULL},
 };
 
 /* The centre fields both create and patch take; the order of check times is checked in SQL. */
-#define CENTRE_FIELDS(authority_spec)                                                           \
-	{.name = "operator", .type = FT_STRING, .max = NAME_MAX_BYTES},                         \
-	{.name = "capacity", .type = FT_INT, .min = 0, .max = 100000},                          \
-	{.name = "timezone", .type = FT_STRING, .min = 1, .max = 64},                           \
-	{.name = "check_times", .type = FT_ARRAY, .item_type = FT_TIME, .min = 3, .max = 3},    \
-	{.name = "grace_minutes", .type = FT_INT, .min = 0, .max = 1440},                       \
-	{.name = "free_meals", .type = FT_BOOL},                                                \
-	{.name = "repeat_minutes", .type = FT_INT, .min = 1, .max = 1440},                      \
-	{.name = "escalate_minutes", .type = FT_INT, .min = 1, .max = 1440},                    \
-	{.name = "authorities", .type = FT_ARRAY, .item_type = FT_OBJECT, .items = authority_spec, \
-	 .max = 3}
+#define CENTRE_FIELDS(authority_spec)                                                              \
+	{.name = "operator", .type = FT_STRING, .max = NAME_MAX_BYTES},                            \
+	    {.name = "capacity", .type = FT_INT, .min = 0, .max = 100000},                         \
+	    {.name = "timezone", .type = FT_STRING, .min = 1, .max = 64},                          \
+	    {.name = "check_times", .type = FT_ARRAY, .item_type = FT_TIME, .min = 3, .max = 3},   \
+	    {.name = "grace_minutes", .type = FT_INT, .min = 0, .max = 1440},                      \
+	    {.name = "free_meals", .type = FT_BOOL},                                               \
+	    {.name = "repeat_minutes", .type = FT_INT, .min = 1, .max = 1440},                     \
+	    {.name = "escalate_minutes", .type = FT_INT, .min = 1, .max = 1440},                   \
+	{                                                                                          \
+		.name = "authorities", .type = FT_ARRAY, .item_type = FT_OBJECT,                   \
+		.items = authority_spec, .max = 3                                                  \
+	}
 
 /* POST /v1/centres: "id" is optional (generated "c<n>" when absent). */
 static const struct field_spec centre_create_body[] = {
-	{.name = "id", .type = FT_STRING, .min = 1, .max = CENTRE_ID_MAX},
-	{.name = "name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = NAME_MAX_BYTES},
-	CENTRE_FIELDS(authority_new),
-	{.name = NULL},
+    {.name = "id", .type = FT_STRING, .min = 1, .max = CENTRE_ID_MAX},
+    {.name = "name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = NAME_MAX_BYTES},
+    CENTRE_FIELDS(authority_new),
+    {.name = NULL},
 };
 
 /* PATCH /v1/centres/{id}: any subset; the id cannot change. "authorities" replaces the list. */
 static const struct field_spec centre_patch_body[] = {
-	{.name = "name", .type = FT_STRING, .min = 1, .max = NAME_MAX_BYTES},
-	CENTRE_FIELDS(authority_change),
-	{.name = NULL},
+    {.name = "name", .type = FT_STRING, .min = 1, .max = NAME_MAX_BYTES},
+    CENTRE_FIELDS(authority_change),
+    {.name = NULL},
 };
 
 /* POST /v1/residents */
 static const struct field_spec resident_create_body[] = {
-	{.name = "case_number", .type = FT_STRING, .flags = F_REQUIRED, .min = 1,
-	 .max = CASE_NUMBER_MAX},
-	{.name = "given_name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1,
-	 .max = NAME_MAX_BYTES},
-	{.name = "family_name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1,
-	 .max = NAME_MAX_BYTES},
-	{.name = "date_of_birth", .type = FT_DATE, .flags = F_REQUIRED},
-	{.name = "centre", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CENTRE_ID_MAX},
-	{.name = "arrival_date", .type = FT_DATE, .flags = F_REQUIRED},
-	{.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
-	{.name = "phase", .type = FT_INT, .min = 1, .max = 3},
-	{.name = NULL},
+    {.name = "case_number",
+     .type = FT_STRING,
+     .flags = F_REQUIRED,
+     .min = 1,
+     .max = CASE_NUMBER_MAX},
+    {.name = "given_name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = NAME_MAX_BYTES},
+    {.name = "family_name",
+     .type = FT_STRING,
+     .flags = F_REQUIRED,
+     .min = 1,
+     .max = NAME_MAX_BYTES},
+    {.name = "date_of_birth", .type = FT_DATE, .flags = F_REQUIRED},
+    {.name = "centre", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CENTRE_ID_MAX},
+    {.name = "arrival_date", .type = FT_DATE, .flags = F_REQUIRED},
+    {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
+    {.name = "phase", .type = FT_INT, .min = 1, .max = 3},
+    {.name = NULL},
 };
 
 /* PATCH /v1/residents/{id}: a date_of_birth change needs "reason"; a move needs "centre" and
  * "moved_on" together; departure_date null undoes a departure. */
 static const struct field_spec resident_patch_body[] = {
-	{.name = "given_name", .type = FT_STRING, .min = 1, .max = NAME_MAX_BYTES},
-	{.name = "family_name", .type = FT_STRING, .min = 1, .max = NAME_MAX_BYTES},
-	{.name = "date_of_birth", .type = FT_DATE},
-	{.name = "reason", .type = FT_STRING, .min = 1, .max = NOTE_MAX},
-	{.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
-	{.name = "centre", .type = FT_STRING, .min = 1, .max = CENTRE_ID_MAX},
-	{.name = "moved_on", .type = FT_DATE},
-	{.name = NULL},
+    {.name = "given_name", .type = FT_STRING, .min = 1, .max = NAME_MAX_BYTES},
+    {.name = "family_name", .type = FT_STRING, .min = 1, .max = NAME_MAX_BYTES},
+    {.name = "date_of_birth", .type = FT_DATE},
+    {.name = "reason", .type = FT_STRING, .min = 1, .max = NOTE_MAX},
+    {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
+    {.name = "centre", .type = FT_STRING, .min = 1, .max = CENTRE_ID_MAX},
+    {.name = "moved_on", .type = FT_DATE},
+    {.name = NULL},
 };
 
 /* POST /v1/residents/{id}/phases */
 static const struct field_spec phase_body[] = {
-	{.name = "phase", .type = FT_INT, .flags = F_REQUIRED, .min = 1, .max = 3},
-	{.name = "from", .type = FT_DATE, .flags = F_REQUIRED},
-	{.name = NULL},
+    {.name = "phase", .type = FT_INT, .flags = F_REQUIRED, .min = 1, .max = 3},
+    {.name = "from", .type = FT_DATE, .flags = F_REQUIRED},
+    {.name = NULL},
 };
 
 /* One observation of a round; "reason" only with excused (checked in SQL, naming the field). */
 static const struct field_spec observation[] = {
-	{.name = "resident", .type = FT_ID, .flags = F_REQUIRED},
-	{.name = "status", .type = FT_STRING, .flags = F_REQUIRED,
-	 .enums = enum_observation_statuses},
-	{.name = "reason", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_excuse_reasons},
-	{.name = "note", .type = FT_STRING, .flags = F_NULLABLE, .max = NOTE_MAX},
-	{.name = NULL},
+    {.name = "resident", .type = FT_ID, .flags = F_REQUIRED},
+    {.name = "status", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_observation_statuses},
+    {.name = "reason", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_excuse_reasons},
+    {.name = "note", .type = FT_STRING, .flags = F_NULLABLE, .max = NOTE_MAX},
+    {.name = NULL},
 };
 
 /* POST /v1/centres/{id}/rounds/{date}/{slot}: a whole round (a centre holds well under a
  * thousand residents). */
 static const struct field_spec round_post_body[] = {
-	{.name = "observations", .type = FT_ARRAY, .flags = F_REQUIRED, .item_type = FT_OBJECT,
-	 .items = observation, .min = 1, .max = PAGE_MAX},
-	{.name = NULL},
+    {.name = "observations",
+     .type = FT_ARRAY,
+     .flags = F_REQUIRED,
+     .item_type = FT_OBJECT,
+     .items = observation,
+     .min = 1,
+     .max = PAGE_MAX},
+    {.name = NULL},
 };
 
 #define ROLE_MANAGERS (ROLE_MANAGER | ROLE_ADMIN)
 
 const struct route routes_core[] = {
-	/* Health and operations. */
-	{"GET", "/healthz", ROLE_ANY_ACCOUNT, NULL, NULL, NULL, NULL, ROUTE_NO_ACCOUNT,
-	 handle_healthz},
-	{"GET", "/readyz", ROLE_ANY_ACCOUNT, NULL, NULL, NULL, NULL, ROUTE_NO_ACCOUNT,
-	 handle_readyz},
-	{"GET", "/metrics", ROLE_ADMIN, "metrics_auth", NULL, NULL, NULL, 0, handle_metrics},
-	{"GET", "/v1/clock", ROLE_ADMIN, "clock_get", NULL, NULL, NULL, ROUTE_TEST_CLOCK,
-	 handle_clock_get},
-	{"PUT", "/v1/clock", ROLE_ADMIN, "clock_set", NULL, NULL, clock_body,
-	 ROUTE_MUTATING | ROUTE_TEST_CLOCK, handle_clock_put},
+    /* Health and operations. */
+    {"GET", "/healthz", ROLE_ANY_ACCOUNT, NULL, NULL, NULL, NULL, ROUTE_NO_ACCOUNT, handle_healthz},
+    {"GET", "/readyz", ROLE_ANY_ACCOUNT, NULL, NULL, NULL, NULL, ROUTE_NO_ACCOUNT, handle_readyz},
+    {"GET", "/metrics", ROLE_ADMIN, "metrics_auth", NULL, NULL, NULL, 0, handle_metrics},
+    {"GET", "/v1/clock", ROLE_ADMIN, "clock_get", NULL, NULL, NULL, ROUTE_TEST_CLOCK,
+     handle_clock_get},
+    {"PUT", "/v1/clock", ROLE_ADMIN, "clock_set", NULL, NULL, clock_body,
+     ROUTE_MUTATING | ROUTE_TEST_CLOCK, handle_clock_put},
 
-	/* Accounts (admin). */
-	{"POST", "/v1/accounts", ROLE_ADMIN, "account_create", NULL, NULL, account_create_body,
-	 ROUTE_MUTATING, NULL},
-	{"GET", "/v1/accounts", ROLE_ADMIN, "account_list", NULL, page_query, NULL, 0, NULL},
-	{"PATCH", "/v1/accounts/{cn}", ROLE_ADMIN, "account_patch", account_path, NULL,
-	 account_patch_body, ROUTE_MUTATING, NULL},
+    /* Accounts (admin). */
+    {"POST", "/v1/accounts", ROLE_ADMIN, "account_create", NULL, NULL, account_create_body,
+     ROUTE_MUTATING, NULL},
+    {"GET", "/v1/accounts", ROLE_ADMIN, "account_list", NULL, page_query, NULL, 0, NULL},
+    {"PATCH", "/v1/accounts/{cn}", ROLE_ADMIN, "account_patch", account_path, NULL,
+     account_patch_body, ROUTE_MUTATING, NULL},
 
-	/* Centres. */
-	{"POST", "/v1/centres", ROLE_ADMIN, "centre_create", NULL, NULL, centre_create_body,
-	 ROUTE_MUTATING, NULL},
-	{"GET", "/v1/centres", ROLE_STAFF_PLUS, "centre_list", NULL, page_query, NULL, 0, NULL},
-	{"GET", "/v1/centres/{id}", ROLE_STAFF_PLUS, "centre_get", centre_path, NULL, NULL, 0,
-	 NULL},
-	{"PATCH", "/v1/centres/{id}", ROLE_ADMIN, "centre_patch", centre_path, NULL,
-	 centre_patch_body, ROUTE_MUTATING, NULL},
-	{"GET", "/v1/centres/{id}/residents", ROLE_STAFF_PLUS, "centre_residents", centre_path,
-	 centre_residents_query, NULL, 0, NULL},
+    /* Centres. */
+    {"POST", "/v1/centres", ROLE_ADMIN, "centre_create", NULL, NULL, centre_create_body,
+     ROUTE_MUTATING, NULL},
+    {"GET", "/v1/centres", ROLE_STAFF_PLUS, "centre_list", NULL, page_query, NULL, 0, NULL},
+    {"GET", "/v1/centres/{id}", ROLE_STAFF_PLUS, "centre_get", centre_path, NULL, NULL, 0, NULL},
+    {"PATCH", "/v1/centres/{id}", ROLE_ADMIN, "centre_patch", centre_path, NULL, centre_patch_body,
+     ROUTE_MUTATING, NULL},
+    {"GET", "/v1/centres/{id}/residents", ROLE_STAFF_PLUS, "centre_residents", centre_path,
+     centre_residents_query, NULL, 0, NULL},
 
-	/* Residents. Ops on /v1/residents/{id} are named resident_* so that api() can name the
-	 * resident in the audit row of a refusal. */
-	{"POST", "/v1/residents", ROLE_MANAGERS, "resident_create", NULL, NULL,
-	 resident_create_body, ROUTE_MUTATING, NULL},
-	{"GET", "/v1/residents/{id}", ROLE_STAFF_PLUS, "resident_get", resident_path, NULL, NULL, 0,
-	 NULL},
-	{"PATCH", "/v1/residents/{id}", ROLE_MANAGERS, "resident_patch", resident_path, NULL,
-	 resident_patch_body, ROUTE_MUTATING, NULL},
-	{"POST", "/v1/residents/{id}/phases", ROLE_MANAGERS, "resident_phase_add", resident_path,
-	 NULL, phase_body, ROUTE_MUTATING, NULL},
-	{"GET", "/v1/residents/{id}/export", ROLE_ADMIN, "resident_export", resident_path, NULL,
-	 NULL, 0, NULL},
+    /* Residents. Ops on /v1/residents/{id} are named resident_* so that api() can name the
+     * resident in the audit row of a refusal. */
+    {"POST", "/v1/residents", ROLE_MANAGERS, "resident_create", NULL, NULL, resident_create_body,
+     ROUTE_MUTATING, NULL},
+    {"GET", "/v1/residents/{id}", ROLE_STAFF_PLUS, "resident_get", resident_path, NULL, NULL, 0,
+     NULL},
+    {"PATCH", "/v1/residents/{id}", ROLE_MANAGERS, "resident_patch", resident_path, NULL,
+     resident_patch_body, ROUTE_MUTATING, NULL},
+    {"POST", "/v1/residents/{id}/phases", ROLE_MANAGERS, "resident_phase_add", resident_path, NULL,
+     phase_body, ROUTE_MUTATING, NULL},
+    {"GET", "/v1/residents/{id}/export", ROLE_ADMIN, "resident_export", resident_path, NULL, NULL,
+     0, NULL},
 
-	/* Attendance rounds (staff+ of the centre). */
-	{"GET", "/v1/centres/{id}/rounds", ROLE_STAFF_PLUS, "round_list", centre_path,
-	 round_list_query, NULL, 0, NULL},
-	{"GET", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_get", round_path,
-	 round_get_query, NULL, 0, NULL},
-	{"POST", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_post",
-	 round_path, NULL, round_post_body, ROUTE_MUTATING, NULL},
+    /* Attendance rounds (staff+ of the centre). */
+    {"GET", "/v1/centres/{id}/rounds", ROLE_STAFF_PLUS, "round_list", centre_path, round_list_query,
+     NULL, 0, NULL},
+    {"GET", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_get", round_path,
+     round_get_query, NULL, 0, NULL},
+    {"POST", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_post", round_path,
+     NULL, round_post_body, ROUTE_MUTATING, NULL},
 
-	/* The audit log (admin). */
-	{"GET", "/v1/audit", ROLE_ADMIN, "audit_list", NULL, audit_query, NULL, 0, NULL},
+    /* The audit log (admin). */
+    {"GET", "/v1/audit", ROLE_ADMIN, "audit_list", NULL, audit_query, NULL, 0, NULL},
 
-	/* Retention: what the next runs anonymise (admin). */
-	{"GET", "/v1/retention", ROLE_ADMIN, "retention_list", NULL, retention_query, NULL, 0,
-	 NULL},
+    /* Retention: what the next runs anonymise (admin). */
+    {"GET", "/v1/retention", ROLE_ADMIN, "retention_list", NULL, retention_query, NULL, 0, NULL},
 
-	{.method = NULL},
+    {.method = NULL},
 };

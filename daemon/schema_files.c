@@ -97,7 +97,7 @@ static void files_free(struct schema_file *files, size_t count)
 
 /* Reads every file of dir whose name passes accept, sorted by name. */
 static bool read_files(const char *dir, bool (*accept)(const char *), struct schema_file **out,
-		       size_t *count_out, char *err, size_t errlen)
+                       size_t *count_out, char *err, size_t errlen)
 {
 	struct schema_file *files = NULL;
 	size_t count = 0;
@@ -159,12 +159,12 @@ bool schema_dir_load(const char *dir, struct schema_dir *out, char *err, size_t 
 		return false;
 	}
 	if (!read_files(path, is_migration_name, &out->migrations, &out->migration_count, err,
-			errlen))
+	                errlen))
 		return false;
 	for (size_t i = 0; i < out->migration_count; i++) {
 		if (atoi(out->migrations[i].name) != (int)i + 1) {
-			snprintf(err, errlen, "%s/%s is out of sequence (expected number %03zu)", path,
-				 out->migrations[i].name, i + 1);
+			snprintf(err, errlen, "%s/%s is out of sequence (expected number %03zu)",
+			         path, out->migrations[i].name, i + 1);
 			schema_dir_free(out);
 			return false;
 		}
@@ -187,26 +187,29 @@ void schema_dir_free(struct schema_dir *sd)
 
 /* Compares one list of files with the build's; "kind" is "migrations" or "code". */
 static bool check_list(const struct schema_file *files, size_t count,
-		       const struct schema_manifest_file *built, size_t built_count,
-		       const char *kind, char *err, size_t errlen)
+                       const struct schema_manifest_file *built, size_t built_count,
+                       const char *kind, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < count || i < built_count; i++) {
 		if (i >= built_count) {
-			snprintf(err, errlen, "%s/%s is not part of this build", kind, files[i].name);
+			snprintf(err, errlen, "%s/%s is not part of this build", kind,
+			         files[i].name);
 			return false;
 		}
 		if (i >= count) {
-			snprintf(err, errlen, "%s/%s of this build is missing", kind, built[i].name);
+			snprintf(err, errlen, "%s/%s of this build is missing", kind,
+			         built[i].name);
 			return false;
 		}
 		if (strcmp(files[i].name, built[i].name) != 0) {
-			snprintf(err, errlen, "%s/%s is not part of this build (it has %s there)", kind,
-				 files[i].name, built[i].name);
+			snprintf(err, errlen, "%s/%s is not part of this build (it has %s there)",
+			         kind, files[i].name, built[i].name);
 			return false;
 		}
 		if (strcmp(files[i].sha256, built[i].sha256) != 0) {
-			snprintf(err, errlen, "%s/%s differs from the file this rollcalld was built with",
-				 kind, files[i].name);
+			snprintf(err, errlen,
+			         "%s/%s differs from the file this rollcalld was built with", kind,
+			         files[i].name);
 			return false;
 		}
 	}
@@ -216,7 +219,7 @@ static bool check_list(const struct schema_file *files, size_t count,
 bool schema_dir_check_build(const struct schema_dir *sd, char *err, size_t errlen)
 {
 	return check_list(sd->migrations, sd->migration_count, schema_manifest_migrations,
-			  schema_manifest_migration_count, "migrations", err, errlen) &&
-	       check_list(sd->code, sd->code_count, schema_manifest_code, schema_manifest_code_count,
-			  "code", err, errlen);
+	                  schema_manifest_migration_count, "migrations", err, errlen) &&
+	       check_list(sd->code, sd->code_count, schema_manifest_code,
+	                  schema_manifest_code_count, "code", err, errlen);
 }

@@ -26,13 +26,13 @@ struct schema_dir {
 
 /* Reads dir/migrations and dir/code. On failure writes why into err and leaves *out empty. */
 bool schema_dir_load(const char *dir, struct schema_dir *out, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void schema_dir_free(struct schema_dir *sd);
 
 /* Whether the directory holds exactly the files this rollcalld was built with; err names the
  * first file that differs. */
 bool schema_dir_check_build(const struct schema_dir *sd, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Lower-case hex SHA-256 of len bytes. */
 void schema_sha256_hex(const void *data, size_t len, char out[SCHEMA_HASH_SIZE]);

@@ -10,6 +10,7 @@
  * one (or a migration was applied), re-creates the code layer from schema_dir/code. Refuses a
  * schema directory other than the one this rollcalld was built with, and a database whose
  * applied migration no longer matches its file (naming the file). */
-bool schema_migrate(const char *conninfo, const char *schema_dir) __attribute__((warn_unused_result));
+bool schema_migrate(const char *conninfo, const char *schema_dir)
+    __attribute__((warn_unused_result));
 
 #endif

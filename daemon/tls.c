@@ -62,18 +62,19 @@ SSL_CTX *tls_server_ctx_new(const struct config *config, char *errbuf, size_t er
 	/* The profile (docs/decisions.md, "TLS profile"): TLS 1.3 only unless tls_min_version
 	 * allows 1.2, and then forward-secret AEAD suites only; the groups browsers and OpenSSL
 	 * agree on; no tickets, no renegotiation, no compression. */
-	if (SSL_CTX_set_min_proto_version(ctx, config->tls_min_version == 12 ? TLS1_2_VERSION
-									    : TLS1_3_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-					 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-					 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1 ||
+	if (SSL_CTX_set_min_proto_version(
+	        ctx, config->tls_min_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(
+	        ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	             "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	             "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
 		openssl_reason(errbuf, errlen, "cannot set the TLS profile", NULL);
 		goto failed;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF |
-					 SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	                             SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	/* libevent may retry a blocked SSL_write from a buffer that has since moved. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

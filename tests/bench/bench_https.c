@@ -115,9 +115,9 @@ static int round_trip(SSL *ssl, struct worker *w, unsigned long long n)
 	size_t body_len = body ? strlen(body) : 0;
 	char head[1024];
 	int head_len = snprintf(head, sizeof head,
-				"%s %s HTTP/1.1\r\nHost: %s\r\nIdempotency-Key: bench-%d-%llu\r\n"
-				"Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-				b->method, w->path, b->host, getpid(), n, body_len);
+	                        "%s %s HTTP/1.1\r\nHost: %s\r\nIdempotency-Key: bench-%d-%llu\r\n"
+	                        "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+	                        b->method, w->path, b->host, getpid(), n, body_len);
 	int status = -1;
 	if (SSL_write(ssl, head, head_len) != head_len ||
 	    (body_len && SSL_write(ssl, body, (int)body_len) != (int)body_len))
@@ -139,8 +139,8 @@ static int round_trip(SSL *ssl, struct worker *w, unsigned long long n)
 	size_t content = cl ? strtoul(cl + 17, NULL, 10) : 0;
 	size_t got = have - (size_t)(end + 4 - buf);
 	while (got < content) {
-		int r = SSL_read(ssl, buf, (int)(content - got < sizeof buf ? content - got
-								: sizeof buf));
+		int r = SSL_read(ssl, buf,
+		                 (int)(content - got < sizeof buf ? content - got : sizeof buf));
 		if (r <= 0) {
 			status = -1;
 			goto done;
@@ -223,7 +223,7 @@ int main(int argc, char **argv)
 {
 	if (argc != 11) {
 		fprintf(stderr, "usage: bench_https HOST PORT CA CERT KEY METHOD PATH BODYFILE|- "
-				"THREADS SECONDS\n");
+		                "THREADS SECONDS\n");
 		return 2;
 	}
 	struct bench b = {.host = argv[1], .port = argv[2], .method = argv[6], .path = argv[7]};

@@ -18,7 +18,7 @@ static const struct route *const *all_routes(size_t *count)
 	static size_t n;
 	if (n == 0) {
 		const struct route *tables[] = {routes_core, routes_alerts, routes_notify,
-						routes_allowances};
+		                                routes_allowances};
 		for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
 			for (const struct route *r = tables[t]; r->method && n < 256; r++)
 				list[n++] = r;

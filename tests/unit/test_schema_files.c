@@ -20,9 +20,11 @@ static void test_sha256_of_known_text(void **state)
 {
 	char out[SCHEMA_HASH_SIZE];
 	schema_sha256_hex("abc", 3, out);
-	assert_string_equal(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(out,
+	                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	schema_sha256_hex("", 0, out);
-	assert_string_equal(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(out,
+	                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 static void test_source_schema_matches_the_build(void **state)
@@ -65,9 +67,13 @@ static void remove_dir(const char *dir)
 static void test_code_hash_is_over_names_and_hashes(void **state)
 {
 	char dir[] = "/tmp/rollcall-schema-test.XXXXXX";
-	static const char *const files[] = {"migrations/001_a.sql", "CREATE TABLE a (x int);\n",
-					    "code/b.sql", "SELECT 1;\n", "code/a.sql", "SELECT 2;\n",
-					    NULL};
+	static const char *const files[] = {"migrations/001_a.sql",
+	                                    "CREATE TABLE a (x int);\n",
+	                                    "code/b.sql",
+	                                    "SELECT 1;\n",
+	                                    "code/a.sql",
+	                                    "SELECT 2;\n",
+	                                    NULL};
 	make_dir(dir, files);
 	struct schema_dir sd;
 	char err[512];
@@ -93,7 +99,7 @@ static void test_gap_in_migrations_is_refused(void **state)
 {
 	char dir[] = "/tmp/rollcall-schema-test.XXXXXX";
 	static const char *const files[] = {"migrations/001_a.sql", "SELECT 1;\n",
-					    "migrations/003_c.sql", "SELECT 3;\n", NULL};
+	                                    "migrations/003_c.sql", "SELECT 3;\n", NULL};
 	make_dir(dir, files);
 	struct schema_dir sd;
 	char err[512];
@@ -105,10 +111,10 @@ static void test_gap_in_migrations_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sha256_of_known_text),
-		cmocka_unit_test(test_source_schema_matches_the_build),
-		cmocka_unit_test(test_code_hash_is_over_names_and_hashes),
-		cmocka_unit_test(test_gap_in_migrations_is_refused),
+	    cmocka_unit_test(test_sha256_of_known_text),
+	    cmocka_unit_test(test_source_schema_matches_the_build),
+	    cmocka_unit_test(test_code_hash_is_over_names_and_hashes),
+	    cmocka_unit_test(test_gap_in_migrations_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ int main(void)
 		return 1;
 	}
 	json_t *out = json_pack("{s:o, s:o}", "statement", statement, "payout_args",
-				payout_args ? payout_args : json_null());
+	                        payout_args ? payout_args : json_null());
 	int status = out && json_dumpf(out, stdout, JSON_COMPACT) == 0 ? 0 : 1;
 	json_decref(out);
 	return status;
