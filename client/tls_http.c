@@ -30,20 +30,31 @@
 /* Longest single wait in the transfer loop, so timeouts are checked at least this often. */
 #define MAX_POLL_MS 1000
 
+/* A transfer handle and the connection it keeps. Requests normally take turns on the first;
+ * the second serves a request made while the first is busy, from inside its sink (`watch`
+ * looks up a resident's name while an alert arrives), since curl cannot be re-entered. */
+struct lane {
+	CURLM *multi; /* owns the connection cache: connections outlive a request */
+	CURL *easy;   /* the transfer handle, set up anew for each request */
+	bool busy;
+	int alert; /* the fatal TLS alert the server sent, -1 if none */
+	char curl_error[CURL_ERROR_SIZE];
+};
+
+#define LANES 2
+
 struct http_client {
 	const struct client_config *config;
 	struct url url;
 	char base_url[600];           /* https://host:port/prefix, what request paths follow */
-	CURLM *multi;                 /* owns the connection cache: connections outlive a request */
-	CURL *easy;                   /* the one transfer handle, set up anew for each request */
 	bool own_certificate_expired; /* noticed locally, to explain a refusal better */
-	int alert;                    /* the fatal TLS alert the server sent, -1 if none */
-	char curl_error[CURL_ERROR_SIZE];
+	struct lane lanes[LANES];     /* created on first use */
 };
 
 /* One request in flight: where its body goes and when bytes last arrived. */
 struct transfer {
 	struct http_client *client;
+	struct lane *lane;
 	const struct http_request *request;
 	struct http_response *response;
 	char *body;
@@ -53,6 +64,7 @@ struct transfer {
 	bool too_large;
 	bool sink_failed;
 	bool connected; /* a connection was made or reused and the request is going out */
+	bool answered;  /* some of the answer arrived */
 	int64_t last_activity_ms;
 };
 
@@ -112,18 +124,18 @@ bool http_new_idempotency_key(char out[33])
 	return true;
 }
 
-/* Index of the SSL_CTX slot that points back at the client, for the TLS alert callback. */
+/* Index of the SSL_CTX slot that points back at the lane, for the TLS alert callback. */
 static int client_ex_index = -1;
 
 /* Records the fatal alert the server sends: with TLS 1.3 a refused client certificate is
  * announced this way after the handshake, and curl reports only "receive error". */
 static void on_tls_info(const SSL *ssl, int where, int ret)
 {
-	if (!(where & SSL_CB_READ_ALERT) || (ret >> 8) != SSL3_AL_FATAL)
+	if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT || (ret >> 8) != SSL3_AL_FATAL)
 		return;
-	struct http_client *client = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), client_ex_index);
-	if (client != NULL)
-		client->alert = ret & 0xff;
+	struct lane *lane = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), client_ex_index);
+	if (lane != NULL)
+		lane->alert = ret & 0xff;
 }
 
 static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *arg)
@@ -185,7 +197,6 @@ struct http_client *http_client_new(const struct client_config *config, char *er
 		return NULL;
 	}
 	client->config = config;
-	client->alert = -1;
 	if (!url_parse(config->url, &client->url, err, errlen) ||
 	    !check_credentials(client, err, errlen))
 		goto failed;
@@ -195,10 +206,8 @@ struct http_client *http_client_new(const struct client_config *config, char *er
 	         url->prefix);
 	if (client_ex_index < 0)
 		client_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-	client->multi = curl_multi_init();
-	client->easy = curl_easy_init();
-	if (client_ex_index < 0 || client->multi == NULL || client->easy == NULL) {
-		snprintf(err, errlen, "cannot set up libcurl (out of memory?)");
+	if (client_ex_index < 0) {
+		snprintf(err, errlen, "cannot set up TLS (out of memory?)");
 		goto failed;
 	}
 	return client;
@@ -212,10 +221,12 @@ void http_client_free(struct http_client *client)
 {
 	if (client == NULL)
 		return;
-	if (client->easy != NULL)
-		curl_easy_cleanup(client->easy);
-	if (client->multi != NULL)
-		curl_multi_cleanup(client->multi);
+	for (int i = 0; i < LANES; i++) {
+		if (client->lanes[i].easy != NULL)
+			curl_easy_cleanup(client->lanes[i].easy);
+		if (client->lanes[i].multi != NULL)
+			curl_multi_cleanup(client->lanes[i].multi);
+	}
 	free(client);
 }
 
@@ -328,7 +339,7 @@ static size_t on_body(char *data, size_t size, size_t count, void *arg)
 		return 0;
 	if (!t->decided) {
 		long status = 0;
-		(void)curl_easy_getinfo(t->client->easy, CURLINFO_RESPONSE_CODE, &status);
+		(void)curl_easy_getinfo(t->lane->easy, CURLINFO_RESPONSE_CODE, &status);
 		t->to_sink = t->request->sink != NULL && status >= 200 && status < 300;
 		t->decided = true;
 	}
@@ -348,6 +359,7 @@ static size_t on_header(char *data, size_t size, size_t count, void *arg)
 	(void)data;
 	struct transfer *t = arg;
 	t->last_activity_ms = monotonic_ms();
+	t->answered = true;
 	return size * count;
 }
 
@@ -416,8 +428,8 @@ static const struct {
  * it), the proxy's answer, and last curl's result. */
 static void classify(struct transfer *t, CURLcode code, struct net_error *error)
 {
-	struct http_client *client = t->client;
-	const char *said = client->curl_error[0] ? client->curl_error : curl_easy_strerror(code);
+	struct lane *lane = t->lane;
+	const char *said = lane->curl_error[0] ? lane->curl_error : curl_easy_strerror(code);
 	long number = 0;
 
 	if (code == CURLE_WRITE_ERROR) {
@@ -429,12 +441,12 @@ static void classify(struct transfer *t, CURLcode code, struct net_error *error)
 			set_error(error, NET_LOCAL, "out of memory");
 		return;
 	}
-	if (client->alert >= 0 && classify_alert(client->alert, error))
-		return;
 	if (code == CURLE_PEER_FAILED_VERIFICATION) {
-		(void)curl_easy_getinfo(client->easy, CURLINFO_SSL_VERIFYRESULT, &number);
-		/* curl checks the name itself after OpenSSL verified the chain. */
-		if (number == X509_V_OK || number == X509_V_ERR_HOSTNAME_MISMATCH ||
+		(void)curl_easy_getinfo(lane->easy, CURLINFO_SSL_VERIFYRESULT, &number);
+		/* curl checks the name itself once OpenSSL has verified the chain; before that
+		 * the result reads X509_V_ERR_UNSPECIFIED, "not verified yet". */
+		if (number == X509_V_OK || number == X509_V_ERR_UNSPECIFIED ||
+		    number == X509_V_ERR_HOSTNAME_MISMATCH ||
 		    number == X509_V_ERR_IP_ADDRESS_MISMATCH)
 			set_error(error, NET_SERVER_NAME, said);
 		else
@@ -442,7 +454,9 @@ static void classify(struct transfer *t, CURLcode code, struct net_error *error)
 			          X509_verify_cert_error_string(number));
 		return;
 	}
-	if (curl_easy_getinfo(client->easy, CURLINFO_HTTP_CONNECTCODE, &number) == CURLE_OK &&
+	if (lane->alert >= 0 && classify_alert(lane->alert, error))
+		return;
+	if (curl_easy_getinfo(lane->easy, CURLINFO_HTTP_CONNECTCODE, &number) == CURLE_OK &&
 	    number != 0 && (number < 200 || number > 299)) {
 		char detail[64];
 		snprintf(detail, sizeof(detail), "it answered %ld to CONNECT", number);
@@ -451,7 +465,7 @@ static void classify(struct transfer *t, CURLcode code, struct net_error *error)
 	}
 	switch (code) {
 	case CURLE_COULDNT_CONNECT:
-		(void)curl_easy_getinfo(client->easy, CURLINFO_OS_ERRNO, &number);
+		(void)curl_easy_getinfo(lane->easy, CURLINFO_OS_ERRNO, &number);
 		if (number == ECONNREFUSED)
 			set_error(error, NET_REFUSED, said);
 		else if (number == ETIMEDOUT)
@@ -513,12 +527,68 @@ static void deliver_signals(const sigset_t *wait_mask)
 		(void)sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Mutual TLS: our certificate, and the server verified against `ca` only (not the system's CAs)
+ * and its host name or address; version is TLS 1.2 at least. */
+static bool set_tls(CURL *easy, const struct client_config *config, struct lane *lane, long version)
+{
+	return curl_easy_setopt(easy, CURLOPT_SSLCERT, config->cert) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSLKEY, config->key) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_CAINFO, config->ca) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_CAPATH, NULL) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSLVERSION, version) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NO_PARTIALCHAIN) ==
+	           CURLE_OK &&
+	       /* One connection lasts the run: nothing to gain from resuming TLS sessions. */
+	       curl_easy_setopt(easy, CURLOPT_SSL_SESSIONID_CACHE, 0L) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, lane) == CURLE_OK;
+}
+
+static size_t discard(char *data, size_t size, size_t count, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * count;
+}
+
+/* With TLS 1.3 the server refuses a client certificate after the handshake, with an alert and
+ * a close that can reset the connection before the alert is read: curl then reports a lost
+ * connection. A connection lost right after the handshake is therefore tried once more as
+ * TLS 1.2, where the refusal comes within the handshake, with GET /healthz (no side effects),
+ * to tell "refused your certificate" from a network failure. */
+static void probe_refusal(struct http_client *client, struct net_error *error)
+{
+	struct lane probe = {.alert = -1};
+	char url[sizeof(client->base_url) + 16];
+	snprintf(url, sizeof(url), "%s/healthz", client->base_url);
+	CURL *easy = curl_easy_init();
+	if (easy == NULL)
+		return;
+	bool ok = curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 5000L) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard) == CURLE_OK &&
+	          set_tls(easy, client->config, &probe,
+	                  CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2);
+	if (ok && curl_easy_perform(easy) != CURLE_OK && probe.alert >= 0) {
+		struct net_error refused;
+		if (classify_alert(probe.alert, &refused))
+			*error = refused;
+	}
+	curl_easy_cleanup(easy);
+}
+
 static bool setup(struct transfer *t, struct curl_slist **headers)
 {
 	struct http_client *client = t->client;
 	const struct http_request *request = t->request;
 	const struct client_config *config = client->config;
-	CURL *easy = client->easy;
+	CURL *easy = t->lane->easy;
 	char line[300];
 	char url[sizeof(client->base_url) + 2048];
 
@@ -551,36 +621,21 @@ static bool setup(struct transfer *t, struct curl_slist **headers)
 	 * options are left alone, so curl takes https_proxy, no_proxy etc. from the
 	 * environment. */
 	curl_easy_reset(easy);
-	bool ok =
-	    curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_USERAGENT, "rollcall/0.1") == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, client->curl_error) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS) ==
-	        CURLE_OK &&
-	    /* Mutual TLS: our certificate, and the server verified against `ca` only (not the
-	     * system's CAs) and its host name or address, TLS 1.2 at least. */
-	    curl_easy_setopt(easy, CURLOPT_SSLCERT, config->cert) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_SSLKEY, config->key) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_CAINFO, config->ca) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_CAPATH, NULL) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NO_PARTIALCHAIN) ==
-	        CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, client) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_HEADERDATA, t) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_connected) == CURLE_OK &&
-	    curl_easy_setopt(easy, CURLOPT_PREREQDATA, t) == CURLE_OK;
+	bool ok = curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_USERAGENT, "rollcall/0.1") == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->lane->curl_error) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS) ==
+	              CURLE_OK &&
+	          set_tls(easy, config, t->lane, CURL_SSLVERSION_TLSv1_2) &&
+	          curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_HEADERDATA, t) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_connected) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_PREREQDATA, t) == CURLE_OK;
 	if (!ok)
 		return false;
 	if (strcmp(request->method, "GET") == 0)
@@ -600,7 +655,7 @@ enum stopped_by { STOPPED_NOT, STOPPED_SIGNAL, STOPPED_SILENCE, STOPPED_CURL };
  * been silent for the request's timeout. */
 static enum stopped_by run_transfer(struct transfer *t, CURLcode *result)
 {
-	struct http_client *client = t->client;
+	struct lane *lane = t->lane;
 	const struct http_request *request = t->request;
 	int timeout_ms =
 	    request->read_timeout_ms > 0 ? request->read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
@@ -610,7 +665,7 @@ static enum stopped_by run_transfer(struct transfer *t, CURLcode *result)
 	*result = CURLE_OK;
 	for (;;) {
 		int running = 0;
-		if (curl_multi_perform(client->multi, &running) != CURLM_OK) {
+		if (curl_multi_perform(lane->multi, &running) != CURLM_OK) {
 			stopped = STOPPED_CURL;
 			break;
 		}
@@ -631,7 +686,7 @@ static enum stopped_by run_transfer(struct transfer *t, CURLcode *result)
 				wait_ms = (int)left;
 		}
 		struct curl_waitfd extra = {.fd = signal_fd, .events = CURL_WAIT_POLLIN};
-		if (curl_multi_poll(client->multi, signal_fd >= 0 ? &extra : NULL,
+		if (curl_multi_poll(lane->multi, signal_fd >= 0 ? &extra : NULL,
 		                    signal_fd >= 0 ? 1 : 0, wait_ms, NULL) != CURLM_OK) {
 			stopped = STOPPED_CURL;
 			break;
@@ -644,23 +699,23 @@ static enum stopped_by run_transfer(struct transfer *t, CURLcode *result)
 	if (stopped == STOPPED_NOT) {
 		int left;
 		CURLMsg *message;
-		while ((message = curl_multi_info_read(client->multi, &left)) != NULL)
-			if (message->msg == CURLMSG_DONE && message->easy_handle == client->easy)
+		while ((message = curl_multi_info_read(lane->multi, &left)) != NULL)
+			if (message->msg == CURLMSG_DONE && message->easy_handle == lane->easy)
 				*result = message->data.result;
 	}
 	return stopped;
 }
 
 /* Status, media type and Date of a complete answer. */
-static void read_head(struct http_client *client, struct http_response *response)
+static void read_head(struct lane *lane, struct http_response *response)
 {
 	long status = 0;
 	char *type = NULL;
 	struct curl_header *date = NULL;
 
-	(void)curl_easy_getinfo(client->easy, CURLINFO_RESPONSE_CODE, &status);
+	(void)curl_easy_getinfo(lane->easy, CURLINFO_RESPONSE_CODE, &status);
 	response->status = (int)status;
-	if (curl_easy_getinfo(client->easy, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK &&
+	if (curl_easy_getinfo(lane->easy, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK &&
 	    type != NULL) {
 		/* Lower-cased, without parameters. */
 		size_t n = strcspn(type, "; \t");
@@ -671,7 +726,7 @@ static void read_head(struct http_client *client, struct http_response *response
 		response->content_type[n] = '\0';
 	}
 	time_t when;
-	if (curl_easy_header(client->easy, "Date", 0, CURLH_HEADER, -1, &date) == CURLHE_OK &&
+	if (curl_easy_header(lane->easy, "Date", 0, CURLH_HEADER, -1, &date) == CURLHE_OK &&
 	    http_date_parse(date->value, &when))
 		response->date = when;
 }
@@ -687,14 +742,31 @@ bool http_exchange(struct http_client *client, const struct http_request *reques
 	memset(response, 0, sizeof(*response));
 	error->kind = NET_NONE;
 	error->detail[0] = '\0';
-	client->alert = -1;
-	client->curl_error[0] = '\0';
+	for (int i = 0; i < LANES && t.lane == NULL; i++)
+		if (!client->lanes[i].busy)
+			t.lane = &client->lanes[i];
+	if (t.lane == NULL) {
+		set_error(error, NET_LOCAL, "too many requests at once");
+		return false;
+	}
+	struct lane *lane = t.lane;
+	if (lane->multi == NULL)
+		lane->multi = curl_multi_init();
+	if (lane->easy == NULL)
+		lane->easy = curl_easy_init();
+	if (lane->multi == NULL || lane->easy == NULL) {
+		set_error(error, NET_LOCAL, "cannot set up libcurl (out of memory?)");
+		return false;
+	}
+	lane->busy = true;
+	lane->alert = -1;
+	lane->curl_error[0] = '\0';
 
 	if (!setup(&t, &headers)) {
 		set_error(error, NET_LOCAL, "cannot set up the request (out of memory?)");
 		goto done;
 	}
-	if (curl_multi_add_handle(client->multi, client->easy) != CURLM_OK) {
+	if (curl_multi_add_handle(lane->multi, lane->easy) != CURLM_OK) {
 		set_error(error, NET_LOCAL, "cannot start the request (out of memory?)");
 		goto done;
 	}
@@ -702,7 +774,7 @@ bool http_exchange(struct http_client *client, const struct http_request *reques
 	switch (stopped) {
 	case STOPPED_NOT:
 		if (result == CURLE_OK) {
-			read_head(client, response);
+			read_head(lane, response);
 			response->body = t.body ? t.body : strdup("");
 			response->body_len = t.body_len;
 			t.body = NULL;
@@ -712,6 +784,8 @@ bool http_exchange(struct http_client *client, const struct http_request *reques
 				ok = true;
 		} else {
 			classify(&t, result, error);
+			if (error->kind == NET_RESET && t.connected && !t.answered)
+				probe_refusal(client, error);
 		}
 		break;
 	case STOPPED_SIGNAL:
@@ -726,9 +800,18 @@ bool http_exchange(struct http_client *client, const struct http_request *reques
 	}
 	/* A transfer removed before it finished takes its connection with it; a finished one
 	 * leaves it in the multi handle's cache for the next request. */
-	(void)curl_multi_remove_handle(client->multi, client->easy);
+	(void)curl_multi_remove_handle(lane->multi, lane->easy);
+	if (!ok) {
+		/* Nothing of a failed attempt is kept: a retry gets new handles and so a new
+		 * connection, never one left in doubt. */
+		curl_easy_cleanup(lane->easy);
+		curl_multi_cleanup(lane->multi);
+		lane->easy = NULL;
+		lane->multi = NULL;
+	}
 
 done:
+	lane->busy = false;
 	curl_slist_free_all(headers);
 	free(t.body);
 	return ok;
