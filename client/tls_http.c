@@ -230,6 +230,19 @@ void http_client_free(struct http_client *client)
 	free(client);
 }
 
+/* True if the environment names a proxy for https URLs (no_proxy may still exempt the server),
+ * so that a refused connection may be the proxy's: curl's message then names the address. */
+static bool proxy_set(void)
+{
+	static const char *const names[] = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *value = getenv(names[i]);
+		if (value != NULL && value[0] != '\0')
+			return true;
+	}
+	return false;
+}
+
 void http_explain(const struct http_client *client, const struct net_error *error, char *out,
                   size_t outlen)
 {
@@ -246,10 +259,12 @@ void http_explain(const struct http_client *client, const struct net_error *erro
 		snprintf(out, outlen, "cannot find the server %s (%s)", url->host, detail);
 		break;
 	case NET_REFUSED:
-		snprintf(
-		    out, outlen,
-		    "the server %s port %s refused the connection (is rollcalld running there?)",
-		    url->host, url->port);
+		snprintf(out, outlen,
+		         "the server %s port %s refused the connection (is rollcalld running "
+		         "there?)%s%s%s",
+		         url->host, url->port,
+		         proxy_set() ? " (a proxy is set in the environment: " : "",
+		         proxy_set() ? detail : "", proxy_set() ? ")" : "");
 		break;
 	case NET_UNREACHABLE:
 		snprintf(out, outlen, "cannot reach the server %s port %s (%s)", url->host,

@@ -196,10 +196,12 @@ def test_a_proxy_that_refuses_the_tunnel_is_explained(rc, many, relay):
 
 
 def test_a_proxy_that_is_down_exits_3(rc, many):
-    env = dict(NO_PROXY_ENV, https_proxy=f"http://127.0.0.1:{free_port()}")
+    port = free_port()
+    env = dict(NO_PROXY_ENV, https_proxy=f"http://127.0.0.1:{port}")
     code, _out, err = rc.client(many.staff_cn, "residents", env=env)
     assert code == 3, err
     assert "refused the connection" in err, err
+    assert "a proxy is set in the environment" in err and f"port {port}" in err, err
 
 
 # ------------------------------------------------------------------------------------------
