@@ -71,8 +71,9 @@ struct http_request {
 	int read_timeout_ms;         /* silence allowed while waiting for bytes; 0: 10 s */
 	http_sink_fn sink;           /* NULL: the body is buffered in the response */
 	void *sink_arg;
-	/* With a wait mask, waits run with that signal mask (ppoll), so a signal blocked elsewhere
-	 * interrupts them; *stop set by its handler then ends the request with NET_INTERRUPTED. */
+	/* With a wait mask, a signal blocked now but not in the mask interrupts the waits (they
+	 * watch a signalfd and then let the handler run as under the mask); *stop set by the
+	 * handler then ends the request with NET_INTERRUPTED. */
 	const sigset_t *wait_mask;
 	volatile sig_atomic_t *stop;
 };

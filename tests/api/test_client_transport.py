@@ -176,7 +176,8 @@ def test_https_proxy_is_used_and_no_proxy_goes_direct(rc, many, relay):
 
     # no_proxy (either spelling) names the server: straight to it, the proxy sees nothing.
     for name in ("no_proxy", "NO_PROXY"):
-        env = dict(NO_PROXY_ENV, https_proxy=f"http://127.0.0.1:{proxy.port}", **{name: "localhost"})
+        env = dict(NO_PROXY_ENV, https_proxy=f"http://127.0.0.1:{proxy.port}")
+        env[name] = "localhost"
         code, out, err = rc.client(many.staff_cn, "residents", "--on", "2026-01-20", env=env)
         assert code == 0, err
         assert "230 residents" in out
