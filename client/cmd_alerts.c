@@ -392,8 +392,12 @@ static bool on_event(void *arg, const struct sse_event *event)
 static void on_comment(void *arg, struct sse_parser *parser, const char *text, size_t len)
 {
 	struct watch *watch = arg;
+	/* text is not NUL-terminated: count the digits within len. */
+	size_t digits = 0;
+	while (5 + digits < len && text[5 + digits] >= '0' && text[5 + digits] <= '9')
+		digits++;
 	if (len > 5 && memcmp(text, "head ", 5) == 0 && parser->last_id[0] == '\0' &&
-	    strspn(text + 5, "0123456789") == len - 5) {
+	    digits == len - 5) {
 		sse_set_last_id(parser, text + 5, len - 5);
 		/* Events up to the head happened before this watcher started. */
 		if (watch->shown_id[0] == '\0')

@@ -1,5 +1,6 @@
 /* rollcall: the staff terminal client of rollcalld. This file is the dispatch table of commands
  * with their help, and the global options; each command lives in a cmd_*.c file. */
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -209,11 +210,17 @@ int main(int argc, char **argv)
 	if (rc != RC_OK)
 		return rc;
 
+	/* Once, before anything else could start a thread; cleaned up after the last handle. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "rollcall: cannot initialise libcurl\n");
+		return RC_UNREACHABLE;
+	}
 	session_init(&session);
 	session.json = json;
 	session.config_path = config_path;
 	rc = command->run(&session, &args);
 	session_free(&session);
+	curl_global_cleanup();
 	if (!flush_stdout() && rc == RC_OK)
 		rc = RC_REFUSED;
 	return rc;

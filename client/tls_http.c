@@ -1,14 +1,14 @@
-/* HTTPS transport of the client (see tls_http.h): TCP connect with a deadline, the TLS handshake
- * with the staff member's certificate, one HTTP/1.1 request, and the answer read with
- * Content-Length, chunked coding or until close. Every TLS failure is classified so the user is
- * told in plain words whether the server is not trusted or refused them. */
+/* HTTPS transport of the client (see tls_http.h), on libcurl: one easy handle for the whole run,
+ * driven through a multi handle so that its connection stays open from one request to the next
+ * (the pages of a list share one TLS connection) and so that a wait can end at once on a signal
+ * or after the request's silence timeout. Proxies come from the environment, as curl reads them.
+ * Every failure is classified from curl's result, the OpenSSL verification result and the TLS
+ * alert the server sent, so the user is told in plain words what went wrong. */
 #include "tls_http.h"
 
+#include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -18,28 +18,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "dates.h"
 #include "http_parse.h"
 
 #define CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_READ_TIMEOUT_MS 10000
-#define MAX_HEAD_BYTES (64 * 1024)
 #define MAX_BODY_BYTES (64 * 1024 * 1024)
+/* Longest single wait in the transfer loop, so timeouts are checked at least this often. */
+#define MAX_POLL_MS 1000
+
+/* A transfer handle and the connection it keeps. Requests normally take turns on the first;
+ * the second serves a request made while the first is busy, from inside its sink (`watch`
+ * looks up a resident's name while an alert arrives), since curl cannot be re-entered. */
+struct lane {
+	CURLM *multi; /* owns the connection cache: connections outlive a request */
+	CURL *easy;   /* the transfer handle, set up anew for each request */
+	bool busy;
+	int alert; /* the fatal TLS alert the server sent, -1 if none */
+	char curl_error[CURL_ERROR_SIZE];
+};
+
+#define LANES 2
 
 struct http_client {
 	const struct client_config *config;
 	struct url url;
-	SSL_CTX *ctx;
+	char base_url[600];           /* https://host:port/prefix, what request paths follow */
 	bool own_certificate_expired; /* noticed locally, to explain a refusal better */
+	struct lane lanes[LANES];     /* created on first use */
 };
 
-/* One connection: the socket and its TLS state, and what the request allows for waits. */
-struct connection {
-	int fd;
-	SSL *ssl;
+/* One request in flight: where its body goes and when bytes last arrived. */
+struct transfer {
+	struct http_client *client;
+	struct lane *lane;
 	const struct http_request *request;
+	struct http_response *response;
+	char *body;
+	size_t body_len, body_cap;
+	bool decided; /* to_sink is known (the status has arrived) */
+	bool to_sink;
+	bool too_large;
+	bool sink_failed;
+	bool connected; /* a connection was made or reused and the request is going out */
+	bool answered;  /* some of the answer arrived */
+	int64_t last_activity_ms;
 };
 
 bool net_failure_retryable(enum net_failure kind)
@@ -98,6 +124,71 @@ bool http_new_idempotency_key(char out[33])
 	return true;
 }
 
+/* Index of the SSL_CTX slot that points back at the lane, for the TLS alert callback. */
+static int client_ex_index = -1;
+
+/* Records the fatal alert the server sends: with TLS 1.3 a refused client certificate is
+ * announced this way after the handshake, and curl reports only "receive error". */
+static void on_tls_info(const SSL *ssl, int where, int ret)
+{
+	if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT || (ret >> 8) != SSL3_AL_FATAL)
+		return;
+	struct lane *lane = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), client_ex_index);
+	if (lane != NULL)
+		lane->alert = ret & 0xff;
+}
+
+static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *arg)
+{
+	(void)easy;
+	if (SSL_CTX_set_ex_data(ssl_ctx, client_ex_index, arg) != 1)
+		return CURLE_OUT_OF_MEMORY;
+	SSL_CTX_set_info_callback(ssl_ctx, on_tls_info);
+	return CURLE_OK;
+}
+
+/* Loads the certificate, key and CA once with OpenSSL, so a configuration mistake is said
+ * before anything is sent (exit 2) rather than as a failed connection. */
+static bool check_credentials(struct http_client *client, char *err, size_t errlen)
+{
+	const struct client_config *config = client->config;
+	char reason[160];
+	bool ok = false;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "cannot create a TLS context");
+		goto done;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, config->ca, NULL) != 1) {
+		ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
+		snprintf(err, errlen, "cannot load the CA file %s (%s)", config->ca, reason);
+		goto done;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, config->cert) != 1) {
+		ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
+		snprintf(err, errlen, "cannot load your certificate %s (%s)", config->cert, reason);
+		goto done;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, config->key, SSL_FILETYPE_PEM) != 1) {
+		ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
+		snprintf(err, errlen, "cannot load your key %s (%s)", config->key, reason);
+		goto done;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "the key %s does not belong to the certificate %s",
+		         config->key, config->cert);
+		goto done;
+	}
+	X509 *own = SSL_CTX_get0_certificate(ctx);
+	if (own != NULL && X509_cmp_current_time(X509_get0_notAfter(own)) < 0)
+		client->own_certificate_expired = true;
+	ok = true;
+done:
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return ok;
+}
+
 struct http_client *http_client_new(const struct client_config *config, char *err, size_t errlen)
 {
 	struct http_client *client = calloc(1, sizeof(*client));
@@ -106,50 +197,22 @@ struct http_client *http_client_new(const struct client_config *config, char *er
 		return NULL;
 	}
 	client->config = config;
-	if (!url_parse(config->url, &client->url, err, errlen))
+	if (!url_parse(config->url, &client->url, err, errlen) ||
+	    !check_credentials(client, err, errlen))
 		goto failed;
-
-	client->ctx = SSL_CTX_new(TLS_client_method());
-	if (client->ctx == NULL) {
-		snprintf(err, errlen, "cannot create a TLS context");
-		goto failed;
-	}
-	/* Nothing older than TLS 1.2: the daemon will not offer it and neither should we. */
-	if (SSL_CTX_set_min_proto_version(client->ctx, TLS1_2_VERSION) != 1) {
-		snprintf(err, errlen, "cannot require TLS 1.2");
-		goto failed;
-	}
-	char reason[160];
-	if (SSL_CTX_load_verify_locations(client->ctx, config->ca, NULL) != 1) {
-		ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
-		snprintf(err, errlen, "cannot load the CA file %s (%s)", config->ca, reason);
+	const struct url *url = &client->url;
+	snprintf(client->base_url, sizeof(client->base_url), "https://%s%s%s:%s%s",
+	         url->host_is_ipv6 ? "[" : "", url->host, url->host_is_ipv6 ? "]" : "", url->port,
+	         url->prefix);
+	if (client_ex_index < 0)
+		client_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (client_ex_index < 0) {
+		snprintf(err, errlen, "cannot set up TLS (out of memory?)");
 		goto failed;
 	}
-	if (SSL_CTX_use_certificate_chain_file(client->ctx, config->cert) != 1) {
-		ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
-		snprintf(err, errlen, "cannot load your certificate %s (%s)", config->cert, reason);
-		goto failed;
-	}
-	if (SSL_CTX_use_PrivateKey_file(client->ctx, config->key, SSL_FILETYPE_PEM) != 1) {
-		ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
-		snprintf(err, errlen, "cannot load your key %s (%s)", config->key, reason);
-		goto failed;
-	}
-	if (SSL_CTX_check_private_key(client->ctx) != 1) {
-		snprintf(err, errlen, "the key %s does not belong to the certificate %s",
-		         config->key, config->cert);
-		goto failed;
-	}
-	SSL_CTX_set_verify(client->ctx, SSL_VERIFY_PEER, NULL);
-
-	X509 *own = SSL_CTX_get0_certificate(client->ctx);
-	if (own != NULL && X509_cmp_current_time(X509_get0_notAfter(own)) < 0)
-		client->own_certificate_expired = true;
-	ERR_clear_error();
 	return client;
 
 failed:
-	ERR_clear_error();
 	http_client_free(client);
 	return NULL;
 }
@@ -158,8 +221,26 @@ void http_client_free(struct http_client *client)
 {
 	if (client == NULL)
 		return;
-	SSL_CTX_free(client->ctx);
+	for (int i = 0; i < LANES; i++) {
+		if (client->lanes[i].easy != NULL)
+			curl_easy_cleanup(client->lanes[i].easy);
+		if (client->lanes[i].multi != NULL)
+			curl_multi_cleanup(client->lanes[i].multi);
+	}
 	free(client);
+}
+
+/* True if the environment names a proxy for https URLs (no_proxy may still exempt the server),
+ * so that a refused connection may be the proxy's: curl's message then names the address. */
+static bool proxy_set(void)
+{
+	static const char *const names[] = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *value = getenv(names[i]);
+		if (value != NULL && value[0] != '\0')
+			return true;
+	}
+	return false;
 }
 
 void http_explain(const struct http_client *client, const struct net_error *error, char *out,
@@ -178,10 +259,12 @@ void http_explain(const struct http_client *client, const struct net_error *erro
 		snprintf(out, outlen, "cannot find the server %s (%s)", url->host, detail);
 		break;
 	case NET_REFUSED:
-		snprintf(
-		    out, outlen,
-		    "the server %s port %s refused the connection (is rollcalld running there?)",
-		    url->host, url->port);
+		snprintf(out, outlen,
+		         "the server %s port %s refused the connection (is rollcalld running "
+		         "there?)%s%s%s",
+		         url->host, url->port,
+		         proxy_set() ? " (a proxy is set in the environment: " : "",
+		         proxy_set() ? detail : "", proxy_set() ? ")" : "");
 		break;
 	case NET_UNREACHABLE:
 		snprintf(out, outlen, "cannot reach the server %s port %s (%s)", url->host,
@@ -215,6 +298,12 @@ void http_explain(const struct http_client *client, const struct net_error *erro
 		         client->own_certificate_expired ? "; your certificate has expired" : "",
 		         detail);
 		break;
+	case NET_PROXY:
+		snprintf(out, outlen,
+		         "the proxy (from https_proxy or all_proxy) did not connect rollcall to "
+		         "%s port %s (%s)",
+		         url->host, url->port, detail);
+		break;
 	case NET_TLS:
 		snprintf(out, outlen, "the secure connection to %s port %s failed (%s)", url->host,
 		         url->port, detail);
@@ -232,572 +321,514 @@ void http_explain(const struct http_client *client, const struct net_error *erro
 	}
 }
 
-/* Maps a connect() errno. */
-static void connect_error(int err, struct net_error *error)
+static bool body_append(struct transfer *t, const char *data, size_t len)
 {
-	switch (err) {
-	case ECONNREFUSED:
-		set_error(error, NET_REFUSED, strerror(err));
-		break;
-	case ETIMEDOUT:
-		set_error(error, NET_TIMEOUT, "no answer to the connection attempt");
-		break;
-	default:
-		set_error(error, NET_UNREACHABLE, strerror(err));
-		break;
-	}
-}
-
-/* Opens a TCP connection to the URL's host by any of its addresses before deadline_ms. */
-static bool connect_tcp(struct http_client *client, const struct http_request *request,
-                        int64_t deadline_ms, int *fd_out, struct net_error *error)
-{
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_STREAM,
-	    .ai_flags = client->url.host_is_ip ? AI_NUMERICHOST : 0,
-	};
-	struct addrinfo *addresses = NULL;
-	int rc = getaddrinfo(client->url.host, client->url.port, &hints, &addresses);
-	if (rc != 0) {
-		set_error(error, rc == EAI_SYSTEM ? NET_UNREACHABLE : NET_RESOLVE,
-		          rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+	if (t->body_len + len > MAX_BODY_BYTES) {
+		t->too_large = true;
 		return false;
 	}
-
-	set_error(error, NET_UNREACHABLE, "the host name has no usable address");
-	int fd = -1;
-	for (struct addrinfo *ai = addresses; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		            ai->ai_protocol);
-		if (fd < 0) {
-			connect_error(errno, error);
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno != EINPROGRESS) {
-			connect_error(errno, error);
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		enum wait_result waited =
-		    wait_until(fd, POLLOUT, deadline_ms, request->wait_mask, request->stop);
-		if (waited == WAIT_READY) {
-			int so_error = 0;
-			socklen_t len = sizeof(so_error);
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) == 0 &&
-			    so_error == 0)
-				break;
-			connect_error(so_error ? so_error : errno, error);
-		} else if (waited == WAIT_INTERRUPTED) {
-			set_error(error, NET_INTERRUPTED, NULL);
-			close(fd);
-			fd = -1;
-			break;
-		} else if (waited == WAIT_TIMEOUT) {
-			set_error(error, NET_TIMEOUT, "no answer to the connection attempt");
-		} else {
-			connect_error(errno, error);
-		}
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(addresses);
-	if (fd < 0)
-		return false;
-
-	/* Small requests should not wait for delayed ACKs. */
-	int one = 1;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	*fd_out = fd;
-	error->kind = NET_NONE;
-	error->detail[0] = '\0';
-	return true;
-}
-
-/* Turns a failed TLS call into a net_error. Looks at the verification result first (the server
- * is not trusted), then at the alerts the server sent (it does not trust us), then at the socket.
- * Clears OpenSSL's error queue. Returns true when the failure is the peer closing the connection
- * without close_notify (which ends a body read until close). */
-static bool classify_tls_failure(struct connection *conn, int ssl_error, int saved_errno,
-                                 struct net_error *error)
-{
-	unsigned long code, chosen = 0;
-	while ((code = ERR_get_error()) != 0) {
-		if (chosen == 0 || ERR_GET_LIB(code) == ERR_LIB_SSL)
-			chosen = code;
-	}
-	char text[200] = "";
-	if (chosen != 0) {
-		const char *reason = ERR_reason_error_string(chosen);
-		snprintf(text, sizeof(text), "%s", reason ? reason : "unknown TLS error");
-	}
-	int reason = chosen != 0 && ERR_GET_LIB(chosen) == ERR_LIB_SSL ? ERR_GET_REASON(chosen) : 0;
-
-	long verify = SSL_get_verify_result(conn->ssl);
-	if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verify != X509_V_OK) {
-		const char *why = X509_verify_cert_error_string(verify);
-		if (verify == X509_V_ERR_HOSTNAME_MISMATCH ||
-		    verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
-			set_error(error, NET_SERVER_NAME, why);
-		else
-			set_error(error, NET_SERVER_UNTRUSTED, why);
-		return false;
-	}
-
-	switch (reason) {
-	case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
-		set_error(error, NET_CLIENT_REVOKED, "the server says: certificate revoked");
-		return false;
-	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
-		set_error(error, NET_CLIENT_REVOKED, "the server says: certificate expired");
-		return false;
-	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
-	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
-	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
-	case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
-		set_error(error, NET_CLIENT_REFUSED, text);
-		return false;
-	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-		set_error(error, NET_RESET, "the server closed the connection");
-		return true;
-	case SSL_R_WRONG_VERSION_NUMBER:
-	case SSL_R_PACKET_LENGTH_TOO_LONG:
-		snprintf(error->detail, sizeof(error->detail),
-		         "%s: is this the rollcalld HTTPS port?", text);
-		error->kind = NET_TLS;
-		return false;
-	default:
-		break;
-	}
-	if (reason != 0) {
-		set_error(error, NET_TLS, text);
-		return false;
-	}
-	if (ssl_error == SSL_ERROR_SYSCALL) {
-		if (saved_errno == ETIMEDOUT)
-			set_error(error, NET_TIMEOUT, strerror(saved_errno));
-		else if (saved_errno != 0)
-			set_error(error, NET_RESET, strerror(saved_errno));
-		else
-			set_error(error, NET_RESET, "the server closed the connection");
-		return saved_errno == 0;
-	}
-	set_error(error, NET_TLS, text[0] ? text : "unknown TLS error");
-	return false;
-}
-
-/* Runs one SSL call until it completes, waiting on the socket as it asks. op is called again
- * after each wait. Returns the call's positive result, 0 for a clean end of stream (reads), or
- * -1 with *error (SSL_RUN_UNCLEAN_EOF when the peer just closed the socket; *error says so). */
-#define SSL_RUN_UNCLEAN_EOF (-2)
-typedef int (*ssl_op_fn)(SSL *ssl, void *buf, int len);
-
-static int op_connect(SSL *ssl, void *buf, int len)
-{
-	(void)buf;
-	(void)len;
-	return SSL_connect(ssl);
-}
-
-static int op_read(SSL *ssl, void *buf, int len)
-{
-	return SSL_read(ssl, buf, len);
-}
-
-static int op_write(SSL *ssl, void *buf, int len)
-{
-	return SSL_write(ssl, buf, len);
-}
-
-static int ssl_run(struct connection *conn, ssl_op_fn op, void *buf, int len, int timeout_ms,
-                   int64_t deadline_ms, struct net_error *error)
-{
-	for (;;) {
-		ERR_clear_error();
-		errno = 0;
-		int rc = op(conn->ssl, buf, len);
-		if (rc > 0)
-			return rc;
-		int saved_errno = errno;
-		int ssl_error = SSL_get_error(conn->ssl, rc);
-		short events;
-		if (ssl_error == SSL_ERROR_WANT_READ)
-			events = POLLIN;
-		else if (ssl_error == SSL_ERROR_WANT_WRITE)
-			events = POLLOUT;
-		else if (ssl_error == SSL_ERROR_ZERO_RETURN)
-			return 0; /* close_notify: a clean end */
-		else
-			return classify_tls_failure(conn, ssl_error, saved_errno, error)
-			           ? SSL_RUN_UNCLEAN_EOF
-			           : -1;
-		int64_t until = deadline_ms > 0 ? deadline_ms : monotonic_ms() + timeout_ms;
-		switch (wait_until(conn->fd, events, until, conn->request->wait_mask,
-		                   conn->request->stop)) {
-		case WAIT_READY:
-			break;
-		case WAIT_TIMEOUT:
-			set_error(error, NET_TIMEOUT, NULL);
-			return -1;
-		case WAIT_INTERRUPTED:
-			set_error(error, NET_INTERRUPTED, NULL);
-			return -1;
-		case WAIT_ERROR:
-			set_error(error, NET_RESET, strerror(errno));
-			return -1;
-		}
-	}
-}
-
-static bool tls_handshake(struct http_client *client, struct connection *conn, int64_t deadline_ms,
-                          struct net_error *error)
-{
-	conn->ssl = SSL_new(client->ctx);
-	if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1) {
-		set_error(error, NET_LOCAL, "cannot set up TLS (out of memory?)");
-		return false;
-	}
-	/* Verify the name the user configured: a DNS name (also sent as SNI) or an IP address. */
-	bool named;
-	if (client->url.host_is_ip) {
-		named =
-		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(conn->ssl), client->url.host) == 1;
-	} else {
-		SSL_set_hostflags(conn->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		named = SSL_set_tlsext_host_name(conn->ssl, client->url.host) == 1 &&
-		        SSL_set1_host(conn->ssl, client->url.host) == 1;
-	}
-	if (!named) {
-		ERR_clear_error();
-		set_error(error, NET_LOCAL, "cannot set the server name to verify");
-		return false;
-	}
-	int rc = ssl_run(conn, op_connect, NULL, 0, CONNECT_TIMEOUT_MS, deadline_ms, error);
-	if (rc == 0 || rc == SSL_RUN_UNCLEAN_EOF) {
-		set_error(error, NET_RESET,
-		          "the server closed the connection during the handshake");
-		return false;
-	}
-	return rc > 0;
-}
-
-static void connection_close(struct connection *conn)
-{
-	if (conn->ssl != NULL) {
-		/* One non-blocking attempt at close_notify; the server does not wait for it. */
-		ERR_clear_error();
-		(void)SSL_shutdown(conn->ssl);
-		ERR_clear_error();
-		SSL_free(conn->ssl);
-		conn->ssl = NULL;
-	}
-	if (conn->fd >= 0) {
-		close(conn->fd);
-		conn->fd = -1;
-	}
-}
-
-/* A growing byte buffer. */
-struct buffer {
-	char *data;
-	size_t len, cap;
-};
-
-static bool buffer_append(struct buffer *b, const char *data, size_t len)
-{
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + len + 1)
+	if (t->body_len + len + 1 > t->body_cap) {
+		size_t cap = t->body_cap ? t->body_cap : 4096;
+		while (cap < t->body_len + len + 1)
 			cap *= 2;
-		char *grown = realloc(b->data, cap);
+		char *grown = realloc(t->body, cap);
 		if (grown == NULL)
 			return false;
-		b->data = grown;
-		b->cap = cap;
+		t->body = grown;
+		t->body_cap = cap;
 	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-	b->data[b->len] = '\0';
+	memcpy(t->body + t->body_len, data, len);
+	t->body_len += len;
+	t->body[t->body_len] = '\0';
 	return true;
 }
 
-static bool build_request(const struct http_client *client, const struct http_request *request,
-                          struct buffer *out)
+/* The body: to the caller's sink for a 2xx answer, else into the buffer. Returning less than
+ * was given makes curl stop with CURLE_WRITE_ERROR. */
+static size_t on_body(char *data, size_t size, size_t count, void *arg)
 {
-	char host[300];
-	const struct url *url = &client->url;
-	bool default_port = strcmp(url->port, "443") == 0;
-	snprintf(host, sizeof(host), "%s%s%s%s%s", url->host_is_ipv6 ? "[" : "", url->host,
-	         url->host_is_ipv6 ? "]" : "", default_port ? "" : ":",
-	         default_port ? "" : url->port);
-
-	char *head = NULL;
-	int n = asprintf(&head,
-	                 "%s %s%s HTTP/1.1\r\n"
-	                 "Host: %s\r\n"
-	                 "User-Agent: rollcall/0.1\r\n"
-	                 "Accept: %s\r\n"
-	                 "Connection: close\r\n"
-	                 "%s%s%s"
-	                 "%s%s%s"
-	                 "%s",
-	                 request->method, url->prefix, request->path, host,
-	                 request->accept ? request->accept : "application/json",
-	                 request->idempotency_key ? "Idempotency-Key: " : "",
-	                 request->idempotency_key ? request->idempotency_key : "",
-	                 request->idempotency_key ? "\r\n" : "",
-	                 request->last_event_id ? "Last-Event-ID: " : "",
-	                 request->last_event_id ? request->last_event_id : "",
-	                 request->last_event_id ? "\r\n" : "",
-	                 request->body ? "Content-Type: application/json\r\n" : "");
-	if (n < 0)
-		return false;
-	bool ok = buffer_append(out, head, (size_t)n);
-	free(head);
-	if (!ok)
-		return false;
-	if (request->body != NULL) {
-		char length[64];
-		int m = snprintf(length, sizeof(length), "Content-Length: %zu\r\n\r\n",
-		                 request->body_len);
-		return buffer_append(out, length, (size_t)m) &&
-		       buffer_append(out, request->body, request->body_len);
+	struct transfer *t = arg;
+	size_t len = size * count;
+	t->last_activity_ms = monotonic_ms();
+	if (len == 0)
+		return 0;
+	if (!t->decided) {
+		long status = 0;
+		(void)curl_easy_getinfo(t->lane->easy, CURLINFO_RESPONSE_CODE, &status);
+		t->to_sink = t->request->sink != NULL && status >= 200 && status < 300;
+		t->decided = true;
 	}
-	return buffer_append(out, "\r\n", 2);
+	if (t->to_sink) {
+		t->response->sink_used = true;
+		if (!t->request->sink(t->request->sink_arg, data, len)) {
+			t->sink_failed = true;
+			return 0;
+		}
+		return len;
+	}
+	return body_append(t, data, len) ? len : 0;
 }
 
-/* Where the body bytes go: the caller's sink for 2xx answers, else a buffer. */
-struct body_target {
-	struct http_response *response;
-	const struct http_request *request;
-	struct buffer buffer;
-	bool to_sink;
-	bool too_large;
-	bool sink_failed;
+static size_t on_header(char *data, size_t size, size_t count, void *arg)
+{
+	(void)data;
+	struct transfer *t = arg;
+	t->last_activity_ms = monotonic_ms();
+	t->answered = true;
+	return size * count;
+}
+
+/* Called once the connection is made (or reused): the silence timeout starts here, the
+ * connection phase having its own. */
+static int on_connected(void *arg, char *primary_ip, char *local_ip, int primary_port,
+                        int local_port)
+{
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	struct transfer *t = arg;
+	t->connected = true;
+	t->last_activity_ms = monotonic_ms();
+	return CURL_PREREQFUNC_OK;
+}
+
+/* The alerts by which a server refuses our certificate. */
+static bool classify_alert(int alert, struct net_error *error)
+{
+	char detail[128];
+	snprintf(detail, sizeof(detail), "the server says: %s",
+	         SSL_alert_desc_string_long(SSL3_AL_FATAL << 8 | alert));
+	switch (alert) {
+	case SSL3_AD_CERTIFICATE_REVOKED:
+	case SSL3_AD_CERTIFICATE_EXPIRED:
+		set_error(error, NET_CLIENT_REVOKED, detail);
+		return true;
+	case TLS1_AD_UNKNOWN_CA:
+	case TLS13_AD_CERTIFICATE_REQUIRED:
+	case SSL3_AD_BAD_CERTIFICATE:
+	case SSL3_AD_CERTIFICATE_UNKNOWN:
+	case TLS1_AD_ACCESS_DENIED:
+		set_error(error, NET_CLIENT_REFUSED, detail);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* curl results whose meaning does not depend on anything else. */
+static const struct {
+	CURLcode code;
+	enum net_failure kind;
+	const char *detail; /* NULL: curl's own message */
+} plain_results[] = {
+    {CURLE_COULDNT_RESOLVE_HOST, NET_RESOLVE, NULL},
+    {CURLE_COULDNT_RESOLVE_PROXY, NET_PROXY, NULL},
+    {CURLE_GOT_NOTHING, NET_RESET, "the server closed the connection without answering"},
+    {CURLE_PARTIAL_FILE, NET_RESET,
+     "the server closed the connection before the whole answer arrived"},
+    {CURLE_RECV_ERROR, NET_RESET, NULL},
+    {CURLE_SEND_ERROR, NET_RESET, NULL},
+    {CURLE_WEIRD_SERVER_REPLY, NET_PROTOCOL, NULL},
+    {CURLE_BAD_CONTENT_ENCODING, NET_PROTOCOL, NULL},
+    {CURLE_UNSUPPORTED_PROTOCOL, NET_PROTOCOL, NULL},
+    {CURLE_HTTP2, NET_PROTOCOL, NULL},
+    {CURLE_OUT_OF_MEMORY, NET_LOCAL, "out of memory"},
+    {CURLE_SSL_CERTPROBLEM, NET_LOCAL, NULL},
+    {CURLE_SSL_CACERT_BADFILE, NET_LOCAL, NULL},
 };
 
-static bool deliver(void *arg, const char *data, size_t len)
+/* Turns a failed transfer into a net_error: what we stopped ourselves, then the alert the
+ * server sent (it does not trust us), the verification of its certificate (we do not trust
+ * it), the proxy's answer, and last curl's result. */
+static void classify(struct transfer *t, CURLcode code, struct net_error *error)
 {
-	struct body_target *target = arg;
-	if (len == 0)
-		return true;
-	if (target->to_sink) {
-		target->response->sink_used = true;
-		if (!target->request->sink(target->request->sink_arg, data, len)) {
-			target->sink_failed = true;
-			return false;
+	struct lane *lane = t->lane;
+	const char *said = lane->curl_error[0] ? lane->curl_error : curl_easy_strerror(code);
+	long number = 0;
+
+	if (code == CURLE_WRITE_ERROR) {
+		if (t->sink_failed)
+			set_error(error, NET_LOCAL, "the answer could not be written out");
+		else if (t->too_large)
+			set_error(error, NET_PROTOCOL, "the answer is too large");
+		else
+			set_error(error, NET_LOCAL, "out of memory");
+		return;
+	}
+	if (code == CURLE_PEER_FAILED_VERIFICATION) {
+		(void)curl_easy_getinfo(lane->easy, CURLINFO_SSL_VERIFYRESULT, &number);
+		/* curl checks the name itself once OpenSSL has verified the chain; before that
+		 * the result reads X509_V_ERR_UNSPECIFIED, "not verified yet". */
+		if (number == X509_V_OK || number == X509_V_ERR_UNSPECIFIED ||
+		    number == X509_V_ERR_HOSTNAME_MISMATCH ||
+		    number == X509_V_ERR_IP_ADDRESS_MISMATCH)
+			set_error(error, NET_SERVER_NAME, said);
+		else
+			set_error(error, NET_SERVER_UNTRUSTED,
+			          X509_verify_cert_error_string(number));
+		return;
+	}
+	if (lane->alert >= 0 && classify_alert(lane->alert, error))
+		return;
+	if (curl_easy_getinfo(lane->easy, CURLINFO_HTTP_CONNECTCODE, &number) == CURLE_OK &&
+	    number != 0 && (number < 200 || number > 299)) {
+		char detail[64];
+		snprintf(detail, sizeof(detail), "it answered %ld to CONNECT", number);
+		set_error(error, NET_PROXY, detail);
+		return;
+	}
+	switch (code) {
+	case CURLE_COULDNT_CONNECT:
+		(void)curl_easy_getinfo(lane->easy, CURLINFO_OS_ERRNO, &number);
+		if (number == ECONNREFUSED)
+			set_error(error, NET_REFUSED, said);
+		else if (number == ETIMEDOUT)
+			set_error(error, NET_TIMEOUT, "no answer to the connection attempt");
+		else
+			set_error(error, NET_UNREACHABLE, said);
+		return;
+	case CURLE_OPERATION_TIMEDOUT:
+		set_error(error, NET_TIMEOUT,
+		          t->connected ? NULL : "no answer to the connection attempt");
+		return;
+	case CURLE_SSL_CONNECT_ERROR:
+		if (strstr(said, "wrong version number") != NULL ||
+		    strstr(said, "packet length too long") != NULL) {
+			/* The start of curl's message is enough beside the hint. */
+			snprintf(error->detail, sizeof(error->detail),
+			         "%.200s: is this the rollcalld HTTPS port?", said);
+			error->kind = NET_TLS;
+		} else if (strstr(said, "SSL_ERROR_SYSCALL") != NULL ||
+		           strstr(said, "reset by peer") != NULL) {
+			set_error(error, NET_RESET,
+			          "the server closed the connection during the handshake");
+		} else {
+			set_error(error, NET_TLS, said);
 		}
-		return true;
+		return;
+	default:
+		break;
 	}
-	if (target->buffer.len + len > MAX_BODY_BYTES) {
-		target->too_large = true;
-		return false;
+	for (size_t i = 0; i < sizeof(plain_results) / sizeof(plain_results[0]); i++) {
+		if (plain_results[i].code == code) {
+			set_error(error, plain_results[i].kind,
+			          plain_results[i].detail ? plain_results[i].detail : said);
+			return;
+		}
 	}
-	if (!buffer_append(&target->buffer, data, len)) {
-		target->too_large = true;
-		return false;
-	}
-	return true;
+	set_error(error, NET_TLS, said);
 }
 
-/* Reads some bytes: >0 count, 0 end of stream (clean, or unclean when *unclean is set), -1
- * error. libevent closes without close_notify, which is harmless once the body's length is
- * known and otherwise the end of an until-close body. */
-static int read_some(struct connection *conn, char *buf, int len, int timeout_ms, bool *unclean,
-                     struct net_error *error)
+/* The signals a wait may be interrupted by: blocked now, unblocked in the wait mask. They stay
+ * blocked while curl waits; a signalfd makes their arrival wake the wait. */
+static int wait_signals_fd(const sigset_t *wait_mask)
 {
-	int rc = ssl_run(conn, op_read, buf, len, timeout_ms, 0, error);
-	*unclean = rc == SSL_RUN_UNCLEAN_EOF;
-	if (*unclean)
-		return 0;
-	return rc;
+	sigset_t current, wake;
+	if (wait_mask == NULL || sigprocmask(SIG_BLOCK, NULL, &current) != 0)
+		return -1;
+	sigemptyset(&wake);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&current, sig) == 1 && sigismember(wait_mask, sig) == 0)
+			sigaddset(&wake, sig);
+	return signalfd(-1, &wake, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-static bool read_response(struct connection *conn, const struct http_request *request,
-                          struct http_response *response, struct net_error *error)
+/* Lets pending signals run their handlers, as a wait under the wait mask would. */
+static void deliver_signals(const sigset_t *wait_mask)
 {
+	sigset_t old;
+	if (sigprocmask(SIG_SETMASK, wait_mask, &old) == 0)
+		(void)sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Mutual TLS: our certificate, and the server verified against `ca` only (not the system's CAs)
+ * and its host name or address; version is TLS 1.2 at least. */
+static bool set_tls(CURL *easy, const struct client_config *config, struct lane *lane, long version)
+{
+	return curl_easy_setopt(easy, CURLOPT_SSLCERT, config->cert) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSLKEY, config->key) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_CAINFO, config->ca) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_CAPATH, NULL) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSLVERSION, version) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NO_PARTIALCHAIN) ==
+	           CURLE_OK &&
+	       /* One connection lasts the run: nothing to gain from resuming TLS sessions. */
+	       curl_easy_setopt(easy, CURLOPT_SSL_SESSIONID_CACHE, 0L) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, lane) == CURLE_OK;
+}
+
+static size_t discard(char *data, size_t size, size_t count, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * count;
+}
+
+/* With TLS 1.3 the server refuses a client certificate after the handshake, with an alert and
+ * a close that can reset the connection before the alert is read: curl then reports a lost
+ * connection. A connection lost right after the handshake is therefore tried once more as
+ * TLS 1.2, where the refusal comes within the handshake, with GET /healthz (no side effects),
+ * to tell "refused your certificate" from a network failure. */
+static void probe_refusal(struct http_client *client, struct net_error *error)
+{
+	struct lane probe = {.alert = -1};
+	char url[sizeof(client->base_url) + 16];
+	snprintf(url, sizeof(url), "%s/healthz", client->base_url);
+	CURL *easy = curl_easy_init();
+	if (easy == NULL)
+		return;
+	bool ok = curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 5000L) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard) == CURLE_OK &&
+	          set_tls(easy, client->config, &probe,
+	                  CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2);
+	if (ok && curl_easy_perform(easy) != CURLE_OK && probe.alert >= 0) {
+		struct net_error refused;
+		if (classify_alert(probe.alert, &refused))
+			*error = refused;
+	}
+	curl_easy_cleanup(easy);
+}
+
+static bool setup(struct transfer *t, struct curl_slist **headers)
+{
+	struct http_client *client = t->client;
+	const struct http_request *request = t->request;
+	const struct client_config *config = client->config;
+	CURL *easy = t->lane->easy;
+	char line[300];
+	char url[sizeof(client->base_url) + 2048];
+
+	if (snprintf(url, sizeof(url), "%s%s", client->base_url, request->path) >= (int)sizeof(url))
+		return false;
+	snprintf(line, sizeof(line), "Accept: %s",
+	         request->accept ? request->accept : "application/json");
+	struct curl_slist *list = curl_slist_append(NULL, line);
+	*headers = list;
+	if (list == NULL)
+		return false;
+	/* No "Expect: 100-continue" round trip for our small bodies. */
+	if (curl_slist_append(list, "Expect:") == NULL)
+		return false;
+	if (request->body != NULL &&
+	    curl_slist_append(list, "Content-Type: application/json") == NULL)
+		return false;
+	if (request->idempotency_key != NULL) {
+		snprintf(line, sizeof(line), "Idempotency-Key: %s", request->idempotency_key);
+		if (curl_slist_append(list, line) == NULL)
+			return false;
+	}
+	if (request->last_event_id != NULL) {
+		snprintf(line, sizeof(line), "Last-Event-ID: %s", request->last_event_id);
+		if (curl_slist_append(list, line) == NULL)
+			return false;
+	}
+
+	/* Every option is set for every request: nothing of the previous one lingers. The proxy
+	 * options are left alone, so curl takes https_proxy, no_proxy etc. from the
+	 * environment. */
+	curl_easy_reset(easy);
+	bool ok = curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_USERAGENT, "rollcall/0.1") == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->lane->curl_error) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS) ==
+	              CURLE_OK &&
+	          set_tls(easy, config, t->lane, CURL_SSLVERSION_TLSv1_2) &&
+	          curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_HEADERDATA, t) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_connected) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_PREREQDATA, t) == CURLE_OK;
+	if (!ok)
+		return false;
+	if (strcmp(request->method, "GET") == 0)
+		return curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+	return curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->body_len) ==
+	           CURLE_OK &&
+	       curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request->body ? request->body : "") ==
+	           CURLE_OK &&
+	       (strcmp(request->method, "POST") == 0 ||
+	        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request->method) == CURLE_OK);
+}
+
+/* Why the transfer loop ended early, if it did. */
+enum stopped_by { STOPPED_NOT, STOPPED_SIGNAL, STOPPED_SILENCE, STOPPED_CURL };
+
+/* Drives the transfer until curl is done with it, a signal asks to stop, or the server has
+ * been silent for the request's timeout. */
+static enum stopped_by run_transfer(struct transfer *t, CURLcode *result)
+{
+	struct lane *lane = t->lane;
+	const struct http_request *request = t->request;
 	int timeout_ms =
 	    request->read_timeout_ms > 0 ? request->read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
-	struct buffer head = {0};
-	struct http_head parsed;
-	size_t head_len = 0;
-	char chunk[16384];
-	bool unclean = false;
-	bool ok = false;
-	struct body_target target = {.response = response, .request = request};
+	int signal_fd = wait_signals_fd(request->wait_mask);
+	enum stopped_by stopped = STOPPED_NOT;
 
-	/* The head, skipping any 1xx interim answers. */
+	*result = CURLE_OK;
 	for (;;) {
-		head_len = http_head_length(head.data ? head.data : "", head.len);
-		if (head_len > 0) {
-			char why[160];
-			if (!http_head_parse(head.data, head_len, &parsed, why, sizeof(why))) {
-				set_error(error, NET_PROTOCOL, why);
-				goto done;
-			}
-			if (parsed.status >= 200)
-				break;
-			memmove(head.data, head.data + head_len, head.len - head_len);
-			head.len -= head_len;
-			continue;
+		int running = 0;
+		if (curl_multi_perform(lane->multi, &running) != CURLM_OK) {
+			stopped = STOPPED_CURL;
+			break;
 		}
-		if (head.len > MAX_HEAD_BYTES) {
-			set_error(error, NET_PROTOCOL, "the answer's headers are too large");
-			goto done;
+		if (running == 0)
+			break;
+		if (request->stop != NULL && *request->stop) {
+			stopped = STOPPED_SIGNAL;
+			break;
 		}
-		int n = read_some(conn, chunk, sizeof(chunk), timeout_ms, &unclean, error);
-		if (n < 0)
-			goto done;
-		if (n == 0) {
-			set_error(error, NET_RESET,
-			          head.len ? "the server closed the connection mid-answer"
-			                   : "the server closed the connection without answering");
-			goto done;
-		}
-		if (!buffer_append(&head, chunk, (size_t)n)) {
-			set_error(error, NET_LOCAL, "out of memory");
-			goto done;
-		}
-	}
-
-	response->status = parsed.status;
-	response->date = parsed.date;
-	snprintf(response->content_type, sizeof(response->content_type), "%s", parsed.content_type);
-	target.to_sink = request->sink != NULL && parsed.status >= 200 && parsed.status < 300;
-
-	bool no_body = parsed.status == 204 || parsed.status == 304;
-	struct chunked_decoder decoder;
-	chunked_init(&decoder);
-	int64_t remaining = parsed.content_length;
-	const char *data = head.data + head_len;
-	size_t data_len = head.len - head_len;
-	bool finished = no_body || remaining == 0;
-
-	while (!finished) {
-		if (data_len > 0) {
-			if (parsed.chunked) {
-				bool stopped;
-				(void)chunked_feed(&decoder, data, data_len, deliver, &target,
-				                   &stopped);
-				if (stopped)
-					break;
-				if (decoder.state == CHUNKED_ERROR) {
-					set_error(error, NET_PROTOCOL, "bad chunked coding");
-					goto done;
-				}
-				finished = decoder.state == CHUNKED_DONE;
-			} else {
-				size_t take = data_len;
-				if (remaining >= 0 && (int64_t)take > remaining)
-					take = (size_t)remaining;
-				if (!deliver(&target, data, take))
-					break;
-				if (remaining >= 0) {
-					remaining -= (int64_t)take;
-					finished = remaining == 0;
-				}
-			}
-			if (finished)
-				break;
-		}
-		int n = read_some(conn, chunk, sizeof(chunk), timeout_ms, &unclean, error);
-		if (n < 0)
-			goto done;
-		if (n == 0) {
-			if (!parsed.chunked && remaining < 0) {
-				finished = true; /* an until-close body ends here */
+		int wait_ms = MAX_POLL_MS;
+		if (t->connected) {
+			int64_t left = t->last_activity_ms + timeout_ms - monotonic_ms();
+			if (left <= 0) {
+				stopped = STOPPED_SILENCE;
 				break;
 			}
-			set_error(
-			    error, NET_RESET,
-			    "the server closed the connection before the whole answer arrived");
-			goto done;
+			if (left < wait_ms)
+				wait_ms = (int)left;
 		}
-		data = chunk;
-		data_len = (size_t)n;
+		struct curl_waitfd extra = {.fd = signal_fd, .events = CURL_WAIT_POLLIN};
+		if (curl_multi_poll(lane->multi, signal_fd >= 0 ? &extra : NULL,
+		                    signal_fd >= 0 ? 1 : 0, wait_ms, NULL) != CURLM_OK) {
+			stopped = STOPPED_CURL;
+			break;
+		}
+		if (signal_fd >= 0 && (extra.revents & CURL_WAIT_POLLIN))
+			deliver_signals(request->wait_mask);
 	}
-	if (target.sink_failed) {
-		set_error(error, NET_LOCAL, "the answer could not be written out");
-		goto done;
+	if (signal_fd >= 0)
+		close(signal_fd);
+	if (stopped == STOPPED_NOT) {
+		int left;
+		CURLMsg *message;
+		while ((message = curl_multi_info_read(lane->multi, &left)) != NULL)
+			if (message->msg == CURLMSG_DONE && message->easy_handle == lane->easy)
+				*result = message->data.result;
 	}
-	if (target.too_large) {
-		set_error(error, NET_PROTOCOL, "the answer is too large");
-		goto done;
-	}
+	return stopped;
+}
 
-	response->body = target.buffer.data ? target.buffer.data : strdup("");
-	response->body_len = target.buffer.len;
-	target.buffer.data = NULL;
-	if (response->body == NULL) {
-		set_error(error, NET_LOCAL, "out of memory");
-		goto done;
-	}
-	ok = true;
+/* Status, media type and Date of a complete answer. */
+static void read_head(struct lane *lane, struct http_response *response)
+{
+	long status = 0;
+	char *type = NULL;
+	struct curl_header *date = NULL;
 
-done:
-	free(head.data);
-	free(target.buffer.data);
-	return ok;
+	(void)curl_easy_getinfo(lane->easy, CURLINFO_RESPONSE_CODE, &status);
+	response->status = (int)status;
+	if (curl_easy_getinfo(lane->easy, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK &&
+	    type != NULL) {
+		/* Lower-cased, without parameters. */
+		size_t n = strcspn(type, "; \t");
+		if (n >= sizeof(response->content_type))
+			n = sizeof(response->content_type) - 1;
+		for (size_t i = 0; i < n; i++)
+			response->content_type[i] = (char)tolower((unsigned char)type[i]);
+		response->content_type[n] = '\0';
+	}
+	time_t when;
+	if (curl_easy_header(lane->easy, "Date", 0, CURLH_HEADER, -1, &date) == CURLHE_OK &&
+	    http_date_parse(date->value, &when))
+		response->date = when;
 }
 
 bool http_exchange(struct http_client *client, const struct http_request *request,
                    struct http_response *response, struct net_error *error)
 {
-	struct connection conn = {.fd = -1, .request = request};
-	struct buffer out = {0};
+	struct transfer t = {.client = client, .request = request, .response = response};
+	struct curl_slist *headers = NULL;
 	bool ok = false;
+	CURLcode result = CURLE_OK;
 
 	memset(response, 0, sizeof(*response));
 	error->kind = NET_NONE;
 	error->detail[0] = '\0';
+	for (int i = 0; i < LANES && t.lane == NULL; i++)
+		if (!client->lanes[i].busy)
+			t.lane = &client->lanes[i];
+	if (t.lane == NULL) {
+		set_error(error, NET_LOCAL, "too many requests at once");
+		return false;
+	}
+	struct lane *lane = t.lane;
+	if (lane->multi == NULL)
+		lane->multi = curl_multi_init();
+	if (lane->easy == NULL)
+		lane->easy = curl_easy_init();
+	if (lane->multi == NULL || lane->easy == NULL) {
+		set_error(error, NET_LOCAL, "cannot set up libcurl (out of memory?)");
+		return false;
+	}
+	lane->busy = true;
+	lane->alert = -1;
+	lane->curl_error[0] = '\0';
 
-	if (!build_request(client, request, &out)) {
-		set_error(error, NET_LOCAL, "out of memory");
+	if (!setup(&t, &headers)) {
+		set_error(error, NET_LOCAL, "cannot set up the request (out of memory?)");
 		goto done;
 	}
-	int64_t deadline = monotonic_ms() + CONNECT_TIMEOUT_MS;
-	if (!connect_tcp(client, request, deadline, &conn.fd, error))
+	if (curl_multi_add_handle(lane->multi, lane->easy) != CURLM_OK) {
+		set_error(error, NET_LOCAL, "cannot start the request (out of memory?)");
 		goto done;
-	if (!tls_handshake(client, &conn, deadline, error))
-		goto done;
-
-	int timeout_ms =
-	    request->read_timeout_ms > 0 ? request->read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
-	size_t sent = 0;
-	while (sent < out.len) {
-		size_t len = out.len - sent;
-		int n = ssl_run(&conn, op_write, out.data + sent,
-		                len > INT32_MAX ? INT32_MAX : (int)len, timeout_ms, 0, error);
-		if (n <= 0) {
-			/* With TLS 1.3 a refused certificate is announced by an alert after the
-			 * handshake; if the write failed because the server hung up, the alert may
-			 * still be waiting to be read and says more than "connection reset". */
-			struct net_error after;
-			char probe[256];
-			bool unclean;
-			if (n == 0 || n == SSL_RUN_UNCLEAN_EOF)
-				set_error(error, NET_RESET, "the server closed the connection");
-			if (error->kind == NET_RESET &&
-			    read_some(&conn, probe, sizeof(probe), 1000, &unclean, &after) < 0 &&
-			    (after.kind == NET_CLIENT_REFUSED || after.kind == NET_CLIENT_REVOKED))
-				*error = after;
-			goto done;
+	}
+	enum stopped_by stopped = run_transfer(&t, &result);
+	switch (stopped) {
+	case STOPPED_NOT:
+		if (result == CURLE_OK) {
+			read_head(lane, response);
+			response->body = t.body ? t.body : strdup("");
+			response->body_len = t.body_len;
+			t.body = NULL;
+			if (response->body == NULL)
+				set_error(error, NET_LOCAL, "out of memory");
+			else
+				ok = true;
+		} else {
+			classify(&t, result, error);
+			if (error->kind == NET_RESET && t.connected && !t.answered)
+				probe_refusal(client, error);
 		}
-		sent += (size_t)n;
+		break;
+	case STOPPED_SIGNAL:
+		set_error(error, NET_INTERRUPTED, NULL);
+		break;
+	case STOPPED_SILENCE:
+		set_error(error, NET_TIMEOUT, NULL);
+		break;
+	case STOPPED_CURL:
+		set_error(error, NET_LOCAL, "libcurl failed (out of memory?)");
+		break;
 	}
-	ok = read_response(&conn, request, response, error);
+	/* A transfer removed before it finished takes its connection with it; a finished one
+	 * leaves it in the multi handle's cache for the next request. */
+	(void)curl_multi_remove_handle(lane->multi, lane->easy);
+	if (!ok) {
+		/* Nothing of a failed attempt is kept: a retry gets new handles and so a new
+		 * connection, never one left in doubt. */
+		curl_easy_cleanup(lane->easy);
+		curl_multi_cleanup(lane->multi);
+		lane->easy = NULL;
+		lane->multi = NULL;
+	}
 
 done:
-	connection_close(&conn);
-	free(out.data);
-	if (!ok) {
-		free(response->body);
-		response->body = NULL;
-	}
+	lane->busy = false;
+	curl_slist_free_all(headers);
+	free(t.body);
 	return ok;
 }
 

@@ -1,8 +1,9 @@
-/* HTTPS for the client: one TLS connection (OpenSSL 3, client certificate, TLS 1.2 or later,
- * server verified against the configured CA and its host name or IP address) per request,
- * HTTP/1.1 with Content-Length bodies, and chunked responses streamed to a sink (the alert stream,
- * CSV exports). Blocking from the caller's view; internally non-blocking with poll() so every wait
- * has a deadline and can be interrupted by a signal. */
+/* HTTPS for the client, on libcurl: mutual TLS (client certificate, TLS 1.2 or later, server
+ * verified against the configured CA only and its host name or IP address), one connection kept
+ * open across the requests of a run, proxies from the environment (https_proxy, no_proxy, as
+ * curl reads them), and bodies streamed to a sink as they arrive (the alert stream, CSV exports).
+ * Blocking from the caller's view; every wait has a deadline and can be interrupted by a
+ * signal. */
 #ifndef ROLLCALL_CLIENT_TLS_HTTP_H
 #define ROLLCALL_CLIENT_TLS_HTTP_H
 
@@ -25,6 +26,7 @@ enum net_failure {
 	NET_SERVER_NAME,      /* ... verifies but is for another host name or address */
 	NET_CLIENT_REVOKED,   /* the server says our certificate is revoked or expired */
 	NET_CLIENT_REFUSED,   /* the server refused our certificate (unknown CA, none, bad) */
+	NET_PROXY,            /* the proxy could not be found or would not connect us */
 	NET_TLS,              /* any other TLS failure */
 	NET_PROTOCOL,         /* the answer is not HTTP as we know it */
 	NET_INTERRUPTED,      /* SIGINT/SIGTERM while waiting (only with a wait mask) */
@@ -43,8 +45,9 @@ bool net_failure_retryable(enum net_failure kind);
 
 struct http_client;
 
-/* Builds the TLS context from the configuration (borrowed; must outlive the client). False with
- * a message in err if the certificate, key or CA cannot be loaded: a configuration mistake. */
+/* Sets up libcurl for the configuration (borrowed; must outlive the client), after checking that
+ * the certificate, key and CA load: NULL with a message in err if not, a configuration mistake.
+ * curl_global_init must have been called. */
 struct http_client *http_client_new(const struct client_config *config, char *err, size_t errlen);
 void http_client_free(struct http_client *client);
 
@@ -68,8 +71,9 @@ struct http_request {
 	int read_timeout_ms;         /* silence allowed while waiting for bytes; 0: 10 s */
 	http_sink_fn sink;           /* NULL: the body is buffered in the response */
 	void *sink_arg;
-	/* With a wait mask, waits run with that signal mask (ppoll), so a signal blocked elsewhere
-	 * interrupts them; *stop set by its handler then ends the request with NET_INTERRUPTED. */
+	/* With a wait mask, a signal blocked now but not in the mask interrupts the waits (they
+	 * watch a signalfd and then let the handler run as under the mask); *stop set by the
+	 * handler then ends the request with NET_INTERRUPTED. */
 	const sigset_t *wait_mask;
 	volatile sig_atomic_t *stop;
 };
@@ -83,8 +87,9 @@ struct http_response {
 	bool sink_used; /* at least one byte went to the sink */
 };
 
-/* One attempt: connect, send, read the whole answer. True with *response filled (any status);
- * false with *error. Free the response with http_response_free either way. */
+/* One attempt: connect (or reuse the open connection), send, read the whole answer. True with
+ * *response filled (any status); false with *error. Free the response with http_response_free
+ * either way. */
 bool http_exchange(struct http_client *client, const struct http_request *request,
                    struct http_response *response, struct net_error *error)
     __attribute__((warn_unused_result));
