@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from alerts_helpers import Centre, at, wait_until
-from conftest import ROLLCALL, free_port
+from alerts_helpers import Centre
+from harness import ROLLCALL, at, free_port, wait_until
 
 DAY = "2026-11-20"
 
