@@ -209,6 +209,8 @@ int cmd_returned(struct session *session, const struct cmd_args *args)
 	return rc;
 }
 
+/* Long because it lists and then prints each notification with its delivery state in the
+ * centre's time; the printing is most of it and is used nowhere else. */
 int cmd_notifications(struct session *session, const struct cmd_args *args)
 {
 	const char *absence = args->value[OPT_ABSENCE];

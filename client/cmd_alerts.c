@@ -445,6 +445,8 @@ static int watch_resolve_centre(struct session *session, const struct cmd_args *
 	}
 }
 
+/* Long because it is the whole life of the stream (connect, replay, reconnect with Last-Event-ID,
+ * signals, the bell) in one place, where the order of those steps can be read top to bottom. */
 int cmd_watch(struct session *session, const struct cmd_args *args)
 {
 	struct watch watch = {.session = session};

@@ -82,6 +82,8 @@ static void payout_text(const json_t *payout, const char *zone, char *out, size_
 	         by[0] ? " (recorded by " : "", by, by[0] ? ")" : "");
 }
 
+/* Long because a statement has many parts (lines, withdrawals, adjustments, payout) printed in
+ * the order the finance office reads them. */
 static bool print_statement(const json_t *statement, const char *who, const char *zone)
 {
 	char days[16], start[16], end[16], amount[FORMAT_ORE_SIZE];
@@ -274,6 +276,8 @@ static bool copy_to_stdout(void *arg, const char *data, size_t len)
 	return fwrite(data, 1, len, stdout) == len;
 }
 
+/* Long because the JSON table and the streamed CSV share the centre lookup, the paging and the
+ * totals; split, each half would repeat them. */
 int cmd_statements(struct session *session, const struct cmd_args *args)
 {
 	const char *period = args->positional[0];

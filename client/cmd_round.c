@@ -444,6 +444,8 @@ static enum summary_answer summary(FILE *ui, const struct round *round,
 	}
 }
 
+/* Long because it is the key-by-key loop of the interactive round: one switch over the keys a
+ * person presses, which reads best whole. */
 static int interactive_round(struct session *session, struct round *round)
 {
 	FILE *ui = session->json ? stderr : stdout;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+/* Long because it is one pass over the URL's parts (scheme, userinfo, host, port, path) in the
+ * order they appear; each part's check is a few lines. */
 bool url_parse(const char *text, struct url *out, char *err, size_t errlen)
 {
 	static const char scheme[] = "https://";

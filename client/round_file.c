@@ -174,6 +174,126 @@ bool round_entries_add_line(struct round_entries *entries, const struct observat
 	return entry->case_number != NULL && (line->note == NULL || entry->note != NULL);
 }
 
+/* Who observation n names: "resident" (an id, or a case number as text) or "case_number",
+ * exactly one of them; *case_number_out is set when it is a case number, else *resident_out. */
+static bool entry_who(const json_t *item, size_t n, const json_t **resident_out,
+                      const json_t **case_number_out, char *err, size_t errlen)
+{
+	const json_t *resident = json_object_get(item, "resident");
+	const json_t *case_number = json_object_get(item, "case_number");
+
+	if ((resident != NULL) == (case_number != NULL)) {
+		snprintf(err, errlen,
+		         "observation %zu: give either \"resident\" or \"case_number\"", n);
+		return false;
+	}
+	if (case_number == NULL && json_is_string(resident))
+		case_number = resident; /* a resident named by text is a case number */
+	if (case_number != NULL &&
+	    (!json_is_string(case_number) || json_string_length(case_number) == 0)) {
+		snprintf(err, errlen, "observation %zu: the case number must be a string", n);
+		return false;
+	}
+	if (case_number == NULL &&
+	    (!json_is_integer(resident) || json_integer_value(resident) <= 0)) {
+		snprintf(err, errlen,
+		         "observation %zu: \"resident\" must be a resident id (a positive "
+		         "integer) or a case number (a string)",
+		         n);
+		return false;
+	}
+
+	*resident_out = resident;
+	*case_number_out = case_number;
+	return true;
+}
+
+/* Checks observation n (counted from 1) of a round file and appends it to entries. */
+static bool entry_from_json(const json_t *item, size_t n, struct round_entries *entries, char *err,
+                            size_t errlen)
+{
+	if (!json_is_object(item)) {
+		snprintf(err, errlen, "observation %zu is not an object", n);
+		return false;
+	}
+	const char *key;
+	const json_t *value;
+	json_object_foreach((json_t *)item, key, value)
+	{
+		if (strcmp(key, "resident") != 0 && strcmp(key, "case_number") != 0 &&
+		    strcmp(key, "status") != 0 && strcmp(key, "reason") != 0 &&
+		    strcmp(key, "note") != 0) {
+			snprintf(err, errlen, "observation %zu: unknown field \"%s\"", n, key);
+			return false;
+		}
+	}
+
+	const json_t *resident = NULL, *case_number = NULL;
+	if (!entry_who(item, n, &resident, &case_number, err, errlen))
+		return false;
+	const json_t *status_json = json_object_get(item, "status");
+	const json_t *reason_json = json_object_get(item, "reason");
+	const json_t *note_json = json_object_get(item, "note");
+
+	const struct choice *status =
+	    json_is_string(status_json)
+	        ? choice_by_name(round_statuses, json_string_value(status_json))
+	        : NULL;
+	if (status == NULL) {
+		snprintf(err, errlen,
+		         "observation %zu: \"status\" must be present, absent or excused", n);
+		return false;
+	}
+	const struct choice *reason = NULL;
+	if (reason_json != NULL && !json_is_null(reason_json)) {
+		reason = json_is_string(reason_json)
+		             ? choice_by_name(round_reasons, json_string_value(reason_json))
+		             : NULL;
+		if (reason == NULL) {
+			snprintf(err, errlen,
+			         "observation %zu: \"reason\" must be leave, hospital, "
+			         "school_trip, authority_meeting or other",
+			         n);
+			return false;
+		}
+	}
+	if ((strcmp(status->name, "excused") == 0) != (reason != NULL)) {
+		snprintf(err, errlen,
+		         "observation %zu: a reason is given with excused, and only then", n);
+		return false;
+	}
+	if (note_json != NULL && !json_is_null(note_json) && !json_is_string(note_json)) {
+		snprintf(err, errlen, "observation %zu: \"note\" must be a string", n);
+		return false;
+	}
+
+	struct round_entry *entry = entries_push(entries);
+	if (entry == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	entry->position = n;
+	entry->status = status->name;
+	entry->reason = reason ? reason->name : NULL;
+	if (case_number != NULL) {
+		entry->case_number = strdup(json_string_value(case_number));
+		if (entry->case_number == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+	} else {
+		entry->resident_id = (long long)json_integer_value(resident);
+	}
+	if (json_is_string(note_json) && json_string_length(note_json) > 0) {
+		entry->note = strdup(json_string_value(note_json));
+		if (entry->note == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+	}
+	return true;
+}
+
 bool round_entries_from_json(const json_t *root, struct round_entries *entries, char *err,
                              size_t errlen)
 {
@@ -186,110 +306,8 @@ bool round_entries_from_json(const json_t *root, struct round_entries *entries, 
 	const json_t *item;
 	json_array_foreach(list, index, item)
 	{
-		size_t n = index + 1;
-		if (!json_is_object(item)) {
-			snprintf(err, errlen, "observation %zu is not an object", n);
+		if (!entry_from_json(item, index + 1, entries, err, errlen))
 			return false;
-		}
-		const char *key;
-		const json_t *value;
-		json_object_foreach((json_t *)item, key, value)
-		{
-			if (strcmp(key, "resident") != 0 && strcmp(key, "case_number") != 0 &&
-			    strcmp(key, "status") != 0 && strcmp(key, "reason") != 0 &&
-			    strcmp(key, "note") != 0) {
-				snprintf(err, errlen, "observation %zu: unknown field \"%s\"", n,
-				         key);
-				return false;
-			}
-		}
-
-		const json_t *resident = json_object_get(item, "resident");
-		const json_t *case_number = json_object_get(item, "case_number");
-		const json_t *status_json = json_object_get(item, "status");
-		const json_t *reason_json = json_object_get(item, "reason");
-		const json_t *note_json = json_object_get(item, "note");
-
-		if ((resident != NULL) == (case_number != NULL)) {
-			snprintf(err, errlen,
-			         "observation %zu: give either \"resident\" or \"case_number\"", n);
-			return false;
-		}
-		if (case_number == NULL && json_is_string(resident))
-			case_number = resident; /* a resident named by text is a case number */
-		if (case_number != NULL &&
-		    (!json_is_string(case_number) || json_string_length(case_number) == 0)) {
-			snprintf(err, errlen, "observation %zu: the case number must be a string",
-			         n);
-			return false;
-		}
-		if (case_number == NULL &&
-		    (!json_is_integer(resident) || json_integer_value(resident) <= 0)) {
-			snprintf(err, errlen,
-			         "observation %zu: \"resident\" must be a resident id (a positive "
-			         "integer) or a case number (a string)",
-			         n);
-			return false;
-		}
-
-		const struct choice *status =
-		    json_is_string(status_json)
-		        ? choice_by_name(round_statuses, json_string_value(status_json))
-		        : NULL;
-		if (status == NULL) {
-			snprintf(err, errlen,
-			         "observation %zu: \"status\" must be present, absent or excused",
-			         n);
-			return false;
-		}
-		const struct choice *reason = NULL;
-		if (reason_json != NULL && !json_is_null(reason_json)) {
-			reason = json_is_string(reason_json)
-			             ? choice_by_name(round_reasons, json_string_value(reason_json))
-			             : NULL;
-			if (reason == NULL) {
-				snprintf(err, errlen,
-				         "observation %zu: \"reason\" must be leave, hospital, "
-				         "school_trip, authority_meeting or other",
-				         n);
-				return false;
-			}
-		}
-		if ((strcmp(status->name, "excused") == 0) != (reason != NULL)) {
-			snprintf(err, errlen,
-			         "observation %zu: a reason is given with excused, and only then",
-			         n);
-			return false;
-		}
-		if (note_json != NULL && !json_is_null(note_json) && !json_is_string(note_json)) {
-			snprintf(err, errlen, "observation %zu: \"note\" must be a string", n);
-			return false;
-		}
-
-		struct round_entry *entry = entries_push(entries);
-		if (entry == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return false;
-		}
-		entry->position = n;
-		entry->status = status->name;
-		entry->reason = reason ? reason->name : NULL;
-		if (case_number != NULL) {
-			entry->case_number = strdup(json_string_value(case_number));
-			if (entry->case_number == NULL) {
-				snprintf(err, errlen, "out of memory");
-				return false;
-			}
-		} else {
-			entry->resident_id = (long long)json_integer_value(resident);
-		}
-		if (json_is_string(note_json) && json_string_length(note_json) > 0) {
-			entry->note = strdup(json_string_value(note_json));
-			if (entry->note == NULL) {
-				snprintf(err, errlen, "out of memory");
-				return false;
-			}
-		}
 	}
 	return true;
 }

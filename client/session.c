@@ -109,6 +109,8 @@ static json_t *parse_body(const char *body, size_t len, const char *content_type
 	return json_loadb(body, len, 0, &error);
 }
 
+/* Long because one request's retry loop (idempotent retries, the retry budget, the error a
+ * person sees) is clearer in one piece than split across helpers that share its state. */
 int session_call(struct session *session, const struct call *call, struct answer *answer)
 {
 	memset(answer, 0, sizeof(*answer));

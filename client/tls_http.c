@@ -746,6 +746,8 @@ static void read_head(struct lane *lane, struct http_response *response)
 		response->date = when;
 }
 
+/* Long because it is the one place a request is set up on the curl handle and its failure
+ * explained; the option list is long, the logic is not. */
 bool http_exchange(struct http_client *client, const struct http_request *request,
                    struct http_response *response, struct net_error *error)
 {
