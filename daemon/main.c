@@ -17,6 +17,7 @@
 #include "schema_manifest.h"
 #include "schema_migrate.h"
 #include "server.h"
+#include "service.h"
 
 #define DRAIN_LIMIT_S 30
 
@@ -66,6 +67,7 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
 	if (daemon_state->draining)
 		return;
 	log_info("signal %d: draining", (int)sig);
+	service_stopping();
 	daemon_state->draining = true;
 	drain_started_us = clock_monotonic_us();
 	server_stop_accepting(daemon_state->server);
@@ -77,9 +79,19 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
 
 static const char *config_path;
 
+static void reload(void);
+
+/* SIGHUP, told to systemd (Type=notify) as a reload from start to end. */
 static void on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig, (void)what, (void)arg;
+	service_reloading();
+	reload();
+	service_reloaded();
+}
+
+static void reload(void)
+{
 	struct config fresh;
 	char err[512];
 	if (!config_load(config_path, &fresh, err, sizeof err)) {
@@ -153,6 +165,8 @@ static int run(struct config *config)
 		log_error("cannot start the timing engine, alert hub or webhook sender");
 		goto done;
 	}
+	if (!service_start(&d))
+		goto done;
 	drain_timer = evtimer_new(d.base, drain_check_cb, event_self_cbarg());
 	sig_term = evsignal_new(d.base, SIGTERM, on_terminate, drain_timer);
 	sig_int = evsignal_new(d.base, SIGINT, on_terminate, drain_timer);
@@ -162,11 +176,13 @@ static int run(struct config *config)
 		goto done;
 	log_info("rollcalld %s ready (schema %zu, code %.12s, instance %s)", ROLLCALL_VERSION_TEXT,
 		 schema_manifest_migration_count, schema_manifest_code_hash, config->instance_name);
+	service_ready();
 	if (event_base_dispatch(d.base) != 0)
 		log_error("event loop failed");
 	else
 		status = 0;
 done:
+	service_stop();
 	if (d.alerts)
 		alert_hub_free(d.alerts);
 	if (d.sender)
