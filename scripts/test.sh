@@ -1,7 +1,7 @@
 #!/bin/bash
 # rollcall's whole test suite, as CI runs it (.ci/run): installs what is missing, builds three times
 # (build/: optimised with assertions on; build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer;
-# build-release/: Release as packaged, compiled only),
+# build-release/: Release as packaged, then built into a .deb and installed by scripts/package.sh),
 # runs the unit tests of both, the API tests against the sanitized daemon, and the SQL checks;
 # also checks the formatting of every C file and that a Release build (-O3) compiles.
 # Exits non-zero when anything fails. Extra arguments go to pytest (e.g. -k rounds -x).
@@ -41,7 +41,7 @@ build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O
 build build-asan -DROLLCALL_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g"
 # The package's configuration (-O3, NDEBUG): built so that its warnings fail here, not there.
-build build-release -DCMAKE_BUILD_TYPE=Release
+build build-release -DCMAKE_BUILD_TYPE=Release -DROLLCALL_PACKAGE=ON
 
 # Sanitizers: stop at the first report, with a stack; leaks count as failures.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
@@ -100,6 +100,15 @@ EOF
 	else
 		failures+=("SQL checks (cluster or PKI did not start)")
 	fi
+fi
+
+step "Debian package (scripts/package.sh test build-release)"
+# Builds the .deb, checks its contents, installs it here, runs the installed rollcalld --migrate
+# against a throwaway cluster, verifies the unit, removes and purges it.
+if [[ $(id -u) -eq 0 ]]; then
+	./scripts/package.sh test build-release || failures+=("Debian package")
+else
+	echo "skipped: installing the package needs root (CI runs as root)"
 fi
 
 step "summary"
