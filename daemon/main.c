@@ -18,27 +18,28 @@
 #include "schema_manifest.h"
 #include "schema_migrate.h"
 #include "server.h"
+#include "service.h"
 
 #define DRAIN_LIMIT_S 30
 
 struct daemon *daemon_state;
 
 static const char usage[] =
-	"usage: rollcalld --config FILE [--migrate] [--schema-dir DIR]\n"
-	"\n"
-	"The rollcall operations daemon: attendance rounds, absences and alerts, notifications\n"
-	"to the authorities and cash allowances, served over HTTPS with mutual TLS.\n"
-	"\n"
-	"  -c, --config FILE     configuration file (INI, section [rollcalld])\n"
-	"  -m, --migrate         bring the database to this build's schema (pending migrations and\n"
-	"                        the SQL code layer, in one transaction) and exit\n"
-	"  -s, --schema-dir DIR  the schema directory, holding migrations/ and code/ (default\n"
-	"                        " ROLLCALL_SCHEMA_DIR ")\n"
-	"  -h, --help            show this help\n"
-	"  -V, --version         show the version and the schema it needs\n"
-	"\n"
-	"Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level;\n"
-	"SIGTERM or SIGINT stop accepting connections, finish requests in flight and exit.\n";
+    "usage: rollcalld --config FILE [--migrate] [--schema-dir DIR]\n"
+    "\n"
+    "The rollcall operations daemon: attendance rounds, absences and alerts, notifications\n"
+    "to the authorities and cash allowances, served over HTTPS with mutual TLS.\n"
+    "\n"
+    "  -c, --config FILE     configuration file (INI, section [rollcalld])\n"
+    "  -m, --migrate         bring the database to this build's schema (pending migrations and\n"
+    "                        the SQL code layer, in one transaction) and exit\n"
+    "  -s, --schema-dir DIR  the schema directory, holding migrations/ and code/ (default\n"
+    "                        " ROLLCALL_SCHEMA_DIR ")\n"
+    "  -h, --help            show this help\n"
+    "  -V, --version         show the version and the schema it needs\n"
+    "\n"
+    "Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level;\n"
+    "SIGTERM or SIGINT stop accepting connections, finish requests in flight and exit.\n";
 
 static int64_t drain_started_us;
 
@@ -50,8 +51,7 @@ static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
 	bool timed_out = clock_monotonic_us() - drain_started_us > DRAIN_LIMIT_S * 1000000LL;
 	if (left <= 0 || timed_out) {
 		if (left > 0)
-			log_warn("drain: giving up on %d requests after %d s", left,
-				 DRAIN_LIMIT_S);
+			log_warn("drain: giving up on %d requests after %d s", left, DRAIN_LIMIT_S);
 		log_info("drained; exiting");
 		event_base_loopexit(daemon_state->base, NULL);
 		return;
@@ -67,6 +67,7 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
 	if (daemon_state->draining)
 		return;
 	log_info("signal %d: draining", (int)sig);
+	service_stopping();
 	daemon_state->draining = true;
 	drain_started_us = clock_monotonic_us();
 	server_stop_accepting(daemon_state->server);
@@ -78,9 +79,19 @@ static void on_terminate(evutil_socket_t sig, short what, void *arg)
 
 static const char *config_path;
 
+static void reload(void);
+
+/* SIGHUP, told to systemd (Type=notify) as a reload from start to end. */
 static void on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig, (void)what, (void)arg;
+	service_reloading();
+	reload();
+	service_reloaded();
+}
+
+static void reload(void)
+{
 	struct config fresh;
 	char err[512];
 	if (!config_load(config_path, &fresh, err, sizeof err)) {
@@ -127,7 +138,7 @@ static int run(struct config *config)
 
 	int64_t stored_clock = 0;
 	if (!db_startup_check(config->database, config->bootstrap_admin, clock_now_us(),
-			      &stored_clock))
+	                      &stored_clock))
 		return 1;
 	if (config->test_clock) {
 		clock_use_test(true);
@@ -155,6 +166,8 @@ static int run(struct config *config)
 		log_error("cannot start the timing engine, alert hub or webhook sender");
 		goto done;
 	}
+	if (!service_start(&d))
+		goto done;
 	drain_timer = evtimer_new(d.base, drain_check_cb, event_self_cbarg());
 	sig_term = evsignal_new(d.base, SIGTERM, on_terminate, drain_timer);
 	sig_int = evsignal_new(d.base, SIGINT, on_terminate, drain_timer);
@@ -163,12 +176,14 @@ static int run(struct config *config)
 	    evsignal_add(sig_int, NULL) || evsignal_add(sig_hup, NULL))
 		goto done;
 	log_info("rollcalld %s ready (schema %zu, code %.12s, instance %s)", ROLLCALL_VERSION_TEXT,
-		 schema_manifest_migration_count, schema_manifest_code_hash, config->instance_name);
+	         schema_manifest_migration_count, schema_manifest_code_hash, config->instance_name);
+	service_ready();
 	if (event_base_dispatch(d.base) != 0)
 		log_error("event loop failed");
 	else
 		status = 0;
 done:
+	service_stop();
 	if (d.alerts)
 		alert_hub_free(d.alerts);
 	if (d.sender)
@@ -195,9 +210,9 @@ done:
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"config", required_argument, NULL, 'c'}, {"migrate", no_argument, NULL, 'm'},
-		{"schema-dir", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},     {"migrate", no_argument, NULL, 'm'},
+	    {"schema-dir", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
 	};
 	bool migrate = false;
 	const char *schema_dir = ROLLCALL_SCHEMA_DIR;
@@ -217,8 +232,9 @@ int main(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		case 'V':
-			printf("rollcalld %s (schema version %zu, code layer %s)\n", ROLLCALL_VERSION_TEXT,
-			       schema_manifest_migration_count, schema_manifest_code_hash);
+			printf("rollcalld %s (schema version %zu, code layer %s)\n",
+			       ROLLCALL_VERSION_TEXT, schema_manifest_migration_count,
+			       schema_manifest_code_hash);
 			return 0;
 		default:
 			fputs(usage, stderr);

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential cmake pkg-config
 	libevent-dev libevent-2.1-7 libssl-dev libpq-dev libjansson-dev libinih-dev libcmocka-dev
-	libcurl4-openssl-dev clang-format clang libclang-rt-14-dev
+	libcurl4-openssl-dev clang-format clang libclang-rt-14-dev libsystemd-dev scdoc
 	postgresql-15 postgresql-client-15
 	python3 python3-pytest python3-psycopg python3-pexpect
 	openssl curl valgrind util-linux sslscan

@@ -2,10 +2,10 @@
 # rollcall's whole test suite, as CI runs it (.ci/run): installs what is missing, checks the
 # formatting of every C file, builds four times (build/: optimised with assertions on;
 # build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer; build-release/: Release as
-# packaged, compiled only; build-fuzz/: clang with libFuzzer), runs the unit tests of the first
-# two, the API tests against the sanitized daemon, the SQL checks, and each fuzzing harness for
-# FUZZ_SECONDS (default 20). Exits non-zero when anything fails. Extra arguments go to pytest
-# (e.g. -k rounds -x).
+# packaged, then made into a .deb and installed by scripts/package.sh; build-fuzz/: clang with
+# libFuzzer), runs the unit tests of the first two, the API tests against the sanitized daemon,
+# the SQL checks, the package test and each fuzzing harness for FUZZ_SECONDS (default 20).
+# Exits non-zero when anything fails. Extra arguments go to pytest (e.g. -k rounds -x).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -42,7 +42,7 @@ build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O
 build build-asan -DROLLCALL_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g"
 # The package's configuration (-O3, NDEBUG): built so that its warnings fail here, not there.
-build build-release -DCMAKE_BUILD_TYPE=Release
+build build-release -DCMAKE_BUILD_TYPE=Release -DROLLCALL_PACKAGE=ON
 # The libFuzzer harnesses (clang): tests/fuzz.
 mkdir -p build-fuzz
 CC=clang build build-fuzz -DROLLCALL_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -72,6 +72,15 @@ if [[ -e ${sql_checks[0]} ]]; then
 	# harness's template migrated by build/rollcalld.
 	ROLLCALL_BUILD=$ROOT/build /usr/bin/python3 -m pytest -q tests/sql/test_sql_checks.py ||
 		failures+=("SQL checks (tests/sql)")
+fi
+
+step "Debian package (scripts/package.sh test build-release)"
+# Builds the .deb, checks its contents, installs it here, runs the installed rollcalld --migrate
+# against a throwaway cluster, verifies the unit, removes and purges it.
+if [[ $(id -u) -eq 0 ]]; then
+	./scripts/package.sh test build-release || failures+=("Debian package")
+else
+	echo "skipped: installing the package needs root (CI runs as root)"
 fi
 
 step "fuzzing (tests/fuzz, ${FUZZ_SECONDS:-20} s per harness)"
