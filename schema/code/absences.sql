@@ -59,32 +59,32 @@ RETURNS timestamptz LANGUAGE sql STABLE AS $$
           LIMIT 1))
 $$;
 
-CREATE FUNCTION absence_json(a absences) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION absence_json(p_a absences) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
-        'id', a.id, 'resident', a.resident, 'centre', a.centre, 'since', a.since,
-        'opened_at', a.opened_at, 'opened_by', a.opened_by, 'notify_at', a.notify_at,
-        'reason', a.reason, 'known_departure', a.known_departure, 'concern', a.concern,
-        'notified_at', a.notified_at, 'returned_at', a.returned_at, 'note', a.note,
-        'age_at_since', a.age_at_since, 'recipients', to_jsonb(a.recipients))
+        'id', p_a.id, 'resident', p_a.resident, 'centre', p_a.centre, 'since', p_a.since,
+        'opened_at', p_a.opened_at, 'opened_by', p_a.opened_by, 'notify_at', p_a.notify_at,
+        'reason', p_a.reason, 'known_departure', p_a.known_departure, 'concern', p_a.concern,
+        'notified_at', p_a.notified_at, 'returned_at', p_a.returned_at, 'note', p_a.note,
+        'age_at_since', p_a.age_at_since, 'recipients', to_jsonb(p_a.recipients))
 $$;
 
 -- The webhook body of SPEC section 10 without event_id (the outbox adds it per authority),
 -- from the rows (a plain expression, so that a query over many absences inlines it).
-CREATE FUNCTION absence_payload_json(a absences, c centres, r residents, p_type text,
+CREATE FUNCTION absence_payload_json(p_a absences, p_c centres, p_r residents, p_type text,
                                      p_reason text)
 RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'type', p_type,
-        'absence', a.id,
-        'centre', jsonb_build_object('id', c.id, 'name', c.name, 'operator', c.operator),
+        'absence', p_a.id,
+        'centre', jsonb_build_object('id', p_c.id, 'name', p_c.name, 'operator', p_c.operator),
         'resident', jsonb_build_object(
-            'case_number', r.case_number, 'given_name', r.given_name,
-            'family_name', r.family_name, 'date_of_birth', r.date_of_birth,
-            'age', a.age_at_since),
-        'since', a.since,
+            'case_number', p_r.case_number, 'given_name', p_r.given_name,
+            'family_name', p_r.family_name, 'date_of_birth', p_r.date_of_birth,
+            'age', p_a.age_at_since),
+        'since', p_a.since,
         'reason', p_reason,
-        'concern', a.concern,
-        'returned_at', a.returned_at)
+        'concern', p_a.concern,
+        'returned_at', p_a.returned_at)
 $$;
 
 CREATE FUNCTION absence_payload(p_absence bigint, p_type text, p_reason text)
@@ -101,7 +101,7 @@ $$;
 -- recipients and rule on the row passed in; the caller stores it. A threshold instant already
 -- passed at p_now means at once. With no matching rule (the rules table emptied by mistake)
 -- the careful choice is to notify all three authorities at once.
-CREATE FUNCTION absence_plan(a absences, p_now timestamptz) RETURNS absences
+CREATE FUNCTION absence_plan(p_a absences, p_now timestamptz) RETURNS absences
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     tz text;
@@ -109,30 +109,30 @@ DECLARE
     rule threshold_rules;
     family text;
 BEGIN
-    SELECT timezone INTO tz FROM centres WHERE id = a.centre;
-    since_date := (a.since AT TIME ZONE tz)::date;
-    a.age_at_since := age_years((SELECT date_of_birth FROM residents WHERE id = a.resident),
+    SELECT timezone INTO tz FROM centres WHERE id = p_a.centre;
+    since_date := (p_a.since AT TIME ZONE tz)::date;
+    p_a.age_at_since := age_years((SELECT date_of_birth FROM residents WHERE id = p_a.resident),
                                 since_date);
-    family := CASE WHEN a.concern IS NOT NULL THEN 'concern'
-                   WHEN a.known_departure THEN 'known_departure'
+    family := CASE WHEN p_a.concern IS NOT NULL THEN 'concern'
+                   WHEN p_a.known_departure THEN 'known_departure'
                    ELSE 'threshold' END;
-    rule := threshold_rule_for(family, a.age_at_since, since_date);
+    rule := threshold_rule_for(family, p_a.age_at_since, since_date);
     IF rule.id IS NULL THEN
-        RAISE WARNING 'no % rule for age % on %: notifying at once', family, a.age_at_since,
+        RAISE WARNING 'no % rule for age % on %: notifying at once', family, p_a.age_at_since,
             since_date;
-        a.rule := NULL;
-        a.reason := CASE family WHEN 'threshold' THEN 'threshold_12h' ELSE family END;
-        a.recipients := ARRAY['municipality', 'police', 'immigration'];
-        a.notify_at := p_now;
-        RETURN a;
+        p_a.rule := NULL;
+        p_a.reason := CASE family WHEN 'threshold' THEN 'threshold_12h' ELSE family END;
+        p_a.recipients := ARRAY['municipality', 'police', 'immigration'];
+        p_a.notify_at := p_now;
+        RETURN p_a;
     END IF;
-    a.rule := rule.id;
-    a.reason := rule.reason;
-    a.recipients := rule.recipients;
+    p_a.rule := rule.id;
+    p_a.reason := rule.reason;
+    p_a.recipients := rule.recipients;
     -- At once for a concern or a known departure (hours = 0), and when the threshold instant
     -- has already passed.
-    a.notify_at := greatest(p_now, a.since + make_interval(hours => rule.hours));
-    RETURN a;
+    p_a.notify_at := greatest(p_now, p_a.since + make_interval(hours => rule.hours));
+    RETURN p_a;
 END $$;
 
 -- Records the decision to notify the authorities of absences, each for its reason and to its
@@ -160,17 +160,17 @@ BEGIN
 END $$;
 
 -- Stores a new or re-planned notify instant: at once now, or a due row for later.
-CREATE FUNCTION absence_apply_plan(a absences, p_now timestamptz) RETURNS void
+CREATE FUNCTION absence_apply_plan(p_a absences, p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE absences
-       SET notify_at = a.notify_at, reason = a.reason, recipients = a.recipients,
-           rule = a.rule, age_at_since = a.age_at_since
-     WHERE id = a.id;
-    IF a.notify_at <= p_now THEN
-        PERFORM absence_notify_many(ARRAY[a.id], p_now);
+       SET notify_at = p_a.notify_at, reason = p_a.reason, recipients = p_a.recipients,
+           rule = p_a.rule, age_at_since = p_a.age_at_since
+     WHERE id = p_a.id;
+    IF p_a.notify_at <= p_now THEN
+        PERFORM absence_notify_many(ARRAY[p_a.id], p_now);
     ELSE
-        PERFORM due_schedule('absence_notify', a.id, a.centre, a.notify_at);
+        PERFORM due_schedule('absence_notify', p_a.id, p_a.centre, p_a.notify_at);
     END IF;
 END $$;
 

@@ -19,17 +19,17 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 
 -- The centre a request acts on, if the account may see it: 404 when it does not exist, 403 when
 -- it is not one of the account's centres (admins see every centre).
-CREATE FUNCTION require_centre(ctx jsonb, centre text) RETURNS centres
+CREATE FUNCTION require_centre(ctx jsonb, p_centre text) RETURNS centres
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     found_centre centres;
 BEGIN
-    SELECT * INTO found_centre FROM centres c WHERE c.id = require_centre.centre;
+    SELECT * INTO found_centre FROM centres c WHERE c.id = p_centre;
     IF NOT FOUND THEN
-        PERFORM fail(404, 'not_found', format('there is no centre %L', centre));
+        PERFORM fail(404, 'not_found', format('there is no centre %L', p_centre));
     END IF;
-    IF ctx->>'role' <> 'admin' AND NOT coalesce(ctx->'centres' ? centre, false) THEN
-        PERFORM fail(403, 'forbidden', format('centre %L is not one of your centres', centre));
+    IF ctx->>'role' <> 'admin' AND NOT coalesce(ctx->'centres' ? p_centre, false) THEN
+        PERFORM fail(403, 'forbidden', format('centre %L is not one of your centres', p_centre));
     END IF;
     RETURN found_centre;
 END $$;
@@ -50,8 +50,8 @@ BEGIN
 END $$;
 
 -- One audit row. Internal: ops use audit() / audit_many(); api() uses it for refusals.
-CREATE FUNCTION audit_write(ctx jsonb, action text, resident bigint, outcome text,
-                            detail jsonb) RETURNS void
+CREATE FUNCTION audit_write(ctx jsonb, p_action text, p_resident bigint, p_outcome text,
+                            p_detail jsonb) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO audit (at, cn, role, action, resident, request_id, remote, outcome, detail)
     VALUES (($1->>'now')::timestamptz, $1->>'cn', $1->>'role', $2, $3, $1->>'request_id',
@@ -59,12 +59,12 @@ LANGUAGE sql AS $$
 $$;
 
 -- Records that the request read or changed something (a resident's data when resident is set).
-CREATE FUNCTION audit(ctx jsonb, action text, resident bigint, detail jsonb DEFAULT NULL)
+CREATE FUNCTION audit(ctx jsonb, p_action text, p_resident bigint, p_detail jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE sql AS $$ SELECT audit_write($1, $2, $3, 'ok', $4) $$;
 
 -- One row per distinct resident, for lists.
-CREATE FUNCTION audit_many(ctx jsonb, action text, residents bigint[]) RETURNS void
+CREATE FUNCTION audit_many(ctx jsonb, p_action text, p_residents bigint[]) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO audit (at, cn, role, action, resident, request_id, remote, outcome)
     SELECT ($1->>'now')::timestamptz, $1->>'cn', $1->>'role', $2, r, $1->>'request_id',
@@ -80,7 +80,7 @@ $$;
 
 -- Gives the configured certificate CN the admin role on first start; an existing account of
 -- that name is left exactly as it is (an operator may have disabled it on purpose).
-CREATE FUNCTION bootstrap_admin(cn text, now timestamptz) RETURNS void
+CREATE FUNCTION bootstrap_admin(p_cn text, p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO accounts (cn, role, created_at) VALUES ($1, 'admin', $2)
@@ -95,7 +95,7 @@ END $$;
 -- Accounts (admin)
 -- ---------------------------------------------------------------------------------------------
 
-CREATE FUNCTION account_json(cn text) RETURNS jsonb
+CREATE FUNCTION account_json(p_cn text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', a.cn,
@@ -110,17 +110,17 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Replaces an account's centres with the (validated) JSON array `centres`.
-CREATE FUNCTION account_centres_set(cn text, centres jsonb) RETURNS void
+CREATE FUNCTION account_centres_set(p_cn text, p_centres jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     element jsonb;
     position bigint;
 BEGIN
-    IF jsonb_typeof(centres) <> 'array' THEN
+    IF jsonb_typeof(p_centres) <> 'array' THEN
         PERFORM fail(400, 'bad_field', 'centres must be an array of centre ids', 'centres');
     END IF;
     FOR element, position IN
-        SELECT e, i - 1 FROM jsonb_array_elements(centres) WITH ORDINALITY AS t(e, i) ORDER BY i
+        SELECT e, i - 1 FROM jsonb_array_elements(p_centres) WITH ORDINALITY AS t(e, i) ORDER BY i
     LOOP
         IF jsonb_typeof(element) <> 'string'
            OR NOT EXISTS (SELECT 1 FROM centres c WHERE c.id = element #>> '{}') THEN
@@ -128,24 +128,24 @@ BEGIN
                          format('centres[%s]', position));
         END IF;
     END LOOP;
-    DELETE FROM account_centres ac WHERE ac.cn = account_centres_set.cn;
+    DELETE FROM account_centres ac WHERE ac.cn = p_cn;
     INSERT INTO account_centres (cn, centre)
-    SELECT DISTINCT account_centres_set.cn, e #>> '{}' FROM jsonb_array_elements(centres) AS e;
+    SELECT DISTINCT p_cn, e #>> '{}' FROM jsonb_array_elements(p_centres) AS e;
 END $$;
 
 -- The authority field must be given exactly for the authority role.
-CREATE FUNCTION account_check_authority(role text, authority text) RETURNS void
+CREATE FUNCTION account_check_authority(p_role text, p_authority text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-    IF role NOT IN ('staff', 'oncall', 'manager', 'admin', 'authority') THEN
+    IF p_role NOT IN ('staff', 'oncall', 'manager', 'admin', 'authority') THEN
         PERFORM fail(400, 'bad_field',
                      'role must be one of staff, oncall, manager, admin, authority', 'role');
     END IF;
-    IF authority IS NOT NULL AND authority NOT IN ('municipality', 'police', 'immigration') THEN
+    IF p_authority IS NOT NULL AND p_authority NOT IN ('municipality', 'police', 'immigration') THEN
         PERFORM fail(400, 'bad_field',
                      'authority must be one of municipality, police, immigration', 'authority');
     END IF;
-    IF (role = 'authority') <> (authority IS NOT NULL) THEN
+    IF (p_role = 'authority') <> (p_authority IS NOT NULL) THEN
         PERFORM fail(400, 'bad_field',
                      'authority is required for the authority role and only allowed for it',
                      'authority');

@@ -7,12 +7,13 @@
 -- Alerts: raising, announcing, escalating, acknowledging, resolving
 -- ---------------------------------------------------------------------------------------------
 
-CREATE FUNCTION alert_json(a alerts) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION alert_json(p_a alerts) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
-        'id', a.id, 'kind', a.kind, 'centre', a.centre, 'resident', a.resident,
-        'absence', a.absence, 'raised_at', a.raised_at, 'last_announced_at', a.last_announced_at,
-        'acked_at', a.acked_at, 'acked_by', a.acked_by, 'escalated_at', a.escalated_at,
-        'resolved_at', a.resolved_at, 'details', a.details)
+        'id', p_a.id, 'kind', p_a.kind, 'centre', p_a.centre, 'resident', p_a.resident,
+        'absence', p_a.absence, 'raised_at', p_a.raised_at,
+        'last_announced_at', p_a.last_announced_at,
+        'acked_at', p_a.acked_at, 'acked_by', p_a.acked_by, 'escalated_at', p_a.escalated_at,
+        'resolved_at', p_a.resolved_at, 'details', p_a.details)
 $$;
 
 -- Appends an event with each alert's current JSON (the arrays are parallel, in the order the

@@ -17,17 +17,17 @@ $$;
 
 -- The period start named by a request: a date on the 14-day grid from the anchor, else 400
 -- naming period_start (with the nearest period starts, so the caller can correct it).
-CREATE FUNCTION allowance_period_arg(value text) RETURNS date
+CREATE FUNCTION allowance_period_arg(p_value text) RETURNS date
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     anchor date := allowance_anchor();
     start date;
     before date;
 BEGIN
-    IF value IS NULL THEN
+    IF p_value IS NULL THEN
         PERFORM fail(400, 'missing_field', 'period_start is required', 'period_start');
     END IF;
-    start := arg_date(value, 'period_start');
+    start := arg_date(p_value, 'period_start');
     IF start < anchor THEN
         PERFORM fail(400, 'bad_field',
                      format('period_start %s is before the first allowance period, which starts '
@@ -43,7 +43,7 @@ BEGIN
     RETURN start;
 END $$;
 
-CREATE FUNCTION rate_json(r rates) RETURNS jsonb
+CREATE FUNCTION rate_json(p_r rates) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', ($1).id, 'kind', ($1).kind, 'per_day_ore', ($1).per_day_ore,
                               'valid_from', ($1).valid_from, 'valid_to', ($1).valid_to,
@@ -149,9 +149,9 @@ $$;
 
 -- The first local day an absence's coverage can start or end at an instant: a UTC date less
 -- one, because a centre's local date is never more than a day before the UTC date.
-CREATE FUNCTION allowance_instant_day(at timestamptz) RETURNS date
+CREATE FUNCTION allowance_instant_day(p_at timestamptz) RETURNS date
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT (at AT TIME ZONE 'UTC')::date - 1
+    SELECT (p_at AT TIME ZONE 'UTC')::date - 1
 $$;
 
 -- A resident's paid periods from p_from to p_to, each with whether it is unchanged since its
@@ -190,19 +190,19 @@ END $$;
 -- deleted one from its first day, a row moved to another resident from each side's first day,
 -- a changed row from the earlier of the two. The caller says what "first day" means for its
 -- table (old_from, new_from); a NULL resident is a rules change (rates).
-CREATE FUNCTION allowance_row_changed(op text, old_resident bigint, old_from date,
-                                      new_resident bigint, new_from date) RETURNS void
+CREATE FUNCTION allowance_row_changed(p_op text, p_old_resident bigint, p_old_from date,
+                                      p_new_resident bigint, p_new_from date) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF op = 'INSERT' THEN
-        PERFORM allowance_changed(new_resident, new_from);
-    ELSIF op = 'DELETE' THEN
-        PERFORM allowance_changed(old_resident, old_from);
-    ELSIF old_resident IS DISTINCT FROM new_resident THEN
-        PERFORM allowance_changed(old_resident, old_from);
-        PERFORM allowance_changed(new_resident, new_from);
+    IF p_op = 'INSERT' THEN
+        PERFORM allowance_changed(p_new_resident, p_new_from);
+    ELSIF p_op = 'DELETE' THEN
+        PERFORM allowance_changed(p_old_resident, p_old_from);
+    ELSIF p_old_resident IS DISTINCT FROM p_new_resident THEN
+        PERFORM allowance_changed(p_old_resident, p_old_from);
+        PERFORM allowance_changed(p_new_resident, p_new_from);
     ELSE
-        PERFORM allowance_changed(new_resident, least(old_from, new_from));
+        PERFORM allowance_changed(p_new_resident, least(p_old_from, p_new_from));
     END IF;
 END $$;
 
@@ -525,7 +525,7 @@ LEFT JOIN last_stays ls ON ls.resident = u.resident AND ls.p = u.p
 $$;
 
 -- A payout as the API shows it; with_statement adds the statement as paid.
-CREATE FUNCTION payout_json(p payouts, with_statement boolean DEFAULT true) RETURNS jsonb
+CREATE FUNCTION payout_json(p_p payouts, p_with_statement boolean DEFAULT true) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', ($1).id, 'resident', ($1).resident, 'period_start', ($1).period_start,
@@ -751,7 +751,7 @@ BEGIN
 END $$;
 
 -- The sanction as the API shows it.
-CREATE FUNCTION sanction_json(s sanctions) RETURNS jsonb
+CREATE FUNCTION sanction_json(p_s sanctions) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', ($1).id, 'resident', ($1).resident, 'centre', ($1).centre,
@@ -832,7 +832,7 @@ BEGIN
           ORDER BY s.id LIMIT lim + 1) AS s;
 END $$;
 
-CREATE FUNCTION agreement_json(a agreements) RETURNS jsonb
+CREATE FUNCTION agreement_json(p_a agreements) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', ($1).id, 'resident', ($1).resident,
                               'proxy_name', ($1).proxy_name, 'from', ($1).from_date,

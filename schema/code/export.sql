@@ -6,12 +6,12 @@
 -- Sections
 -- ---------------------------------------------------------------------------------------------
 
--- GET /v1/residents/{id}/export: every section function `export_section_<name>(resident
--- bigint) RETURNS jsonb`, or `(resident bigint, now timestamptz)` for a section that shows a
+-- GET /v1/residents/{id}/export: every section function `export_section_<name>(p_resident
+-- bigint) RETURNS jsonb`, or `(p_resident bigint, p_now timestamptz)` for a section that shows a
 -- state on the clock, contributes "<name>". The export is everything the system keeps about the
 -- resident: a table about residents gets its section by one more such function (here, or in
 -- its concern's file); nothing else changes.
-CREATE FUNCTION export_section_resident(resident bigint) RETURNS jsonb
+CREATE FUNCTION export_section_resident(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', r.id, 'case_number', r.case_number,
                               'given_name', r.given_name, 'family_name', r.family_name,
@@ -20,16 +20,16 @@ LANGUAGE sql STABLE AS $$
     FROM residents r WHERE r.id = $1
 $$;
 
-CREATE FUNCTION export_section_date_of_birth_history(resident bigint) RETURNS jsonb
+CREATE FUNCTION export_section_date_of_birth_history(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$ SELECT resident_dob_history_json($1) $$;
 
-CREATE FUNCTION export_section_stays(resident bigint) RETURNS jsonb
+CREATE FUNCTION export_section_stays(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$ SELECT resident_stays_json($1) $$;
 
-CREATE FUNCTION export_section_phases(resident bigint) RETURNS jsonb
+CREATE FUNCTION export_section_phases(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$ SELECT resident_phases_json($1) $$;
 
-CREATE FUNCTION export_section_observations(resident bigint) RETURNS jsonb
+CREATE FUNCTION export_section_observations(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'id', o.id, 'centre', o.centre, 'date', o.date, 'slot', o.slot,
@@ -40,7 +40,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Who read or changed the record, and when: part of what the resident may ask to see.
-CREATE FUNCTION export_section_audit(resident bigint) RETURNS jsonb
+CREATE FUNCTION export_section_audit(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'id', a.id, 'at', a.at, 'cn', a.cn, 'role', a.role, 'action', a.action,
@@ -80,19 +80,19 @@ END $$;
 -- The resident's full record (GET /v1/residents/{id}/export)
 -- ---------------------------------------------------------------------------------------------
 
-CREATE FUNCTION export_section_sanctions(resident bigint) RETURNS jsonb
+CREATE FUNCTION export_section_sanctions(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(sanction_json(s) ORDER BY s.id), '[]'::jsonb)
     FROM sanctions s WHERE s.resident = $1
 $$;
 
-CREATE FUNCTION export_section_agreements(resident bigint) RETURNS jsonb
+CREATE FUNCTION export_section_agreements(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(agreement_json(a) ORDER BY a.id), '[]'::jsonb)
     FROM agreements a WHERE a.resident = $1
 $$;
 
-CREATE FUNCTION export_section_payouts(resident bigint) RETURNS jsonb
+CREATE FUNCTION export_section_payouts(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(payout_json(p) ORDER BY p.id), '[]'::jsonb)
     FROM payouts p WHERE p.resident = $1

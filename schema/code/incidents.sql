@@ -2,15 +2,15 @@
 -- outbox in the same transaction.
 -- Re-applied whole by rollcalld --migrate whenever the code layer changes (docs/DESIGN.md).
 
-CREATE FUNCTION incident_json(i incidents, p_now timestamptz) RETURNS jsonb
+CREATE FUNCTION incident_json(p_i incidents, p_now timestamptz) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
-        'id', i.id, 'resident', i.resident, 'centre', i.centre, 'kind', i.kind,
-        'occurred_at', i.occurred_at, 'description', i.description,
-        'police_report_number', i.police_report_number, 'reported_at', i.reported_at,
-        'reported_by', i.reported_by,
+        'id', p_i.id, 'resident', p_i.resident, 'centre', p_i.centre, 'kind', p_i.kind,
+        'occurred_at', p_i.occurred_at, 'description', p_i.description,
+        'police_report_number', p_i.police_report_number, 'reported_at', p_i.reported_at,
+        'reported_by', p_i.reported_by,
         'notifications', coalesce((SELECT jsonb_agg(delivery_json(d, p_now) ORDER BY d.id)
-                                     FROM deliveries d WHERE d.outbox = i.outbox), '[]'))
+                                     FROM deliveries d WHERE d.outbox = p_i.outbox), '[]'))
 $$;
 
 -- POST /v1/residents/{id}/incidents {"kind","occurred_at","description","police_report_number"}

@@ -415,25 +415,25 @@ END $$;
 -- Where a delivery stands, for people: delivered; failing (notification_failing raised);
 -- retrying (attempted, not yet delivered); pending (due, not yet attempted); scheduled (due
 -- later).
-CREATE FUNCTION delivery_state(d deliveries, p_now timestamptz) RETURNS text
+CREATE FUNCTION delivery_state(p_d deliveries, p_now timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN d.delivered_at IS NOT NULL THEN 'delivered'
-                WHEN d.failing_alert IS NOT NULL THEN 'failing'
-                WHEN d.attempts > 0 THEN 'retrying'
-                WHEN d.due_at > p_now THEN 'scheduled'
+    SELECT CASE WHEN p_d.delivered_at IS NOT NULL THEN 'delivered'
+                WHEN p_d.failing_alert IS NOT NULL THEN 'failing'
+                WHEN p_d.attempts > 0 THEN 'retrying'
+                WHEN p_d.due_at > p_now THEN 'scheduled'
                 ELSE 'pending' END
 $$;
 
-CREATE FUNCTION delivery_json(d deliveries, p_now timestamptz) RETURNS jsonb
+CREATE FUNCTION delivery_json(p_d deliveries, p_now timestamptz) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
-        'id', d.id, 'event_id', d.event_id, 'type', d.type, 'authority', d.authority,
-        'centre', d.centre, 'absence', d.absence,
-        'resident', (SELECT o.resident FROM outbox o WHERE o.id = d.outbox),
-        'due_at', d.due_at, 'delivered_at', d.delivered_at, 'attempts', d.attempts,
-        'last_error', d.last_error, 'last_attempt_at', d.last_attempt_at,
-        'next_attempt_at', CASE WHEN d.delivered_at IS NULL THEN d.next_attempt_at END,
-        'state', delivery_state(d, p_now))
+        'id', p_d.id, 'event_id', p_d.event_id, 'type', p_d.type, 'authority', p_d.authority,
+        'centre', p_d.centre, 'absence', p_d.absence,
+        'resident', (SELECT o.resident FROM outbox o WHERE o.id = p_d.outbox),
+        'due_at', p_d.due_at, 'delivered_at', p_d.delivered_at, 'attempts', p_d.attempts,
+        'last_error', p_d.last_error, 'last_attempt_at', p_d.last_attempt_at,
+        'next_attempt_at', CASE WHEN p_d.delivered_at IS NULL THEN p_d.next_attempt_at END,
+        'state', delivery_state(p_d, p_now))
 $$;
 
 -- GET /v1/notifications?centre=&absence=&resident=&state=&limit=&after=

@@ -3,7 +3,7 @@
 -- Re-applied whole by rollcalld --migrate whenever the code layer changes (docs/DESIGN.md).
 
 -- A centre as the API shows it; authority secrets are never shown.
-CREATE FUNCTION centre_json(c centres) RETURNS jsonb
+CREATE FUNCTION centre_json(p_c centres) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', ($1).id,
@@ -23,14 +23,14 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The resident's latest stay (the open one, or the one that ended last).
-CREATE FUNCTION resident_last_stay(resident bigint) RETURNS stays
+CREATE FUNCTION resident_last_stay(p_resident bigint) RETURNS stays
 LANGUAGE sql STABLE AS $$
     SELECT * FROM stays s WHERE s.resident = $1 ORDER BY s.from_date DESC, s.id DESC LIMIT 1
 $$;
 
 -- The centre a resident belongs to on a date: the stay that began last on or before it (which
 -- is the stay covering it, or the last one after a departure), else the first stay.
-CREATE FUNCTION resident_centre_on(resident bigint, on_date date) RETURNS text
+CREATE FUNCTION resident_centre_on(p_resident bigint, p_on_date date) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT s.centre FROM stays s WHERE s.resident = $1
     ORDER BY (s.from_date <= $2) DESC,
@@ -40,13 +40,13 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The local date of `at` in the time zone of the resident's latest centre.
-CREATE FUNCTION resident_today(resident bigint, at timestamptz) RETURNS date
+CREATE FUNCTION resident_today(p_resident bigint, p_at timestamptz) RETURNS date
 LANGUAGE sql STABLE AS $$
     SELECT centre_local_date((resident_last_stay($1)).centre, $2)
 $$;
 
 -- The asylum phase in force on a date (the first recorded phase before any is in force).
-CREATE FUNCTION resident_phase_on(resident bigint, on_date date) RETURNS int
+CREATE FUNCTION resident_phase_on(p_resident bigint, p_on_date date) RETURNS int
 LANGUAGE sql STABLE AS $$
     SELECT p.phase FROM phases p WHERE p.resident = $1
     ORDER BY (p.from_date <= $2) DESC,
@@ -58,7 +58,7 @@ $$;
 -- The resident fields of SPEC section 10 plus the age, as of a date: "centre", "phase" and
 -- "age" are those of on_date; "arrival_date" is the first arrival, "departure_date" the end of
 -- the latest stay.
-CREATE FUNCTION resident_summary_json(resident bigint, on_date date) RETURNS jsonb
+CREATE FUNCTION resident_summary_json(p_resident bigint, p_on_date date) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', r.id,
@@ -74,7 +74,7 @@ LANGUAGE sql STABLE AS $$
     FROM residents r WHERE r.id = $1
 $$;
 
-CREATE FUNCTION resident_dob_history_json(resident bigint) RETURNS jsonb
+CREATE FUNCTION resident_dob_history_json(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'old', h.old_date_of_birth, 'new', h.new_date_of_birth, 'reason', h.reason,
@@ -82,14 +82,14 @@ LANGUAGE sql STABLE AS $$
     FROM resident_dob_history h WHERE h.resident = $1
 $$;
 
-CREATE FUNCTION resident_phases_json(resident bigint) RETURNS jsonb
+CREATE FUNCTION resident_phases_json(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object('phase', p.phase, 'from', p.from_date)
                               ORDER BY p.from_date), '[]'::jsonb)
     FROM phases p WHERE p.resident = $1
 $$;
 
-CREATE FUNCTION resident_stays_json(resident bigint) RETURNS jsonb
+CREATE FUNCTION resident_stays_json(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object('centre', s.centre, 'from', s.from_date,
                                                  'to', s.to_date)
@@ -98,7 +98,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- GET /v1/residents/{id}: the summary as of the resident's local today, with the histories.
-CREATE FUNCTION resident_json(resident bigint, at timestamptz) RETURNS jsonb
+CREATE FUNCTION resident_json(p_resident bigint, p_at timestamptz) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT resident_summary_json($1, resident_today($1, $2))
            || jsonb_build_object('date_of_birth_history', resident_dob_history_json($1),
@@ -129,12 +129,12 @@ END $$;
 
 -- Whether an authority secret has the Standard Webhooks form the daemon signs with
 -- ("whsec_" + padded base64 of 1 to 255 key bytes; the same rule as webhook_secret_decode()).
-CREATE FUNCTION webhook_secret_valid(secret text) RETURNS boolean
+CREATE FUNCTION webhook_secret_valid(p_secret text) RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-    encoded text := substr(secret, 7);
+    encoded text := substr(p_secret, 7);
 BEGIN
-    IF secret IS NULL OR left(secret, 6) <> 'whsec_' OR length(encoded) = 0
+    IF p_secret IS NULL OR left(p_secret, 6) <> 'whsec_' OR length(encoded) = 0
        OR length(encoded) % 4 <> 0 OR length(encoded) / 4 * 3 > 256
        OR encoded !~ '^[A-Za-z0-9+/]+(==|=)?$' OR encoded ~ '=[^=]' THEN
         RETURN false;
@@ -147,38 +147,38 @@ END $$;
 
 -- The centre row a body describes: `base` with the body's fields applied, each validated
 -- (400 naming the field). Writes nothing.
-CREATE FUNCTION centre_apply(base centres, b jsonb) RETURNS centres
+CREATE FUNCTION centre_apply(p_base centres, p_b jsonb) RETURNS centres
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    result centres := base;
+    result centres := p_base;
     times jsonb;
     element jsonb;
     position bigint;
     parsed time[] := '{}';
 BEGIN
-    IF arg_given(b, 'name') THEN
-        result.name := arg_text(b, 'name', 200);
+    IF arg_given(p_b, 'name') THEN
+        result.name := arg_text(p_b, 'name', 200);
     END IF;
-    IF arg_given(b, 'operator') THEN
-        IF jsonb_typeof(b->'operator') <> 'string' OR length(b->>'operator') > 200 THEN
+    IF arg_given(p_b, 'operator') THEN
+        IF jsonb_typeof(p_b->'operator') <> 'string' OR length(p_b->>'operator') > 200 THEN
             PERFORM fail(400, 'bad_field', 'operator must be a string of at most 200 characters',
                          'operator');
         END IF;
-        result.operator := b->>'operator';
+        result.operator := p_b->>'operator';
     END IF;
-    IF arg_given(b, 'capacity') THEN
-        result.capacity := arg_int(b->>'capacity', 'capacity', 0, 100000);
+    IF arg_given(p_b, 'capacity') THEN
+        result.capacity := arg_int(p_b->>'capacity', 'capacity', 0, 100000);
     END IF;
-    IF arg_given(b, 'timezone') THEN
-        IF NOT EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = b->>'timezone') THEN
+    IF arg_given(p_b, 'timezone') THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = p_b->>'timezone') THEN
             PERFORM fail(400, 'bad_field',
                          format('timezone %s is not a time zone name this server knows',
-                                b->'timezone'), 'timezone');
+                                p_b->'timezone'), 'timezone');
         END IF;
-        result.timezone := b->>'timezone';
+        result.timezone := p_b->>'timezone';
     END IF;
-    IF arg_given(b, 'check_times') THEN
-        times := b->'check_times';
+    IF arg_given(p_b, 'check_times') THEN
+        times := p_b->'check_times';
         IF jsonb_typeof(times) <> 'array' OR jsonb_array_length(times) <> 3 THEN
             PERFORM fail(400, 'bad_field', 'check_times must be an array of three "HH:MM" times',
                          'check_times');
@@ -199,20 +199,20 @@ BEGIN
         END IF;
         result.check_times := parsed;
     END IF;
-    IF arg_given(b, 'grace_minutes') THEN
-        result.grace_minutes := arg_int(b->>'grace_minutes', 'grace_minutes', 0, 1440);
+    IF arg_given(p_b, 'grace_minutes') THEN
+        result.grace_minutes := arg_int(p_b->>'grace_minutes', 'grace_minutes', 0, 1440);
     END IF;
-    IF arg_given(b, 'free_meals') THEN
-        IF jsonb_typeof(b->'free_meals') <> 'boolean' THEN
+    IF arg_given(p_b, 'free_meals') THEN
+        IF jsonb_typeof(p_b->'free_meals') <> 'boolean' THEN
             PERFORM fail(400, 'bad_field', 'free_meals must be true or false', 'free_meals');
         END IF;
-        result.free_meals := (b->>'free_meals')::boolean;
+        result.free_meals := (p_b->>'free_meals')::boolean;
     END IF;
-    IF arg_given(b, 'repeat_minutes') THEN
-        result.repeat_minutes := arg_int(b->>'repeat_minutes', 'repeat_minutes', 1, 1440);
+    IF arg_given(p_b, 'repeat_minutes') THEN
+        result.repeat_minutes := arg_int(p_b->>'repeat_minutes', 'repeat_minutes', 1, 1440);
     END IF;
-    IF arg_given(b, 'escalate_minutes') THEN
-        result.escalate_minutes := arg_int(b->>'escalate_minutes', 'escalate_minutes', 1, 1440);
+    IF arg_given(p_b, 'escalate_minutes') THEN
+        result.escalate_minutes := arg_int(p_b->>'escalate_minutes', 'escalate_minutes', 1, 1440);
     END IF;
     RETURN result;
 END $$;
@@ -220,7 +220,7 @@ END $$;
 -- Replaces a centre's authority endpoints with `list` ([{"kind","url","secret"}]). When
 -- `keep_secrets`, an entry without "secret" keeps the stored secret of its kind (an admin
 -- changing a URL need not know the secret, which is never shown).
-CREATE FUNCTION centre_authorities_set(centre text, list jsonb, keep_secrets boolean)
+CREATE FUNCTION centre_authorities_set(p_centre text, p_list jsonb, p_keep_secrets boolean)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -232,11 +232,11 @@ DECLARE
     a_url text;
     a_secret text;
 BEGIN
-    IF jsonb_typeof(list) <> 'array' THEN
+    IF jsonb_typeof(p_list) <> 'array' THEN
         PERFORM fail(400, 'bad_field', 'authorities must be an array', 'authorities');
     END IF;
     FOR element, position IN
-        SELECT e, i - 1 FROM jsonb_array_elements(list) WITH ORDINALITY AS t(e, i) ORDER BY i
+        SELECT e, i - 1 FROM jsonb_array_elements(p_list) WITH ORDINALITY AS t(e, i) ORDER BY i
     LOOP
         prefix := format('authorities[%s].', position);
         IF jsonb_typeof(element) <> 'object' THEN
@@ -260,8 +260,8 @@ BEGIN
         a_secret := element->>'secret';
         IF a_secret IS NULL THEN
             SELECT a.secret INTO a_secret FROM centre_authorities a
-            WHERE a.centre = centre_authorities_set.centre AND a.kind = a_kind
-              AND keep_secrets;
+            WHERE a.centre = p_centre AND a.kind = a_kind
+              AND p_keep_secrets;
             IF a_secret IS NULL THEN
                 PERFORM fail(400, 'missing_field', prefix || 'secret is required',
                              prefix || 'secret');
@@ -273,13 +273,13 @@ BEGIN
                          prefix || 'secret');
         END IF;
         INSERT INTO centre_authorities AS a (centre, kind, url, secret)
-        VALUES (centre_authorities_set.centre, a_kind, a_url, a_secret)
+        VALUES (p_centre, a_kind, a_url, a_secret)
         ON CONFLICT ON CONSTRAINT centre_authorities_pkey
         DO UPDATE SET url = excluded.url, secret = excluded.secret;
     END LOOP;
     BEGIN
         DELETE FROM centre_authorities a
-        WHERE a.centre = centre_authorities_set.centre AND a.kind <> ALL (kinds);
+        WHERE a.centre = p_centre AND a.kind <> ALL (kinds);
     EXCEPTION WHEN foreign_key_violation THEN
         PERFORM fail(409, 'conflict',
                      'an authority left out of the list still has notifications on record',

@@ -4,14 +4,14 @@
 
 -- When round `slot` (1..3) of a centre's local `date` is scheduled; NULL for an unknown centre
 -- or slot. Everything that needs a round's instant calls this rather than repeating it.
-CREATE FUNCTION round_scheduled_at(centre text, date date, slot int) RETURNS timestamptz
+CREATE FUNCTION round_scheduled_at(p_centre text, p_date date, p_slot int) RETURNS timestamptz
 LANGUAGE sql STABLE AS $$
     SELECT local_instant($2 + c.check_times[$3], c.timezone)
     FROM centres c WHERE c.id = $1 AND $3 BETWEEN 1 AND 3
 $$;
 
 -- When the round is due: scheduled instant plus the centre's grace period.
-CREATE FUNCTION round_due_at(centre text, date date, slot int) RETURNS timestamptz
+CREATE FUNCTION round_due_at(p_centre text, p_date date, p_slot int) RETURNS timestamptz
 LANGUAGE sql STABLE AS $$
     SELECT round_scheduled_at($1, $2, $3) + make_interval(mins => c.grace_minutes)
     FROM centres c WHERE c.id = $1
@@ -19,7 +19,7 @@ $$;
 
 -- The residents expected in every round of a centre's date: a stay there covering the date
 -- (arrival day included, departure day excluded).
-CREATE FUNCTION round_expected(centre text, date date) RETURNS SETOF bigint
+CREATE FUNCTION round_expected(p_centre text, p_date date) RETURNS SETOF bigint
 LANGUAGE sql STABLE AS $$
     SELECT DISTINCT s.resident FROM stays s
     WHERE s.centre = $1 AND s.from_date <= $2 AND $2 < coalesce(s.to_date, 'infinity'::date)
@@ -29,7 +29,7 @@ $$;
 -- The round object of SPEC section 10: complete once every expected resident has a current
 -- observation (a round nobody is expected in is complete), overdue when not complete at its
 -- due instant, open otherwise.
-CREATE FUNCTION round_json(centre text, date date, slot int, now timestamptz) RETURNS jsonb
+CREATE FUNCTION round_json(p_centre text, p_date date, p_slot int, p_now timestamptz) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     -- One probe of the one-current-row index per expected resident: written as a scalar
     -- subquery so the planner cannot turn it into an anti-join that scans every observation
@@ -61,8 +61,8 @@ $$;
 
 -- The round with each expected resident and their current observation (and, with_history,
 -- every observation of them in the round, oldest first), residents by family and given name.
-CREATE FUNCTION round_detail_json(centre text, date date, slot int, now timestamptz,
-                                  with_history boolean) RETURNS jsonb
+CREATE FUNCTION round_detail_json(p_centre text, p_date date, p_slot int, p_now timestamptz,
+                                  p_with_history boolean) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT round_json($1, $2, $3, $4) || jsonb_build_object('residents', coalesce((
         SELECT jsonb_agg(jsonb_build_object(

@@ -294,8 +294,8 @@ def test_stale_code_layer_is_refused_and_migrate_replaces_it(daemon_factory):
     daemon = daemon_factory(start=False)
     db = daemon.db
     fresh_def = db.scalar("SELECT pg_get_functiondef('error_body'::regproc)")
-    db.execute("CREATE OR REPLACE FUNCTION error_body(code text, message text, "
-               "field text DEFAULT NULL, extra jsonb DEFAULT NULL) RETURNS jsonb "
+    db.execute("CREATE OR REPLACE FUNCTION error_body(p_code text, p_message text, "
+               "p_field text DEFAULT NULL, p_extra jsonb DEFAULT NULL) RETURNS jsonb "
                "LANGUAGE sql IMMUTABLE AS $$ SELECT jsonb_build_object('stale', true) $$")
     db.execute("CREATE FUNCTION op_removed_since(ctx jsonb, args jsonb) RETURNS void "
                "LANGUAGE sql AS $$ SELECT $$")

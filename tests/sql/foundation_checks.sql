@@ -15,8 +15,8 @@ SET LOCAL client_min_messages = notice;
 DO $$
 BEGIN
     IF to_regprocedure('absence_observe(jsonb,bigint,text,timestamptz)') IS NULL THEN
-        EXECUTE 'CREATE FUNCTION absence_observe(ctx jsonb, resident bigint, status text, '
-                'round_at timestamptz) RETURNS void LANGUAGE sql AS ''SELECT NULL::void''';
+        EXECUTE 'CREATE FUNCTION absence_observe(ctx jsonb, p_resident bigint, p_status text, '
+                'p_round_at timestamptz) RETURNS void LANGUAGE sql AS ''SELECT NULL::void''';
         RAISE NOTICE 'foundation_checks: absence_observe() stand-in in use (006 not applied)';
     END IF;
 END $$;
