@@ -1,5 +1,5 @@
 /* Allowance statements and payouts over HTTP (SPEC sections 6 and 10). PostgreSQL answers the
- * facts (schema/007_allowances.sql); statement.c and allowance.c turn them into money here.
+ * facts (schema/code/allowances.sql); statement.c and allowance.c turn them into money here.
  *
  * A centre's statements are walked a page of residents at a time (one api() call per page, in
  * resident order) and streamed as they come, as JSON or as the finance CSV, so that 100,000

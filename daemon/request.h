@@ -52,7 +52,7 @@ void request_reply_error(struct request *req, int status, const char *code, cons
  * again and must answer it (or hand it on) exactly once. */
 typedef void (*request_api_fn)(struct request *req, int status, json_t *body);
 
-/* Runs `SELECT status, body FROM api(op, cn, args, now, idem_key, req_hash, remote, id, roles)`
+/* Runs `SELECT status, body FROM api(...)` (its nine parameters positionally)
  * for this request with args = {"path","query","body"} (or `args` if not NULL, stolen), and
  * calls done. With done == NULL the answer is sent as it is. Database trouble becomes 503. */
 void request_api_call(struct request *req, const char *op, json_t *args, request_api_fn done);

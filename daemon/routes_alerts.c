@@ -15,7 +15,7 @@ static const struct field_spec id_path[] = {
     {0},
 };
 
-/* {id} of a centre: the centre ids of 001_core.sql are 1-64 characters. */
+/* {id} of a centre: the centre ids of schema/migrations/001_core.sql are 1-64 characters. */
 static const struct field_spec centre_path[] = {
     {.name = "id", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 64},
     {0},

@@ -1,6 +1,6 @@
 /* Routes of the foundation API (SPEC sections 1, 2, 7, 8 and 10): health, metrics, the test
  * clock, accounts, centres, residents, rounds, the audit log and the export. Each entry names the
- * roles allowed, the SQL op (schema/002_api.sql .. 004_rounds.sql) and exact field tables for its
+ * roles allowed, the SQL op (schema/code/) and exact field tables for its
  * path, query and body, so that a request reaching SQL is already well-typed and a typo in a
  * field name is refused (400 unknown_field) instead of silently ignored. */
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* Routes of notifications to the authorities and incident reports (SPEC sections 5, 7a and 10):
- * each is one api() call; the SQL ops live in schema/005_outbox.sql. */
+ * each is one api() call; the SQL ops live in schema/code/outbox.sql and incidents.sql. */
 #include <stddef.h>
 
 #include "router.h"

@@ -1,5 +1,6 @@
-/* The outbox sender: delivers each due delivery row (schema/005_outbox.sql) as a signed HTTPS
- * POST to the authority's endpoint, asynchronously on the daemon's event loop.
+/* The outbox sender: delivers each due delivery row (schema/migrations/005_outbox.sql; its SQL in
+ * schema/code/outbox.sql) as a signed HTTPS POST to the authority's endpoint, asynchronously on the
+ * daemon's event loop.
  *
  * Work is claimed from PostgreSQL in batches (outbox_claim: SKIP LOCKED plus a lease in wall-clock
  * time, so several instances share the work and a dead instance's rows come back), each claimed

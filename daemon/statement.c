@@ -61,7 +61,7 @@ static bool parse_group(const char *text, size_t len, struct allowance_group *g)
 }
 
 /* Parses {"payable_days": n, "groups": "kind per_day_ore percent days,..."} (allowance_facts()
- * in schema/007_allowances.sql) and computes the money. */
+ * in schema/code/allowances.sql) and computes the money. */
 static bool compute_facts(const json_t *facts, struct allowance_statement *out,
                           char err[STATEMENT_ERROR_SIZE])
 {
@@ -166,7 +166,7 @@ static json_t *statement_head(const json_t *item, char err[STATEMENT_ERROR_SIZE]
 }
 
 /* What a period is worth now: its facts' net amount or, for a paid period nothing has changed
- * since (allowance_paid_periods() in schema/007_allowances.sql), "worth_ore", its payout's net
+ * since (allowance_paid_periods() in schema/code/allowances.sql), "worth_ore", its payout's net
  * amount, which PostgreSQL gives instead of recomputing the facts. */
 static bool period_worth(const json_t *entry, int64_t *worth, char err[STATEMENT_ERROR_SIZE])
 {

@@ -1,5 +1,5 @@
 /* Allowance statements from facts: turns one item of the facts PostgreSQL answers
- * (allowance_items() in schema/007_allowances.sql) into the statement JSON of the API, the
+ * (allowance_items() in schema/code/allowances.sql) into the statement JSON of the API, the
  * arguments of a payout, and a row of the finance CSV. No I/O (jansson and allowance.c only),
  * so the unit tests call it directly.
  *
