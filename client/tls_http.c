@@ -570,16 +570,60 @@ static size_t discard(char *data, size_t size, size_t count, void *arg)
 	return size * count;
 }
 
+/* Asks the server once more, on a connection of its own that only shakes hands (TLS 1.3,
+ * CONNECT_ONLY) and then reads: the alert a server sends when it refuses the certificate after
+ * the handshake is read here, because nothing is written that the server's close could reset.
+ * Records the alert in probe->alert. */
+static void probe_tls13(struct http_client *client, const char *url, struct lane *probe)
+{
+	CURL *easy = curl_easy_init();
+	if (easy == NULL)
+		return;
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	bool ok = curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 5000L) == CURLE_OK &&
+	          curl_easy_setopt(easy, CURLOPT_CONNECT_ONLY, 1L) == CURLE_OK &&
+	          set_tls(easy, client->config, probe, CURL_SSLVERSION_TLSv1_3) &&
+	          curl_easy_perform(easy) == CURLE_OK &&
+	          curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+	          fd != CURL_SOCKET_BAD;
+	/* Up to 2 s for the server's verdict: an alert (refused) or nothing (it waits for a
+	 * request, so the certificate was taken). */
+	for (int waited = 0; ok && probe->alert < 0 && waited < 20; waited++) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 100) < 0)
+			break;
+		char byte;
+		size_t got = 0;
+		CURLcode rc = curl_easy_recv(easy, &byte, 1, &got);
+		if (rc != CURLE_AGAIN && rc != CURLE_OK)
+			break;
+		if (rc == CURLE_OK && got == 0)
+			break; /* closed without an alert */
+	}
+	curl_easy_cleanup(easy);
+}
+
 /* With TLS 1.3 the server refuses a client certificate after the handshake, with an alert and
  * a close that can reset the connection before the alert is read: curl then reports a lost
- * connection. A connection lost right after the handshake is therefore tried once more as
- * TLS 1.2, where the refusal comes within the handshake, with GET /healthz (no side effects),
- * to tell "refused your certificate" from a network failure. */
+ * connection. A connection lost right after the handshake is therefore probed once more,
+ * without sending anything (probe_tls13), and, for a server that still speaks TLS 1.2, as TLS
+ * 1.2 with GET /healthz (no side effects), where the refusal comes within the handshake: to
+ * tell "refused your certificate" from a network failure. */
 static void probe_refusal(struct http_client *client, struct net_error *error)
 {
 	struct lane probe = {.alert = -1};
 	char url[sizeof(client->base_url) + 16];
 	snprintf(url, sizeof(url), "%s/healthz", client->base_url);
+	probe_tls13(client, url, &probe);
+	struct net_error refused;
+	if (probe.alert >= 0 && classify_alert(probe.alert, &refused)) {
+		*error = refused;
+		return;
+	}
+	probe.alert = -1;
 	CURL *easy = curl_easy_init();
 	if (easy == NULL)
 		return;
@@ -590,11 +634,9 @@ static void probe_refusal(struct http_client *client, struct net_error *error)
 	          curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard) == CURLE_OK &&
 	          set_tls(easy, client->config, &probe,
 	                  CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2);
-	if (ok && curl_easy_perform(easy) != CURLE_OK && probe.alert >= 0) {
-		struct net_error refused;
-		if (classify_alert(probe.alert, &refused))
-			*error = refused;
-	}
+	if (ok && curl_easy_perform(easy) != CURLE_OK && probe.alert >= 0 &&
+	    classify_alert(probe.alert, &refused))
+		*error = refused;
 	curl_easy_cleanup(easy);
 }
 
