@@ -137,15 +137,25 @@ $$;
 -- Retention (SPEC section 7): ten years after the departure, the record is anonymised
 -- ---------------------------------------------------------------------------------------------
 
--- The instant a resident's record is anonymised: 03:00 local time of their last centre on the
--- date ten years after their departure date (a departure on 29 February: 28 February); NULL
--- while they are enrolled (their latest stay has no departure).
-CREATE FUNCTION retention_due_at(p_resident bigint) RETURNS timestamptz
+-- The rule: a record is anonymised at 03:00 local time of the resident's last centre (its time
+-- zone p_timezone) on the date ten years after the departure date p_to_date (a departure on 29
+-- February: 28 February). NULL for no departure.
+CREATE FUNCTION retention_instant(p_to_date date, p_timezone text) RETURNS timestamptz
 LANGUAGE sql STABLE AS $$
-    SELECT local_instant((s.to_date + interval '10 years')::date + time '03:00', c.timezone)
-      FROM stays s JOIN centres c ON c.id = s.centre
-     WHERE s.id = (resident_last_stay(p_resident)).id AND s.to_date IS NOT NULL
+    SELECT local_instant((p_to_date + interval '10 years')::date + time '03:00', p_timezone)
 $$;
+
+-- The resident's latest stay with its centre's time zone and the instant of its record's
+-- anonymisation (NULL while the resident is enrolled: the latest stay has no departure).
+CREATE FUNCTION retention_stay(p_resident bigint,
+                               OUT centre text, OUT to_date date, OUT due_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT s.centre, s.to_date, retention_instant(s.to_date, c.timezone)
+      FROM resident_last_stay(p_resident) AS s JOIN centres c ON c.id = s.centre
+$$;
+
+CREATE FUNCTION retention_due_at(p_resident bigint) RETURNS timestamptz
+LANGUAGE sql STABLE AS $$ SELECT (retention_stay(p_resident)).due_at $$;
 
 -- (Re)schedules the retention due row of each resident not yet anonymised: one at their
 -- instant, none while they are enrolled. Called whenever a stay changes.
@@ -162,9 +172,8 @@ BEGIN
     PERFORM due_cancel_many('retention', p_residents);
     SELECT array_agg(x.id), array_agg(x.centre), array_agg(x.due_at)
       INTO refs, centres_, due_ats
-      FROM (SELECT r.id, (resident_last_stay(r.id)).centre AS centre,
-                   retention_due_at(r.id) AS due_at
-              FROM residents r
+      FROM (SELECT r.id, s.centre, s.due_at
+              FROM residents r, LATERAL retention_stay(r.id) AS s
              WHERE r.id = ANY (p_residents) AND r.anonymised_at IS NULL) AS x
      WHERE x.due_at IS NOT NULL;
     PERFORM due_schedule_many('retention', refs, centres_, due_ats);
@@ -306,12 +315,10 @@ BEGIN
                'departure_date', x.to_date, 'anonymise_at', x.due_at) ORDER BY x.id),
            array_agg(x.id)
       INTO items, ids
-      FROM (SELECT r.id, r.case_number, s.centre, s.to_date, retention_due_at(r.id) AS due_at
-              FROM residents r, LATERAL resident_last_stay(r.id) AS s
-             WHERE r.anonymised_at IS NULL AND s.to_date IS NOT NULL AND r.id > after_
-               AND s.to_date <= (now_ + make_interval(days => within))::date
-                                - interval '10 years' + interval '1 day'
-               AND retention_due_at(r.id) <= now_ + make_interval(days => within)
+      FROM (SELECT r.id, r.case_number, s.centre, s.to_date, s.due_at
+              FROM residents r, LATERAL retention_stay(r.id) AS s
+             WHERE r.anonymised_at IS NULL AND r.id > after_
+               AND s.due_at <= now_ + make_interval(days => within)
              ORDER BY r.id LIMIT lim + 1) AS x;
     PERFORM audit_many(ctx, 'retention_list', ids[1:lim]);
     RETURN QUERY SELECT 200, page(items, lim, 'resident');
