@@ -80,7 +80,8 @@ struct sender {
 	struct daemon *d;
 	struct event_base *base;
 	X509_STORE *trust; /* each transfer holds its own reference: a reload may free ours */
-	char *owner;       /* lease holder name: the config's instance_name */
+	int64_t fresh_until_mono_us; /* connections made before the last reload are not reused */
+	char *owner;                 /* lease holder name: the config's instance_name */
 	struct event *kick_event;
 	struct event *timer;
 	bool started;  /* our own stale leases have been released */
@@ -117,6 +118,8 @@ bool sender_reload_ca(struct sender *s)
 		return false; /* the running store stays */
 	X509_STORE_free(s->trust);
 	s->trust = fresh;
+	s->fresh_until_mono_us =
+	    clock_monotonic_us() + (int64_t)WEBHOOK_CONNECTION_LIFETIME_S * US_PER_S;
 	log_info("sender: webhook CA reloaded");
 	return true;
 }
@@ -373,6 +376,7 @@ static void attempt_start(struct attempt *a)
 	    .payload = a->payload,
 	    .timeout_s = s->d->config->webhook_timeout_s,
 	    .proxy = s->d->config->webhook_proxy,
+	    .fresh_connection = clock_monotonic_us() < s->fresh_until_mono_us,
 	};
 	a->transfer = webhook_transfer_start(s->d->curl, s->trust, &post, attempt_sent, a, error,
 	                                     sizeof error);
