@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "log.h"
+#include "log_throttle.h"
 #include "sender.h"
 #include "webhook_sign.h"
 #include "webhook_transfer.h"
@@ -36,14 +37,15 @@
 #define SENDER_GROUP_CAP 8      /* attempts at once per centre and authority, all instances */
 #define SENDER_CLAIM_BATCH 32   /* rows per claim statement */
 #define SENDER_BACKOFF_BASE_US (5 * US_PER_S)
-#define SENDER_LEASE_MARGIN_S 15  /* lease = attempt deadline + this, for the write-back */
-#define SENDER_POLL_S 30          /* safety net for a NOTIFY lost in a reconnect */
-#define SENDER_BLOCKED_POLL_S 2   /* rows due but held back (ordering, group cap, leases) */
-#define SENDER_DB_RETRY_S 1       /* after the database refused a sender statement */
-#define SENDER_START_RETRY_MS 200 /* start-up: until the pool's first connection is up */
-#define SENDER_RECORD_TRIES 20    /* write-backs of one outcome before giving up */
-#define SENDER_BUSY_RETRY_MS 100  /* write-back found its row locked: try again after */
-#define SENDER_BUSY_TRIES 600     /* ... this many times (a minute) */
+#define SENDER_LEASE_MARGIN_S 15          /* lease = attempt deadline + this, for the write-back */
+#define SENDER_POLL_S 30                  /* safety net for a NOTIFY lost in a reconnect */
+#define SENDER_BLOCKED_POLL_S 2           /* rows due but held back (ordering, group cap, leases) */
+#define SENDER_DB_RETRY_S 1               /* after the database refused a sender statement */
+#define SENDER_START_RETRY_MS 200         /* start-up: until the pool's first connection is up */
+#define SENDER_RECORD_TRIES 20            /* write-backs of one outcome before giving up */
+#define SENDER_BUSY_RETRY_MS 100          /* write-back found its row locked: try again after */
+#define SENDER_MISSING_ENDPOINT_LOG_S 600 /* "no KIND endpoint": once, then this often */
+#define SENDER_BUSY_TRIES 600             /* ... this many times (a minute) */
 #define SENDER_ERROR_SIZE WEBHOOK_TEXT_SIZE
 
 enum attempt_state {
@@ -92,6 +94,7 @@ struct sender {
 	int in_flight;
 	struct attempt *attempts;
 	unsigned long long delivered_total, failed_total;
+	struct log_throttle *missing_endpoint_log; /* by centre and authority */
 };
 
 static void sender_claim(struct sender *s);
@@ -221,6 +224,28 @@ static void attempt_done(struct attempt *a)
 }
 
 /* The outcome is known: write it back. `delivered` with a 2xx. */
+/* A centre without an endpoint for an authority fails every attempt of it the same way until
+ * somebody configures one: said once, then every SENDER_MISSING_ENDPOINT_LOG_S with the count
+ * (the delivery's last_error and notification_failing carry it meanwhile). */
+static void log_missing_endpoint(const struct attempt *a)
+{
+	char key[256];
+	unsigned long held_back = 0;
+	snprintf(key, sizeof key, "%s\n%s", a->centre, a->authority);
+	if (a->sender->missing_endpoint_log &&
+	    !log_throttle_allow(a->sender->missing_endpoint_log, key, clock_monotonic_us(),
+	                        &held_back))
+		return;
+	if (held_back)
+		log_warn("sender: %s (%s %s failed; %lu more attempts failed the same way in the "
+		         "last %d minutes)",
+		         a->error, a->type, a->event_id, held_back,
+		         SENDER_MISSING_ENDPOINT_LOG_S / 60);
+	else
+		log_warn("sender: %s (%s %s failed; said again every %d minutes while it lasts)",
+		         a->error, a->type, a->event_id, SENDER_MISSING_ENDPOINT_LOG_S / 60);
+}
+
 static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -246,6 +271,8 @@ static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, .
 	if (delivered)
 		log_info("sender: %s %s to %s of %s delivered (%s, %" PRId64 " ms)", a->type,
 		         a->event_id, a->authority, a->centre, a->error, took_ms);
+	else if (!a->url)
+		log_missing_endpoint(a);
 	else
 		log_warn("sender: %s %s to %s of %s failed (attempt %d, %" PRId64 " ms): %s",
 		         a->type, a->event_id, a->authority, a->centre, a->attempts_before + 1,
@@ -634,7 +661,9 @@ struct sender *sender_new(struct daemon *d)
 		goto failed;
 	s->kick_event = evtimer_new(s->base, sender_kick_cb, s);
 	s->timer = evtimer_new(s->base, sender_timer_cb, s);
-	if (!s->kick_event || !s->timer)
+	s->missing_endpoint_log =
+	    log_throttle_new((int64_t)SENDER_MISSING_ENDPOINT_LOG_S * US_PER_S);
+	if (!s->kick_event || !s->timer || !s->missing_endpoint_log)
 		goto failed;
 	if (!db_listen(d->db, "rc_outbox", sender_notified, s) ||
 	    !db_listen(d->db, "rc_clock", sender_notified, s))
@@ -666,6 +695,7 @@ void sender_free(struct sender *s)
 	if (s->timer)
 		event_free(s->timer);
 	X509_STORE_free(s->trust);
+	log_throttle_free(s->missing_endpoint_log);
 	free(s->owner);
 	free(s);
 }

@@ -337,3 +337,32 @@ def test_sigterm_with_attempts_in_flight_exits_at_once_and_cleanly(daemon_factor
     rc.stop_and_check()  # exit 0, no sanitizer (leak) report
     assert time.monotonic() - started < 10
     receiver.release_hanging()
+
+
+# --------------------------------------------------------------------------------------------
+# The log of a missing endpoint
+
+
+def test_a_missing_endpoint_is_logged_once_not_per_attempt(daemon_factory, receiver):
+    rc = daemon_factory(config=notify_config(receiver.ca))
+    world = World(rc, receiver)
+    ok = rc.admin.patch(f"/v1/centres/{world.centre}", json={"authorities": [
+        {"kind": k, "url": receiver.url(k), "secret": world.secrets[k]}
+        for k in AUTHORITIES if k != "police"]})
+    assert ok.status == 200, ok.body
+    since = len(rc.log_text())
+    for _ in range(3):
+        world.report(world.resident()["id"], known_departure=True)
+    # Three notifications, each retried after its backoff: many failed attempts to the police.
+    for _ in range(4):
+        world.advance(minutes=11)
+    items = world.wait_notifications(
+        lambda items: len(items) == 9
+        and sum(i["attempts"] for i in items if i["authority"] == "police") >= 9)
+    police = [i for i in items if i["authority"] == "police"]
+    assert all(i["last_error"] == f"no police endpoint is configured for centre {world.centre}"
+               for i in police), police
+    log = rc.log_text()[since:]
+    assert log.count("no police endpoint is configured") == 1, log
+    assert "said again every 10 minutes" in log
+    receiver.wait_delivered(6)
