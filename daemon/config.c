@@ -27,6 +27,7 @@ enum config_type {
 	CT_INT,         /* int within min..max */
 	CT_LONG,        /* long within min..max */
 	CT_LOG_LEVEL,   /* error, warn, info, debug */
+	CT_LOG_FORMAT,  /* text, json */
 	CT_TLS_VERSION, /* 1.2 or 1.3: stored as 12 or 13 */
 };
 
@@ -69,6 +70,10 @@ enum config_key_flags {
 	    "Tests only: the clock stands still until `PUT /v1/clock` sets it.")                   \
 	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                     \
 	    "`error`, `warn`, `info` or `debug`. Residents' names are logged at `debug` only.")    \
+	KEY(log_format, CT_LOG_FORMAT, CK_RELOAD, log_format, 0, 0, "text", NULL,                  \
+	    "`text` (one line: instant, `rollcalld[pid]`, level, message) or `json` (one JSON "    \
+	    "object per line: `ts`, `level`, `pid`, `msg`, and `request_id` and `account` when "   \
+	    "the line is about a request).")                                                       \
 	KEY(db_pool_size, CT_INT, 0, db_pool_size, 1, 256, "4", NULL,                              \
 	    "PostgreSQL connections for requests, the timing engine and the sender; with 3 or "    \
 	    "more the timing engine works through a backlog on two at once.")                      \
@@ -380,6 +385,10 @@ static bool key_set(struct load_state *state, const struct config_key *key, cons
 			return bad_value(state, key, line, "expected error, warn, info or debug");
 		return true;
 	}
+	case CT_LOG_FORMAT:
+		if (!log_format_parse(value, field))
+			return bad_value(state, key, line, "expected text or json");
+		return true;
 	}
 	return bad_value(state, key, line, "unknown key type");
 }
@@ -572,6 +581,8 @@ static bool key_equal(const struct config *a, const struct config *b, const stru
 		return *(const long *)fa == *(const long *)fb;
 	case CT_LOG_LEVEL:
 		return *(const enum log_level *)fa == *(const enum log_level *)fb;
+	case CT_LOG_FORMAT:
+		return *(const enum log_format *)fa == *(const enum log_format *)fb;
 	case CT_TLS_VERSION:
 		return *(const int *)fa == *(const int *)fb;
 	}
@@ -621,6 +632,9 @@ static void type_text(const struct config_key *key, char *out, size_t out_size)
 		return;
 	case CT_LOG_LEVEL:
 		snprintf(out, out_size, "level");
+		return;
+	case CT_LOG_FORMAT:
+		snprintf(out, out_size, "format");
 		return;
 	case CT_TLS_VERSION:
 		snprintf(out, out_size, "TLS version");

@@ -111,6 +111,8 @@ static void reload(void)
 		fresh.tls_crl = old[3], fresh.webhook_ca = old[4];
 		log_set_level(fresh.log_level);
 		c->log_level = fresh.log_level;
+		log_set_format(fresh.log_format);
+		c->log_format = fresh.log_format;
 		if (daemon_state->sender && !sender_reload_ca(daemon_state->sender))
 			log_error("reload: the webhook CA bundle could not be reloaded");
 	} else {
@@ -256,6 +258,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(config.log_level);
+	log_set_format(config.log_format);
 	/* Once, before any thread exists (curl's resolver threads come later). */
 	if (!curl_loop_global_init(err, sizeof err)) {
 		fprintf(stderr, "rollcalld: %s\n", err);

@@ -524,6 +524,7 @@ static void test_key_names_are_the_documented_set(void **state)
 	    "webhook_proxy",
 	    "test_clock",
 	    "log_level",
+	    "log_format",
 	    "db_pool_size",
 	    "max_connections",
 	    "max_body_bytes",
