@@ -190,6 +190,7 @@ static const struct field_spec resident_create_body[] = {
     {.name = "arrival_date", .type = FT_DATE, .flags = F_REQUIRED},
     {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
     {.name = "phase", .type = FT_INT, .min = 1, .max = 3},
+    {.name = "accounted_for_at", .type = FT_INSTANT, .flags = F_NULLABLE},
     {.name = NULL},
 };
 
@@ -203,6 +204,7 @@ static const struct field_spec resident_patch_body[] = {
     {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
     {.name = "centre", .type = FT_STRING, .min = 1, .max = CENTRE_ID_MAX},
     {.name = "moved_on", .type = FT_DATE},
+    {.name = "accounted_for_at", .type = FT_INSTANT, .flags = F_NULLABLE},
     {.name = NULL},
 };
 
