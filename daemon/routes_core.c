@@ -224,6 +224,12 @@ static const struct field_spec observation[] = {
     {.name = NULL},
 };
 
+/* POST /v1/centres/{id}/rounds/{date}/{slot}?dry_run=true: what sending it would do. */
+static const struct field_spec round_post_query[] = {
+    {.name = "dry_run", .type = FT_BOOL},
+    {.name = NULL},
+};
+
 /* POST /v1/centres/{id}/rounds/{date}/{slot}: a whole round (a centre holds well under a
  * thousand residents). */
 static const struct field_spec round_post_body[] = {
@@ -285,7 +291,7 @@ const struct route routes_core[] = {
     {"GET", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_get", round_path,
      round_get_query, NULL, 0, NULL},
     {"POST", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_post", round_path,
-     NULL, round_post_body, ROUTE_MUTATING, NULL},
+     round_post_query, round_post_body, ROUTE_MUTATING, NULL},
 
     /* The audit log (admin). */
     {"GET", "/v1/audit", ROLE_ADMIN, "audit_list", NULL, audit_query, NULL, 0, NULL},
