@@ -586,6 +586,56 @@ BEGIN
                                                 'phases', resident_phases_json(r.id));
 END $$;
 
+-- POST /v1/centres/{id}/residents/import {"residents":[{...as POST /v1/residents, without
+-- "centre"...}]} (manager, admin): the go-live import. Each row is created exactly as POST
+-- /v1/residents creates one (and audited as such), all in this one transaction: the first
+-- refusal names its row (residents[i].field) and undoes every row before it.
+CREATE FUNCTION op_resident_import(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c centres := require_centre(ctx, args->'path'->>'id');
+    rows_ jsonb := args->'body'->'residents';
+    row_ jsonb;
+    position bigint;
+    created jsonb := '[]';
+    one jsonb;
+    err_detail text;
+    err_message text;
+    err jsonb;
+BEGIN
+    IF rows_ IS NULL OR jsonb_typeof(rows_) <> 'array' OR jsonb_array_length(rows_) = 0 THEN
+        PERFORM fail(400, 'bad_field', 'residents must be a non-empty array', 'residents');
+    END IF;
+    FOR row_, position IN
+        SELECT e, i - 1 FROM jsonb_array_elements(rows_) WITH ORDINALITY AS t(e, i) ORDER BY i
+    LOOP
+        IF jsonb_typeof(row_) <> 'object' OR row_ ? 'centre' THEN
+            PERFORM fail(400, 'bad_field',
+                         format('residents[%s] must be an object without "centre" (the '
+                                'import''s centre is the path''s)', position),
+                         format('residents[%s]', position));
+        END IF;
+        BEGIN
+            SELECT r.body INTO one
+              FROM op_resident_create(ctx, jsonb_build_object(
+                       'body', row_ || jsonb_build_object('centre', c.id))) AS r;
+        EXCEPTION WHEN SQLSTATE 'RCAPP' THEN
+            GET STACKED DIAGNOSTICS err_detail = PG_EXCEPTION_DETAIL,
+                                    err_message = MESSAGE_TEXT;
+            err := err_detail::jsonb;
+            PERFORM fail((err->>'status')::int, err->>'code',
+                         format('residents[%s]: %s', position, err_message),
+                         format('residents[%s]', position)
+                             || coalesce('.' || (err->>'field'), ''),
+                         nullif(err->'extra', 'null'::jsonb));
+        END;
+        created := created || jsonb_build_array(one);
+    END LOOP;
+    RETURN QUERY SELECT 201, jsonb_build_object('centre', c.id,
+                                                'count', jsonb_array_length(created),
+                                                'residents', created);
+END $$;
+
 -- GET /v1/centres/{id}/residents?on=DATE&limit=&after=: residents enrolled at the centre that
 -- day (a stay with from_date <= on < to_date), by id. "on" defaults to the centre's local today.
 CREATE FUNCTION op_centre_residents(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
