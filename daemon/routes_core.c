@@ -172,24 +172,61 @@ static const struct field_spec centre_patch_body[] = {
     {.name = NULL},
 };
 
+/* Residents in one go-live import: a large centre's whole roll, well within max_body_bytes. */
+#define RESIDENT_IMPORT_MAX 1000
+
+/* A resident's record as created: who (before "centre" in POST /v1/residents, so that the
+ * first missing field named stays the same) and the stay. */
+#define RESIDENT_WHO_FIELDS                                                                        \
+	{.name = "case_number",                                                                    \
+	 .type = FT_STRING,                                                                        \
+	 .flags = F_REQUIRED,                                                                      \
+	 .min = 1,                                                                                 \
+	 .max = CASE_NUMBER_MAX},                                                                  \
+	    {.name = "given_name",                                                                 \
+	     .type = FT_STRING,                                                                    \
+	     .flags = F_REQUIRED,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = NAME_MAX_BYTES},                                                               \
+	    {.name = "family_name",                                                                \
+	     .type = FT_STRING,                                                                    \
+	     .flags = F_REQUIRED,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = NAME_MAX_BYTES},                                                               \
+	{                                                                                          \
+		.name = "date_of_birth", .type = FT_DATE, .flags = F_REQUIRED                      \
+	}
+#define RESIDENT_STAY_FIELDS                                                                       \
+	{.name = "arrival_date", .type = FT_DATE, .flags = F_REQUIRED},                            \
+	    {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},                      \
+	    {.name = "phase", .type = FT_INT, .min = 1, .max = 3},                                 \
+	{                                                                                          \
+		.name = "accounted_for_at", .type = FT_INSTANT, .flags = F_NULLABLE                \
+	}
+
 /* POST /v1/residents */
 static const struct field_spec resident_create_body[] = {
-    {.name = "case_number",
-     .type = FT_STRING,
-     .flags = F_REQUIRED,
-     .min = 1,
-     .max = CASE_NUMBER_MAX},
-    {.name = "given_name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = NAME_MAX_BYTES},
-    {.name = "family_name",
-     .type = FT_STRING,
-     .flags = F_REQUIRED,
-     .min = 1,
-     .max = NAME_MAX_BYTES},
-    {.name = "date_of_birth", .type = FT_DATE, .flags = F_REQUIRED},
+    RESIDENT_WHO_FIELDS,
     {.name = "centre", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CENTRE_ID_MAX},
-    {.name = "arrival_date", .type = FT_DATE, .flags = F_REQUIRED},
-    {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
-    {.name = "phase", .type = FT_INT, .min = 1, .max = 3},
+    RESIDENT_STAY_FIELDS,
+    {.name = NULL},
+};
+
+/* POST /v1/centres/{id}/residents/import: the go-live import, all or nothing; the centre is the
+ * path's. */
+static const struct field_spec resident_import_row[] = {
+    RESIDENT_WHO_FIELDS,
+    RESIDENT_STAY_FIELDS,
+    {.name = NULL},
+};
+static const struct field_spec resident_import_body[] = {
+    {.name = "residents",
+     .type = FT_ARRAY,
+     .flags = F_REQUIRED,
+     .item_type = FT_OBJECT,
+     .items = resident_import_row,
+     .min = 1,
+     .max = RESIDENT_IMPORT_MAX},
     {.name = NULL},
 };
 
@@ -203,6 +240,7 @@ static const struct field_spec resident_patch_body[] = {
     {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
     {.name = "centre", .type = FT_STRING, .min = 1, .max = CENTRE_ID_MAX},
     {.name = "moved_on", .type = FT_DATE},
+    {.name = "accounted_for_at", .type = FT_INSTANT, .flags = F_NULLABLE},
     {.name = NULL},
 };
 
@@ -219,6 +257,12 @@ static const struct field_spec observation[] = {
     {.name = "status", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_observation_statuses},
     {.name = "reason", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_excuse_reasons},
     {.name = "note", .type = FT_STRING, .flags = F_NULLABLE, .max = NOTE_MAX},
+    {.name = NULL},
+};
+
+/* POST /v1/centres/{id}/rounds/{date}/{slot}?dry_run=true: what sending it would do. */
+static const struct field_spec round_post_query[] = {
+    {.name = "dry_run", .type = FT_BOOL},
     {.name = NULL},
 };
 
@@ -263,6 +307,8 @@ const struct route routes_core[] = {
      ROUTE_MUTATING, NULL},
     {"GET", "/v1/centres/{id}/residents", ROLE_STAFF_PLUS, "centre_residents", centre_path,
      centre_residents_query, NULL, 0, NULL},
+    {"POST", "/v1/centres/{id}/residents/import", ROLE_MANAGERS, "resident_import", centre_path,
+     NULL, resident_import_body, ROUTE_MUTATING, NULL},
 
     /* Residents. Ops on /v1/residents/{id} are named resident_* so that api() can name the
      * resident in the audit row of a refusal. */
@@ -283,7 +329,7 @@ const struct route routes_core[] = {
     {"GET", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_get", round_path,
      round_get_query, NULL, 0, NULL},
     {"POST", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_post", round_path,
-     NULL, round_post_body, ROUTE_MUTATING, NULL},
+     round_post_query, round_post_body, ROUTE_MUTATING, NULL},
 
     /* The audit log (admin). */
     {"GET", "/v1/audit", ROLE_ADMIN, "audit_list", NULL, audit_query, NULL, 0, NULL},

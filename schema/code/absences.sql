@@ -41,8 +41,9 @@ RETURNS threshold_rules LANGUAGE sql STABLE AS $$
 $$;
 
 -- The last instant a resident was accounted for at or before p_at: the latest present or
--- excused observation, the latest return from an earlier absence, or the start (local midnight)
--- of the arrival day at the centre, whichever is latest.
+-- excused observation, the latest return from an earlier absence, the resident's
+-- accounted_for_at (go-live), or the start (local midnight) of the arrival day at the centre,
+-- whichever is latest.
 CREATE FUNCTION absence_accounted_since(p_resident bigint, p_centre text, p_at timestamptz)
 RETURNS timestamptz LANGUAGE sql STABLE AS $$
     SELECT greatest(
@@ -51,6 +52,8 @@ RETURNS timestamptz LANGUAGE sql STABLE AS $$
             AND o.status IN ('present', 'excused') AND o.round_at <= p_at),
         (SELECT max(a.returned_at) FROM absences a
           WHERE a.resident = p_resident AND a.returned_at <= p_at),
+        (SELECT r.accounted_for_at FROM residents r
+          WHERE r.id = p_resident AND r.accounted_for_at <= p_at),
         (SELECT local_instant(s.from_date::timestamp, c.timezone)
            FROM stays s JOIN centres c ON c.id = s.centre
           WHERE s.resident = p_resident AND s.centre = p_centre

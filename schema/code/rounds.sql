@@ -129,6 +129,41 @@ BEGIN
                                                with_history);
 END $$;
 
+-- POST .../rounds/{date}/{slot}?dry_run=true: the round is recorded inside a subtransaction
+-- that is then rolled back, so the answer is exactly what sending it would do (the same checks
+-- and refusals, the same rules) and nothing of it stays: no observation, absence, alert, due
+-- event, outbox row or NOTIFY (discarded with the subtransaction), no audit row of a change,
+-- and no idempotency row (api() claims none for a dry run). Only the read is audited. Ids that
+-- sequences handed out inside are skipped.
+CREATE FUNCTION round_dry_run(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    rp record := round_path(ctx, args);
+    round_at timestamptz := round_scheduled_at((rp.centre).id, rp.round_date, rp.slot);
+    last_id bigint := coalesce((SELECT max(a.id) FROM absences a), 0);
+    reply jsonb;
+    opened jsonb;
+BEGIN
+    BEGIN
+        SELECT r.body INTO reply FROM op_round_post(ctx, args #- '{query,dry_run}') AS r;
+        SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'resident', a.resident, 'since', a.since, 'notify_at', a.notify_at,
+                   'reason', a.reason, 'notify_now', a.notify_at <= round_at)
+                   ORDER BY a.resident), '[]')
+          INTO opened
+          FROM absences a
+         WHERE a.id > last_id AND a.opened_by = ctx->>'cn' AND a.opened_round_at = round_at
+           AND a.centre = (rp.centre).id;
+        RAISE EXCEPTION USING ERRCODE = 'RCDRY', MESSAGE = 'dry run: rolled back';
+    EXCEPTION WHEN SQLSTATE 'RCDRY' THEN
+        NULL; -- everything since BEGIN is undone; reply and opened are kept
+    END;
+    PERFORM audit_many(ctx, 'round_dry_run',
+                       ARRAY(SELECT (e->>'resident')::bigint
+                             FROM jsonb_array_elements(args->'body'->'observations') AS e));
+    RETURN QUERY SELECT 200, reply || jsonb_build_object('dry_run', true, 'absences', opened);
+END $$;
+
 -- POST /v1/centres/{id}/rounds/{date}/{slot} {"observations":[{"resident","status","reason",
 -- "note"}]}: all or nothing. Every element is checked before anything is written; a resident
 -- already observed in the round is corrected (the old row stays, current = false). A round more
@@ -149,6 +184,10 @@ DECLARE
     obs_reason text;
     seen bigint[] := '{}';
 BEGIN
+    IF args->'query'->>'dry_run' = 'true' THEN
+        RETURN QUERY SELECT * FROM round_dry_run(ctx, args);
+        RETURN;
+    END IF;
     IF items IS NULL OR jsonb_typeof(items) <> 'array' OR jsonb_array_length(items) = 0 THEN
         PERFORM fail(400, 'bad_field', 'observations must be a non-empty array', 'observations');
     END IF;

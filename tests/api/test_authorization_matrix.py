@@ -100,6 +100,9 @@ def request_for(method, pattern, w, n):
             "case_number": f"AUTHZ-{n}", "given_name": "A", "family_name": "B",
             "date_of_birth": "2012-03-10", "centre": a, "arrival_date": "2026-01-05",
             "phase": 1},
+        ("POST", "/v1/centres/{id}/residents/import"): {"residents": [{
+            "case_number": f"AUTHZ-IMP-{n}", "given_name": "A", "family_name": "B",
+            "date_of_birth": "2012-03-10", "arrival_date": "2026-01-05"}]},
         ("PATCH", "/v1/residents/{id}"): {"given_name": "Amina"},
         ("POST", "/v1/residents/{id}/phases"): {"phase": 2, "from": "2026-11-20"},
         ("POST", "/v1/centres/{id}/rounds/{date}/{slot}"): {

@@ -26,6 +26,25 @@ import pytest
 from harness import BUILD, ROOT, ok
 
 RELEASE1 = ROOT / "tests" / "upgrade" / "release1"
+
+# Members later releases added to answers the first release gave, with the value a record made
+# by the first release has: they are checked, then left out of the comparison.
+ADDED_SINCE_RELEASE1 = {"accounted_for_at": None}
+
+
+def without_added(value):
+    """value (an API answer) without ADDED_SINCE_RELEASE1's members, each checked first."""
+    if isinstance(value, list):
+        return [without_added(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if key in ADDED_SINCE_RELEASE1:
+            assert item == ADDED_SINCE_RELEASE1[key], (key, item)
+            continue
+        out[key] = without_added(item)
+    return out
 STATEMENT_TOOL = BUILD / "statement_tool"
 PG_DUMP = "/usr/lib/postgresql/15/bin/pg_dump"
 ROLES = "{staff,oncall,manager,admin,authority}"
@@ -242,8 +261,10 @@ def test_release1_database_upgrades_with_its_data(daemon_factory, cluster):
     assert code == 0, output
     assert "first-release database" in output, output
     rows = daemon.db.query("SELECT version, name, sha256 FROM schema_migrations ORDER BY 1")
-    assert [(v, n) for v, n, _ in rows] == [(int(f.name[:3]), f.name)
-                                            for f in sorted(RELEASE1.glob("*.sql"))]
+    # Release 1's seven (recorded with today's hashes), then every later migration.
+    current = sorted((ROOT / "schema" / "migrations").glob("*.sql"))
+    assert [f.name for f in current[:7]] == [f.name for f in sorted(RELEASE1.glob("*.sql"))]
+    assert [(v, n) for v, n, _ in rows] == [(int(f.name[:3]), f.name) for f in current]
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for _, _, h in rows), rows
     # Nothing was lost or added by the upgrade itself.
     for table, count in counts.items():
@@ -263,7 +284,8 @@ def test_release1_database_upgrades_with_its_data(daemon_factory, cluster):
         strip_audit(before_export)
     assert after_export["audit"][: len(before_export["audit"])] == before_export["audit"]
     for op, cn, path, query, http in reads(residents, absence):
-        assert ok(api[cn].get(http)) == before[http], f"{op} ({http}) differs after the upgrade"
+        assert without_added(ok(api[cn].get(http))) == before[http], \
+            f"{op} ({http}) differs after the upgrade"
     for r, statement in before_statements.items():
         assert ok(api["manager-up"].get(f"/v1/residents/{r}/statements/{PERIOD}")) == statement
     # The upgraded database works on: a second payout of the period is refused as before.
