@@ -165,27 +165,24 @@ def main():
     manager = Client(url, pki, "tonder-manager")
     today = datetime.date.today()
     people = residents(today)
-    for person in people:
-        manager.must("POST", "/v1/residents", person, accept=(201,))
-    # Everybody was there at the latest check, so an absence reported now counts from it (a
-    # resident never observed counts from the arrival day and is reported at once).
+    # Go-live as a centre does it: everybody entered at once with the instant of the head count
+    # (accounted_for_at), so an absence reported now counts from the count, not from an arrival
+    # months ago (which would report the child to the police at once).
     status, clock = admin.call("GET", "/v1/clock")
     now = datetime.datetime.now(datetime.timezone.utc)
     if status == 200:
         now = datetime.datetime.fromisoformat(clock["now"].replace("Z", "+00:00"))
-    local = now.astimezone(zoneinfo.ZoneInfo(CENTRE["timezone"]))
-    done = [(local.date(), slot) for slot, hhmm in enumerate(CENTRE["check_times"], 1)
-            if local.strftime("%H:%M") >= hhmm]
-    day, slot = done[-1] if done else (local.date() - datetime.timedelta(days=1), 3)
-    created = manager.must("GET", f"/v1/centres/{CENTRE['id']}/residents?limit=1000")["items"]
-    staff = Client(url, pki, "tonder-staff")
-    staff.must("POST", f"/v1/centres/{CENTRE['id']}/rounds/{day.isoformat()}/{slot}",
-               {"observations": [{"resident": r["id"], "status": "present"} for r in created]})
+    counted = now.replace(microsecond=0).isoformat()
+    for person in people:
+        person.pop("centre", None)
+        person["accounted_for_at"] = counted
+    manager.must("POST", f"/v1/centres/{CENTRE['id']}/residents/import", {"residents": people},
+                 accept=(201,))
     phases = sum(1 for p in people if p["phase"] == 2)
+    local = now.astimezone(zoneinfo.ZoneInfo(CENTRE["timezone"]))
     print(f"demo-data: centre tonder with {len(people)} residents "
-          f"({len(people) - phases} in phase 1, {phases} in phase 2), all present at the "
-          f"check {day} {CENTRE['check_times'][slot - 1]}")
-
+          f"({len(people) - phases} in phase 1, {phases} in phase 2), imported as counted at "
+          f"{local.strftime('%Y-%m-%d %H:%M')}")
 
 if __name__ == "__main__":
     main()
