@@ -150,8 +150,16 @@ static const struct field_spec authority_change[] = {
 	    {.name = "check_times", .type = FT_ARRAY, .item_type = FT_TIME, .min = 3, .max = 3},   \
 	    {.name = "grace_minutes", .type = FT_INT, .min = 0, .max = 1440},                      \
 	    {.name = "free_meals", .type = FT_BOOL},                                               \
-	    {.name = "repeat_minutes", .type = FT_INT, .min = 1, .max = 1440},                     \
-	    {.name = "escalate_minutes", .type = FT_INT, .min = 1, .max = 1440},                   \
+	    {.name = "repeat_minutes",                                                             \
+	     .type = FT_INT,                                                                       \
+	     .flags = F_NULLABLE,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = 1440},                                                                         \
+	    {.name = "escalate_minutes",                                                           \
+	     .type = FT_INT,                                                                       \
+	     .flags = F_NULLABLE,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = 1440},                                                                         \
 	{                                                                                          \
 		.name = "authorities", .type = FT_ARRAY, .item_type = FT_OBJECT,                   \
 		.items = authority_spec, .max = 3                                                  \

@@ -208,10 +208,11 @@ BEGIN
         END IF;
         result.free_meals := (p_b->>'free_meals')::boolean;
     END IF;
-    IF arg_given(p_b, 'repeat_minutes') THEN
+    -- The centre's own alert times (null: the alert kinds' times, alert_timing in alerts.sql).
+    IF p_b ? 'repeat_minutes' THEN
         result.repeat_minutes := arg_int(p_b->>'repeat_minutes', 'repeat_minutes', 1, 1440);
     END IF;
-    IF arg_given(p_b, 'escalate_minutes') THEN
+    IF p_b ? 'escalate_minutes' THEN
         result.escalate_minutes := arg_int(p_b->>'escalate_minutes', 'escalate_minutes', 1, 1440);
     END IF;
     RETURN result;
@@ -298,8 +299,6 @@ BEGIN
     c.check_times := '{07:00,15:00,23:00}';
     c.grace_minutes := 60;
     c.free_meals := false;
-    c.repeat_minutes := 5;
-    c.escalate_minutes := 15;
     c.operator := '';
     c.capacity := 0;
     c.created_at := ctx_now(ctx);
