@@ -76,6 +76,14 @@ static const struct field_spec alert_kind_body[] = {
     {0},
 };
 
+/* GET /v1/centres/{id}/channel-deliveries */
+static const struct field_spec channel_delivery_query[] = {
+    {.name = "alert", .type = FT_ID},
+    {.name = "limit", .type = FT_INT, .min = 1, .max = 1000},
+    {.name = "after", .type = FT_STRING, .min = 1, .max = 32},
+    {0},
+};
+
 /* Who receives and acknowledges alerts: on-call staff and managers (admins too, who see every
  * centre). */
 #define ROLE_ALERTS (ROLE_ONCALL | ROLE_MANAGER | ROLE_ADMIN)
@@ -98,6 +106,8 @@ const struct route routes_alerts[] = {
      NULL},
     {"PUT", "/v1/alert-kinds/{kind}", ROLE_ADMIN, "alert_kind_put", alert_kind_path, NULL,
      alert_kind_body, ROUTE_MUTATING, NULL},
+    {"GET", "/v1/centres/{id}/channel-deliveries", ROLE_ALERTS, "channel_delivery_list",
+     centre_path, channel_delivery_query, NULL, 0, NULL},
     {"GET", "/v1/centres/{id}/alerts/stream", ROLE_ALERTS, "alert_stream_open", centre_path, NULL,
      NULL, 0, handle_alert_stream},
     {0},

@@ -54,15 +54,17 @@ CREATE FUNCTION alert_json(p_a alerts) RETURNS jsonb LANGUAGE sql STABLE AS $$
 $$;
 
 -- Appends an event with each alert's current JSON (the arrays are parallel, in the order the
--- events happen) and tells every daemon's hub. The per-centre locks, held to commit, make seq
--- order equal commit order within a centre. Returns the new seqs.
+-- events happen), writes their deliveries to the centre's on-call channels (oncall.sql) and
+-- tells every daemon's hub. The per-centre locks, held to commit, make seq order equal commit
+-- order within a centre. Returns the new seqs.
 CREATE FUNCTION alert_events_emit(p_alerts bigint[], p_kinds text[], p_now timestamptz)
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+DECLARE
+    seqs bigint[];
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('rollcall.alert_events'), hashtext(x.centre))
        FROM (SELECT DISTINCT a.centre FROM alerts a
               WHERE a.id = ANY (p_alerts) ORDER BY a.centre) x;
-    RETURN QUERY
     WITH ins AS (
         INSERT INTO alert_events (centre, alert, kind, at, body)
         SELECT a.centre, a.id, u.kind, p_now, alert_json(a)
@@ -71,8 +73,14 @@ BEGIN
          ORDER BY u.ord
         RETURNING alert_events.seq
     )
-    SELECT n.seq FROM (SELECT ins.seq, pg_notify('rc_alert', ins.seq::text) FROM ins
-                        ORDER BY ins.seq) n;
+    SELECT array_agg(ins.seq ORDER BY ins.seq) INTO seqs FROM ins;
+    IF seqs IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM channel_enqueue(seqs, p_now);
+    RETURN QUERY
+    SELECT n.seq FROM (SELECT u.seq, pg_notify('rc_alert', u.seq::text)
+                         FROM unnest(seqs) AS u(seq) ORDER BY u.seq) n;
 END $$;
 
 CREATE FUNCTION alert_event_emit(p_alert bigint, p_kind text, p_now timestamptz)

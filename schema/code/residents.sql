@@ -19,7 +19,8 @@ LANGUAGE sql STABLE AS $$
         'escalate_minutes', ($1).escalate_minutes,
         'authorities', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', a.kind, 'url', a.url)
                                                   ORDER BY a.kind)
-                                 FROM centre_authorities a WHERE a.centre = ($1).id), '[]'::jsonb))
+                                 FROM centre_authorities a WHERE a.centre = ($1).id), '[]'::jsonb),
+        'oncall_channels', oncall_channels_json(($1).id))
 $$;
 
 -- The resident's latest stay (the open one, or the one that ended last).
@@ -325,6 +326,10 @@ BEGIN
     IF b ? 'authorities' THEN
         PERFORM centre_authorities_set(c.id, coalesce(b->'authorities', '[]'::jsonb), false);
     END IF;
+    IF b ? 'oncall_channels' THEN
+        PERFORM oncall_channels_set(c.id, coalesce(b->'oncall_channels', '[]'::jsonb), false,
+                                    ctx_now(ctx));
+    END IF;
     PERFORM audit(ctx, 'centre_create', NULL, jsonb_build_object('centre', c.id));
     RETURN QUERY SELECT 201, centre_json(c);
 END $$;
@@ -372,6 +377,10 @@ BEGIN
     WHERE x.id = c.id;
     IF b ? 'authorities' THEN
         PERFORM centre_authorities_set(c.id, coalesce(b->'authorities', '[]'::jsonb), true);
+    END IF;
+    IF b ? 'oncall_channels' THEN
+        PERFORM oncall_channels_set(c.id, coalesce(b->'oncall_channels', '[]'::jsonb), true,
+                                    ctx_now(ctx));
     END IF;
     PERFORM audit(ctx, 'centre_patch', NULL,
                   jsonb_build_object('centre', c.id, 'fields', body_fields(b)));
