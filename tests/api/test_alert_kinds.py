@@ -199,3 +199,16 @@ def test_a_kind_made_info_stops_repeating_and_a_centre_time_overrides(rc, kinds)
     assert after["priority"] == "info"
     assert instant(after["last_announced_at"]) == local(DAY, "10:03")
     assert after["escalated_at"] is None
+
+
+def test_the_client_shows_the_priority(rc, centre):
+    plain = raise_absent(rc, centre, "10:00")
+    urgent = raise_absent(rc, centre, "10:01", concern="left a note")
+    code, out, err = rc.client(centre.oncall_cn, "alerts", "--centre", centre.id)
+    assert code == 0, err
+    assert "PRIORITY" in out.splitlines()[0]
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
+    assert "URGENT" in rows[str(urgent["id"])] and "normal" in rows[str(plain["id"])]
+    code, out, err = rc.client(centre.oncall_cn, "--json", "alerts", "--centre", centre.id)
+    assert code == 0, err
+    assert '"priority": "urgent"' in out or '"priority":"urgent"' in out
