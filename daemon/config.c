@@ -66,6 +66,14 @@ enum config_key_flags {
 	    "HTTP proxy the webhooks to the authorities go through (`http://host:port`, as "       \
 	    "municipal networks may require): a CONNECT tunnel, TLS still end to end. The "        \
 	    "environment's `https_proxy` is never used.")                                          \
+	KEY(smtp_relay, CT_STRING, 0, smtp_relay, 0, 0, NULL, "none",                              \
+	    "Mail relay for the on-call e-mail channels, `host:port` (plain SMTP; STARTTLS when "  \
+	    "the relay offers it). Without it, e-mail channels fail and say so.")                  \
+	KEY(smtp_from, CT_STRING, 0, smtp_from, 0, 0, NULL, "`rollcalld@<hostname>`",              \
+	    "Sender address of the on-call e-mails (envelope and `From:`).")                       \
+	KEY(smtp_ca, CT_PATH, 0, smtp_ca, 0, 0, NULL, "system CA store",                           \
+	    "PEM CA bundle trusted for the relay's STARTTLS certificate instead of the system "    \
+	    "store.")                                                                              \
 	KEY(test_clock, CT_BOOL, 0, test_clock, 0, 0, "false", NULL,                               \
 	    "Tests only: the clock stands still until `PUT /v1/clock` sets it.")                   \
 	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                     \
@@ -489,6 +497,42 @@ static bool set_instance_name_default(struct config *config)
 	return config->instance_name != NULL;
 }
 
+/* smtp_relay is host:port (a name or IPv4 address, or [v6]); smtp_from one plain address, so
+ * that neither can smuggle anything into the SMTP dialogue or a header. */
+static bool check_smtp(struct load_state *state)
+{
+	const char *relay = state->config.smtp_relay;
+	if (relay != NULL) {
+		const char *colon = strrchr(relay, ':');
+		char *end = NULL;
+		long port = colon ? strtol(colon + 1, &end, 10) : 0;
+		bool host_ok = colon != NULL && colon > relay;
+		for (const char *p = relay; host_ok && p < colon; p++)
+			host_ok = isalnum((unsigned char)*p) || strchr(".-[]:", *p) != NULL;
+		if (!host_ok || end == NULL || *end != '\0' || end == colon + 1 || port < 1 ||
+		    port > 65535) {
+			record_error(state, -1, "%s: smtp_relay must be host:port, not '%s'",
+			             state->path, relay);
+			return false;
+		}
+	}
+	const char *from = state->config.smtp_from;
+	if (from != NULL) {
+		const char *at = strchr(from, '@');
+		bool ok = at != NULL && at > from && at[1] != '\0' && strchr(at + 1, '@') == NULL;
+		for (const char *p = from; ok && *p; p++)
+			ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
+			     strchr("<>()[],;:\\\"", *p) == NULL;
+		if (!ok) {
+			record_error(state, -1,
+			             "%s: smtp_from must be one address (name@domain), not '%s'",
+			             state->path, from);
+			return false;
+		}
+	}
+	return true;
+}
+
 bool config_load(const char *path, struct config *out, char *errbuf, size_t errlen)
 {
 	struct load_state state = {.path = path};
@@ -527,6 +571,8 @@ bool config_load(const char *path, struct config *out, char *errbuf, size_t errl
 			goto failed;
 		}
 	}
+	if (!check_smtp(&state))
+		goto failed;
 	if (state.config.instance_name == NULL && !set_instance_name_default(&state.config)) {
 		record_error(&state, -1, "%s: out of memory", path);
 		goto failed;

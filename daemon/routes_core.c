@@ -142,6 +142,19 @@ static const struct field_spec authority_change[] = {
     {.name = NULL},
 };
 
+/* An on-call channel (SPEC section 10, Centres v2): "to" for e-mail, "url" and "secret" for a
+ * webhook; which fields go with which kind, the address forms and the secret's form are checked
+ * in SQL (oncall.sql), naming e.g. oncall_channels[1].secret. In a patch, a webhook without
+ * "secret" keeps the stored secret of its URL. */
+static const struct field_spec oncall_channel[] = {
+    {.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_channel_kinds},
+    {.name = "to", .type = FT_STRING, .min = 3, .max = 254},
+    {.name = "url", .type = FT_STRING, .min = 9, .max = 2000},
+    {.name = "secret", .type = FT_STRING, .min = 7, .max = 400},
+    {.name = "min_priority", .type = FT_STRING, .enums = enum_alert_priorities},
+    {.name = NULL},
+};
+
 /* The centre fields both create and patch take; the order of check times is checked in SQL. */
 #define CENTRE_FIELDS(authority_spec)                                                              \
 	{.name = "operator", .type = FT_STRING, .max = NAME_MAX_BYTES},                            \
@@ -150,11 +163,24 @@ static const struct field_spec authority_change[] = {
 	    {.name = "check_times", .type = FT_ARRAY, .item_type = FT_TIME, .min = 3, .max = 3},   \
 	    {.name = "grace_minutes", .type = FT_INT, .min = 0, .max = 1440},                      \
 	    {.name = "free_meals", .type = FT_BOOL},                                               \
-	    {.name = "repeat_minutes", .type = FT_INT, .min = 1, .max = 1440},                     \
-	    {.name = "escalate_minutes", .type = FT_INT, .min = 1, .max = 1440},                   \
+	    {.name = "repeat_minutes",                                                             \
+	     .type = FT_INT,                                                                       \
+	     .flags = F_NULLABLE,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = 1440},                                                                         \
+	    {.name = "escalate_minutes",                                                           \
+	     .type = FT_INT,                                                                       \
+	     .flags = F_NULLABLE,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = 1440},                                                                         \
+	    {.name = "authorities",                                                                \
+	     .type = FT_ARRAY,                                                                     \
+	     .item_type = FT_OBJECT,                                                               \
+	     .items = authority_spec,                                                              \
+	     .max = 3},                                                                            \
 	{                                                                                          \
-		.name = "authorities", .type = FT_ARRAY, .item_type = FT_OBJECT,                   \
-		.items = authority_spec, .max = 3                                                  \
+		.name = "oncall_channels", .type = FT_ARRAY, .item_type = FT_OBJECT,               \
+		.items = oncall_channel, .max = 16                                                 \
 	}
 
 /* POST /v1/centres: "id" is optional (generated "c<n>" when absent). */

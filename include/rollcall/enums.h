@@ -21,9 +21,15 @@ enum alert_kind {
 	ALERT_NOTIFICATION_FAILING,
 	ALERT_RESIDENT_RETURNED,
 	ALERT_TURNING_18,
+	ALERT_NOTIFICATION_UNCONFIRMED,
 	ALERT_KIND_COUNT
 };
 extern const char *const enum_alert_kinds[ALERT_KIND_COUNT + 1];
+/* alert_kinds.priority, oncall_channels.min_priority: how urgent an alert is, most urgent
+ * first. */
+extern const char *const enum_alert_priorities[];
+/* oncall_channels.kind: how an on-call channel is reached. */
+extern const char *const enum_channel_kinds[];
 /* accounts.role; the daemon's ROLE_* bits follow this order (router.h). */
 extern const char *const enum_roles[];
 /* accounts.authority, centre_authorities.kind, deliveries.authority: who is notified. */

@@ -224,13 +224,19 @@ CREATE FUNCTION absence_add_concern(p_absence bigint, p_text text, p_cn text, p_
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     a absences;
+    was_plain boolean;
 BEGIN
+    SELECT x.concern IS NULL AND NOT x.known_departure INTO was_plain
+      FROM absences x WHERE x.id = p_absence;
     UPDATE absences
        SET concern = CASE WHEN concern IS NULL THEN p_text ELSE concern || E'\n' || p_text END,
            concern_at = coalesce(concern_at, p_now),
            concern_by = coalesce(concern_by, p_cn)
      WHERE id = p_absence
     RETURNING * INTO a;
+    IF was_plain THEN
+        PERFORM alert_absence_became_urgent(a.id, p_now);
+    END IF;
     IF a.notified_at IS NULL THEN
         a := absence_plan(a, p_now);
         PERFORM absence_apply_plan(a, p_now);
@@ -246,8 +252,14 @@ CREATE FUNCTION absence_add_known_departure(p_absence bigint, p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     a absences;
+    was_plain boolean;
 BEGIN
+    SELECT x.concern IS NULL AND NOT x.known_departure INTO was_plain
+      FROM absences x WHERE x.id = p_absence;
     UPDATE absences SET known_departure = true WHERE id = p_absence RETURNING * INTO a;
+    IF was_plain THEN
+        PERFORM alert_absence_became_urgent(a.id, p_now);
+    END IF;
     IF a.notified_at IS NULL AND a.concern IS NULL THEN
         a := absence_plan(a, p_now);
         PERFORM absence_apply_plan(a, p_now);

@@ -256,6 +256,8 @@ BEGIN
            statement = retention_scrub(p.statement, p_resident)
      WHERE p.resident = p_resident;
     UPDATE outbox o SET payload = '{}' WHERE o.resident = p_resident;
+    UPDATE channel_deliveries d SET payload = '{}'
+      FROM alerts a WHERE a.id = d.alert AND a.resident = p_resident;
     UPDATE alerts a SET details = retention_scrub(a.details, p_resident)
      WHERE a.resident = p_resident;
     UPDATE alert_events e SET body = retention_scrub(e.body, p_resident)

@@ -19,7 +19,8 @@ LANGUAGE sql STABLE AS $$
         'escalate_minutes', ($1).escalate_minutes,
         'authorities', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', a.kind, 'url', a.url)
                                                   ORDER BY a.kind)
-                                 FROM centre_authorities a WHERE a.centre = ($1).id), '[]'::jsonb))
+                                 FROM centre_authorities a WHERE a.centre = ($1).id), '[]'::jsonb),
+        'oncall_channels', oncall_channels_json(($1).id))
 $$;
 
 -- The resident's latest stay (the open one, or the one that ended last).
@@ -210,10 +211,11 @@ BEGIN
         END IF;
         result.free_meals := (p_b->>'free_meals')::boolean;
     END IF;
-    IF arg_given(p_b, 'repeat_minutes') THEN
+    -- The centre's own alert times (null: the alert kinds' times, alert_timing in alerts.sql).
+    IF p_b ? 'repeat_minutes' THEN
         result.repeat_minutes := arg_int(p_b->>'repeat_minutes', 'repeat_minutes', 1, 1440);
     END IF;
-    IF arg_given(p_b, 'escalate_minutes') THEN
+    IF p_b ? 'escalate_minutes' THEN
         result.escalate_minutes := arg_int(p_b->>'escalate_minutes', 'escalate_minutes', 1, 1440);
     END IF;
     RETURN result;
@@ -300,8 +302,6 @@ BEGIN
     c.check_times := '{07:00,15:00,23:00}';
     c.grace_minutes := 60;
     c.free_meals := false;
-    c.repeat_minutes := 5;
-    c.escalate_minutes := 15;
     c.operator := '';
     c.capacity := 0;
     c.created_at := ctx_now(ctx);
@@ -327,6 +327,10 @@ BEGIN
     END IF;
     IF b ? 'authorities' THEN
         PERFORM centre_authorities_set(c.id, coalesce(b->'authorities', '[]'::jsonb), false);
+    END IF;
+    IF b ? 'oncall_channels' THEN
+        PERFORM oncall_channels_set(c.id, coalesce(b->'oncall_channels', '[]'::jsonb), false,
+                                    ctx_now(ctx));
     END IF;
     PERFORM audit(ctx, 'centre_create', NULL, jsonb_build_object('centre', c.id));
     RETURN QUERY SELECT 201, centre_json(c);
@@ -375,6 +379,10 @@ BEGIN
     WHERE x.id = c.id;
     IF b ? 'authorities' THEN
         PERFORM centre_authorities_set(c.id, coalesce(b->'authorities', '[]'::jsonb), true);
+    END IF;
+    IF b ? 'oncall_channels' THEN
+        PERFORM oncall_channels_set(c.id, coalesce(b->'oncall_channels', '[]'::jsonb), true,
+                                    ctx_now(ctx));
     END IF;
     PERFORM audit(ctx, 'centre_patch', NULL,
                   jsonb_build_object('centre', c.id, 'fields', body_fields(b)));

@@ -78,7 +78,8 @@ def request_for(method, pattern, w, n):
     whether it is served. n makes created things unique."""
     a, r = w["a"].id, w["resident"]
     path = (pattern.replace("{cn}", "victim-authz").replace("{date}", "2026-11-20")
-            .replace("{slot}", "1").replace("{period_start}", PERIOD))
+            .replace("{slot}", "1").replace("{period_start}", PERIOD)
+            .replace("{kind}", "round_overdue"))
     if pattern.startswith("/v1/centres/{id}"):
         path = path.replace("{id}", a)
     elif pattern.startswith("/v1/residents/{id}"):
@@ -111,6 +112,8 @@ def request_for(method, pattern, w, n):
         ("POST", "/v1/absences/{id}/concern"): {"text": "still missing"},
         ("POST", "/v1/absences/{id}/return"): {"at": at("2026-11-20", "09:59")},
         ("POST", "/v1/alerts/{id}/ack"): {},
+        # The kind's default: the matrix changes nothing other tests see.
+        ("PUT", "/v1/alert-kinds/{kind}"): {"repeat_minutes": 5},
         ("POST", "/v1/residents/{id}/incidents"): {
             "kind": "in10", "occurred_at": at("2026-11-20", "09:00"), "description": "x"},
         ("POST", "/v1/rates"): {"kind": "base", "per_day_ore": 5841,
