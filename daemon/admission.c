@@ -62,7 +62,7 @@ static bool admit_limits(struct request *req, const struct admission_facts *fact
 	if (d->draining) {
 		code = "shutting_down";
 		message = "the daemon is shutting down";
-	} else if (facts->connections > d->config->max_connections) {
+	} else if (facts->connections > facts->connection_cap) {
 		code = "overloaded";
 		message = "too many connections";
 	} else {
@@ -335,6 +335,16 @@ void admission_run(struct request *req, const struct admission_facts *facts)
 	bool has_account = admit_identity(req, facts);
 	if (!admit_limits(req, facts))
 		return;
+	if (facts->revoked) {
+		/* server.c has audited it and closes the connection after this answer. */
+		char message[320];
+		snprintf(message, sizeof message, "the client certificate is no longer valid: %s",
+		         facts->revoked);
+		evhttp_add_header(evhttp_request_get_output_headers(req->http), "Connection",
+		                  "close");
+		request_reply_error(req, 403, "certificate_revoked", message, NULL);
+		return;
+	}
 	if (!has_account) {
 		request_reply_error(req, 403, "forbidden",
 		                    "a client certificate with a subject CN is required", NULL);

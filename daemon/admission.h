@@ -13,7 +13,9 @@ struct request;
 struct admission_facts {
 	const struct daemon *daemon; /* config and draining */
 	SSL *ssl;                    /* the connection's TLS session; NULL if it is gone */
-	int connections;             /* client connections open now, this one included */
+	const char *revoked; /* why its certificate failed the check after SIGHUP, or NULL */
+	int connections;     /* client connections open now, this one included */
+	int connection_cap;  /* the cap in force (max_connections or the descriptor budget) */
 };
 
 /* Runs the stages in order on a request fresh from request_new. The request is answered (and

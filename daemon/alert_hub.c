@@ -17,11 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_closed.h"
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
 #include "log.h"
 #include "request.h"
+#include "rollcall/enums.h"
+#include "router.h"
 
 #define REPLAY_PAGE 500                   /* events per replay query */
 #define FETCH_MAX 1000                    /* notified seqs per fetch query */
@@ -62,6 +65,7 @@ struct watcher {
 	int64_t head;      /* newest seq when the watcher registered */
 	struct held_event *held, *held_tail;
 	size_t held_bytes;
+	int suspended; /* account re-checks in flight (rc_account): live events are held */
 };
 
 struct centre {
@@ -171,13 +175,13 @@ static void watcher_offer(struct watcher *w, int64_t seq, const char *text, size
 {
 	if (w->state == WATCHER_CLOSED || seq <= w->last_sent)
 		return;
-	if (w->state == WATCHER_LIVE) {
+	if (w->state == WATCHER_LIVE && w->suspended == 0) {
 		w->last_sent = seq;
 		watcher_write(w, text, len);
 		return;
 	}
 	if (w->held_bytes + len > WATCHER_MAX_PENDING) {
-		watcher_end(w, "too many events while replaying");
+		watcher_end(w, "too many events held (replay or account check)");
 		return;
 	}
 	struct held_event *h = malloc(sizeof *h + len);
@@ -208,11 +212,10 @@ static void watcher_free_held(struct watcher *w)
 	w->held_bytes = 0;
 }
 
-/* The replay is done: send what arrived meanwhile and go live. */
-static void watcher_go_live(struct watcher *w)
+/* Sends what was held (arrived during the replay or an account check), unless still held. */
+static void watcher_flush_held(struct watcher *w)
 {
-	w->state = WATCHER_LIVE;
-	while (w->held && w->state == WATCHER_LIVE) {
+	while (w->held && w->state == WATCHER_LIVE && w->suspended == 0) {
 		struct held_event *h = w->held;
 		w->held = h->next;
 		if (!w->held)
@@ -224,6 +227,13 @@ static void watcher_go_live(struct watcher *w)
 		}
 		free(h);
 	}
+}
+
+/* The replay is done: send what arrived meanwhile and go live. */
+static void watcher_go_live(struct watcher *w)
+{
+	w->state = WATCHER_LIVE;
+	watcher_flush_held(w);
 }
 
 /* ---- life cycle ---- */
@@ -441,6 +451,65 @@ bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request 
 int alert_hub_watchers(const struct alert_hub *hub)
 {
 	return hub->watchers;
+}
+
+/* ---- account changes (revocation.c) ---- */
+
+void alert_hub_suspend_account(struct alert_hub *hub, const char *cn)
+{
+	for (struct centre *c = hub->centres; c; c = c->next)
+		for (struct watcher *w = c->watchers; w; w = w->next)
+			if (strcmp(w->req->cn, cn) == 0)
+				w->suspended++;
+}
+
+/* Whether scope ({"active","role","all_centres","centres"}, from account_scope()) still lets
+ * the watcher watch its centre: the account enabled, its role one the stream's route allows,
+ * the centre one of its centres (or every centre, for an admin). */
+static bool scope_allows(const json_t *scope, const struct watcher *w)
+{
+	if (!scope || !json_is_true(json_object_get(scope, "active")))
+		return false;
+	int role = enum_index(enum_roles, json_string_value(json_object_get(scope, "role")));
+	if (role < 0 || !w->req->route || !(w->req->route->roles & (1u << role)))
+		return false;
+	if (json_is_true(json_object_get(scope, "all_centres")))
+		return true;
+	size_t i;
+	json_t *centre;
+	json_array_foreach(json_object_get(scope, "centres"), i, centre)
+	{
+		const char *id = json_string_value(centre);
+		if (id && strcmp(id, w->centre->id) == 0)
+			return true;
+	}
+	return false;
+}
+
+int alert_hub_apply_scope(struct alert_hub *hub, const char *cn, const json_t *scope,
+                          const char *outcome)
+{
+	int ended = 0;
+	for (struct centre *c = hub->centres; c; c = c->next)
+		for (struct watcher *w = c->watchers, *next; w; w = next) {
+			next = w->next; /* watcher_finish unlinks w */
+			if (strcmp(w->req->cn, cn) != 0)
+				continue;
+			if (w->suspended > 0)
+				w->suspended--;
+			if (scope_allows(scope, w)) {
+				watcher_flush_held(w);
+				continue;
+			}
+			log_info("req=%s alerts: ending the stream of %s on %s: %s", w->req->id, cn,
+			         c->id, outcome);
+			audit_connection_closed(cn, w->req->remote, "stream_closed", outcome,
+			                        json_pack("{s:s}", "centre", c->id));
+			/* Cut, not ended: nothing held or queued may reach it any more. */
+			watcher_finish(w, outcome, true);
+			ended++;
+		}
+	return ended;
 }
 
 /* ---- live events ---- */

@@ -4,6 +4,7 @@
 #ifndef ROLLCALL_ALERT_HUB_H
 #define ROLLCALL_ALERT_HUB_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,5 +21,15 @@ bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request 
 
 /* Watchers attached to this instance. */
 int alert_hub_watchers(const struct alert_hub *hub);
+
+/* An account changed (NOTIFY rc_account, revocation.c): until alert_hub_apply_scope, live
+ * events for the streams of cn are held, so that none goes out that the change forbids. */
+void alert_hub_suspend_account(struct alert_hub *hub, const char *cn);
+
+/* Ends (and audits, with outcome) every stream of cn that scope, account_scope()'s answer, no
+ * longer allows (scope NULL: every stream of cn), and sends the others what was held. Returns
+ * how many were ended. */
+int alert_hub_apply_scope(struct alert_hub *hub, const char *cn, const json_t *scope,
+                          const char *outcome);
 
 #endif

@@ -95,6 +95,10 @@ enum config_key_flags {
 	    "Seconds a connection may sit idle between requests.")                                 \
 	KEY(request_timeout, CT_INT, 0, request_timeout_s, 1, 3600, "30", NULL,                    \
 	    "Seconds within which a whole request must arrive, however slowly it trickles in.")    \
+	KEY(handshake_timeout, CT_INT, 0, handshake_timeout_s, 1, 600, "10", NULL,                 \
+	    "Seconds from accept within which a client must complete the TLS handshake; a "        \
+	    "connection that has not is closed (and, at `max_connections`, the oldest such is "    \
+	    "closed first to make room).")                                                         \
 	KEY(sse_heartbeat, CT_INT, 0, sse_heartbeat_s, 1, 3600, "15", NULL,                        \
 	    "Seconds between keep-alive comments on an idle alert stream.")                        \
 	KEY(webhook_timeout, CT_INT, 0, webhook_timeout_s, 1, 600, "10", NULL,                     \

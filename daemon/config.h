@@ -25,14 +25,15 @@ struct config {
 	bool test_clock;
 	enum log_level log_level;
 	enum log_format log_format;
-	int db_pool_size;      /* db_pool_size, default 4 */
-	int max_connections;   /* max_connections, default 10000 */
-	long max_body_bytes;   /* max_body_bytes, default 1 MiB */
-	int max_header_bytes;  /* max_header_bytes, default 16 KiB */
-	int idle_timeout_s;    /* idle_timeout, default 60 */
-	int request_timeout_s; /* request_timeout: whole request must arrive within, default 30 */
-	int sse_heartbeat_s;   /* sse_heartbeat, default 15 */
-	int webhook_timeout_s; /* webhook_timeout: connect+response bound, default 10 */
+	int db_pool_size;        /* db_pool_size, default 4 */
+	int max_connections;     /* max_connections, default 10000 */
+	long max_body_bytes;     /* max_body_bytes, default 1 MiB */
+	int max_header_bytes;    /* max_header_bytes, default 16 KiB */
+	int idle_timeout_s;      /* idle_timeout, default 60 */
+	int request_timeout_s;   /* request_timeout: whole request must arrive within, default 30 */
+	int handshake_timeout_s; /* handshake_timeout: TLS done within, from accept, default 10 */
+	int sse_heartbeat_s;     /* sse_heartbeat, default 15 */
+	int webhook_timeout_s;   /* webhook_timeout: connect+response bound, default 10 */
 	int webhook_backoff_max_s; /* webhook_backoff_max: retry backoff cap, default 600 */
 	char *instance_name;       /* instance_name, default hostname:pid; names lease holders */
 };

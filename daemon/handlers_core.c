@@ -43,36 +43,48 @@ static void metrics_authorised(struct request *req, int status, json_t *body)
 	struct db_stats db;
 	server_stats(daemon_state->server, &s);
 	db_pool_stats(daemon_state->db, &db);
-	char text[2048];
-	int len = snprintf(text, sizeof text,
-	                   "# TYPE rollcall_http_requests_total counter\n"
-	                   "rollcall_http_requests_total %llu\n"
-	                   "# TYPE rollcall_http_responses_total counter\n"
-	                   "rollcall_http_responses_total{class=\"2xx\"} %llu\n"
-	                   "rollcall_http_responses_total{class=\"4xx\"} %llu\n"
-	                   "rollcall_http_responses_total{class=\"5xx\"} %llu\n"
-	                   "# TYPE rollcall_http_request_duration_seconds_sum counter\n"
-	                   "rollcall_http_request_duration_seconds_sum %llu.%06llu\n"
-	                   "# TYPE rollcall_http_connections gauge\n"
-	                   "rollcall_http_connections %d\n"
-	                   "# TYPE rollcall_http_in_flight gauge\n"
-	                   "rollcall_http_in_flight %d\n"
-	                   "# TYPE rollcall_alert_streams gauge\n"
-	                   "rollcall_alert_streams %d\n"
-	                   "# TYPE rollcall_db_connections_up gauge\n"
-	                   "rollcall_db_connections_up %d\n"
-	                   "# TYPE rollcall_db_busy gauge\n"
-	                   "rollcall_db_busy %d\n"
-	                   "# TYPE rollcall_db_queued gauge\n"
-	                   "rollcall_db_queued %d\n"
-	                   "# TYPE rollcall_db_queries_total counter\n"
-	                   "rollcall_db_queries_total %llu\n"
-	                   "# TYPE rollcall_db_failures_total counter\n"
-	                   "rollcall_db_failures_total %llu\n",
-	                   s.requests, s.responses_2xx, s.responses_4xx, s.responses_5xx,
-	                   s.duration_us_total / 1000000, s.duration_us_total % 1000000,
-	                   s.connections, s.in_flight, s.streams, db.connections_up, db.busy,
-	                   db.queued, db.queries, db.failures);
+	char text[4096];
+	int len =
+	    snprintf(text, sizeof text,
+	             "# TYPE rollcall_http_requests_total counter\n"
+	             "rollcall_http_requests_total %llu\n"
+	             "# TYPE rollcall_http_responses_total counter\n"
+	             "rollcall_http_responses_total{class=\"2xx\"} %llu\n"
+	             "rollcall_http_responses_total{class=\"4xx\"} %llu\n"
+	             "rollcall_http_responses_total{class=\"5xx\"} %llu\n"
+	             "# TYPE rollcall_http_request_duration_seconds_sum counter\n"
+	             "rollcall_http_request_duration_seconds_sum %llu.%06llu\n"
+	             "# TYPE rollcall_http_connections gauge\n"
+	             "rollcall_http_connections %d\n"
+	             "# TYPE rollcall_http_connection_cap gauge\n"
+	             "rollcall_http_connection_cap %d\n"
+	             "# TYPE rollcall_http_connections_closed_total counter\n"
+	             "rollcall_http_connections_closed_total{why=\"over_cap\"} %llu\n"
+	             "rollcall_http_connections_closed_total{why=\"evicted\"} %llu\n"
+	             "rollcall_http_connections_closed_total{why=\"handshake_timeout\"} "
+	             "%llu\n"
+	             "rollcall_http_connections_closed_total{why=\"revoked\"} %llu\n"
+	             "# TYPE rollcall_http_accept_pauses_total counter\n"
+	             "rollcall_http_accept_pauses_total %llu\n"
+	             "# TYPE rollcall_http_in_flight gauge\n"
+	             "rollcall_http_in_flight %d\n"
+	             "# TYPE rollcall_alert_streams gauge\n"
+	             "rollcall_alert_streams %d\n"
+	             "# TYPE rollcall_db_connections_up gauge\n"
+	             "rollcall_db_connections_up %d\n"
+	             "# TYPE rollcall_db_busy gauge\n"
+	             "rollcall_db_busy %d\n"
+	             "# TYPE rollcall_db_queued gauge\n"
+	             "rollcall_db_queued %d\n"
+	             "# TYPE rollcall_db_queries_total counter\n"
+	             "rollcall_db_queries_total %llu\n"
+	             "# TYPE rollcall_db_failures_total counter\n"
+	             "rollcall_db_failures_total %llu\n",
+	             s.requests, s.responses_2xx, s.responses_4xx, s.responses_5xx,
+	             s.duration_us_total / 1000000, s.duration_us_total % 1000000, s.connections,
+	             s.connection_cap, s.connections_refused, s.connections_evicted,
+	             s.handshake_timeouts, s.connections_revoked, s.accept_pauses, s.in_flight,
+	             s.streams, db.connections_up, db.busy, db.queued, db.queries, db.failures);
 	request_reply_text(req, 200, "text/plain; version=0.0.4", text,
 	                   len > 0 && (size_t)len < sizeof text ? (size_t)len : 0);
 }

@@ -14,7 +14,9 @@
 #include "daemon.h"
 #include "db.h"
 #include "db_startup.h"
+#include "listener_guard.h"
 #include "log.h"
+#include "revocation.h"
 #include "schema_manifest.h"
 #include "schema_migrate.h"
 #include "server.h"
@@ -151,6 +153,7 @@ static int run(struct config *config)
 		log_warn("test clock in use (now %s): never in production", now);
 	}
 
+	descriptors_raise_limit();
 	d.base = event_base_new();
 	if (!d.base)
 		goto done;
@@ -164,8 +167,9 @@ static int run(struct config *config)
 	d.alerts = alert_hub_new(&d);
 	d.curl = curl_loop_new(d.base);
 	d.sender = d.curl ? sender_new(&d) : NULL;
-	if (!d.due || !d.alerts || !d.sender) {
-		log_error("cannot start the timing engine, alert hub or webhook sender");
+	if (!d.due || !d.alerts || !d.sender || !revocation_start(&d)) {
+		log_error("cannot start the timing engine, alert hub, webhook sender or account "
+		          "re-checks");
 		goto done;
 	}
 	if (!service_start(&d))

@@ -1,9 +1,17 @@
 /* The HTTPS listener. evhttp parses HTTP; every connection is an OpenSSL bufferevent made in
  * bevcb() from the current SSL_CTX, carrying a small conn_info (as SSL ex_data, so it is freed
- * exactly when libevent frees the SSL) that holds the connection's deadline. on_request() makes
- * each evhttp request a struct request, owned by the server through a struct request_owner
- * (the completion callbacks that keep the statistics and re-arm the deadline), and hands it to
- * admission.c; request.c never calls in here. */
+ * exactly when libevent frees the SSL) that holds the connection's deadline and its place in
+ * the server's lists. on_request() makes each evhttp request a struct request, owned by the
+ * server through a struct request_owner (the completion callbacks that keep the statistics and
+ * re-arm the deadline), and hands it to admission.c; request.c never calls in here.
+ *
+ * Connections are kept in two lists, oldest first: those still in the TLS handshake and those
+ * past it (moved over lazily, when a request arrives or a list is walked). That gives the
+ * defences of issue 12 their order: the connection cap and the handshake deadline apply from
+ * accept, before any TLS; at the cap the oldest connection still in its handshake makes room
+ * for the new one (a terminal's handshake takes milliseconds, a descriptor-exhausting client's
+ * never ends); and on SIGHUP every connection past its handshake has its certificate checked
+ * again against the new CA and CRL, and is closed if it fails. */
 #include "server.h"
 
 #include <event2/buffer.h>
@@ -11,43 +19,80 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "admission.h"
+#include "audit_closed.h"
 #include "clock.h"
 #include "config.h"
 #include "daemon.h"
 #include "evhttp_stream_fix.h"
+#include "listener_guard.h"
 #include "log.h"
 #include "request_internal.h"
 #include "router.h"
 #include "tls.h"
 
+/* Past the configured cap, a few connections more are let through their handshake so that
+ * they hear why they are refused (503 overloaded) rather than being cut off mute. */
+#define CONN_OVERFLOW 16
+/* Descriptors kept from client connections, for PostgreSQL (the pool and its reconnects), the
+ * webhook and mail transfers and their resolver, logs and the daemon's own files. */
+#define DESCRIPTOR_RESERVE 64
+
+struct conn_info;
+
+struct conn_list {
+	struct conn_info *head, *tail; /* oldest first */
+};
+
 struct server {
 	struct daemon *daemon;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
+	struct listener_guard *guard;
 	SSL_CTX *ctx;
+	unsigned tls_generation; /* bumped by each SIGHUP that swaps the context */
 	unsigned long long request_seq;
 	char id_prefix[9];
-	int connections;
+	struct conn_list handshaking, open;
+	int connections; /* every conn_info alive, closing ones included (descriptors) */
+	int closing;     /* of those, shut down and on their way out (not counted by the cap) */
+	int cap;         /* max_connections, or fewer when the descriptor limit says so */
+	int fd_budget;   /* descriptors client connections may use at most */
 	int in_flight;
 	int streams;
 	unsigned long long requests, r2xx, r4xx, r5xx, duration_total;
+	unsigned long long refused, evicted, handshake_timeouts, revoked;
+};
+
+enum conn_phase {
+	CONN_HANDSHAKE, /* accepted; its deadline is the handshake deadline */
+	CONN_REQUEST,   /* handshake done; its deadline is the request deadline */
 };
 
 /* Per connection, owned by its SSL object (freed by conn_info_free when the SSL is). */
 struct conn_info {
+	struct conn_info *prev, *next; /* in server->handshaking or server->open */
+	struct conn_list *list;
 	struct server *server;
 	SSL *ssl;
+	struct bufferevent *bev;
 	struct event *deadline;
+	enum conn_phase phase;
+	unsigned generation; /* the TLS context generation its certificate last passed */
 	bool busy;
+	bool closing;
 };
 
 static int conn_ex_index = -1;
@@ -56,6 +101,41 @@ static int conn_ex_index = -1;
  * event_base_free() after server_free(): conn_info then must not touch the server. */
 static struct server *live_server;
 
+static void conn_list_remove(struct conn_info *ci)
+{
+	struct conn_list *list = ci->list;
+	if (!list)
+		return;
+	if (ci->prev)
+		ci->prev->next = ci->next;
+	else
+		list->head = ci->next;
+	if (ci->next)
+		ci->next->prev = ci->prev;
+	else
+		list->tail = ci->prev;
+	ci->prev = ci->next = NULL;
+	ci->list = NULL;
+}
+
+static void conn_list_append(struct conn_list *list, struct conn_info *ci)
+{
+	ci->list = list;
+	ci->prev = list->tail;
+	ci->next = NULL;
+	if (list->tail)
+		list->tail->next = ci;
+	else
+		list->head = ci;
+	list->tail = ci;
+}
+
+static bool server_may_accept(void *arg)
+{
+	struct server *server = arg;
+	return server->connections < server->fd_budget;
+}
+
 static void conn_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                            void *argp)
 {
@@ -63,32 +143,108 @@ static void conn_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
 	if (!ci)
 		return;
-	if (ci->server == live_server)
+	if (ci->server == live_server) {
+		conn_list_remove(ci);
 		ci->server->connections--;
+		if (ci->closing)
+			ci->server->closing--;
+		listener_guard_poke(ci->server->guard);
+	}
 	if (ci->deadline)
 		event_free(ci->deadline);
 	free(ci);
 }
 
-/* A connection that has not completed a request in time is shut down at the socket: evhttp then
- * sees the connection fail and frees it the normal way. This is what defeats a client that
- * trickles one byte at a time, which evhttp's inactivity timeout alone does not. */
+/* The handshake is done (the first request is proof; a walk of the list finds others). */
+static void conn_note_open(struct conn_info *ci)
+{
+	if (ci->list == &ci->server->handshaking) {
+		conn_list_remove(ci);
+		conn_list_append(&ci->server->open, ci);
+	}
+}
+
+static void conn_remote(const struct conn_info *ci, char *out, size_t out_size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd = SSL_get_fd(ci->ssl);
+	out[0] = '\0';
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out,
+		          (socklen_t)out_size);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out,
+		          (socklen_t)out_size);
+}
+
+/* Closes a connection whatever it is doing: the socket is shut down, and evhttp is told the
+ * connection failed (deferred, as if the peer had reset it), so that it frees the connection
+ * the normal way and a stream on it (an alert watcher) hears of it at once through its close
+ * callback, rather than at its next write. A connection whose socket is not attached yet
+ * (still inside bevcb) is closed by its deadline timer, fired at once. */
+static void conn_close(struct conn_info *ci)
+{
+	if (!ci->closing) {
+		ci->closing = true;
+		ci->server->closing++;
+	}
+	int sock = SSL_get_fd(ci->ssl);
+	if (sock < 0) {
+		event_active(ci->deadline, EV_TIMEOUT, 0);
+		return;
+	}
+	shutdown(sock, SHUT_RDWR);
+	bufferevent_data_cb readcb, writecb;
+	bufferevent_event_cb eventcb = NULL;
+	void *arg;
+	bufferevent_getcb(ci->bev, &readcb, &writecb, &eventcb, &arg);
+	/* No event callback: bufferevent_free() has run and the bufferevent only waits for its
+	 * finalizer; it must not be touched. */
+	if (eventcb)
+		bufferevent_trigger_event(ci->bev, BEV_EVENT_READING | BEV_EVENT_ERROR,
+		                          BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* The handshake deadline (handshake_timeout from accept) and then the request deadline: a
+ * connection that has not completed a request in time is closed. This is what defeats a client
+ * that trickles one byte at a time, or never starts TLS at all, which evhttp's inactivity
+ * timeout alone does not. */
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn_info *ci = arg;
 	(void)fd, (void)what;
+	if (ci->closing) {
+		conn_close(ci); /* refused at accept: its socket is known now */
+		return;
+	}
 	if (ci->busy)
 		return;
-	int sock = SSL_get_fd(ci->ssl);
-	if (sock >= 0) {
-		log_debug("closing a connection that sent no complete request in time");
-		shutdown(sock, SHUT_RDWR);
+	const struct config *c = ci->server->daemon->config;
+	if (ci->phase == CONN_HANDSHAKE && SSL_is_init_finished(ci->ssl)) {
+		ci->phase = CONN_REQUEST;
+		int left = c->request_timeout_s - c->handshake_timeout_s;
+		if (left > 0) {
+			struct timeval tv = {left, 0};
+			evtimer_add(ci->deadline, &tv);
+			return;
+		}
 	}
+	if (ci->phase == CONN_HANDSHAKE) {
+		ci->server->handshake_timeouts++;
+		log_debug("closing a connection that did not complete its TLS handshake in time");
+	} else {
+		log_debug("closing a connection that sent no complete request in time");
+	}
+	conn_close(ci);
 }
 
 static void conn_arm_deadline(struct conn_info *ci)
 {
 	struct timeval tv = {ci->server->daemon->config->request_timeout_s, 0};
+	ci->phase = CONN_REQUEST;
 	evtimer_add(ci->deadline, &tv);
 }
 
@@ -98,6 +254,50 @@ static struct conn_info *conn_of(struct evhttp_request *http)
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
 	return ssl ? SSL_get_ex_data(ssl, conn_ex_index) : NULL;
+}
+
+/* The oldest connection still in its handshake, other than `except`; those found past it on
+ * the way are moved to the open list. */
+static struct conn_info *oldest_handshaking(struct server *server, struct conn_info *except)
+{
+	struct conn_info *ci = server->handshaking.head, *next;
+	for (; ci; ci = next) {
+		next = ci->next;
+		if (ci == except || ci->closing)
+			continue;
+		if (SSL_is_init_finished(ci->ssl)) {
+			conn_note_open(ci);
+			continue;
+		}
+		return ci;
+	}
+	return NULL;
+}
+
+/* A new connection at the cap: the oldest still in its handshake makes room. When none does,
+ * up to CONN_OVERFLOW more go on (and are answered 503 overloaded by admission); past that the
+ * new one is closed at once. Near the descriptor budget the listener pauses until connections
+ * close, so that the database and the webhooks keep theirs. */
+static void admit_connection(struct server *server, struct conn_info *ci)
+{
+	int live = server->connections - server->closing;
+	if (live > server->cap || server->connections >= server->fd_budget) {
+		struct conn_info *old = oldest_handshaking(server, ci);
+		if (old) {
+			server->evicted++;
+			log_debug("at the connection cap: closing the oldest connection still in "
+			          "its TLS handshake");
+			conn_close(old);
+			live--;
+		}
+	}
+	if (live > server->cap + CONN_OVERFLOW) {
+		server->refused++;
+		conn_close(ci);
+	}
+	if (server->connections >= server->fd_budget)
+		listener_guard_pause(server->guard,
+		                     "client connections hold every descriptor they may use", 1000);
 }
 
 static struct bufferevent *bevcb(struct event_base *base, void *arg)
@@ -115,14 +315,21 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 	}
 	ci->server = server;
 	ci->ssl = ssl;
+	ci->generation = server->tls_generation;
 	ci->deadline = evtimer_new(base, deadline_cb, ci);
 	server->connections++;
+	conn_list_append(&server->handshaking, ci);
 	if (!ci->deadline || !SSL_set_ex_data(ssl, conn_ex_index, ci)) {
 		conn_info_free(NULL, ci, NULL, 0, 0, NULL);
 		SSL_free(ssl);
 		return NULL;
 	}
-	conn_arm_deadline(ci);
+	const struct config *c = server->daemon->config;
+	struct timeval tv = {c->handshake_timeout_s < c->request_timeout_s ? c->handshake_timeout_s
+	                                                                   : c->request_timeout_s,
+	                     0};
+	ci->phase = CONN_HANDSHAKE;
+	evtimer_add(ci->deadline, &tv);
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
 	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
@@ -131,8 +338,70 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 		log_error("tls: cannot create a TLS bufferevent");
 		return NULL;
 	}
+	ci->bev = bev;
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	admit_connection(server, ci);
 	return bev;
+}
+
+/* ---- revocation: certificates checked again after SIGHUP ---- */
+
+static void audit_revoked(struct conn_info *ci, const char *why, const char *when)
+{
+	char cn[128], remote[64];
+	if (!tls_peer_cn(ci->ssl, cn, sizeof cn))
+		snprintf(cn, sizeof cn, "-");
+	conn_remote(ci, remote, sizeof remote);
+	log_info("tls: closing a connection of %s (%s): its certificate no longer verifies: %s", cn,
+	         remote[0] ? remote : "?", why);
+	ci->server->revoked++;
+	audit_connection_closed(cn, remote, "connection_closed", "revoked",
+	                        json_pack("{s:s, s:s}", "reason", why, "when", when));
+}
+
+/* Checks the connection's certificate against the current context if it has not been since the
+ * last SIGHUP. Returns false (having closed or marked the connection) when it fails. */
+static bool conn_recheck(struct conn_info *ci, const char *when, char *why, size_t why_size)
+{
+	struct server *server = ci->server;
+	if (ci->generation == server->tls_generation)
+		return true;
+	if (!tls_peer_recheck(ci->ssl, server->ctx, why, why_size)) {
+		audit_revoked(ci, why, when);
+		return false;
+	}
+	ci->generation = server->tls_generation;
+	return true;
+}
+
+static void recheck_list(struct server *server, struct conn_list *list)
+{
+	char why[256];
+	for (struct conn_info *ci = list->head, *next; ci; ci = next) {
+		next = ci->next; /* conn_note_open may move ci to the other list */
+		if (ci->closing || !SSL_is_init_finished(ci->ssl))
+			continue;
+		conn_note_open(ci);
+		if (!conn_recheck(ci, "reload", why, sizeof why))
+			conn_close(ci);
+	}
+}
+
+int server_close_account(struct server *server, const char *cn, const char *outcome)
+{
+	int closed = 0;
+	char peer[128], remote[64];
+	for (struct conn_info *ci = server->open.head; ci; ci = ci->next) {
+		if (ci->closing || !tls_peer_cn(ci->ssl, peer, sizeof peer) ||
+		    strcmp(peer, cn) != 0)
+			continue;
+		conn_remote(ci, remote, sizeof remote);
+		audit_connection_closed(cn, remote, "connection_closed", outcome, NULL);
+		conn_close(ci);
+		closed++;
+	}
+	/* Connections in their handshake have sent no request yet: api() refuses their first. */
+	return closed;
 }
 
 /* ---- the requests' owner (struct request_owner): book-keeping as each one ends ---- */
@@ -188,14 +457,22 @@ static void on_request(struct evhttp_request *http, void *arg)
 	server->in_flight++;
 	snprintf(req->id, sizeof req->id, "%s%08llx", server->id_prefix, ++server->request_seq);
 	struct conn_info *ci = conn_of(http);
+	char why[256];
+	bool revoked = false;
 	if (ci) {
 		ci->busy = true;
 		evtimer_del(ci->deadline);
+		conn_note_open(ci);
+		/* A connection accepted with the context before the last SIGHUP, whose handshake
+		 * ended after the reload's walk, is checked here, on its first request. */
+		revoked = !conn_recheck(ci, "request", why, sizeof why);
 	}
 	const struct admission_facts facts = {
 	    .daemon = server->daemon,
 	    .ssl = ci ? ci->ssl : NULL,
-	    .connections = server->connections,
+	    .revoked = revoked ? why : NULL,
+	    .connections = server->connections - server->closing,
+	    .connection_cap = server->cap,
 	};
 	admission_run(req, &facts);
 }
@@ -207,6 +484,35 @@ static bool set_nodelay_listener(struct evhttp_bound_socket *bound)
 	/* Accepted sockets inherit TCP_NODELAY on Linux: without it small TLS records wait for
 	 * the peer's delayed ACK (~40 ms per response). */
 	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
+}
+
+/* The cap in force: max_connections, or fewer when the descriptor limit cannot hold that many
+ * next to what the daemon has open now and DESCRIPTOR_RESERVE more. */
+static void server_set_budget(struct server *server)
+{
+	const struct config *c = server->daemon->config;
+	struct rlimit lim;
+	long limit = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY
+	                 ? (long)lim.rlim_cur
+	                 : 1L << 20;
+	int in_use = descriptors_open();
+	int reserve = DESCRIPTOR_RESERVE + 2 * c->db_pool_size;
+	long budget = limit - (in_use > 0 ? in_use : 32) - reserve;
+	if (budget < 8)
+		budget = 8;
+	server->fd_budget = budget > INT32_MAX ? INT32_MAX : (int)budget;
+	server->cap =
+	    c->max_connections < server->fd_budget ? c->max_connections : server->fd_budget;
+	if (server->cap < c->max_connections)
+		log_warn(
+		    "descriptors: serving at most %d connections, not max_connections = %d: "
+		    "the limit is %ld descriptors, %d are in use and %d kept in reserve; raise "
+		    "LimitNOFILE",
+		    server->cap, c->max_connections, limit, in_use, reserve);
+	else
+		log_info("descriptors: up to %d connections (limit %ld, %d in use, %d kept in "
+		         "reserve)",
+		         server->cap, limit, in_use, reserve);
 }
 
 struct server *server_new(struct daemon *d)
@@ -234,8 +540,9 @@ struct server *server_new(struct daemon *d)
 	if (!server->http)
 		goto failed;
 	const struct config *c = d->config;
-	long evhttp_max_body = c->max_body_bytes * 4 > 8L << 20 ? c->max_body_bytes * 4 : 8L << 20;
-	evhttp_set_max_body_size(server->http, evhttp_max_body);
+	/* evhttp refuses a larger body as soon as its Content-Length (or, chunked, the chunks so
+	 * far) shows it, before reading it: 413 with the error JSON (evhttp_errors.c). */
+	evhttp_set_max_body_size(server->http, c->max_body_bytes);
 	evhttp_set_max_headers_size(server->http, c->max_header_bytes);
 	evhttp_set_timeout(server->http, c->idle_timeout_s);
 	evhttp_set_allowed_methods(server->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
@@ -252,6 +559,11 @@ struct server *server_new(struct daemon *d)
 	}
 	if (!set_nodelay_listener(server->bound))
 		log_warn("cannot set TCP_NODELAY on the listening socket");
+	server->guard = listener_guard_new(d->base, evhttp_bound_socket_get_listener(server->bound),
+	                                   server_may_accept, server);
+	if (!server->guard)
+		goto failed;
+	server_set_budget(server);
 	log_info("listening on %s:%d", c->listen_host, c->listen_port);
 	return server;
 failed:
@@ -267,6 +579,7 @@ void server_free(struct server *server)
 		live_server = NULL;
 	if (server->http)
 		evhttp_free(server->http); /* frees connections, whose SSLs free their conn_info */
+	listener_guard_free(server->guard);
 	if (server->ctx)
 		SSL_CTX_free(server->ctx);
 	free(server);
@@ -280,9 +593,18 @@ bool server_reload_tls(struct server *server)
 		log_error("reload: keeping the running TLS configuration: %s", err);
 		return false;
 	}
-	/* Connections already open keep a reference to the old context. */
+	/* Connections already open keep a reference to the old context; their certificates
+	 * are checked against the new one now (or, still in their handshake, at their first
+	 * request), and those that no longer verify are closed. */
 	SSL_CTX_free(server->ctx);
 	server->ctx = fresh;
+	server->tls_generation++;
+	unsigned long long revoked_before = server->revoked;
+	recheck_list(server, &server->open);
+	recheck_list(server, &server->handshaking);
+	if (server->revoked > revoked_before)
+		log_info("reload: closed %llu connections whose certificates no longer verify",
+		         server->revoked - revoked_before);
 	long left;
 	if (tls_crl_seconds_left(fresh, &left) && left < 7 * 86400)
 		log_warn("tls: the CRL's next update is %s (%ld s): renew it or every client "
@@ -295,6 +617,7 @@ bool server_reload_tls(struct server *server)
 void server_stop_accepting(struct server *server)
 {
 	if (server->bound) {
+		listener_guard_detach(server->guard);
 		evhttp_del_accept_socket(server->http, server->bound);
 		server->bound = NULL;
 	}
@@ -313,6 +636,12 @@ void server_stats(const struct server *server, struct server_stats *out)
 	out->responses_5xx = server->r5xx;
 	out->duration_us_total = server->duration_total;
 	out->connections = server->connections;
+	out->connection_cap = server->cap;
+	out->connections_refused = server->refused;
+	out->connections_evicted = server->evicted;
+	out->handshake_timeouts = server->handshake_timeouts;
+	out->connections_revoked = server->revoked;
+	out->accept_pauses = listener_guard_pauses(server->guard);
 	out->in_flight = server->in_flight;
 	out->streams = server->streams;
 }

@@ -21,10 +21,20 @@ bool server_reload_tls(struct server *server);
 void server_stop_accepting(struct server *server);
 int server_requests_in_flight(const struct server *server);
 
+/* An account was disabled or removed (revocation.c): closes every connection past its
+ * handshake whose certificate names cn, each audited with outcome; returns how many. */
+int server_close_account(struct server *server, const char *cn, const char *outcome);
+
 struct server_stats {
 	unsigned long long requests, responses_2xx, responses_4xx, responses_5xx;
 	unsigned long long duration_us_total;
 	int connections, in_flight, streams;
+	int connection_cap; /* max_connections, or fewer for the descriptor limit */
+	unsigned long long connections_refused; /* closed at accept: over the cap */
+	unsigned long long connections_evicted; /* still in the handshake, closed to make room */
+	unsigned long long handshake_timeouts;  /* no TLS handshake within handshake_timeout */
+	unsigned long long connections_revoked; /* certificate no longer verifies after SIGHUP */
+	unsigned long long accept_pauses;       /* listener paused: descriptors exhausted */
 };
 void server_stats(const struct server *server, struct server_stats *out);
 

@@ -123,6 +123,35 @@ bool tls_peer_cn(SSL *ssl, char *out, size_t out_size)
 	return true;
 }
 
+bool tls_peer_recheck(SSL *ssl, SSL_CTX *ctx, char *why, size_t why_size)
+{
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	if (!leaf) {
+		snprintf(why, why_size, "no client certificate");
+		return false;
+	}
+	/* As libssl verified it at the handshake: the same purpose and depth, the store (CA and
+	 * CRL, CRL checking on) of ctx instead of the one the connection was accepted with. The
+	 * server side's peer chain holds the intermediates only. */
+	X509_STORE_CTX *check = X509_STORE_CTX_new();
+	bool valid = false;
+	if (check &&
+	    X509_STORE_CTX_init(check, SSL_CTX_get_cert_store(ctx), leaf,
+	                        SSL_get_peer_cert_chain(ssl)) == 1 &&
+	    X509_STORE_CTX_set_default(check, "ssl_client") == 1) {
+		X509_STORE_CTX_set_depth(check, SSL_CTX_get_verify_depth(ctx));
+		valid = X509_verify_cert(check) == 1;
+		if (!valid)
+			snprintf(why, why_size, "%s",
+			         X509_verify_cert_error_string(X509_STORE_CTX_get_error(check)));
+	} else {
+		snprintf(why, why_size, "cannot check the certificate again (out of memory)");
+	}
+	X509_STORE_CTX_free(check);
+	ERR_clear_error();
+	return valid;
+}
+
 bool tls_crl_seconds_left(SSL_CTX *ctx, long *seconds)
 {
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);

@@ -16,6 +16,11 @@ SSL_CTX *tls_server_ctx_new(const struct config *config, char *errbuf, size_t er
 /* The subject CN of the verified peer certificate, into out; false when there is none. */
 bool tls_peer_cn(SSL *ssl, char *out, size_t out_size);
 
+/* Verifies the connection's peer certificate again, against ctx's CA and CRL (a context built
+ * after the connection was accepted, by SIGHUP). false, with the reason in why, when it no
+ * longer verifies: revoked, expired, or no longer issued by a trusted CA. */
+bool tls_peer_recheck(SSL *ssl, SSL_CTX *ctx, char *why, size_t why_size);
+
 /* Seconds until the CRL's nextUpdate (negative when past); false when no CRL is loaded. */
 bool tls_crl_seconds_left(SSL_CTX *ctx, long *seconds);
 

@@ -113,6 +113,7 @@ static void test_minimal_file_gets_defaults(void **state)
 	assert_int_equal(config.max_header_bytes, 16384);
 	assert_int_equal(config.idle_timeout_s, 60);
 	assert_int_equal(config.request_timeout_s, 30);
+	assert_int_equal(config.handshake_timeout_s, 10);
 	assert_int_equal(config.sse_heartbeat_s, 15);
 	assert_int_equal(config.webhook_timeout_s, 10);
 	assert_int_equal(config.webhook_backoff_max_s, 600);
@@ -534,6 +535,7 @@ static void test_key_names_are_the_documented_set(void **state)
 	    "max_header_bytes",
 	    "idle_timeout",
 	    "request_timeout",
+	    "handshake_timeout",
 	    "sse_heartbeat",
 	    "webhook_timeout",
 	    "webhook_backoff_max",

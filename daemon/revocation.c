@@ -1,0 +1,78 @@
+/* NOTIFY rc_account -> account_scope() -> close what the account may no longer have
+ * (revocation.h). The account's live alert events are held from the notification until the
+ * answer, so that no event committed after the change reaches a stream it forbids; when the
+ * database cannot answer, the account's streams are ended (they reconnect and are authorised
+ * afresh) rather than left running unchecked. Its other connections need nothing more when the
+ * database is away: api() checks the account on every request. */
+#include "revocation.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert_hub.h"
+#include "daemon.h"
+#include "db.h"
+#include "log.h"
+#include "server.h"
+
+static const char scope_sql[] = "SELECT account_scope($1)::text";
+
+static void scope_result(void *arg, const struct db_result *r)
+{
+	char *cn = arg;
+	struct daemon *d = daemon_state;
+	json_t *scope = NULL;
+	if (r->status == DB_OK && PQntuples(r->pg) == 1 && !PQgetisnull(r->pg, 0, 0))
+		scope = json_loads(PQgetvalue(r->pg, 0, 0), 0, NULL);
+	if (!d || !d->alerts || !d->server) {
+		json_decref(scope);
+		free(cn);
+		return;
+	}
+	if (!scope) {
+		log_warn("accounts: cannot read account %s again after a change (%s): ending its "
+		         "alert streams, which reconnect and are authorised afresh",
+		         cn, r->status == DB_OK ? "no answer" : r->message);
+		alert_hub_apply_scope(d->alerts, cn, NULL, "account_unchecked");
+	} else if (!json_is_true(json_object_get(scope, "active"))) {
+		int streams = alert_hub_apply_scope(d->alerts, cn, NULL, "account_disabled");
+		int connections = server_close_account(d->server, cn, "account_disabled");
+		if (streams || connections)
+			log_info("accounts: %s is disabled or gone: closed %d connections and %d "
+			         "alert streams",
+			         cn, connections, streams);
+	} else {
+		alert_hub_apply_scope(d->alerts, cn, scope, "account_scope_changed");
+	}
+	json_decref(scope);
+	free(cn);
+}
+
+static void on_account_notify(void *arg, const char *channel, const char *payload)
+{
+	struct daemon *d = arg;
+	(void)channel;
+	if (!payload)
+		return; /* the listener reconnected: the alert hub ends every stream anyway */
+	char *cn = strdup(payload);
+	if (!cn) {
+		log_error("accounts: out of memory re-checking %s: ending its alert streams",
+		          payload);
+		alert_hub_apply_scope(d->alerts, payload, NULL, "account_unchecked");
+		return;
+	}
+	alert_hub_suspend_account(d->alerts, cn);
+	const char *params[1] = {cn};
+	if (!db_query(d->db, scope_sql, 1, params, scope_result, cn)) {
+		log_warn("accounts: database queue full re-checking %s: ending its alert streams",
+		         cn);
+		alert_hub_apply_scope(d->alerts, cn, NULL, "account_unchecked");
+		free(cn);
+	}
+}
+
+bool revocation_start(struct daemon *d)
+{
+	return db_listen(d->db, "rc_account", on_account_notify, d);
+}
