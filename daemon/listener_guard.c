@@ -96,8 +96,12 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	if (!guard->paused || guard->detached)
 		return;
-	if (guard->may_resume && !guard->may_resume(guard->arg))
-		return; /* a poke asks again when something is released */
+	if (guard->may_resume && !guard->may_resume(guard->arg)) {
+		/* A poke asks again when something is released; this is only the fallback. */
+		struct timeval tv = {1, 0};
+		evtimer_add(guard->resume, &tv);
+		return;
+	}
 	guard->paused = false;
 	if (evconnlistener_enable(guard->listener) != 0)
 		log_error("listener: cannot resume accepting connections");
@@ -119,7 +123,7 @@ void listener_guard_pause(struct listener_guard *guard, const char *why, int del
 
 void listener_guard_poke(struct listener_guard *guard)
 {
-	if (guard && guard->paused && !guard->detached && !evtimer_pending(guard->resume, NULL))
+	if (guard && guard->paused && !guard->detached)
 		event_active(guard->resume, EV_TIMEOUT, 0);
 }
 

@@ -23,7 +23,8 @@ struct listener_guard *listener_guard_new(struct event_base *base, struct evconn
                                           bool (*may_resume)(void *arg), void *arg);
 void listener_guard_free(struct listener_guard *guard);
 
-/* Stops accepting for at least delay_ms, and then until may_resume says so. why goes into the
+/* Stops accepting for delay_ms (or until a poke, whichever comes first), and then until
+ * may_resume says so. why goes into the
  * log line, which is written at most once every few seconds however often this is called. */
 void listener_guard_pause(struct listener_guard *guard, const char *why, int delay_ms);
 

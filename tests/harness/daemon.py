@@ -67,6 +67,7 @@ class Daemon:
                 self.settings[key] = value
         self.write_config()
         self.proc = None
+        self.preexec_fn = None  # run in the child before exec (e.g. resource.setrlimit)
         self.mark = 0
         self._counter = itertools.count(1)
         self._managers = {}
@@ -96,6 +97,7 @@ class Daemon:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=self.dir,
+            preexec_fn=self.preexec_fn,
         )
         self.admin = Api(self, "admin")
         deadline = time.monotonic() + START_TIMEOUT

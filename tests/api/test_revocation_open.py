@@ -1,0 +1,180 @@
+"""Issue 12, defect 1 (SPEC section 8, v2): a certificate revoked (new CRL, then SIGHUP) or an
+account disabled or narrowed (PATCH /v1/accounts/{cn}) stops being served on connections that
+are already open, keep-alive connections and alert streams alike, within seconds, and each
+connection or stream so ended is in the audit log. Connections of other certificates stay."""
+
+import socket
+import ssl
+import time
+
+import pytest
+from alerts_helpers import Centre, at, wait_until
+from harness import error_of, ok
+
+DAY = "2026-11-20"
+WITHIN_S = 5.0
+
+
+def closed_by_server(sock, timeout=WITHIN_S):
+    """True when the server closes the (TLS) connection within timeout, having sent nothing
+    more than, at most, a close_notify; False when it is still open then."""
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(4096)
+        except (socket.timeout, ssl.SSLWantReadError):
+            continue
+        except (OSError, ssl.SSLError):
+            return True
+        assert data == b"", f"the server sent {data[:200]!r} on an idle connection"
+        return True
+    return False
+
+
+def audit_rows(daemon, cn, action):
+    return [row for row in daemon.admin.pages("/v1/audit", account=cn) if row["action"] == action]
+
+
+def wait_audit(daemon, cn, action, outcome, count=1):
+    rows = []
+
+    def found():
+        rows[:] = [r for r in audit_rows(daemon, cn, action) if r["outcome"] == outcome]
+        return len(rows) >= count
+
+    wait_until(found, timeout=10, what=f"{count} audit rows {action}/{outcome} of {cn}")
+    return rows
+
+
+@pytest.fixture
+def daemon(daemon_factory):
+    d = daemon_factory()
+    d.set_clock(at(DAY, "08:00"))
+    return d
+
+
+def test_keep_alive_connection_of_a_revoked_certificate_is_closed_on_sighup(daemon, pki):
+    centre = daemon.create_centre()["id"]
+    cn = daemon.unique("staff-revoked-open-")
+    daemon.create_account(cn, "staff", [centre])
+    daemon.create_account(cn + "-kept", "staff", [centre])
+    revoked, kept = daemon.api(cn), daemon.api(cn + "-kept")
+    with revoked.session() as doomed, kept.session() as other:
+        ok(doomed.get(f"/v1/centres/{centre}"))
+        ok(other.get(f"/v1/centres/{centre}"))
+        pki.revoke(cn)
+        # Until SIGHUP the CRL loaded at start counts: the connection is still served.
+        ok(doomed.get(f"/v1/centres/{centre}"))
+        daemon.sighup()
+        started = time.monotonic()
+        assert closed_by_server(doomed.sock()), "revoked keep-alive connection still open"
+        took = time.monotonic() - started
+        # The other certificate's connection opened before SIGHUP is served as before.
+        ok(other.get(f"/v1/centres/{centre}"))
+    rows = wait_audit(daemon, cn, "connection_closed", "revoked")
+    assert rows[0]["detail"]["when"] == "reload", rows
+    assert "revoked" in rows[0]["detail"]["reason"], rows
+    assert rows[0]["remote"] == "127.0.0.1"
+    print(f"revoked keep-alive connection closed {took:.2f} s after SIGHUP")
+
+
+def test_alert_stream_of_a_revoked_certificate_is_closed_on_sighup(daemon, pki):
+    c = Centre(daemon)
+    cn = daemon.unique("oncall-revoked-stream-")
+    daemon.create_account(cn, "oncall", [c.id])
+    with c.stream(cn=cn) as watcher, c.stream() as other:
+        wait_until(lambda: watcher.head is not None and other.head is not None)
+        pki.revoke(cn)
+        daemon.sighup()
+        assert watcher.closed.wait(WITHIN_S), "the revoked certificate's stream is still open"
+        # The stream of a valid certificate goes on and still gets alerts.
+        resident = c.resident()
+        daemon.set_clock(at(DAY, "10:00"))
+        absence = c.report(resident, expect=(201,))
+        assert other.next().alert["absence"] == absence["id"]
+        assert not other.closed.is_set()
+    rows = wait_audit(daemon, cn, "connection_closed", "revoked")
+    assert rows[0]["cn"] == cn
+
+
+def test_alert_stream_of_an_account_disabled_by_patch_ends_and_gets_no_further_alert(daemon):
+    c = Centre(daemon)
+    resident = c.resident()
+    with c.stream() as watcher:
+        wait_until(lambda: watcher.head is not None)
+        daemon.set_clock(at(DAY, "09:00"))
+        first = c.report(c.resident(), expect=(201,))
+        assert watcher.next().alert["absence"] == first["id"]
+        ok(daemon.admin.patch(f"/v1/accounts/{c.oncall_cn}", json={"disabled": True}))
+        # An alert raised right after the change must not reach the disabled account.
+        daemon.set_clock(at(DAY, "10:00"))
+        c.report(resident, expect=(201,))
+        assert watcher.closed.wait(WITHIN_S), "the disabled account's stream is still open"
+        late = [e for e in watcher.drain(quiet=0.3) if e.name == "alert"]
+        assert late == [], f"alerts sent to a disabled account: {late}"
+    rows = wait_audit(daemon, c.oncall_cn, "stream_closed", "account_disabled")
+    assert rows[0]["detail"] == {"centre": c.id}
+    # And it is refused if it comes back.
+    error_of(c.oncall.get(f"/v1/alerts?centre={c.id}"), 403)
+
+
+def test_keep_alive_connection_of_a_disabled_account_is_closed(daemon):
+    centre = daemon.create_centre()["id"]
+    cn = daemon.unique("staff-disabled-open-")
+    daemon.create_account(cn, "staff", [centre])
+    with daemon.api(cn).session() as session:
+        ok(session.get(f"/v1/centres/{centre}"))
+        ok(daemon.admin.patch(f"/v1/accounts/{cn}", json={"disabled": True}))
+        assert closed_by_server(session.sock()), "disabled account's connection still open"
+    wait_audit(daemon, cn, "connection_closed", "account_disabled")
+    error_of(daemon.api(cn).get(f"/v1/centres/{centre}"), 403)
+
+
+def test_keep_alive_request_of_a_disabled_account_is_refused_at_once(daemon):
+    # Whatever the notification's timing, the next request on the connection is checked.
+    centre = daemon.create_centre()["id"]
+    cn = daemon.unique("staff-disabled-request-")
+    daemon.create_account(cn, "staff", [centre])
+    with daemon.api(cn).session() as session:
+        ok(session.get(f"/v1/centres/{centre}"))
+        ok(daemon.admin.patch(f"/v1/accounts/{cn}", json={"disabled": True}))
+        try:
+            reply = session.get(f"/v1/centres/{centre}")
+        except (OSError, ssl.SSLError, ConnectionError):
+            return  # closed first: refused as well
+        error_of(reply, 403)
+
+
+def test_account_removed_from_a_centre_stops_receiving_its_alerts(daemon):
+    a, b = Centre(daemon, prefix="lost"), Centre(daemon, prefix="kept")
+    cn = daemon.unique("oncall-two-centres-")
+    daemon.create_account(cn, "oncall", [a.id, b.id])
+    with a.stream(cn=cn) as on_a, b.stream(cn=cn) as on_b:
+        wait_until(lambda: on_a.head is not None and on_b.head is not None)
+        ok(daemon.admin.patch(f"/v1/accounts/{cn}", json={"centres": [b.id]}))
+        daemon.set_clock(at(DAY, "10:00"))
+        in_a = a.report(a.resident(), expect=(201,))
+        in_b = b.report(b.resident(), expect=(201,))
+        assert on_a.closed.wait(WITHIN_S), "the stream of the centre taken away is still open"
+        assert [e for e in on_a.drain(quiet=0.3) if e.name == "alert"] == []
+        # The centre the account keeps: stream open, alerts as before.
+        assert on_b.next().alert["absence"] == in_b["id"]
+        assert not on_b.closed.is_set()
+        assert in_a["id"] != in_b["id"]
+    rows = wait_audit(daemon, cn, "stream_closed", "account_scope_changed")
+    assert [r["detail"] for r in rows] == [{"centre": a.id}]
+
+
+def test_a_change_that_keeps_the_scope_keeps_the_stream(daemon):
+    c = Centre(daemon)
+    other = daemon.create_centre()["id"]
+    with c.stream() as watcher:
+        wait_until(lambda: watcher.head is not None)
+        # Another centre given to the account: nothing it may watch is taken away.
+        ok(daemon.admin.patch(f"/v1/accounts/{c.oncall_cn}", json={"centres": [c.id, other]}))
+        daemon.set_clock(at(DAY, "10:00"))
+        absence = c.report(c.resident(), expect=(201,))
+        assert watcher.next().alert["absence"] == absence["id"]
+        assert not watcher.closed.is_set()
+    assert audit_rows(daemon, c.oncall_cn, "stream_closed") == []
