@@ -19,7 +19,8 @@ const char *const enum_alert_kinds[ALERT_KIND_COUNT + 1] = {
     [ALERT_KIND_COUNT] = NULL,
 };
 
-const char *const enum_roles[] = {"staff", "oncall", "manager", "admin", "authority", NULL};
+const char *const enum_roles[] = {"staff",     "oncall",  "manager", "admin",
+                                  "authority", "metrics", NULL};
 
 const char *const enum_authority_kinds[] = {"municipality", "police", "immigration", NULL};
 

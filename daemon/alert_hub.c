@@ -443,6 +443,13 @@ int alert_hub_watchers(const struct alert_hub *hub)
 	return hub->watchers;
 }
 
+void alert_hub_each_centre(const struct alert_hub *hub,
+                           void (*fn)(void *arg, const char *centre, int watchers), void *arg)
+{
+	for (const struct centre *c = hub->centres; c; c = c->next)
+		fn(arg, c->id, c->count);
+}
+
 /* ---- live events ---- */
 
 static void fetch_start(struct alert_hub *hub);

@@ -21,4 +21,9 @@ bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request 
 /* Watchers attached to this instance. */
 int alert_hub_watchers(const struct alert_hub *hub);
 
+/* Calls fn once per centre that has had a watcher on this instance, with its watchers now
+ * (possibly 0), for /metrics. */
+void alert_hub_each_centre(const struct alert_hub *hub,
+                           void (*fn)(void *arg, const char *centre, int watchers), void *arg);
+
 #endif

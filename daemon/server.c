@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "evhttp_stream_fix.h"
 #include "log.h"
+#include "metrics.h"
 #include "request_internal.h"
 #include "router.h"
 #include "tls.h"
@@ -158,6 +159,7 @@ static void server_on_request_finished(void *arg, const struct request *req, int
 		server->r2xx++;
 	int64_t took = clock_monotonic_us() - req->started_us;
 	server->duration_total += (unsigned long long)(took > 0 ? took : 0);
+	metrics_request_finished(req->route, status, took, req->streaming);
 	struct conn_info *ci = conn_of(req->http);
 	if (ci) {
 		ci->busy = false;
