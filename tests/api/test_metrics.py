@@ -177,6 +177,23 @@ def test_the_parser_refuses_broken_text(bad):
         parse_exposition(bad)
 
 
+@pytest.mark.skipif(not promtool_path(), reason="no promtool (Debian's prometheus package has "
+                    "it; or set ROLLCALL_PROMTOOL)")
+def test_promtool_accepts_a_full_scrape(rc):
+    # Every family present with samples: a centre, an open absence, a watcher, a failure.
+    centre = Centre(rc, "metrics-promtool")
+    centre.report(centre.resident())
+    assert rc.tls_refused(cert=None, key=None) is None
+    with centre.stream():
+        reply = rc.admin.get("/metrics")
+    assert reply.status == 200, reply
+    families = parse_exposition(reply.body)
+    assert all(f["samples"] for n, f in families.items()
+               if n != "rollcall_alert_stream_watchers"), \
+        [n for n, f in families.items() if not f["samples"]]
+    promtool_check(reply.body)
+
+
 # ---------------------------------------------------------------------------------------------
 # Who may scrape
 
