@@ -58,10 +58,15 @@ static void check_now(struct cert_expiry *ce)
 	          ce->instants.crl_next_update, now);
 }
 
+/* Replaces the instants only when every file was read: a file that cannot be read now leaves
+ * the instants of the files the running TLS context was built from. */
 static void read_files(struct cert_expiry *ce)
 {
 	char err[512];
-	if (!tls_expiry_read(ce->d->config, &ce->instants, err, sizeof err))
+	struct tls_expiry fresh;
+	if (tls_expiry_read(ce->d->config, &fresh, err, sizeof err))
+		ce->instants = fresh;
+	else
 		log_error("certificates: cannot tell when the TLS files expire: %s", err);
 }
 
