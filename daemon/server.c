@@ -285,11 +285,7 @@ bool server_reload_tls(struct server *server)
 	/* Connections already open keep a reference to the old context. */
 	SSL_CTX_free(server->ctx);
 	server->ctx = fresh;
-	long left;
-	if (tls_crl_seconds_left(fresh, &left) && left < 7 * 86400)
-		log_warn("tls: the CRL's next update is %s (%ld s): renew it or every client "
-		         "will be refused",
-		         left < 0 ? "past" : "close", left);
+	/* The expiry of the files just loaded is checked by cert_expiry_reload (main.c). */
 	log_info("reload: TLS certificate, key, CA and CRL reloaded");
 	return true;
 }

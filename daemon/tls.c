@@ -276,24 +276,3 @@ bool tls_peer_cn(SSL *ssl, char *out, size_t out_size)
 		return false; /* missing, truncated, or with an embedded NUL */
 	return true;
 }
-
-bool tls_crl_seconds_left(SSL_CTX *ctx, long *seconds)
-{
-	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-	STACK_OF(X509_OBJECT) *objects = X509_STORE_get0_objects(store);
-	bool found = false;
-	for (int i = 0; i < sk_X509_OBJECT_num(objects); i++) {
-		X509_OBJECT *obj = sk_X509_OBJECT_value(objects, i);
-		if (X509_OBJECT_get_type(obj) != X509_LU_CRL)
-			continue;
-		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(X509_OBJECT_get0_X509_CRL(obj));
-		int days = 0, secs = 0;
-		if (!next || !ASN1_TIME_diff(&days, &secs, NULL, next))
-			continue;
-		long left = (long)days * 86400 + secs;
-		if (!found || left < *seconds)
-			*seconds = left;
-		found = true;
-	}
-	return found;
-}

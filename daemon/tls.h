@@ -30,7 +30,4 @@ struct tls_expiry {
 bool tls_expiry_read(const struct config *config, struct tls_expiry *out, char *errbuf,
                      size_t errlen) __attribute__((warn_unused_result));
 
-/* Seconds until the CRL's nextUpdate (negative when past); false when no CRL is loaded. */
-bool tls_crl_seconds_left(SSL_CTX *ctx, long *seconds);
-
 #endif
