@@ -15,7 +15,7 @@ import socket
 import subprocess
 
 import pytest
-from alerts_helpers import Centre
+from alerts_helpers import Centre, wait_until
 from harness import error_of, ok
 from harness.webhooks import World
 
@@ -353,8 +353,18 @@ def test_tls_handshake_failures_by_reason(rc, pki):
     assert rc.tls_refused(cert, key) is None
     assert rc.tls_refused(cert=None, key=None) is None
     with socket.create_connection(("127.0.0.1", rc.port), timeout=5) as plain:
-        plain.sendall(b"\x16\x03\x01\x00\x05hello")  # the start of a ClientHello, then gone
-    after = scrape(rc.admin)
+        plain.sendall(b"\x16\x03\x01\x00\x40\x01\x00")  # half a ClientHello, then gone
+    with socket.create_connection(("127.0.0.1", rc.port), timeout=5) as plain:
+        plain.sendall(b"\x16\x03\x01\x00\x05hello")  # a record that is no handshake message
+        plain.recv(100)  # the daemon's alert
+
+    def counted():
+        f = scrape(rc.admin)
+        return f if (failures(f, "closed") > failures(before, "closed")
+                     and failures(f, "protocol") > failures(before, "protocol")) else None
+
+    # Each is counted once the daemon has seen its connection end.
+    after = wait_until(counted, timeout=10, what="the abandoned and the garbled handshake")
     assert failures(after, "unknown_ca") == failures(before, "unknown_ca") + 1
     assert failures(after, "no_certificate") == failures(before, "no_certificate") + 1
     assert failures(after, "certificate_revoked") == failures(before, "certificate_revoked")
