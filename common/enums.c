@@ -24,7 +24,8 @@ const char *const enum_alert_priorities[] = {"urgent", "normal", "info", NULL};
 
 const char *const enum_channel_kinds[] = {"email", "webhook", NULL};
 
-const char *const enum_roles[] = {"staff", "oncall", "manager", "admin", "authority", NULL};
+const char *const enum_roles[] = {"staff",     "oncall",  "manager", "admin",
+                                  "authority", "metrics", NULL};
 
 const char *const enum_authority_kinds[] = {"municipality", "police", "immigration", NULL};
 

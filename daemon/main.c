@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cert_expiry.h"
 #include "clock.h"
 #include "config.h"
 #include "curl_loop.h"
@@ -17,6 +18,7 @@
 #include "listener_guard.h"
 #include "log.h"
 #include "revocation.h"
+#include "metrics.h"
 #include "schema_manifest.h"
 #include "schema_migrate.h"
 #include "server.h"
@@ -115,6 +117,8 @@ static void reload(void)
 		c->log_level = fresh.log_level;
 		log_set_format(fresh.log_format);
 		c->log_format = fresh.log_format;
+		if (daemon_state->cert)
+			cert_expiry_reload(daemon_state->cert);
 		if (daemon_state->sender && !sender_reload_ca(daemon_state->sender))
 			log_error("reload: the webhook CA bundle could not be reloaded");
 	} else {
@@ -163,6 +167,10 @@ static int run(struct config *config)
 	d.server = server_new(&d);
 	if (!d.server)
 		goto done;
+	(void)metrics_check_routes(); /* logs when the route tables outgrow the counters */
+	d.cert = cert_expiry_new(&d);
+	if (!d.cert)
+		goto done;
 	d.due = due_engine_new(&d);
 	d.alerts = alert_hub_new(&d);
 	d.curl = curl_loop_new(d.base);
@@ -198,6 +206,7 @@ done:
 	if (d.due)
 		due_engine_free(d.due);
 	server_free(d.server);
+	cert_expiry_free(d.cert);
 	if (sig_term)
 		event_free(sig_term);
 	if (sig_int)

@@ -311,7 +311,7 @@ const struct route routes_core[] = {
     /* Health and operations. */
     {"GET", "/healthz", ROLE_ANY_ACCOUNT, NULL, NULL, NULL, NULL, ROUTE_NO_ACCOUNT, handle_healthz},
     {"GET", "/readyz", ROLE_ANY_ACCOUNT, NULL, NULL, NULL, NULL, ROUTE_NO_ACCOUNT, handle_readyz},
-    {"GET", "/metrics", ROLE_ADMIN, "metrics_auth", NULL, NULL, NULL, 0, handle_metrics},
+    {"GET", "/metrics", ROLE_ADMIN | ROLE_METRICS, "metrics", NULL, NULL, NULL, 0, handle_metrics},
     {"GET", "/v1/clock", ROLE_ADMIN, "clock_get", NULL, NULL, NULL, ROUTE_TEST_CLOCK,
      handle_clock_get},
     {"PUT", "/v1/clock", ROLE_ADMIN, "clock_set", NULL, NULL, clock_body,

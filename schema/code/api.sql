@@ -351,10 +351,6 @@ BEGIN
     RETURN QUERY SELECT 200, jsonb_build_object('now', to_jsonb(new_now));
 END $$;
 
--- GET /metrics: api() has checked the admin role; the C handler builds the text.
-CREATE FUNCTION op_metrics_auth(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
-LANGUAGE sql IMMUTABLE AS $$ SELECT 200, '{}'::jsonb $$;
-
 -- ---------------------------------------------------------------------------------------------
 -- Shared lookups and JSON shapes
 -- ---------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from alerts_helpers import Centre
 from harness import ROOT, at, ok
 
 DOC = ROOT / "docs" / "authorization.md"
-IDENTITIES = ("admin", "manager", "staff", "oncall", "authority", "other", "disabled")
+IDENTITIES = ("admin", "manager", "staff", "oncall", "authority", "metrics", "other",
+              "disabled")
 SECRET = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="
 PERIOD = "2026-11-09"
 
@@ -59,6 +60,7 @@ def world(rc):
         "kind": "in10", "occurred_at": at("2026-11-20", "09:00"),
         "description": "held back"}), 201)["id"]
     rc.create_account("police-authz", "authority", [a.id], authority="police")
+    rc.create_account("metrics-authz", "metrics")
     rc.create_account("staff-b-authz", "staff", [b.id])
     rc.create_account("oncall-b-authz", "oncall", [b.id])
     rc.create_account("disabled-authz", "staff", [a.id])
@@ -66,7 +68,8 @@ def world(rc):
     rc.create_account("victim-authz", "staff", [a.id])
     apis = {
         "admin": rc.admin, "manager": a.manager, "staff": a.staff, "oncall": a.oncall,
-        "authority": rc.api("police-authz"), "other": rc.api("staff-b-authz"),
+        "authority": rc.api("police-authz"), "metrics": rc.api("metrics-authz"),
+        "other": rc.api("staff-b-authz"),
         "disabled": rc.api("disabled-authz"), "other-oncall": rc.api("oncall-b-authz"),
     }
     return {"rc": rc, "a": a, "b": b, "resident": resident, "other_resident": other_resident,

@@ -26,6 +26,7 @@ static void test_lookup_finds_each_value_at_its_place(void **state)
 	assert_int_equal(enum_index(enum_roles, "manager"), 2);
 	assert_int_equal(enum_index(enum_roles, "admin"), 3);
 	assert_int_equal(enum_index(enum_roles, "authority"), 4);
+	assert_int_equal(enum_index(enum_roles, "metrics"), 5);
 	assert_int_equal(enum_index(enum_authority_kinds, "immigration"), 2);
 }
 
@@ -68,7 +69,7 @@ static void test_counts(void **state)
 	assert_int_equal(enum_count(enum_alert_priorities), 3);
 	assert_int_equal(enum_count(enum_channel_kinds), 2);
 	assert_int_equal(enum_count(enum_alert_kinds), ALERT_KIND_COUNT);
-	assert_int_equal(enum_count(enum_roles), 5);
+	assert_int_equal(enum_count(enum_roles), 6);
 	assert_int_equal(enum_count(enum_authority_kinds), 3);
 }
 
