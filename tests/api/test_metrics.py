@@ -1,7 +1,7 @@
 """GET /metrics (issue 17, docs/operations.md "Monitoring") and the certificate expiry warnings:
 Prometheus text format 0.0.4 over the same mutual TLS, for admins and the `metrics` role only;
 the whole text parsed by a strict parser of the exposition format written here (and checked by
-`promtool check metrics` when promtool is installed: Debian's prometheus package has it); the
+`promtool check metrics`, from Debian's prometheus package, which scripts/deps.sh installs); the
 counters, the database-derived series and the expiry gauges against what the tests did and the
 test PKI's files; and the log warnings 14 days before the CRL's nextUpdate, at start, on SIGHUP
 and after a day of the test clock."""
@@ -150,8 +150,8 @@ def promtool_path():
 
 def promtool_check(text):
     tool = promtool_path()
-    if not tool:
-        return
+    # scripts/deps.sh installs Debian's prometheus package for it (or set ROLLCALL_PROMTOOL).
+    assert tool, "promtool is missing: run scripts/deps.sh"
     proc = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, f"promtool check metrics:\n{proc.stdout}{proc.stderr}"
@@ -177,8 +177,6 @@ def test_the_parser_refuses_broken_text(bad):
         parse_exposition(bad)
 
 
-@pytest.mark.skipif(not promtool_path(), reason="no promtool (Debian's prometheus package has "
-                    "it; or set ROLLCALL_PROMTOOL)")
 def test_promtool_accepts_a_full_scrape(rc):
     # Every family present with samples: a centre, an open absence, a watcher, a failure.
     centre = Centre(rc, "metrics-promtool")
