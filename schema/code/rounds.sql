@@ -136,7 +136,9 @@ END $$;
 -- and refusals, the same rules) and nothing of it stays: no observation, absence, alert, due
 -- event, outbox row or NOTIFY (discarded with the subtransaction), no audit row of a change,
 -- and no idempotency row (api() claims none for a dry run). Only the read is audited. Ids that
--- sequences handed out inside are skipped.
+-- sequences handed out inside are skipped. notify_now: the authorities would be told the moment
+-- the round is sent (the round notified them inside), or at its instant (a round sent early
+-- whose threshold falls before the round's instant).
 CREATE FUNCTION round_dry_run(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -150,7 +152,8 @@ BEGIN
         SELECT r.body INTO reply FROM op_round_post(ctx, args #- '{query,dry_run}') AS r;
         SELECT coalesce(jsonb_agg(jsonb_build_object(
                    'resident', a.resident, 'since', a.since, 'notify_at', a.notify_at,
-                   'reason', a.reason, 'notify_now', a.notify_at <= round_at)
+                   'reason', a.reason,
+                   'notify_now', a.notified_at IS NOT NULL OR a.notify_at <= round_at)
                    ORDER BY a.resident), '[]')
           INTO opened
           FROM absences a
