@@ -64,6 +64,20 @@ RETURNS timestamptz LANGUAGE sql STABLE AS $$
           LIMIT 1))
 $$;
 
+-- Whether the resident was accounted for after p_at: a current present or excused observation
+-- observed later, the return from an absence later, or a later accounted_for_at. What is known
+-- later wins over an absent observed at p_at (absence_observe).
+CREATE FUNCTION absence_accounted_after(p_resident bigint, p_at timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM observations o
+                    WHERE o.resident = p_resident AND o.current
+                      AND o.status IN ('present', 'excused') AND o.observed_at > p_at)
+        OR EXISTS (SELECT 1 FROM absences a
+                    WHERE a.resident = p_resident AND a.returned_at > p_at)
+        OR EXISTS (SELECT 1 FROM residents r
+                    WHERE r.id = p_resident AND r.accounted_for_at > p_at)
+$$;
+
 CREATE FUNCTION absence_json(p_a absences) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', p_a.id, 'resident', p_a.resident, 'centre', p_a.centre, 'since', p_a.since,
@@ -309,7 +323,10 @@ END $$;
 -- staff made the observation (SPEC section 2, v2), while alerts and notifications that fall
 -- due by now go out now:
 --   absent   opens an absence (opened_at = observed_at, since the last instant accounted for
---            up to then), or adds to the open one;
+--            up to then), or adds to the open one; but opens nothing when the resident has
+--            been accounted for after observed_at (a later present or excused observation in
+--            another round, a return, accounted_for_at): an offline terminal's night round
+--            synced after the morning check must not report a child who is back;
 --   present  closes the open absence at observed_at, if that is later than since; a present
 --            observation made before the absence was opened, in another round than the one
 --            that opened it (an earlier round entered late), only shows the resident was
@@ -331,6 +348,9 @@ BEGIN
     IF p_status = 'absent' THEN
         IF a.id IS NOT NULL THEN
             UPDATE absences SET reports = reports + 1 WHERE id = a.id;
+            RETURN;
+        END IF;
+        IF absence_accounted_after(p_resident, p_observed_at) THEN
             RETURN;
         END IF;
         centre_ := coalesce(resident_centre_at(p_resident, p_round_at),

@@ -212,3 +212,27 @@ def test_a_late_absent_of_a_corrected_round_changes_nothing(rc, tonder):
     post_round(tonder, DAY, 3, seen(r, "absent", "23:03"))
     assert tonder.open_absence(r) is None
     assert tonder.alerts_of("resident_absent") == []
+
+
+def test_a_night_absent_synced_after_the_morning_present_reports_nobody(rc, tonder):
+    """The night terminal was offline: its 23:02 absent arrives at 07:30, after the 07:00 check
+    saw the resident present. What is known later wins: no absence, no alert, no report; the
+    night round is complete with its absent observation."""
+    r = present_at_15(rc, tonder)
+    rc.set_clock(at(NEXT, "07:00"))
+    post_round(tonder, NEXT, 1, seen(r, "present"))
+    rc.set_clock(at(NEXT, "07:30"))
+    answer = post_round(tonder, DAY, 3, seen(r, "absent", "23:02"))
+    assert answer["status"] == "complete" and answer["observations"][0]["current"] is True
+    assert ok(tonder.staff.get(f"/v1/absences?centre={tonder.id}&resident={r}"))["items"] == []
+    assert tonder.alerts_of("resident_absent") == []
+    # Without the morning check, the same late absent opens the absence at 23:02 and, the
+    # 03:00 threshold having passed, reports it on arrival.
+    other = tonder.resident(date_of_birth="2012-03-10")
+    rc.set_clock(at(NEXT, "07:40"))
+    ok(tonder.staff.post(f"/v1/centres/{tonder.id}/rounds/{DAY}/2", json={"observations": [
+        {"resident": other, "status": "present", "observed_at": at(DAY, "15:00")}]}))
+    post_round(tonder, DAY, 3, seen(other, "absent", "23:02"))
+    a = tonder.open_absence(other)
+    assert instant(a["opened_at"]) == local(DAY, "23:02")
+    assert instant(a["notified_at"]) == local(NEXT, "07:40")
