@@ -283,6 +283,8 @@ static const struct field_spec observation[] = {
     {.name = "status", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_observation_statuses},
     {.name = "reason", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_excuse_reasons},
     {.name = "note", .type = FT_STRING, .flags = F_NULLABLE, .max = NOTE_MAX},
+    /* When staff made it (default: the request's instant); its window is checked in SQL. */
+    {.name = "observed_at", .type = FT_INSTANT, .flags = F_NULLABLE},
     {.name = NULL},
 };
 

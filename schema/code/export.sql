@@ -34,7 +34,7 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'id', o.id, 'centre', o.centre, 'date', o.date, 'slot', o.slot,
                'status', o.status, 'reason', o.reason, 'note', o.note, 'round_at', o.round_at,
-               'recorded_at', o.recorded_at, 'recorded_by', o.recorded_by,
+               'observed_at', o.observed_at, 'recorded_at', o.recorded_at, 'recorded_by', o.recorded_by,
                'current', o.current) ORDER BY o.round_at, o.id), '[]'::jsonb)
     FROM observations o WHERE o.resident = $1
 $$;

@@ -95,3 +95,42 @@ def test_a_payout_in_person_during_an_open_absence_is_refused_naming_it(rc, goli
     golive.returned(absence["id"])
     paid = golive.payout(r, start)
     assert paid["collected_by"] == "self"
+
+
+def test_go_live_by_import_then_the_first_round(rc, golive):
+    """The go-live defect of issue 14, end to end: residents who arrived months ago, imported
+    at 06:30 with the head count of 06:15, one of them absent at the first 07:00 check. The
+    absence counts from the count: no report to the authorities at once (12 hours later for a
+    child under 15), the statement keeps the days before, and a payout in person is refused
+    until the return is recorded."""
+    rows = [{"case_number": rc.unique("GO-"), "given_name": f"Amina{i}", "family_name": "Test",
+             "date_of_birth": "2012-03-10", "arrival_date": "2026-04-18",
+             "accounted_for_at": local(DAY, "06:15").isoformat()} for i in range(3)]
+    imported = ok(golive.manager.post(f"/v1/centres/{golive.id}/residents/import",
+                                      json={"residents": rows}), 201)["residents"]
+    missing, *others = [r["id"] for r in imported]
+    rc.set_clock(at(DAY, "07:00"))
+    path = f"/v1/centres/{golive.id}/rounds/{DAY}/1"
+    body = {"observations": [{"resident": missing, "status": "absent"}]
+            + [{"resident": r, "status": "present"} for r in others]}
+    dry = ok(golive.staff.post(path + "?dry_run=true", json=body), 200)
+    assert [a["resident"] for a in dry["absences"]] == [missing]
+    assert dry["absences"][0]["notify_now"] is False
+    ok(golive.staff.post(path, json=body), 200)
+
+    a = golive.open_absence(missing)
+    assert instant(a["since"]) == local(DAY, "06:15")
+    assert instant(a["notify_at"]) == local(DAY, "18:15")
+    assert a["notified_at"] is None
+    assert golive.notifications(a["id"]) == []
+
+    # The days before the count are payable (the defect made every day since April absent).
+    statement = golive.statement(missing, "2026-11-09")
+    assert statement["payable_days"] >= 12, statement
+    assert error_of(golive.payout_reply(missing, "2026-11-09"), 409)["code"] == "absence_open"
+
+    rc.set_clock(at(DAY, "18:14"))
+    assert golive.notifications(a["id"]) == []
+    rc.set_clock(at(DAY, "18:15"))
+    assert instant(golive.absence(a["id"])["notified_at"]) == local(DAY, "18:15")
+    assert len(golive.notifications(a["id"])) == 3

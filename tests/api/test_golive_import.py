@@ -87,3 +87,12 @@ def test_only_managers_of_the_centre_import(rc, centre):
     assert centre.staff.post(path(centre), json=body).status == 403
     other = Centre(rc, prefix="import-other")
     assert other.manager.post(path(centre), json=body).status == 403
+
+
+def test_an_import_holds_at_most_1000_rows(rc, centre):
+    body = {"residents": rows(rc, 1001)}
+    err = error_of(centre.manager.post(path(centre), json=body), 400)
+    assert err["field"] == "residents" and "1000" in err["message"], err
+    assert rc.db.count("residents", "case_number = %s", body["residents"][0]["case_number"]) == 0
+    err = error_of(centre.manager.post(path(centre), json={"residents": []}), 400)
+    assert err["field"] == "residents"
