@@ -294,6 +294,35 @@ static void write_database(FILE *out, const json_t *snap)
 		             json_str(row, "centre"), "kind", json_str(row, "kind"), NULL, NULL);
 		number(out, json_num(row, "open"));
 	}
+
+	family(out, "rollcall_alerts_unacknowledged_by_priority", "gauge",
+	       "Alerts neither acknowledged nor resolved, by centre and priority.");
+	json_array_foreach(json_object_get(snap, "alert_priorities"), i, row)
+	{
+		sample_start(out, "rollcall_alerts_unacknowledged_by_priority", "centre",
+		             json_str(row, "centre"), "priority", json_str(row, "priority"), NULL,
+		             NULL);
+		number(out, json_num(row, "open"));
+	}
+
+	const json_t *channels = json_object_get(snap, "channels");
+	family(out, "rollcall_channel_undelivered", "gauge",
+	       "Alert deliveries to an on-call channel fallen due and not delivered.");
+	json_array_foreach(channels, i, row)
+	{
+		sample_start(out, "rollcall_channel_undelivered", "centre", json_str(row, "centre"),
+		             "channel", json_str(row, "channel"), "kind", json_str(row, "kind"));
+		number(out, json_num(row, "undelivered"));
+	}
+	family(out, "rollcall_channel_oldest_undelivered_seconds", "gauge",
+	       "Age of the oldest undelivered alert delivery of an on-call channel (0: none).");
+	json_array_foreach(channels, i, row)
+	{
+		sample_start(out, "rollcall_channel_oldest_undelivered_seconds", "centre",
+		             json_str(row, "centre"), "channel", json_str(row, "channel"), "kind",
+		             json_str(row, "kind"));
+		number(out, json_num(row, "oldest_seconds"));
+	}
 }
 
 char *metrics_text(const struct metrics_inputs *in, size_t *len)

@@ -1,8 +1,8 @@
 -- Monitoring: the database-derived series of GET /metrics (docs/operations.md, "Monitoring").
 -- One statement per scrape, run by the daemon's pool like any request; the C side
 -- (daemon/metrics_text.c) turns the JSON into Prometheus text. Every count is read through an
--- index (due_events_due, deliveries_pending, absences_one_open, alerts_open) so that a scrape
--- stays cheap however much history the tables hold.
+-- index (due_events_due, deliveries_pending, channel_deliveries_pending, absences_one_open,
+-- alerts_open) so that a scrape stays cheap however much history the tables hold.
 -- Re-applied whole by rollcalld --migrate whenever the code layer changes (docs/DESIGN.md).
 
 -- The figures at instant p_now (the daemon's clock):
@@ -13,7 +13,13 @@
 --              every centre (and any other pair with undelivered rows): notifications fallen due
 --              and not delivered, and the age of the oldest since it fell due (0 when none)
 --   absences: [{"centre","open"}] per centre
---   alerts:   [{"centre","kind","open"}] per centre and kind: neither acknowledged nor resolved
+--   alerts:   [{"centre","kind","open"}] per centre and kind (alert_kinds, and any kind of an
+--              open alert): alerts neither acknowledged nor resolved
+--   alert_priorities: [{"centre","priority","open"}] the same per centre and priority
+--              (alert_priority_of: the kind's, urgent for an absence with a concern)
+--   channels: [{"centre","channel","kind","undelivered","oldest_seconds"}] per on-call channel
+--              in use (and any other with undelivered rows): alert deliveries fallen due and not
+--              delivered, and the age of the oldest (0 when none)
 -- Zeros are listed, not left out, so that a series drops to 0 instead of vanishing.
 CREATE FUNCTION metrics_snapshot(p_now timestamptz) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
@@ -49,31 +55,42 @@ LANGUAGE sql STABLE AS $$
         'alerts', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                               'centre', c.id, 'kind', k.kind,
                               'open', coalesce(o.n, 0))
-                          ORDER BY c.id, k.position, k.kind), '[]'::jsonb)
+                          ORDER BY c.id, k.kind), '[]'::jsonb)
                    FROM centres c
-                   CROSS JOIN (SELECT kinds.kind, min(kinds.position) AS position
-                               FROM (SELECT u.kind, u.position
-                                     FROM unnest(metrics_alert_kinds())
-                                          WITH ORDINALITY AS u(kind, position)
-                                     UNION ALL
-                                     SELECT DISTINCT al.kind, 1000
-                                     FROM alerts al
-                                     WHERE al.acked_at IS NULL AND al.resolved_at IS NULL)
-                                    AS kinds
-                               GROUP BY kinds.kind) AS k
+                   CROSS JOIN (SELECT ak.kind FROM alert_kinds ak
+                               UNION
+                               SELECT al.kind FROM alerts al
+                               WHERE al.acked_at IS NULL AND al.resolved_at IS NULL) AS k
                    LEFT JOIN (SELECT al.centre, al.kind, count(*) AS n FROM alerts al
                               WHERE al.acked_at IS NULL AND al.resolved_at IS NULL
                               GROUP BY al.centre, al.kind) AS o
-                          ON o.centre = c.id AND o.kind = k.kind))
-$$;
-
--- The alert kinds listed with a zero when none is open: those of alerts.kind's CHECK, in its
--- order (rollcall/enums.h's enum_alert_kinds). A kind missing here still shows once one of its
--- alerts is open (metrics_snapshot adds the kinds of open alerts).
-CREATE FUNCTION metrics_alert_kinds() RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT ARRAY['resident_absent', 'round_overdue', 'absence_reported', 'notification_failing',
-                 'resident_returned', 'turning_18']
+                          ON o.centre = c.id AND o.kind = k.kind),
+        'alert_priorities', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                        'centre', c.id, 'priority', p.priority,
+                                        'open', coalesce(o.n, 0))
+                                    ORDER BY c.id, p.position), '[]'::jsonb)
+                             FROM centres c
+                             CROSS JOIN unnest(ARRAY['urgent', 'normal', 'info'])
+                                  WITH ORDINALITY AS p(priority, position)
+                             LEFT JOIN (SELECT al.centre, alert_priority_of(al.id) AS priority,
+                                               count(*) AS n
+                                        FROM alerts al
+                                        WHERE al.acked_at IS NULL AND al.resolved_at IS NULL
+                                        GROUP BY 1, 2) AS o
+                                    ON o.centre = c.id AND o.priority = p.priority),
+        'channels', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                'centre', ch.centre, 'channel', ch.id::text, 'kind', ch.kind,
+                                'undelivered', coalesce(backlog.n, 0),
+                                'oldest_seconds', coalesce(backlog.oldest, 0))
+                            ORDER BY ch.centre, ch.id), '[]'::jsonb)
+                     FROM oncall_channels ch
+                     LEFT JOIN (SELECT cd.channel, count(*) AS n,
+                                       extract(epoch FROM p_now - min(cd.due_at)) AS oldest
+                                FROM channel_deliveries cd
+                                WHERE cd.delivered_at IS NULL AND cd.due_at <= p_now
+                                GROUP BY cd.channel) AS backlog
+                            ON backlog.channel = ch.id
+                     WHERE ch.removed_at IS NULL OR backlog.n > 0))
 $$;
 
 -- GET /metrics: api() has checked the role (admin or metrics); the C handler writes the text

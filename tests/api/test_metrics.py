@@ -186,8 +186,10 @@ def test_promtool_accepts_a_full_scrape(rc):
         reply = rc.admin.get("/metrics")
     assert reply.status == 200, reply
     families = parse_exposition(reply.body)
+    # (The channel families are empty: this daemon's centres have no on-call channels.)
     assert all(f["samples"] for n, f in families.items()
-               if n != "rollcall_alert_stream_watchers"), \
+               if n not in ("rollcall_alert_stream_watchers", "rollcall_channel_undelivered",
+                            "rollcall_channel_oldest_undelivered_seconds")), \
         [n for n, f in families.items() if not f["samples"]]
     promtool_check(reply.body)
 
@@ -315,6 +317,46 @@ def test_open_absence_unacked_alert_and_undelivered_notification(daemon_factory,
     assert value(families, "rollcall_absences_open", centre=c) == 0
     assert value(families, "rollcall_alerts_unacknowledged", centre=c,
                  kind="resident_absent") == 0
+
+
+def test_unacknowledged_alerts_by_priority_and_failing_channel(daemon_factory, receiver):
+    from harness.webhooks import new_secret, notify_config
+    rc = daemon_factory(config=notify_config(receiver.ca))
+    world = World(rc, receiver, clock=CLOCK)
+    c = world.centre
+    channel = {"kind": "webhook", "url": receiver.url("oncall"), "secret": new_secret(),
+               "min_priority": "normal"}
+    [shown] = ok(rc.admin.patch(f"/v1/centres/{c}", json={"oncall_channels": [channel]}))[
+        "oncall_channels"]
+    receiver.set_default("oncall", "500")
+    families = scrape(rc.admin)
+    for priority in ("urgent", "normal", "info"):
+        assert value(families, "rollcall_alerts_unacknowledged_by_priority", centre=c,
+                     priority=priority) == 0
+    # Every kind of the alert_kinds table is listed, the v2 kind included.
+    assert value(families, "rollcall_alerts_unacknowledged", centre=c,
+                 kind="notification_unconfirmed") == 0
+
+    # A known departure: resident_absent is urgent (SPEC section 4, v2), and goes to the channel.
+    world.report(world.resident_id(), known_departure=True)
+    receiver.wait_for(lambda reqs: any(r.authority == "oncall" for r in reqs),
+                      what="a failed channel attempt")
+    world.advance(minutes=5)
+    families = scrape(rc.admin)
+    open_alerts = [a for a in world.alerts() if not a["acked_at"] and not a["resolved_at"]]
+    assert open_alerts
+    for priority in ("urgent", "normal", "info"):
+        assert value(families, "rollcall_alerts_unacknowledged_by_priority", centre=c,
+                     priority=priority) == len([a for a in open_alerts
+                                                if a["priority"] == priority]), priority
+    assert value(families, "rollcall_alerts_unacknowledged_by_priority", centre=c,
+                 priority="urgent") >= 1
+    labels = {"centre": c, "kind": "webhook"}
+    channel_id = rc.db.scalar("SELECT id::text FROM oncall_channels WHERE centre = %s", c)
+    assert value(families, "rollcall_channel_undelivered", channel=channel_id, **labels) >= 1
+    assert value(families, "rollcall_channel_oldest_undelivered_seconds", channel=channel_id,
+                 **labels) == 300
+    assert shown["kind"] == "webhook"
 
 
 def test_due_lag_counts_a_due_row_not_yet_decided(rc):
