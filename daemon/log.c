@@ -199,15 +199,23 @@ static const char *json_request_fields(char *line, size_t *len, size_t cap, cons
 {
 	if (strncmp(message, "req=", 4) != 0)
 		return message;
+	/* A member that does not fit whole is taken back: the message then keeps the text. */
+	size_t before = *len;
 	const char *id = message + 4, *id_end = strchr(id, ' ');
-	if (!id_end || !append_json_member(line, len, cap, "request_id", id, (size_t)(id_end - id)))
+	if (!id_end ||
+	    !append_json_member(line, len, cap, "request_id", id, (size_t)(id_end - id))) {
+		*len = before;
 		return message;
+	}
 	const char *rest = id_end + 1;
+	before = *len;
 	if (strncmp(rest, "cn=", 3) == 0) {
 		const char *cn = rest + 3, *cn_end = strchr(cn, ' ');
 		if (cn_end &&
 		    append_json_member(line, len, cap, "account", cn, (size_t)(cn_end - cn)))
 			rest = cn_end + 1;
+		else
+			*len = before;
 	}
 	return rest;
 }
