@@ -3,13 +3,16 @@ account disabled or narrowed (PATCH /v1/accounts/{cn}) stops being served on con
 are already open, keep-alive connections and alert streams alike, within seconds, and each
 connection or stream so ended is in the audit log. Connections of other certificates stay."""
 
+import json
+import re
 import socket
 import ssl
 import time
 
 import pytest
 from alerts_helpers import Centre, at, wait_until
-from harness import error_of, ok
+from harness import client_context, error_of, ok
+from harness.api import complete_response
 
 DAY = "2026-11-20"
 WITHIN_S = 5.0
@@ -178,3 +181,38 @@ def test_a_change_that_keeps_the_scope_keeps_the_stream(daemon):
         assert watcher.next().alert["absence"] == absence["id"]
         assert not watcher.closed.is_set()
     assert audit_rows(daemon, c.oncall_cn, "stream_closed") == []
+
+
+def test_connection_accepted_before_sighup_is_checked_on_its_first_request(daemon, pki):
+    # Accepted (with the context of before the reload) but still in its handshake while the
+    # reload walks the connections: its certificate is checked on its first request.
+    centre = daemon.create_centre()["id"]
+    cn = daemon.unique("staff-revoked-late-")
+    daemon.create_account(cn, "staff", [centre])
+    plain = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+    try:
+        def accepted():
+            text = ok(daemon.admin.get("/metrics"))
+            return int(re.search(r"(?m)^rollcall_http_connections (\d+)$", text).group(1)) >= 2
+
+        wait_until(accepted, what="the daemon to accept the connection")
+        revoked_cert, revoked_key = pki.revoke(cn)
+        mark = len(daemon.log_text())
+        daemon.sighup()
+        daemon.wait_for_log(r"reload: TLS certificate, key, CA and CRL reloaded", since=mark)
+        context = client_context(pki, revoked_cert, revoked_key)
+        with context.wrap_socket(plain, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            data = b""
+            while not complete_response(data):
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    finally:
+        plain.close()
+    status, body = data.split(b" ", 2)[1], data.partition(b"\r\n\r\n")[2]
+    assert status == b"403", data[:300]
+    assert json.loads(body)["error"]["code"] == "certificate_revoked", body
+    rows = wait_audit(daemon, cn, "connection_closed", "revoked")
+    assert rows[0]["detail"]["when"] == "request", rows
