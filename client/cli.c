@@ -25,8 +25,9 @@ static const struct option_spec {
                              "are notified at once"},
     [OPT_CONCERN] = {"concern", "TEXT", "a special concern: the authorities are notified at once"},
     [OPT_NOTE] = {"note", "TEXT", "a note kept with the absence"},
-    [OPT_AT] = {"at", "INSTANT",
-                "when, RFC 3339 with offset (2026-11-21T08:15:00+01:00); default now"},
+    [OPT_AT] = {"at", "TIME",
+                "when, in the centre's time: 07:05 (today), \"2026-11-21 08:15\", or RFC 3339 "
+                "with offset; default now"},
     [OPT_ALL] = {"all", NULL, "all alerts, not only the open ones"},
     [OPT_ABSENCE] = {"absence", "ID", "only the notifications of this absence"},
     [OPT_PROXY] = {"proxy", "NAME",

@@ -183,20 +183,30 @@ int cmd_returned(struct session *session, const struct cmd_args *args)
 	const char *at = args->value[OPT_AT];
 	time_t instant;
 	char normalised[INSTANT_TEXT_SIZE];
+	struct date any_day = {2026, 1, 1};
 
-	if (at != NULL) {
-		if (!instant_parse(at, &instant))
-			return usage_error(
-			    args,
-			    "--at: '%s' is not an instant (RFC 3339 with offset, e.g. "
-			    "2026-11-21T08:15:00+01:00)",
-			    at);
-		instant_format_utc(instant, normalised);
-	}
+	/* The form is checked before anything is asked of the server; the centre's zone then says
+	 * what a local time means. */
+	if (at != NULL && !zone_parse_local("UTC", at, &any_day, &instant))
+		return usage_error(args,
+		                   "--at: '%s' is not a time (07:05, \"2026-11-21 08:15\" in the "
+		                   "centre's time, or 2026-11-21T08:15:00+01:00)",
+		                   at);
 	long long absence_id;
 	int rc = resolve_absence(session, args, args->positional[0], &absence_id);
 	if (rc != RC_OK)
 		return rc;
+	if (at != NULL) {
+		struct centre_ref centre;
+		struct date today;
+		centre_lookup(session, args->value[OPT_CENTRE], &centre);
+		zone_date(centre.timezone, session_now(session), &today);
+		if (!zone_parse_local(centre.timezone, at, &today, &instant))
+			return usage_error(args,
+			                   "--at: %s does not exist in %s (the clocks skip it)", at,
+			                   centre.timezone[0] ? centre.timezone : "this zone");
+		instant_format_utc(instant, normalised);
+	}
 	json_t *body = at ? json_pack("{ss}", "at", normalised) : json_object();
 	char path[128];
 	if (body == NULL ||

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "colour.h"
 #include "format.h"
 #include "json_get.h"
 #include "resolve.h"
@@ -53,30 +54,108 @@ static void details_resident_absent(struct session *session, const struct centre
 		snprintf(out, outlen, "absent");
 }
 
+/* The residents a round_overdue alert names, each {"id","case_number","name","reported_absent"}:
+ * first those nobody knows about, then those already reported absent (an open absence), each
+ * group in the alert's order. A new array, NULL when out of memory. */
+static json_t *missing_residents(struct session *session, const struct centre_ref *centre,
+                                 const json_t *details)
+{
+	const json_t *missing = json_object_get(details, "missing");
+	json_t *unknown = json_array(), *absent = json_array(), *open = NULL;
+	char escaped[PATH_PART_SIZE], path[512];
+	bool was_quiet = session->quiet;
+
+	/* Who is away already: a fresh list, since a watch runs for days. */
+	session->quiet = true;
+	if (path_escape(centre->id, escaped) &&
+	    path_format(path, sizeof(path), "/v1/absences?centre=%s&open=true", escaped) &&
+	    session_list(session, path, &open) != RC_OK)
+		open = NULL;
+	session->quiet = was_quiet;
+	if (unknown == NULL || absent == NULL)
+		goto failed;
+
+	size_t index, k;
+	const json_t *item, *absence;
+	json_array_foreach(missing, index, item)
+	{
+		long long id, who;
+		if (!jvalue_id(item, &id))
+			continue;
+		bool away = false;
+		json_array_foreach(open, k, absence)
+		{
+			const json_t *whom = json_object_get(absence, "resident");
+			if ((json_is_object(whom) ? jget_int(whom, "id", &who)
+			                          : jvalue_id(whom, &who)) &&
+			    who == id)
+				away = true;
+		}
+		const json_t *resident = resident_find(session, centre, id);
+		char name[300] = "";
+		const char *given = jget_str(resident, "given_name");
+		const char *family = jget_str(resident, "family_name");
+		snprintf(name, sizeof(name), "%s%s%s", given ? given : "",
+		         given && family ? " " : "", family ? family : "");
+		const char *case_number = jget_str(resident, "case_number");
+		json_t *entry = json_pack("{sIsosssb}", "id", (json_int_t)id, "case_number",
+		                          case_number ? json_string(case_number) : json_null(),
+		                          "name", name, "reported_absent", away);
+		if (entry == NULL || json_array_append_new(away ? absent : unknown, entry) != 0)
+			goto failed;
+	}
+	json_decref(open);
+	if (json_array_extend(unknown, absent) != 0)
+		goto failed;
+	json_decref(absent);
+	return unknown;
+failed:
+	json_decref(open);
+	json_decref(unknown);
+	json_decref(absent);
+	return NULL;
+}
+
+/* Appends text to out (used so far *used), truncating at outlen. */
+static void append(char *out, size_t outlen, size_t *used, const char *text)
+{
+	if (*used + 1 >= outlen)
+		return;
+	int n = snprintf(out + *used, outlen - *used, "%s", text);
+	*used += n > 0 && (size_t)n < outlen - *used ? (size_t)n : outlen - *used - 1;
+}
+
 static void details_round_overdue(struct session *session, const struct centre_ref *centre,
                                   const json_t *details, char *out, size_t outlen)
 {
-	(void)session;
-	(void)centre;
-	char date[32], slot[8];
-	const json_t *missing = json_object_get(details, "missing");
-	size_t count = json_array_size(missing);
-	int n = snprintf(out, outlen, "round %s #%s not complete: %zu not accounted for",
-	                 jget_text(details, "date", date, sizeof(date)),
-	                 jget_text(details, "slot", slot, sizeof(slot)), count);
-	size_t used = n > 0 && (size_t)n < outlen ? (size_t)n : outlen - 1;
-	/* Name a few; the rest are in `rollcall round`. */
-	for (size_t i = 0; i < count && i < 3 && used + 1 < outlen; i++) {
-		char label[200];
-		long long id;
-		if (!jvalue_id(json_array_get(missing, i), &id))
-			continue;
-		resident_label(session, centre, id, label, sizeof(label));
-		n = snprintf(out + used, outlen - used, "%s%s", i == 0 ? ": " : ", ", label);
-		used += n > 0 && (size_t)n < outlen - used ? (size_t)n : outlen - used - 1;
+	char date[32], slot[8], line[400];
+	json_t *names = missing_residents(session, centre, details);
+	size_t count = json_array_size(json_object_get(details, "missing"));
+	size_t used = 0;
+	snprintf(line, sizeof(line), "round %s #%s not complete: %zu not accounted for",
+	         jget_text(details, "date", date, sizeof(date)),
+	         jget_text(details, "slot", slot, sizeof(slot)), count);
+	append(out, outlen, &used, line);
+	/* Every one of them: this is the list on-call staff act on. */
+	size_t index;
+	const json_t *entry;
+	json_array_foreach(names, index, entry)
+	{
+		long long id = 0;
+		(void)jget_int(entry, "id", &id);
+		const char *case_number = jget_str(entry, "case_number");
+		const char *name = jget_str(entry, "name");
+		if (case_number != NULL)
+			snprintf(line, sizeof(line), "%s%s%s%s%s", index ? ", " : ": ", case_number,
+			         name && name[0] ? " " : "", name ? name : "",
+			         json_is_true(json_object_get(entry, "reported_absent"))
+			             ? " (reported absent)"
+			             : "");
+		else
+			snprintf(line, sizeof(line), "%sresident %lld", index ? ", " : ": ", id);
+		append(out, outlen, &used, line);
 	}
-	if (count > 3 && used + 1 < outlen)
-		snprintf(out + used, outlen - used, " and %zu more", count - 3);
+	json_decref(names);
 }
 
 static void details_absence_reported(struct session *session, const struct centre_ref *centre,
@@ -173,6 +252,79 @@ static void alert_details(struct session *session, const struct centre_ref *cent
 	free(text);
 }
 
+/* The alert as --json prints it: the server's, with a round_overdue alert's residents named
+ * (details.missing_residents, see missing_residents) so that a script has their case numbers.
+ * A new reference (the alert itself, shared, when there is nothing to add). */
+static json_t *alert_for_json(struct session *session, const struct centre_ref *centre,
+                              json_t *alert)
+{
+	const char *kind = jget_str(alert, "kind");
+	json_t *details = json_object_get(alert, "details");
+	if (kind == NULL || strcmp(kind, "round_overdue") != 0 || !json_is_object(details))
+		return json_incref(alert);
+	json_t *copy = json_deep_copy(alert);
+	json_t *names = missing_residents(session, centre, details);
+	if (copy == NULL || names == NULL ||
+	    json_object_set_new(json_object_get(copy, "details"), "missing_residents", names) !=
+	        0) {
+		json_decref(copy);
+		return json_incref(alert);
+	}
+	return copy;
+}
+
+/* What on-call staff need to know about the absence behind an alert, in one line: why and
+ * when the authorities are or were notified, and the concern in staff's own words. "" when the
+ * alert has no absence or it cannot be read (the alert line stands on its own). */
+static void absence_words(struct session *session, const struct centre_ref *centre,
+                          const json_t *alert, char *out, size_t outlen)
+{
+	long long id;
+	char path[128], when[ZONE_TEXT_SIZE], line[1200];
+	size_t used = 0;
+	out[0] = '\0';
+	if (!jvalue_id(json_object_get(alert, "absence"), &id))
+		return;
+	snprintf(path, sizeof(path), "/v1/absences/%lld", id);
+	json_t *absence = NULL;
+	bool was_quiet = session->quiet;
+	session->quiet = true;
+	/* Not cached: the absence changes (a concern, the notification) while a watch runs. */
+	int rc = session_get(session, path, &absence);
+	session->quiet = was_quiet;
+	if (rc != RC_OK || !json_is_object(absence)) {
+		json_decref(absence);
+		return;
+	}
+	const char *reason = jget_str(absence, "reason");
+	const char *notified = jget_str(absence, "notified_at");
+	const char *notify = jget_str(absence, "notify_at");
+	const char *returned = jget_str(absence, "returned_at");
+	const char *concern = jget_str(absence, "concern");
+	if (returned != NULL)
+		snprintf(line, sizeof(line), "back at %s",
+		         zone_format_instant(centre->timezone, returned, when));
+	else if (notified != NULL)
+		snprintf(line, sizeof(line), "authorities notified at %s",
+		         zone_format_instant(centre->timezone, notified, when));
+	else if (notify != NULL)
+		snprintf(line, sizeof(line), "authorities to be notified at %s",
+		         zone_format_instant(centre->timezone, notify, when));
+	else
+		line[0] = '\0';
+	append(out, outlen, &used, line);
+	if (reason != NULL) {
+		snprintf(line, sizeof(line), "%sreason: %s", used ? "; " : "",
+		         format_notify_reason(reason));
+		append(out, outlen, &used, line);
+	}
+	if (concern != NULL && concern[0] != '\0') {
+		snprintf(line, sizeof(line), "%sconcern: \"%s\"", used ? "; " : "", concern);
+		append(out, outlen, &used, line);
+	}
+	json_decref(absence);
+}
+
 static void alert_state(const json_t *alert, char *out, size_t outlen)
 {
 	char by[128];
@@ -203,7 +355,19 @@ int cmd_alerts(struct session *session, const struct cmd_args *args)
 	if (rc != RC_OK)
 		return rc;
 	if (session->json) {
-		json_t *document = json_pack("{sOsn}", "items", alerts, "next");
+		json_t *named = json_array();
+		size_t at;
+		json_t *one;
+		json_array_foreach(alerts, at, one)
+		{
+			if (named != NULL &&
+			    json_array_append_new(named, alert_for_json(session, &centre, one)) !=
+			        0) {
+				json_decref(named);
+				named = NULL;
+			}
+		}
+		json_t *document = named ? json_pack("{sosn}", "items", named, "next") : NULL;
 		rc = document && print_json(document) ? RC_OK : RC_REFUSED;
 		json_decref(document);
 		json_decref(alerts);
@@ -223,7 +387,7 @@ int cmd_alerts(struct session *session, const struct cmd_args *args)
 	json_array_foreach(alerts, index, alert)
 	{
 		char id[32], raised[ZONE_TEXT_SIZE], priority[16], kind[64], resident[300],
-		    state[160], details[600];
+		    state[160], details[16384];
 		jget_text(alert, "id", id, sizeof(id));
 		zone_format_instant(centre.timezone, jget_str(alert, "raised_at"), raised);
 		alert_priority(alert, priority, sizeof(priority));
@@ -255,12 +419,10 @@ out_of_memory:
 	return RC_REFUSED;
 }
 
-int cmd_ack(struct session *session, const struct cmd_args *args)
+/* Acknowledges one alert and says what became of it: acknowledged now, or already, by whom and
+ * when. */
+static int ack_one(struct session *session, const char *id)
 {
-	const char *id = args->positional[0];
-	size_t n = strlen(id);
-	if (n == 0 || n > 18 || strspn(id, "0123456789") != n)
-		return usage_error(args, "'%s' is not an alert id", id);
 	char path[128];
 	if (!path_format(path, sizeof(path), "/v1/alerts/%s/ack", id))
 		return RC_USAGE;
@@ -272,19 +434,52 @@ int cmd_ack(struct session *session, const struct cmd_args *args)
 		rc = print_json(alert ? alert : json_null()) ? RC_OK : RC_REFUSED;
 	} else {
 		struct centre_ref centre;
-		char kind[64], resident[300], at[ZONE_TEXT_SIZE];
+		char kind[64], resident[300], at[ZONE_TEXT_SIZE], by[128];
 		centre_lookup(session, jget_str(alert, "centre"), &centre);
 		jget_text(alert, "kind", kind, sizeof(kind));
+		jget_text(alert, "acked_by", by, sizeof(by));
 		alert_resident(session, &centre, alert, resident, sizeof(resident));
 		zone_format_instant(centre.timezone, jget_str(alert, "acked_at"), at);
-		char *clean = format_clean(resident);
-		printf("Alert %s acknowledged%s%s%s%s%s%s%s.\n", id, at[0] ? " at " : "", at,
-		       kind[0] ? " (" : "", kind, kind[0] && clean && clean[0] ? ": " : "",
-		       clean ? clean : "", kind[0] ? ")" : "");
+		bool already = json_is_true(json_object_get(alert, "already_acked"));
+		char what[600];
+		snprintf(what, sizeof(what), "%s%s%s%s%s", kind[0] ? " (" : "", kind,
+		         kind[0] && resident[0] ? ": " : "", resident, kind[0] ? ")" : "");
+		char *clean = format_clean(what);
+		char *clean_by = format_clean(by);
+		if (already)
+			printf("Alert %s%s was already acknowledged by %s at %s.\n", id,
+			       clean ? clean : "", clean_by && clean_by[0] ? clean_by : "someone",
+			       at);
+		else
+			printf("Alert %s%s acknowledged%s%s.\n", id, clean ? clean : "",
+			       at[0] ? " at " : "", at);
 		free(clean);
+		free(clean_by);
 	}
 	json_decref(alert);
 	return rc;
+}
+
+int cmd_ack(struct session *session, const struct cmd_args *args)
+{
+	/* Every id is checked before any is sent. */
+	for (int i = 0; i < args->count; i++) {
+		const char *id = args->positional[i];
+		size_t n = strlen(id);
+		if (n == 0 || n > 18 || strspn(id, "0123456789") != n)
+			return usage_error(args, "'%s' is not an alert id", id);
+	}
+	/* Each alert on its own: one that is refused (another centre's, unknown) does not stop
+	 * the others being acknowledged; the worst outcome is the exit status. */
+	int worst = RC_OK;
+	for (int i = 0; i < args->count; i++) {
+		int rc = ack_one(session, args->positional[i]);
+		if (rc == RC_USAGE || rc == RC_UNREACHABLE)
+			return rc;
+		if (rc != RC_OK)
+			worst = rc;
+	}
+	return worst;
 }
 
 /* ---- watch ---- */
@@ -303,6 +498,8 @@ struct watch {
 	struct sse_parser parser;
 	char shown_id[SSE_ID_SIZE]; /* the id of the last alert printed */
 	bool bell;
+	bool colour;       /* emphasis by priority (colour_wanted) */
+	bool impaired;     /* the server said it cannot reach its database */
 	bool connected;    /* this connection has delivered bytes */
 	bool reconnecting; /* a previous connection was lost: say when we are back */
 	bool output_failed;
@@ -333,10 +530,20 @@ static const struct {
     {"alert_resolved", STREAM_RESOLVED},
 };
 
-static bool print_alert_line(struct watch *watch, const json_t *alert, enum stream_event event)
+/* A banner on stdout, where on-call staff look, in reverse red on a colour terminal. */
+static bool print_banner(struct watch *watch, const char *text)
+{
+	int n = printf("%s%s%s%s\n", watch->bell ? "\a" : "", watch->colour ? COLOUR_ALARM : "",
+	               text, watch->colour ? COLOUR_RESET : "");
+	return n >= 0 && flush_stdout();
+}
+
+static bool print_alert_line(struct watch *watch, const json_t *alert, enum stream_event event,
+                             const char *prefix)
 {
 	struct session *session = watch->session;
-	char when[ZONE_TEXT_SIZE], resident[300], details[600], id[32], kind[64], priority[16];
+	char when[ZONE_TEXT_SIZE], resident[300], details[16384], id[32], kind[64], priority[16],
+	    about[2400];
 	const char *raised = jget_str(alert, "raised_at");
 	const char *announced = jget_str(alert, "last_announced_at");
 	bool again = raised && announced && strcmp(raised, announced) != 0;
@@ -352,8 +559,11 @@ static bool print_alert_line(struct watch *watch, const json_t *alert, enum stre
 	alert_priority(alert, priority, sizeof(priority));
 	alert_resident(session, &watch->centre, alert, resident, sizeof(resident));
 	alert_details(session, &watch->centre, alert, details, sizeof(details));
+	about[0] = '\0';
+	if (event == STREAM_ALERT)
+		absence_words(session, &watch->centre, alert, about, sizeof(about));
 
-	char line[1400], by[128], state[200] = "";
+	char line[20000], by[128], state[200] = "";
 	if (event == STREAM_ACKED)
 		snprintf(state, sizeof(state), " acknowledged%s%s",
 		         jget_text(alert, "acked_by", by, sizeof(by))[0] ? " by " : "", by);
@@ -364,23 +574,75 @@ static bool print_alert_line(struct watch *watch, const json_t *alert, enum stre
 	if (event == STREAM_ALERT && jget_str(alert, "escalated_at") &&
 	    !jget_str(alert, "acked_at"))
 		snprintf(state + strlen(state), sizeof(state) - strlen(state), " ESCALATED");
-	snprintf(line, sizeof(line), "%s  %s%s%s%s  %s%s%s  [alert %s]", when,
+	snprintf(line, sizeof(line), "%s%s  %s%s%s%s  %s%s%s  [alert %s]", prefix, when,
 	         priority[0] ? priority : "", priority[0] ? " " : "", kind, state, resident,
 	         resident[0] && details[0] ? ": " : "", details, id);
 	char *clean = format_clean(line);
-	if (clean == NULL)
+	char *clean_about = format_clean(about);
+	if (clean == NULL || clean_about == NULL) {
+		free(clean);
+		free(clean_about);
 		return false;
-	/* The bell is for what needs someone: a new, repeated or escalated alert. */
-	bool bell = watch->bell && event == STREAM_ALERT;
-	int n = printf("%s%s\n", bell ? "\a" : "", clean);
+	}
+	const char *p = jget_str(alert, "priority");
+	/* The bell is for what needs someone: a new, repeated or escalated alert that is urgent or
+	 * normal. Info alerts (a return, a birthday ahead) are shown quietly. */
+	bool bell = watch->bell && event == STREAM_ALERT && bell_for_priority(p);
+	const char *on = watch->colour && event == STREAM_ALERT ? colour_of_priority(p) : "";
+	int n = printf("%s%s%s%s%s%s\n", bell ? "\a" : "", on, clean, on[0] ? COLOUR_RESET : "",
+	               clean_about[0] ? "\n    " : "", clean_about);
 	free(clean);
+	free(clean_about);
 	return n >= 0 && flush_stdout();
+}
+
+/* `event: status` {"database":"unreachable"|"ok","since"}: the server cannot raise or deliver
+ * alerts while its database is away. Said on stdout, loudly, once per change. */
+static bool on_status(struct watch *watch, const struct sse_event *event)
+{
+	json_t *status = json_loadb(event->data, event->data_len, 0, NULL);
+	const char *database = jget_str(status, "database");
+	char since[ZONE_TEXT_SIZE], text[400];
+	bool ok = true;
+	zone_format_instant(watch->centre.timezone, jget_str(status, "since"), since);
+	if (database != NULL && strcmp(database, "unreachable") == 0 && !watch->impaired) {
+		watch->impaired = true;
+		if (watch->session->json)
+			ok = printf("%.*s\n", (int)event->data_len, event->data) >= 0 &&
+			     flush_stdout();
+		else {
+			snprintf(text, sizeof(text),
+			         "!!! ALERTING IMPAIRED%s%s: the server cannot reach its database; "
+			         "new alerts may not be raised or shown. Check absences by phone.",
+			         since[0] ? " since " : "", since);
+			ok = print_banner(watch, text);
+		}
+	} else if (database != NULL && strcmp(database, "ok") == 0 && watch->impaired) {
+		watch->impaired = false;
+		if (watch->session->json)
+			ok = printf("%.*s\n", (int)event->data_len, event->data) >= 0 &&
+			     flush_stdout();
+		else {
+			snprintf(text, sizeof(text),
+			         "Alerting works again%s%s: the server reaches its "
+			         "database.",
+			         since[0] ? " since " : "", since);
+			ok = print_banner(watch, text);
+		}
+	}
+	json_decref(status);
+	if (!ok)
+		watch->output_failed = true;
+	return ok;
 }
 
 static bool on_event(void *arg, const struct sse_event *event)
 {
 	struct watch *watch = arg;
 	size_t kind = 0;
+	/* A status has no id of its own (event->id is the last alert's): never "already shown". */
+	if (strcmp(event->type, "status") == 0)
+		return on_status(watch, event);
 	while (kind < sizeof(stream_events) / sizeof(stream_events[0]) &&
 	       strcmp(stream_events[kind].type, event->type) != 0)
 		kind++;
@@ -397,11 +659,13 @@ static bool on_event(void *arg, const struct sse_event *event)
 	} else {
 		bool printed;
 		if (watch->session->json) {
-			char *line = json_dumps(alert, JSON_COMPACT);
+			json_t *named = alert_for_json(watch->session, &watch->centre, alert);
+			char *line = json_dumps(named, JSON_COMPACT);
+			json_decref(named);
 			printed = line != NULL && printf("%s\n", line) >= 0 && flush_stdout();
 			free(line);
 		} else {
-			printed = print_alert_line(watch, alert, stream_events[kind].event);
+			printed = print_alert_line(watch, alert, stream_events[kind].event, "");
 		}
 		json_decref(alert);
 		if (!printed) {
@@ -438,6 +702,10 @@ static bool on_stream_bytes(void *arg, const char *data, size_t len)
 		watch->connected = true;
 		if (watch->reconnecting) {
 			fprintf(stderr, "rollcall: connected again\n");
+			if (!watch->session->json &&
+			    !print_banner(watch, "Connected to the server "
+			                         "again: alerts are shown."))
+				watch->output_failed = true;
 			watch->reconnecting = false;
 		}
 	}
@@ -449,6 +717,48 @@ static bool watch_gives_up(enum net_failure kind)
 {
 	return kind == NET_SERVER_UNTRUSTED || kind == NET_SERVER_NAME ||
 	       kind == NET_CLIENT_REVOKED || kind == NET_CLIENT_REFUSED || kind == NET_LOCAL;
+}
+
+/* What is open already when the watch starts: on-call staff taking over see it at once, not
+ * only what is raised from now on. The stream then starts at its head, after these. */
+static int print_open_alerts(struct watch *watch)
+{
+	struct session *session = watch->session;
+	char escaped[PATH_PART_SIZE], path[512];
+	json_t *alerts = NULL;
+	if (!path_escape(watch->centre.id, escaped) ||
+	    !path_format(path, sizeof(path), "/v1/alerts?centre=%s&state=open", escaped))
+		return RC_USAGE;
+	int rc = session_list(session, path, &alerts);
+	if (rc != RC_OK)
+		return rc;
+	if (!session->json)
+		printf("%zu open alert%s at %s%s\n", json_array_size(alerts),
+		       json_array_size(alerts) == 1 ? "" : "s", watch->centre.name,
+		       json_array_size(alerts) ? ":" : ".");
+	size_t index;
+	json_t *alert;
+	json_array_foreach(alerts, index, alert)
+	{
+		bool printed;
+		if (session->json) {
+			json_t *named = alert_for_json(session, &watch->centre, alert);
+			char *line = json_dumps(named, JSON_COMPACT);
+			json_decref(named);
+			printed = line != NULL && printf("%s\n", line) >= 0;
+			free(line);
+		} else {
+			printed = print_alert_line(watch, alert, STREAM_ALERT, "open: ");
+		}
+		if (!printed) {
+			rc = RC_REFUSED;
+			break;
+		}
+	}
+	json_decref(alerts);
+	if (rc == RC_OK && !session->json)
+		printf("Live from now on:\n");
+	return rc == RC_OK && flush_stdout() ? RC_OK : RC_REFUSED;
 }
 
 /* The centre to watch. A watcher started while the server is down (a terminal booted before
@@ -509,9 +819,14 @@ int cmd_watch(struct session *session, const struct cmd_args *args)
 		goto done;
 	}
 	watch.bell = !session->json && isatty(STDOUT_FILENO);
+	watch.colour = !session->json &&
+	               colour_wanted(isatty(STDOUT_FILENO), getenv("TERM"), getenv("NO_COLOR"));
 
 	fprintf(stderr, "rollcall: watching the alerts of %s (Ctrl-C to stop)\n",
 	        watch.centre.name);
+	rc = print_open_alerts(&watch);
+	if (rc != RC_OK)
+		goto done;
 	int backoff_s = WATCH_BACKOFF_FIRST_S;
 	while (!watch_stop) {
 		struct call call = {
@@ -573,6 +888,19 @@ int cmd_watch(struct session *session, const struct cmd_args *args)
 		if (watch.connected)
 			backoff_s = WATCH_BACKOFF_FIRST_S;
 		fprintf(stderr, "rollcall: %s; reconnecting in %d s\n", why, backoff_s);
+		if (!watch.reconnecting && !session->json) {
+			/* Once per loss, on stdout: a watcher that shows nothing must not look like
+			 * a quiet night. */
+			char text[800];
+			snprintf(text, sizeof(text),
+			         "!!! CONNECTION TO THE SERVER LOST (%s): alerts are not reaching "
+			         "this terminal. Reconnecting...",
+			         why);
+			if (!print_banner(&watch, text)) {
+				rc = RC_REFUSED;
+				break;
+			}
+		}
 		watch.reconnecting = true;
 		if (!http_sleep(backoff_s * 1000, &wait_mask, &watch_stop))
 			break;

@@ -59,11 +59,12 @@ static const struct command commands[] = {
 	 "Write absence:ID or case:CASE if a number could be either.\n"
 	 "\nExample:\n  rollcall concern UMI-2026-0042 \"seen leaving with an unknown adult\"",
 	 OPTION(OPT_CENTRE), 2, 2},
-	{"returned", cmd_returned, "returned ABSENCE_ID|CASE [--at INSTANT]",
+	{"returned", cmd_returned, "returned ABSENCE_ID|CASE [--at TIME]",
 	 "report a resident back",
-	 "Closes an absence: the resident is back (now, or at INSTANT). Authorities that were\n"
+	 "Closes an absence: the resident is back (now, or at TIME: 08:15 today or\n"
+	 "\"2026-11-21 08:15\" in the centre's time, or RFC 3339). Authorities that were\n"
 	 "notified of the absence are told of the return.\n"
-	 "\nExample:\n  rollcall returned UMI-2026-0042 --at 2026-11-21T08:15:00+01:00",
+	 "\nExample:\n  rollcall returned TON-2026-0001 --at 08:15",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_AT), 1, 1},
 	{"notifications", cmd_notifications, "notifications [--centre ID] [--absence ID]",
 	 "show the notifications to the authorities",
@@ -75,16 +76,20 @@ static const struct command commands[] = {
 	 "Lists the centre's open alerts (with --all, also acknowledged and resolved ones).\n"
 	 "\nExample:\n  rollcall alerts --all",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_ALL), 0, 0},
-	{"ack", cmd_ack, "ack ID", "acknowledge an alert",
-	 "Acknowledges alert ID: it is no longer announced again or escalated.\n"
-	 "\nExample:\n  rollcall ack 12",
-	 0, 1, 1},
+	{"ack", cmd_ack, "ack ID...", "acknowledge alerts",
+	 "Acknowledges each alert ID: it is no longer announced again or escalated. An alert\n"
+	 "acknowledged before says by whom and when. With --json, one document per alert.\n"
+	 "\nExample:\n  rollcall ack 12 13",
+	 0, 1, 64},
 	{"watch", cmd_watch, "watch [--centre ID]", "show alerts live as they are raised",
-	 "Shows each alert of the centre as it is raised or announced again, one line each\n"
-	 "(time, kind, resident, details), and rings the terminal bell. Reconnects by itself\n"
-	 "when the connection is lost and misses nothing. Runs until Ctrl-C. With --json, prints\n"
-	 "each alert as one line of JSON.\n"
-	 "\nExample:\n  rollcall watch --centre sandholm",
+	 "Shows the centre's open alerts, then each alert as it is raised or announced again:\n"
+	 "time, priority, kind, resident, details, and for an absence when the authorities are\n"
+	 "or were notified, why, and the concern. On a terminal urgent alerts are red and bold,\n"
+	 "normal ones bold (not with NO_COLOR or TERM=dumb), and the bell rings for urgent and\n"
+	 "normal alerts. Says so loudly when the server cannot reach its database (alerting\n"
+	 "impaired) and when the connection to the server is lost, and reconnects by itself\n"
+	 "without missing an alert. Runs until Ctrl-C. With --json, one line of JSON per event.\n"
+	 "\nExample:\n  rollcall watch --centre toender",
 	 OPTION(OPT_CENTRE), 0, 0},
 	{"statement", cmd_statement, "statement CASE PERIOD_START",
 	 "a resident's allowance statement for a period",

@@ -341,10 +341,10 @@ void resident_label_of(const json_t *resident, char *out, size_t outlen)
 		         given ? given : "", given && family ? " " : "", family ? family : "");
 }
 
-void resident_label(struct session *session, const struct centre_ref *centre, long long resident_id,
-                    char *out, size_t outlen)
+const json_t *resident_find(struct session *session, const struct centre_ref *centre,
+                            long long resident_id)
 {
-	snprintf(out, outlen, "resident %lld", resident_id);
+	const json_t *found = NULL;
 	bool was_quiet = session->quiet;
 	session->quiet = true;
 
@@ -357,7 +357,7 @@ void resident_label(struct session *session, const struct centre_ref *centre, lo
 			{
 				long long id;
 				if (jget_int(resident, "id", &id) && id == resident_id) {
-					resident_label_of(resident, out, outlen);
+					found = resident;
 					goto done;
 				}
 			}
@@ -370,7 +370,18 @@ void resident_label(struct session *session, const struct centre_ref *centre, lo
 	json_t *resident = NULL;
 	snprintf(path, sizeof(path), "/v1/residents/%lld", resident_id);
 	if (session_get_cached(session, path, &resident) == RC_OK && json_is_object(resident))
-		resident_label_of(resident, out, outlen);
+		found = resident;
 done:
 	session->quiet = was_quiet;
+	return found;
+}
+
+void resident_label(struct session *session, const struct centre_ref *centre, long long resident_id,
+                    char *out, size_t outlen)
+{
+	const json_t *resident = resident_find(session, centre, resident_id);
+	if (resident != NULL)
+		resident_label_of(resident, out, outlen);
+	else
+		snprintf(out, outlen, "resident %lld", resident_id);
 }

@@ -41,6 +41,10 @@ int resolve_absence(struct session *session, const struct cmd_args *args, const 
  * "resident 17" if neither knows (the lookup's failure is not reported). centre may be NULL. */
 void resident_label(struct session *session, const struct centre_ref *centre, long long resident_id,
                     char *out, size_t outlen);
+/* The resident object of an id, as resident_label finds it (borrowed from the run's cache), or
+ * NULL. */
+const json_t *resident_find(struct session *session, const struct centre_ref *centre,
+                            long long resident_id);
 /* The same from a resident object. */
 void resident_label_of(const json_t *resident, char *out, size_t outlen);
 

@@ -2,6 +2,7 @@
  * which is safe because the client has one thread. */
 #include "zone.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ void zone_format(const char *zone, time_t t, char out[ZONE_TEXT_SIZE])
 {
 	struct tm tm;
 	zone_localtime(zone, t, &tm);
-	if (strftime(out, ZONE_TEXT_SIZE, "%Y-%m-%d %H:%M", &tm) == 0)
+	if (strftime(out, ZONE_TEXT_SIZE, "%Y-%m-%d %H:%M %Z", &tm) == 0)
 		out[0] = '\0';
 }
 
@@ -62,4 +63,104 @@ char *zone_format_instant(const char *zone, const char *instant, char out[ZONE_T
 				*c = '?'; /* shown on a terminal as it is */
 	}
 	return out;
+}
+
+/* mktime in zone, TZ switched as in zone_localtime. */
+static time_t zone_mktime(const char *zone, struct tm *tm)
+{
+	if (zone == NULL || zone[0] == '\0')
+		return mktime(tm);
+	const char *previous = getenv("TZ");
+	char *saved = previous ? strdup(previous) : NULL;
+	time_t t = (time_t)-1;
+	if ((previous == NULL || saved != NULL) && setenv("TZ", zone, 1) == 0) {
+		tzset();
+		t = mktime(tm);
+		if (saved != NULL)
+			setenv("TZ", saved, 1);
+		else
+			unsetenv("TZ");
+		tzset();
+	}
+	free(saved);
+	return t;
+}
+
+/* Exactly n digits at s. */
+static bool digits(const char *s, int n, int *out)
+{
+	int value = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+		value = value * 10 + (s[i] - '0');
+	}
+	*out = value;
+	return true;
+}
+
+/* "HH:MM" or "HH:MM:SS" and nothing after. */
+static bool parse_clock(const char *s, int *hour, int *minute, int *second)
+{
+	*second = 0;
+	if (!digits(s, 2, hour) || s[2] != ':' || !digits(s + 3, 2, minute))
+		return false;
+	if (s[5] == ':') {
+		if (!digits(s + 6, 2, second) || s[8] != '\0')
+			return false;
+	} else if (s[5] != '\0') {
+		return false;
+	}
+	return *hour <= 23 && *minute <= 59 && *second <= 59;
+}
+
+/* The instant of a local date and time in zone, if the clocks show it; the earlier of two. */
+static bool local_instant(const char *zone, const struct date *day, int hour, int minute,
+                          int second, time_t *out)
+{
+	bool found = false;
+	/* Both readings of the wall clock (summer and winter time); each is kept only if the
+	 * zone really shows that date and time at the instant it gives. */
+	for (int dst = 0; dst <= 1; dst++) {
+		struct tm tm = {.tm_year = day->year - 1900,
+		                .tm_mon = day->month - 1,
+		                .tm_mday = day->day,
+		                .tm_hour = hour,
+		                .tm_min = minute,
+		                .tm_sec = second,
+		                .tm_isdst = dst};
+		time_t t = zone_mktime(zone, &tm);
+		if (t == (time_t)-1)
+			continue;
+		struct tm back;
+		zone_localtime(zone, t, &back);
+		if (back.tm_year != day->year - 1900 || back.tm_mon != day->month - 1 ||
+		    back.tm_mday != day->day || back.tm_hour != hour || back.tm_min != minute ||
+		    back.tm_sec != second)
+			continue;
+		if (!found || t < *out)
+			*out = t;
+		found = true;
+	}
+	return found;
+}
+
+bool zone_parse_local(const char *zone, const char *text, const struct date *today, time_t *out)
+{
+	int hour, minute, second;
+	if (text == NULL)
+		return false;
+	if (parse_clock(text, &hour, &minute, &second))
+		return today != NULL && local_instant(zone, today, hour, minute, second, out);
+	/* "YYYY-MM-DD HH:MM[:SS]" without an offset is local; with one it is RFC 3339. */
+	size_t len = strlen(text);
+	if (len >= 16 && len <= 19 && (text[10] == ' ' || text[10] == 'T' || text[10] == 't')) {
+		char day_text[DATE_TEXT_SIZE];
+		struct date day;
+		memcpy(day_text, text, 10);
+		day_text[10] = '\0';
+		if (date_parse(day_text, &day) && parse_clock(text + 11, &hour, &minute, &second))
+			return local_instant(zone, &day, hour, minute, second, out);
+	}
+	return instant_parse(text, out);
 }

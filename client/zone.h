@@ -4,6 +4,7 @@
 #ifndef ROLLCALL_CLIENT_ZONE_H
 #define ROLLCALL_CLIENT_ZONE_H
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "dates.h"
@@ -11,12 +12,21 @@
 /* The local calendar date of t in zone (NULL or "": the terminal's own zone). */
 void zone_date(const char *zone, time_t t, struct date *out);
 
-/* "2026-11-20 23:00" in zone. */
-#define ZONE_TEXT_SIZE 32
+/* "2026-11-20 23:00 CET" in zone: the zone's abbreviation says which of the two hours 02:30 is on
+ * the night the clocks go back, and that the time is the centre's, not the terminal's. */
+#define ZONE_TEXT_SIZE 40
 void zone_format(const char *zone, time_t t, char out[ZONE_TEXT_SIZE]);
 
 /* An RFC 3339 instant from the server shown as zone_format does; text that does not parse is
  * copied as it is (so nothing the server said is lost). Returns out. */
 char *zone_format_instant(const char *zone, const char *instant, char out[ZONE_TEXT_SIZE]);
+
+/* What staff type for an instant, read in zone: "07:05" (that time on the local day `today`),
+ * "2026-12-02 07:05" or "2026-12-02T07:05" (seconds optional), or a full RFC 3339 instant with
+ * its offset, taken as it is. A local time the clocks skip (02:30 on the spring-forward night)
+ * is refused; one that happens twice (the night they go back) is the first of the two. Pure but
+ * for the time zone database. */
+bool zone_parse_local(const char *zone, const char *text, const struct date *today, time_t *out)
+    __attribute__((warn_unused_result));
 
 #endif

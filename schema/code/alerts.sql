@@ -378,18 +378,21 @@ BEGIN
 END $$;
 
 -- POST /v1/alerts/{id}/ack: records who and when; acknowledging twice is harmless (the first
--- acknowledgement stands and is answered again).
+-- acknowledgement stands and is answered again, with "already_acked": true so that the second
+-- person is told who acknowledged it and when).
 CREATE FUNCTION op_alert_ack(ctx jsonb, args jsonb)
 RETURNS TABLE(status integer, body jsonb) LANGUAGE plpgsql AS $$
 DECLARE
     now_ timestamptz := (ctx->>'now')::timestamptz;
     id_ text := args->'path'->>'id';
     a alerts;
+    already_ boolean;
 BEGIN
     IF id_ ~ '^[0-9]{1,18}$' THEN
         SELECT * INTO a FROM alerts WHERE id = id_::bigint FOR UPDATE;
     END IF;
     PERFORM require_object(ctx, 'alert', id_, a.centre);
+    already_ := a.acked_at IS NOT NULL;
     IF a.acked_at IS NULL THEN
         UPDATE alerts SET acked_at = now_, acked_by = ctx->>'cn' WHERE id = a.id
         RETURNING * INTO a;
@@ -400,7 +403,7 @@ BEGIN
     IF a.resident IS NOT NULL THEN
         PERFORM audit(ctx, 'alert.ack', a.resident);
     END IF;
-    RETURN QUERY SELECT 200, alert_json(a);
+    RETURN QUERY SELECT 200, alert_json(a) || jsonb_build_object('already_acked', already_);
 END $$;
 
 -- GET /v1/centres/{id}/alerts/stream: authorises the watcher; the daemon then streams.

@@ -57,8 +57,8 @@ static void test_spring_forward_day_has_23_hours(void **state)
 	assert_int_equal(end, at("2026-03-30T00:00:00+02:00"));
 	assert_int_equal(end - start, 23 * 3600);
 	/* 02:00 local does not exist: the minute after 01:59 CET is 03:00 CEST. */
-	assert_local("2026-03-29T00:59:00Z", "2026-03-29 01:59");
-	assert_local("2026-03-29T01:00:00Z", "2026-03-29 03:00");
+	assert_local("2026-03-29T00:59:00Z", "2026-03-29 01:59 CET");
+	assert_local("2026-03-29T01:00:00Z", "2026-03-29 03:00 CEST");
 }
 
 static void test_fall_back_day_has_25_hours(void **state)
@@ -69,19 +69,84 @@ static void test_fall_back_day_has_25_hours(void **state)
 	assert_int_equal(start, at("2026-10-25T00:00:00+02:00"));
 	assert_int_equal(end, at("2026-10-26T00:00:00+01:00"));
 	assert_int_equal(end - start, 25 * 3600);
-	/* 02:30 local happens twice, an hour apart. */
-	assert_local("2026-10-25T00:30:00Z", "2026-10-25 02:30");
-	assert_local("2026-10-25T01:30:00Z", "2026-10-25 02:30");
+	/* 02:30 local happens twice, an hour apart: the zone's name tells them apart. */
+	assert_local("2026-10-25T00:30:00Z", "2026-10-25 02:30 CEST");
+	assert_local("2026-10-25T01:30:00Z", "2026-10-25 02:30 CET");
 }
 
 static void test_terminal_zone_does_not_leak_in(void **state)
 {
 	(void)state;
 	assert_int_equal(setenv("TZ", "America/New_York", 1), 0);
-	assert_local("2026-11-20T22:00:00Z", "2026-11-20 23:00");
+	assert_local("2026-11-20T22:00:00Z", "2026-11-20 23:00 CET");
 	/* And the terminal's zone is put back afterwards. */
 	assert_string_equal(getenv("TZ"), "America/New_York");
 	assert_int_equal(unsetenv("TZ"), 0);
+}
+
+/* What staff type: a time of day on the centre's today, a local date and time, or RFC 3339. */
+static void assert_parsed(const char *text, const char *today_text, const char *expected)
+{
+	struct date today;
+	time_t t;
+	assert_true(date_parse(today_text, &today));
+	if (!zone_parse_local(CENTRE_ZONE, text, &today, &t))
+		fail_msg("zone_parse_local refused \"%s\"", text);
+	assert_int_equal(t, at(expected));
+}
+
+static void test_local_times_are_read_in_the_centre_zone(void **state)
+{
+	(void)state;
+	/* The terminal's zone plays no part. */
+	assert_int_equal(setenv("TZ", "America/New_York", 1), 0);
+	assert_parsed("07:05", "2026-12-02", "2026-12-02T07:05:00+01:00");
+	assert_parsed("2026-12-02 07:05", "2026-01-01", "2026-12-02T07:05:00+01:00");
+	assert_parsed("2026-07-02T07:05", "2026-01-01", "2026-07-02T07:05:00+02:00");
+	assert_parsed("2026-07-02 07:05:30", "2026-01-01", "2026-07-02T07:05:30+02:00");
+	/* A full instant keeps its own offset. */
+	assert_parsed("2026-12-02T07:05:00Z", "2026-01-01", "2026-12-02T07:05:00Z");
+	assert_parsed("2026-12-02T07:05:00-05:00", "2026-01-01", "2026-12-02T12:05:00Z");
+	assert_string_equal(getenv("TZ"), "America/New_York");
+	assert_int_equal(unsetenv("TZ"), 0);
+}
+
+static void test_skipped_and_repeated_local_times(void **state)
+{
+	(void)state;
+	struct date today;
+	time_t t;
+	assert_true(date_parse("2026-03-29", &today));
+	/* 02:30 does not exist on the spring-forward night. */
+	assert_false(zone_parse_local(CENTRE_ZONE, "02:30", &today, &t));
+	assert_false(zone_parse_local(CENTRE_ZONE, "2026-03-29 02:30", &today, &t));
+	/* It happens twice on the fall-back night: the first one (summer time). */
+	assert_parsed("2026-10-25 02:30", "2026-10-25", "2026-10-25T02:30:00+02:00");
+	assert_parsed("03:00", "2026-10-25", "2026-10-25T03:00:00+01:00");
+}
+
+static void test_malformed_local_times_are_refused(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"7:05",
+	                                  "07:5",
+	                                  "24:00",
+	                                  "07:60",
+	                                  "07:05x",
+	                                  "2026-13-01 07:05",
+	                                  "2026-02-30 07:05",
+	                                  "",
+	                                  "tomorrow",
+	                                  "2026-12-02",
+	                                  "07:05:61"};
+	struct date today;
+	time_t t;
+	assert_true(date_parse("2026-12-02", &today));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (zone_parse_local(CENTRE_ZONE, bad[i], &today, &t))
+			fail_msg("zone_parse_local accepted \"%s\"", bad[i]);
+	/* A time of day needs a day to be on. */
+	assert_false(zone_parse_local(CENTRE_ZONE, "07:05", NULL, &t));
 }
 
 int main(void)
@@ -90,6 +155,9 @@ int main(void)
 	    cmocka_unit_test(test_spring_forward_day_has_23_hours),
 	    cmocka_unit_test(test_fall_back_day_has_25_hours),
 	    cmocka_unit_test(test_terminal_zone_does_not_leak_in),
+	    cmocka_unit_test(test_local_times_are_read_in_the_centre_zone),
+	    cmocka_unit_test(test_skipped_and_repeated_local_times),
+	    cmocka_unit_test(test_malformed_local_times_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
