@@ -77,5 +77,8 @@ int cmd_payout(struct session *session, const struct cmd_args *args);
 int cmd_statements(struct session *session, const struct cmd_args *args);
 int cmd_clock(struct session *session, const struct cmd_args *args);
 int cmd_export(struct session *session, const struct cmd_args *args);
+int cmd_sync(struct session *session, const struct cmd_args *args);
+int cmd_rounds(struct session *session, const struct cmd_args *args);
+int cmd_absences(struct session *session, const struct cmd_args *args);
 
 #endif

@@ -15,6 +15,7 @@
 #include "json_get.h"
 #include "resolve.h"
 #include "round_file.h"
+#include "round_offline.h"
 #include "session.h"
 #include "terminal.h"
 #include "zone.h"
@@ -29,6 +30,7 @@ struct expected {
 	char case_number[80]; /* "" if the server did not say */
 	char recorded[24];    /* current status, "" if none */
 	char recorded_reason[32];
+	bool away; /* has an open absence: staff see it before they answer */
 };
 
 struct round {
@@ -41,10 +43,17 @@ struct round {
 	size_t count;
 	char scheduled[ZONE_TEXT_SIZE];
 	char status[24];
+	/* Offline: the round is kept on the terminal (pending, owned; its file name) and sent by
+	 * `sync`. */
+	bool offline;
+	json_t *pending;
+	char pending_name[OFFLINE_PATH_SIZE];
 };
 
 static void round_free(struct round *round)
 {
+	json_decref(round->pending);
+	round->pending = NULL;
 	free(round->expected);
 	round->expected = NULL;
 	round->count = 0;
@@ -128,6 +137,76 @@ static int read_expected(struct session *session, struct round *round, const jso
 	return RC_OK;
 }
 
+/* Marks the expected residents who have an open absence (quiet: only a mark is lost). */
+static void mark_away(struct session *session, struct round *round)
+{
+	char escaped[PATH_PART_SIZE], path[512];
+	json_t *open = NULL;
+	bool was_quiet = session->quiet;
+	session->quiet = true;
+	if (path_escape(round->centre.id, escaped) &&
+	    path_format(path, sizeof(path), "/v1/absences?centre=%s&open=true", escaped) &&
+	    session_list(session, path, &open) == RC_OK) {
+		size_t index;
+		const json_t *absence;
+		json_array_foreach(open, index, absence)
+		{
+			long long who;
+			const json_t *whom = json_object_get(absence, "resident");
+			if (!(json_is_object(whom) ? jget_int(whom, "id", &who)
+			                           : jvalue_id(whom, &who)))
+				continue;
+			for (size_t i = 0; i < round->count; i++)
+				if (round->expected[i].id == who)
+					round->expected[i].away = true;
+		}
+	}
+	json_decref(open);
+	session->quiet = was_quiet;
+}
+
+/* Keeps the centre and this round's expected residents on the terminal, so that the next round
+ * can be taken if the server cannot be reached then. A failure costs only that: said, not
+ * fatal. */
+static void keep_for_offline(struct session *session, const struct round *round)
+{
+	char escaped[PATH_PART_SIZE], path[512];
+	json_t *centre = NULL;
+	bool was_quiet = session->quiet;
+	session->quiet = true;
+	int rc = path_escape(round->centre.id, escaped) &&
+	                 path_format(path, sizeof(path), "/v1/centres/%s", escaped)
+	             ? session_get_cached(session, path, &centre)
+	             : RC_USAGE;
+	session->quiet = was_quiet;
+	if (rc != RC_OK || !json_is_object(centre))
+		return;
+	json_t *residents = json_array();
+	for (size_t i = 0; residents != NULL && i < round->count; i++) {
+		const struct expected *e = &round->expected[i];
+		json_t *one = json_pack("{sIssss}", "id", (json_int_t)e->id, "case_number",
+		                        e->case_number, "label", e->label);
+		if (one == NULL || json_array_append_new(residents, one) != 0) {
+			json_decref(residents);
+			residents = NULL;
+		}
+	}
+	json_t *kept = json_pack(
+	    "{sOsOsO}", "id", json_object_get(centre, "id"), "name",
+	    json_object_get(centre, "name") ? json_object_get(centre, "name") : json_null(),
+	    "timezone",
+	    json_object_get(centre, "timezone") ? json_object_get(centre, "timezone")
+	                                        : json_null());
+	if (kept != NULL)
+		json_object_set(kept, "check_times", json_object_get(centre, "check_times"));
+	if (residents == NULL || kept == NULL ||
+	    !round_cache_save(kept, round->day, round->slot, residents, session_now(session)))
+		fprintf(stderr, "rollcall: (this round could not be kept on the terminal for "
+		                "offline use)\n");
+	json_decref(kept);
+	json_decref(residents);
+}
+
 static int fetch_round(struct session *session, struct round *round)
 {
 	char escaped[PATH_PART_SIZE];
@@ -145,6 +224,10 @@ static int fetch_round(struct session *session, struct round *round)
 	jget_text(answer, "status", round->status, sizeof(round->status));
 	rc = read_expected(session, round, answer);
 	json_decref(answer);
+	if (rc == RC_OK) {
+		mark_away(session, round);
+		keep_for_offline(session, round);
+	}
 	return rc;
 }
 
@@ -277,6 +360,7 @@ struct observation {
 	const struct choice *reason;
 	char note[NOTE_SIZE];
 	bool keep;
+	time_t observed_at; /* offline: when staff answered (the terminal's clock); 0 online */
 };
 
 static void print_result(FILE *out, const json_t *answer, size_t sent, const size_t counts[3])
@@ -294,36 +378,53 @@ static void print_result(FILE *out, const json_t *answer, size_t sent, const siz
 		fprintf(out, "The round is %s.\n", status);
 }
 
-/* POSTs the observations (entries with a status) of the round in one request. */
-static int send_round(struct session *session, const struct round *round, const long long *ids,
-                      const struct observation *observations, size_t count, FILE *out)
+/* The round's body: the observations with a status that are not kept as recorded. NULL when
+ * out of memory (said); *sent and counts[] count what it holds. */
+static json_t *round_body(const long long *ids, const struct observation *observations,
+                          size_t count, size_t counts[3], size_t *sent)
 {
 	json_t *list = json_array();
 	json_t *body = json_pack("{so}", "observations", list);
-	size_t counts[3] = {0, 0, 0};
-	size_t sent = 0;
+	counts[0] = counts[1] = counts[2] = 0;
+	*sent = 0;
 	if (body == NULL) {
 		fprintf(stderr, "rollcall: out of memory\n");
-		return RC_REFUSED;
+		return NULL;
 	}
 	for (size_t i = 0; i < count; i++) {
 		const struct observation *o = &observations[i];
 		if (o->status == NULL || o->keep)
 			continue;
+		char at[INSTANT_TEXT_SIZE];
 		json_t *item =
 		    json_pack("{sIss}", "resident", (json_int_t)ids[i], "status", o->status->name);
+		if (o->observed_at != 0)
+			instant_format_utc(o->observed_at, at);
 		if (item == NULL ||
 		    (o->reason &&
 		     json_object_set_new(item, "reason", json_string(o->reason->name))) ||
 		    (o->note[0] && json_object_set_new(item, "note", json_string(o->note))) ||
+		    (o->observed_at != 0 &&
+		     json_object_set_new(item, "observed_at", json_string(at))) ||
 		    json_array_append_new(list, item) != 0) {
 			json_decref(body);
 			fprintf(stderr, "rollcall: out of memory\n");
-			return RC_REFUSED;
+			return NULL;
 		}
 		counts[o->status - round_statuses]++;
-		sent++;
+		(*sent)++;
 	}
+	return body;
+}
+
+/* POSTs the observations (entries with a status) of the round in one request. */
+static int send_round(struct session *session, const struct round *round, const long long *ids,
+                      const struct observation *observations, size_t count, FILE *out)
+{
+	size_t counts[3], sent;
+	json_t *body = round_body(ids, observations, count, counts, &sent);
+	if (body == NULL)
+		return RC_REFUSED;
 	if (sent == 0) {
 		fprintf(out, "Nothing to send: every observation was already recorded.\n");
 		json_decref(body);
@@ -342,22 +443,138 @@ static int send_round(struct session *session, const struct round *round, const 
 	return rc;
 }
 
+/* Offline: writes the round as answered so far to its pending file (atomically), so that what
+ * is on the screen survives a power cut. False after saying why. */
+static bool save_pending(const struct round *round, const struct observation *observations)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; list != NULL && i < round->count; i++) {
+		const struct observation *o = &observations[i];
+		char at[INSTANT_TEXT_SIZE];
+		if (o->status == NULL || o->keep)
+			continue;
+		instant_format_utc(o->observed_at, at);
+		json_t *item =
+		    json_pack("{sIsssssssss}", "resident", (json_int_t)round->expected[i].id,
+		              "status", o->status->name, "observed_at", at, "label",
+		              round->expected[i].label, "note", o->note);
+		if (item != NULL && o->note[0] == '\0')
+			json_object_del(item, "note");
+		if (item != NULL && o->reason != NULL)
+			json_object_set_new(item, "reason", json_string(o->reason->name));
+		if (item == NULL || json_array_append_new(list, item) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	if (list == NULL || json_object_set_new(round->pending, "observations", list) != 0) {
+		fprintf(stderr, "rollcall: out of memory\n");
+		return false;
+	}
+	return offline_write(OFFLINE_PENDING, round->pending_name, round->pending);
+}
+
+/* Before "Send?": the dry run (nothing changes) says which absences sending would open, and
+ * which of them the police and the other authorities hear of the moment it is sent. Said in
+ * words; a failed dry run is said too and does not stop the round. */
+static void explain_dry_run(struct session *session, FILE *ui, const struct round *round,
+                            const long long *ids, const struct observation *observations)
+{
+	size_t counts[3], sent;
+	char path[700];
+	json_t *body = round_body(ids, observations, round->count, counts, &sent);
+	if (body == NULL || sent == 0 || counts[1] == 0 ||
+	    !path_format(path, sizeof(path), "%s?dry_run=true", round->path)) {
+		json_decref(body);
+		return;
+	}
+	json_t *answer = NULL;
+	bool was_quiet = session->quiet;
+	session->quiet = true;
+	int rc = session_send(session, "POST", path, body, &answer);
+	session->quiet = was_quiet;
+	json_decref(body);
+	if (rc != RC_OK) {
+		fprintf(ui, "(The server could not check the round in advance; it checks it when "
+		            "sent.)\n");
+		json_decref(answer);
+		return;
+	}
+	size_t index;
+	const json_t *absence;
+	json_array_foreach(json_object_get(answer, "absences"), index, absence)
+	{
+		long long who = 0;
+		char label[300] = "", since[ZONE_TEXT_SIZE], when[ZONE_TEXT_SIZE];
+		(void)jvalue_id(json_object_get(absence, "resident"), &who);
+		for (size_t i = 0; i < round->count; i++)
+			if (round->expected[i].id == who)
+				snprintf(label, sizeof(label), "%s", round->expected[i].label);
+		if (label[0] == '\0')
+			snprintf(label, sizeof(label), "resident %lld", who);
+		char *clean = format_clean(label);
+		zone_format_instant(round->centre.timezone, jget_str(absence, "since"), since);
+		zone_format_instant(round->centre.timezone, jget_str(absence, "notify_at"), when);
+		const char *reason = format_notify_reason(jget_str(absence, "reason"));
+		if (json_is_true(json_object_get(absence, "notify_now")))
+			fprintf(ui,
+			        "  ! %s: REPORTED TO THE POLICE AND THE AUTHORITIES AT ONCE when "
+			        "sent:\n"
+			        "    last accounted for %s, and %s (%s) has already passed.\n",
+			        clean ? clean : "", since, when, reason);
+		else
+			fprintf(ui,
+			        "  %s: an absence opens; the authorities are told at %s\n"
+			        "    (%s, last accounted for %s) unless the resident is back.\n",
+			        clean ? clean : "", when, reason, since);
+		free(clean);
+	}
+	json_decref(answer);
+}
+
 /* ---- interactive ---- */
 
-static void show_resident(FILE *ui, const struct round *round, size_t i)
+/* The label cut to fit columns (display columns, code points), with "..." when cut. */
+static void fit(const char *label, size_t columns, char *out, size_t outlen)
+{
+	size_t width = 0, i = 0, used = 0;
+	if (format_display_width(label) <= columns) {
+		snprintf(out, outlen, "%s", label);
+		return;
+	}
+	while (label[i] != '\0' && width + 3 < columns && used + 4 < outlen) {
+		size_t len = 1;
+		while ((label[i + len] & 0xC0) == 0x80)
+			len++;
+		memcpy(out + used, label + i, len);
+		used += len;
+		i += len;
+		width++;
+	}
+	snprintf(out + used, outlen - used, "...");
+}
+
+/* One resident's line, within 80 columns: "[ 3/76] CASE Name  (ABSENT: open absence) ? ".
+ * What is already known goes on its own line under it. */
+static void show_resident(FILE *ui, const struct round *round, size_t i,
+                          const struct observation *o)
 {
 	const struct expected *e = &round->expected[i];
+	char fitted[400];
 	char *label = format_clean(e->label);
-	fprintf(ui, "[%*zu/%zu] %s",
-	        round->count >= 100  ? 3
-	        : round->count >= 10 ? 2
-	                             : 1,
-	        i + 1, round->count, label ? label : "");
+	int digits = round->count >= 100 ? 3 : round->count >= 10 ? 2 : 1;
+	/* 80 columns: the counter (at most 10), the mark (21), " ? " and the answer (about 12). */
+	fit(label ? label : "", e->away ? 34 : 55, fitted, sizeof(fitted));
 	free(label);
-	if (e->recorded[0])
-		fprintf(ui, " (recorded: %s%s%s; Enter keeps it)", e->recorded,
+	if (o->status != NULL && !o->keep)
+		fprintf(ui, "   your answer: %s%s%s%s - Enter keeps it\n", o->status->label,
+		        o->reason ? " (" : "", o->reason ? o->reason->label : "",
+		        o->reason ? ")" : "");
+	else if (e->recorded[0])
+		fprintf(ui, "   recorded: %s%s%s - Enter keeps it\n", e->recorded,
 		        e->recorded_reason[0] ? ", " : "", e->recorded_reason);
-	fprintf(ui, " ? ");
+	fprintf(ui, "[%*zu/%zu] %s%s ? ", digits, i + 1, round->count, fitted,
+	        e->away ? "  (ABSENT: open absence)" : "");
 	fflush(ui);
 }
 
@@ -388,14 +605,34 @@ static bool ask_reason(FILE *ui, struct observation *o)
 	}
 }
 
+/* "/" then text: the first resident, after the current one and round the list, whose case
+ * number or name contains the text (ignoring case). The current index when none does. */
+static size_t jump(FILE *ui, const struct round *round, size_t current)
+{
+	char text[200];
+	fprintf(ui, "/\n   go to (case number or name): ");
+	fflush(ui);
+	if (!terminal_read_line(text, sizeof(text)) || text[0] == '\0')
+		return current;
+	for (size_t step = 0; step < round->count; step++) {
+		size_t i = (current + step) % round->count;
+		if (strcasestr(round->expected[i].label, text) != NULL)
+			return i;
+	}
+	fprintf(ui, "   nobody in this round matches '%s'\n", text);
+	return current;
+}
+
 enum summary_answer { SUMMARY_SEND, SUMMARY_ABORT, SUMMARY_BACK };
 
-static enum summary_answer summary(FILE *ui, const struct round *round,
-                                   const struct observation *observations)
+static enum summary_answer summary(struct session *session, FILE *ui, const struct round *round,
+                                   const long long *ids, const struct observation *observations)
 {
-	size_t counts[3] = {0, 0, 0}, kept = 0;
+	size_t counts[3] = {0, 0, 0}, kept = 0, open = 0;
 	for (size_t i = 0; i < round->count; i++) {
-		if (observations[i].keep)
+		if (observations[i].status == NULL)
+			open++;
+		else if (observations[i].keep)
 			kept++;
 		else
 			counts[observations[i].status - round_statuses]++;
@@ -404,22 +641,30 @@ static enum summary_answer summary(FILE *ui, const struct round *round,
 	        round->day, round->centre.name, counts[0], counts[1], counts[2]);
 	if (kept)
 		fprintf(ui, ", %zu kept as recorded", kept);
+	if (open)
+		fprintf(ui, ", %zu not answered", open);
 	fprintf(ui, ".\n");
 	for (size_t i = 0; i < round->count; i++) {
 		const struct observation *o = &observations[i];
-		if (o->keep || o->status == &round_statuses[0])
+		if (o->status == NULL || o->keep || o->status == &round_statuses[0])
 			continue;
 		char *label = format_clean(round->expected[i].label);
 		char *note = format_clean(o->note);
-		fprintf(ui, "  %-8s %s%s%s%s\n", o->status->name, label ? label : "",
-		        o->reason ? " (" : "", o->reason ? o->reason->label : "",
-		        o->reason ? ")" : "");
+		char fitted[400];
+		fit(label ? label : "", 50, fitted, sizeof(fitted));
+		fprintf(ui, "  %-8s %s%s%s%s\n", o->status->name, fitted, o->reason ? " (" : "",
+		        o->reason ? o->reason->label : "", o->reason ? ")" : "");
 		if (note && note[0])
 			fprintf(ui, "           note: %s\n", note);
 		free(label);
 		free(note);
 	}
-	fprintf(ui, "Send? [y/n] (b: back) ");
+	if (round->offline)
+		fprintf(ui, "The server cannot be reached: this round stays on the terminal until "
+		            "`rollcall sync`.\n");
+	else
+		explain_dry_run(session, ui, round, ids, observations);
+	fprintf(ui, "%s [y/n] (b: back) ", round->offline ? "Keep it to send later?" : "Send?");
 	fflush(ui);
 	for (;;) {
 		int key = terminal_read_key();
@@ -444,15 +689,37 @@ static enum summary_answer summary(FILE *ui, const struct round *round,
 	}
 }
 
+/* Where a round starts: at the first resident with nothing recorded yet (a round another
+ * terminal, or this one before a power cut, took in part), those before kept as recorded;
+ * at the first when everyone or nobody is recorded. */
+static size_t resume_at(const struct round *round, struct observation *observations)
+{
+	size_t first = round->count;
+	for (size_t i = 0; i < round->count && first == round->count; i++)
+		if (round->expected[i].recorded[0] == '\0' && observations[i].status == NULL)
+			first = i;
+	if (first == round->count)
+		return 0;
+	for (size_t i = 0; i < first; i++) {
+		struct observation *o = &observations[i];
+		if (o->status != NULL || round->expected[i].recorded[0] == '\0')
+			continue;
+		o->keep = true;
+		o->status = choice_by_name(round_statuses, round->expected[i].recorded);
+		o->reason = choice_by_name(round_reasons, round->expected[i].recorded_reason);
+	}
+	return first;
+}
+
 /* Long because it is the key-by-key loop of the interactive round: one switch over the keys a
  * person presses, which reads best whole. */
-static int interactive_round(struct session *session, struct round *round)
+static int interactive_round(struct session *session, struct round *round,
+                             struct observation *observations)
 {
 	FILE *ui = session->json ? stderr : stdout;
-	struct observation *observations = calloc(round->count + 1, sizeof(*observations));
 	long long *ids = calloc(round->count + 1, sizeof(*ids));
 	int rc = RC_OK;
-	if (observations == NULL || ids == NULL) {
+	if (ids == NULL) {
 		fprintf(stderr, "rollcall: out of memory\n");
 		rc = RC_REFUSED;
 		goto done;
@@ -464,45 +731,61 @@ static int interactive_round(struct session *session, struct round *round)
 	        round->centre.name, round->scheduled[0] ? ", scheduled " : "", round->scheduled,
 	        round->status[0] ? ", " : "", round->status, round->count,
 	        round->count == 1 ? "" : "s");
-	fprintf(ui, "Keys: p present, a absent, e excused, Enter keep, b back, q quit.\n");
+	fprintf(ui, "Keys: p present, a absent, e excused, Enter keep, b back, / go to, q quit.\n");
+	size_t i = resume_at(round, observations);
+	if (i > 0)
+		fprintf(ui,
+		        "Resuming at resident %zu: the %zu before are recorded (b goes back).\n",
+		        i + 1, i);
 	if (!terminal_raw_begin(STDIN_FILENO)) {
 		fprintf(stderr, "rollcall: cannot read single keys from this terminal\n");
 		rc = RC_USAGE;
 		goto done;
 	}
 
-	size_t i = 0;
 	for (;;) {
 		if (i == round->count) {
-			enum summary_answer answer = summary(ui, round, observations);
+			enum summary_answer answer = summary(session, ui, round, ids, observations);
 			if (answer == SUMMARY_SEND)
 				break;
 			if (answer == SUMMARY_ABORT) {
 				terminal_raw_end();
-				fprintf(ui, "Nothing was sent.\n");
+				if (round->offline &&
+				    !offline_remove(OFFLINE_PENDING, round->pending_name))
+					rc = RC_REFUSED;
+				fprintf(ui, "Nothing was sent%s.\n",
+				        round->offline ? " and nothing is kept" : "");
 				goto done;
 			}
 			i = round->count - 1;
-			memset(&observations[i], 0, sizeof(observations[i]));
 		}
-		show_resident(ui, round, i);
 		struct observation *o = &observations[i];
+		show_resident(ui, round, i, o);
 		int key = terminal_read_key();
 		if (key >= 'A' && key <= 'Z')
 			key = tolower(key);
 		const struct choice *status =
 		    key > 0 ? choice_by_key(round_statuses, (char)key) : NULL;
+		bool changed = false;
 		if (status != NULL && strcmp(status->name, "excused") == 0) {
+			struct observation previous = *o;
 			memset(o, 0, sizeof(*o));
 			o->status = status;
-			if (ask_reason(ui, o))
+			if (ask_reason(ui, o)) {
+				changed = true;
 				i++;
-			else
-				memset(o, 0, sizeof(*o));
+			} else {
+				*o = previous;
+			}
 		} else if (status != NULL) {
 			memset(o, 0, sizeof(*o));
 			o->status = status;
 			fprintf(ui, "%s\n", status->label);
+			changed = true;
+			i++;
+		} else if ((key == '\n' || key == '\r') && o->status != NULL) {
+			/* The answer shown under "your answer" (after b) or the recorded one. */
+			fprintf(ui, "kept\n");
 			i++;
 		} else if ((key == '\n' || key == '\r') && round->expected[i].recorded[0]) {
 			memset(o, 0, sizeof(*o));
@@ -514,27 +797,95 @@ static int interactive_round(struct session *session, struct round *round)
 			i++;
 		} else if (key == 'b') {
 			fprintf(ui, "back\n");
-			if (i > 0) {
+			if (i > 0)
 				i--;
-				memset(&observations[i], 0, sizeof(observations[i]));
-			}
+		} else if (key == '/') {
+			i = jump(ui, round, i);
 		} else if (key == 'q' || key == TERMINAL_KEY_EOF || key == 4 /* Ctrl-D */) {
 			terminal_raw_end();
-			fprintf(ui, "quit\nRound abandoned: nothing was sent.\n");
+			if (round->offline) {
+				/* Kept: what is on the screen was answered. `sync` sends it, or the
+				 * next `round` resumes it. */
+				fprintf(ui,
+				        "quit\nKept on this terminal: %zu observation%s waiting "
+				        "to be sent (rollcall sync).\n",
+				        offline_pending_observations(),
+				        offline_pending_observations() == 1 ? "" : "s");
+			} else {
+				fprintf(ui, "quit\nRound abandoned: nothing was sent.\n");
+			}
 			goto done;
 		} else {
-			fprintf(ui, "\n  p present, a absent, e excused%s, b back, q quit\n",
-			        round->expected[i].recorded[0] ? ", Enter keep" : "");
+			fprintf(ui,
+			        "\n  p present, a absent, e excused%s, b back, / go to, q quit\n",
+			        o->status || round->expected[i].recorded[0] ? ", Enter keep" : "");
+		}
+		if (changed && round->offline) {
+			o->observed_at = time(NULL);
+			if (!save_pending(round, observations)) {
+				terminal_raw_end();
+				fprintf(ui,
+				        "The round could not be kept on this terminal: stop and "
+				        "write it down.\n");
+				rc = RC_REFUSED;
+				goto done;
+			}
 		}
 	}
 	terminal_raw_end();
-	rc = send_round(session, round, ids, observations, round->count, ui);
+	if (round->offline) {
+		size_t waiting = offline_pending_observations();
+		fprintf(ui,
+		        "Kept on this terminal: %zu observation%s waiting to be sent. Run "
+		        "`rollcall sync` when the server is back (any command that reaches it "
+		        "sends them too).\n",
+		        waiting, waiting == 1 ? "" : "s");
+	} else {
+		rc = send_round(session, round, ids, observations, round->count, ui);
+	}
 
 done:
 	terminal_raw_end();
-	free(observations);
 	free(ids);
 	return rc;
+}
+
+/* The offline round: the pending round of this centre, date and slot on the terminal is
+ * resumed, else a new one is started; its answers are the observations. */
+static int offline_setup(struct round *round, struct observation *observations)
+{
+	round->pending =
+	    round_pending_find(round->centre.id, round->day, round->slot, round->pending_name);
+	if (round->pending == NULL) {
+		round->pending = round_pending_new(round->centre.id, round->day, round->slot,
+		                                   time(NULL), round->pending_name);
+		if (round->pending == NULL ||
+		    !offline_write(OFFLINE_PENDING, round->pending_name, round->pending))
+			return RC_REFUSED;
+		return RC_OK;
+	}
+	size_t index;
+	const json_t *item;
+	json_array_foreach(json_object_get(round->pending, "observations"), index, item)
+	{
+		long long id;
+		time_t at = 0;
+		if (!jget_int(item, "resident", &id))
+			continue;
+		for (size_t i = 0; i < round->count; i++) {
+			if (round->expected[i].id != id)
+				continue;
+			struct observation *o = &observations[i];
+			o->status = choice_by_name(round_statuses, jget_str(item, "status"));
+			o->reason = jget_str(item, "reason")
+			                ? choice_by_name(round_reasons, jget_str(item, "reason"))
+			                : NULL;
+			snprintf(o->note, sizeof(o->note), "%s",
+			         jget_str(item, "note") ? jget_str(item, "note") : "");
+			o->observed_at = instant_parse(jget_str(item, "observed_at"), &at) ? at : 0;
+		}
+	}
+	return RC_OK;
 }
 
 /* ---- batch ---- */
@@ -744,6 +1095,80 @@ done:
 	return rc;
 }
 
+/* Failures that mean the server is out of reach (not a refusal, not a certificate problem): the
+ * round can then be taken from what the terminal kept. */
+static bool server_out_of_reach(const struct session *session)
+{
+	switch (session->last_error.kind) {
+	case NET_RESOLVE:
+	case NET_REFUSED:
+	case NET_UNREACHABLE:
+	case NET_TIMEOUT:
+	case NET_RESET:
+	case NET_PROXY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The round from the terminal's copy: the centre and expected residents of the last round
+ * fetched, the current round by the terminal's clock (or --date and --slot). */
+static int offline_round(const struct cmd_args *args, struct round *round, bool chosen)
+{
+	json_t *cache = NULL;
+	int rc = round_cache_load(args->value[OPT_CENTRE], &cache);
+	if (rc != RC_OK)
+		return rc;
+	const json_t *centre = json_object_get(cache, "centre");
+	const json_t *residents = json_object_get(cache, "residents");
+	snprintf(round->centre.id, sizeof(round->centre.id), "%s",
+	         jget_str(centre, "id") ? jget_str(centre, "id") : "");
+	char *name =
+	    format_clean(jget_str(centre, "name") ? jget_str(centre, "name") : round->centre.id);
+	snprintf(round->centre.name, sizeof(round->centre.name), "%s", name ? name : "");
+	free(name);
+	snprintf(round->centre.timezone, sizeof(round->centre.timezone), "%s",
+	         jget_str(centre, "timezone") ? jget_str(centre, "timezone") : "");
+	if (!chosen && !round_offline_pick(centre, time(NULL), &round->date, &round->slot)) {
+		fprintf(stderr, "rollcall: the terminal's copy does not say the centre's check "
+		                "times: give --date and --slot\n");
+		json_decref(cache);
+		return RC_UNREACHABLE;
+	}
+	date_format(&round->date, round->day);
+	round->expected = calloc(json_array_size(residents) + 1, sizeof(*round->expected));
+	if (round->expected == NULL) {
+		json_decref(cache);
+		return RC_REFUSED;
+	}
+	size_t index;
+	const json_t *item;
+	json_array_foreach(residents, index, item)
+	{
+		struct expected *e = &round->expected[round->count];
+		if (!jget_int(item, "id", &e->id))
+			continue;
+		snprintf(e->label, sizeof(e->label), "%s",
+		         jget_str(item, "label") ? jget_str(item, "label") : "");
+		snprintf(e->case_number, sizeof(e->case_number), "%s",
+		         jget_str(item, "case_number") ? jget_str(item, "case_number") : "");
+		round->count++;
+	}
+	char fetched[ZONE_TEXT_SIZE];
+	zone_format_instant(round->centre.timezone, jget_str(cache, "fetched_at"), fetched);
+	fprintf(stderr,
+	        "rollcall: OFFLINE: the server cannot be reached. Round %d of %s is taken from "
+	        "the %zu residents this terminal fetched at %s; it is kept here and sent by "
+	        "`rollcall sync`.\n",
+	        round->slot, round->day, round->count, fetched);
+	round->offline = true;
+	json_decref(cache);
+	return RC_OK;
+}
+
+/* Long because it is the order of a round: arguments, file, centre, which round, the server's
+ * or the terminal's copy, then the interactive or batch taking of it. */
 int cmd_round(struct session *session, const struct cmd_args *args)
 {
 	const char *date_text = args->value[OPT_DATE];
@@ -751,6 +1176,7 @@ int cmd_round(struct session *session, const struct cmd_args *args)
 	const char *file = args->value[OPT_FILE];
 	struct round round = {0};
 	struct round_entries entries = {0};
+	struct observation *observations = NULL;
 	bool json_file = false;
 	int rc;
 
@@ -777,14 +1203,14 @@ int cmd_round(struct session *session, const struct cmd_args *args)
 	}
 
 	rc = resolve_centre(session, args, &round.centre);
-	if (rc != RC_OK)
-		goto done;
-	if (date_text == NULL) {
+	if (rc == RC_OK && date_text == NULL)
 		rc = choose_current_round(session, &round);
-		if (rc != RC_OK)
-			goto done;
+	if (rc == RC_OK)
+		rc = fetch_round(session, &round);
+	if (rc == RC_UNREACHABLE && file == NULL && server_out_of_reach(session)) {
+		round_free(&round);
+		rc = offline_round(args, &round, date_text != NULL);
 	}
-	rc = fetch_round(session, &round);
 	if (rc != RC_OK)
 		goto done;
 
@@ -794,9 +1220,19 @@ int cmd_round(struct session *session, const struct cmd_args *args)
 		printf("Nobody is expected in round %d of %s at %s.\n", round.slot, round.day,
 		       round.centre.name);
 	} else {
-		rc = interactive_round(session, &round);
+		observations = calloc(round.count + 1, sizeof(*observations));
+		if (observations == NULL) {
+			fprintf(stderr, "rollcall: out of memory\n");
+			rc = RC_REFUSED;
+			goto done;
+		}
+		if (round.offline)
+			rc = offline_setup(&round, observations);
+		if (rc == RC_OK)
+			rc = interactive_round(session, &round, observations);
 	}
 done:
+	free(observations);
 	round_entries_free(&entries);
 	round_free(&round);
 	return rc;

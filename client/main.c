@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cli_parse.h"
+#include "round_offline.h"
 #include "session.h"
 
 /* One row per command: name, handler, synopsis, summary, help, options, argument counts. The
@@ -120,6 +121,29 @@ static const struct command commands[] = {
 	 "enrolled today (or on --on DATE); id:N names a resident by id, enrolled or not.\n"
 	 "\nExample:\n  rollcall export UMI-2026-0042 > UMI-2026-0042.json",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_ON), 1, 1},
+	{"rounds", cmd_rounds, "rounds [--centre ID] [--date DATE]",
+	 "today's rounds and who is not yet accounted for",
+	 "Lists the day's three rounds (default today at the centre): scheduled time, deadline,\n"
+	 "status and how many residents are recorded; then, for the current round, everyone not\n"
+	 "yet accounted for (nobody knows where they are first, then those already reported\n"
+	 "absent).\n"
+	 "\nExample:\n  rollcall rounds --centre toender",
+	 OPTION(OPT_CENTRE) | OPTION(OPT_DATE), 0, 0},
+	{"absences", cmd_absences, "absences [--centre ID]",
+	 "open absences, with the time left until the authorities are notified",
+	 "Lists the centre's open absences: resident, away since, why and when the authorities\n"
+	 "are notified (with the time left, or when they were), and the concern.\n"
+	 "\nExample:\n  rollcall absences --centre toender",
+	 OPTION(OPT_CENTRE), 0, 0},
+	{"sync", cmd_sync, "sync", "send the rounds taken while the server was unreachable",
+	 "Sends the rounds this terminal kept while the server could not be reached, oldest\n"
+	 "first, each with its own Idempotency-Key and every observation's observed_at, and\n"
+	 "shows what the server made of them: an observation another terminal recorded later\n"
+	 "stays current instead, and is named. Says how many observations are waiting. Any\n"
+	 "other command that reaches the server sends them first too. A corrupt or refused\n"
+	 "round file is reported and kept (renamed .corrupt or .refused), never deleted.\n"
+	 "\nExample:\n  rollcall sync",
+	 0, 0, 0},
 	{"clock", cmd_clock, "clock [INSTANT]", "show or set the daemon's test clock",
 	 "Shows the daemon's clock, or sets it to INSTANT (RFC 3339 with offset). Only for\n"
 	 "administrators of a daemon started with test_clock = true (demos and tests); setting\n"
@@ -223,6 +247,10 @@ int main(int argc, char **argv)
 	session_init(&session);
 	session.json = json;
 	session.config_path = config_path;
+	/* Rounds taken offline go first, oldest first, whenever the server can be reached again
+	 * (sync does it itself; the clock of a test daemon is not a staff command). */
+	if (command->run != cmd_sync && command->run != cmd_clock)
+		(void)round_sync_pending(&session, true);
 	rc = command->run(&session, &args);
 	session_free(&session);
 	curl_global_cleanup();

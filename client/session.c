@@ -121,7 +121,9 @@ int session_call(struct session *session, const struct call *call, struct answer
 	bool quiet = call->quiet || session->quiet;
 	bool is_get = strcmp(call->method, "GET") == 0;
 	char key[33];
-	if (!is_get && !http_new_idempotency_key(key)) {
+	if (!is_get && call->idempotency_key != NULL && strlen(call->idempotency_key) < sizeof(key))
+		snprintf(key, sizeof(key), "%s", call->idempotency_key);
+	else if (!is_get && !http_new_idempotency_key(key)) {
 		fprintf(stderr, "rollcall: the random number generator failed; nothing was sent\n");
 		return RC_UNREACHABLE;
 	}

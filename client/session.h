@@ -48,8 +48,9 @@ struct call {
 	int read_timeout_ms; /* 0: 10 s */
 	http_sink_fn sink;   /* 2xx bodies stream here instead of being parsed */
 	void *sink_arg;
-	bool quiet;    /* the caller reports refusals itself */
-	bool no_retry; /* one attempt only (watch reconnects on its own) */
+	bool quiet;                  /* the caller reports refusals itself */
+	bool no_retry;               /* one attempt only (watch reconnects on its own) */
+	const char *idempotency_key; /* NULL: a new one; an offline round keeps its own */
 };
 
 struct answer {
