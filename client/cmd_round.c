@@ -455,7 +455,7 @@ static bool save_pending(const struct round *round, const struct observation *ob
 			continue;
 		instant_format_utc(o->observed_at, at);
 		json_t *item =
-		    json_pack("{sIsssssssss}", "resident", (json_int_t)round->expected[i].id,
+		    json_pack("{sIssssssss}", "resident", (json_int_t)round->expected[i].id,
 		              "status", o->status->name, "observed_at", at, "label",
 		              round->expected[i].label, "note", o->note);
 		if (item != NULL && o->note[0] == '\0')
