@@ -353,6 +353,26 @@ static int choose_current_round(struct session *session, struct round *round)
 	return rc;
 }
 
+/* The label cut to fit columns (display columns, code points), with "..." when cut. */
+static void fit(const char *label, size_t columns, char *out, size_t outlen)
+{
+	size_t width = 0, i = 0, used = 0;
+	if (format_display_width(label) <= columns) {
+		snprintf(out, outlen, "%s", label);
+		return;
+	}
+	while (label[i] != '\0' && width + 3 < columns && used + 4 < outlen) {
+		size_t len = 1;
+		while ((label[i + len] & 0xC0) == 0x80)
+			len++;
+		memcpy(out + used, label + i, len);
+		used += len;
+		i += len;
+		width++;
+	}
+	snprintf(out + used, outlen - used, "...");
+}
+
 /* ---- sending ---- */
 
 struct observation {
@@ -513,46 +533,30 @@ static void explain_dry_run(struct session *session, FILE *ui, const struct roun
 		if (label[0] == '\0')
 			snprintf(label, sizeof(label), "resident %lld", who);
 		char *clean = format_clean(label);
+		char fitted[400];
+		fit(clean ? clean : "", 40, fitted, sizeof(fitted));
+		free(clean);
 		zone_format_instant(round->centre.timezone, jget_str(absence, "since"), since);
 		zone_format_instant(round->centre.timezone, jget_str(absence, "notify_at"), when);
 		const char *reason = format_notify_reason(jget_str(absence, "reason"));
+		/* Three short lines each, so that it fits 80 columns whatever the name. */
 		if (json_is_true(json_object_get(absence, "notify_now")))
 			fprintf(ui,
-			        "  ! %s: REPORTED TO THE POLICE AND THE AUTHORITIES AT ONCE when "
-			        "sent:\n"
-			        "    last accounted for %s, and %s (%s) has already passed.\n",
-			        clean ? clean : "", since, when, reason);
+			        "  ! %s: REPORTED TO THE POLICE AT ONCE\n"
+			        "    (and to the other authorities) the moment the round is sent:\n"
+			        "    last accounted for %s, %s since %s.\n",
+			        fitted, since, reason, when);
 		else
 			fprintf(ui,
-			        "  %s: an absence opens; the authorities are told at %s\n"
-			        "    (%s, last accounted for %s) unless the resident is back.\n",
-			        clean ? clean : "", when, reason, since);
-		free(clean);
+			        "  %s: an absence opens;\n"
+			        "    the authorities are told at %s unless the resident is back\n"
+			        "    (%s; last accounted for %s).\n",
+			        fitted, when, reason, since);
 	}
 	json_decref(answer);
 }
 
 /* ---- interactive ---- */
-
-/* The label cut to fit columns (display columns, code points), with "..." when cut. */
-static void fit(const char *label, size_t columns, char *out, size_t outlen)
-{
-	size_t width = 0, i = 0, used = 0;
-	if (format_display_width(label) <= columns) {
-		snprintf(out, outlen, "%s", label);
-		return;
-	}
-	while (label[i] != '\0' && width + 3 < columns && used + 4 < outlen) {
-		size_t len = 1;
-		while ((label[i + len] & 0xC0) == 0x80)
-			len++;
-		memcpy(out + used, label + i, len);
-		used += len;
-		i += len;
-		width++;
-	}
-	snprintf(out + used, outlen - used, "...");
-}
 
 /* One resident's line, within 80 columns: "[ 3/76] CASE Name  (ABSENT: open absence) ? ".
  * What is already known goes on its own line under it. */

@@ -66,7 +66,7 @@ def test_each_command_has_help(rc, command):
         ["frobnicate"],
         ["absent"],                        # missing CASE
         ["ack"],                           # missing ID
-        ["ack", "1", "2"],                 # too many
+        ["ack", "1", "x"],                 # one id that is not a number: none is sent
         ["residents", "--no-such-option"],
         ["residents", "--on", "2026-02-30"],
         ["round", "--slot", "1"],          # --slot without --date
