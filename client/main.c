@@ -90,7 +90,7 @@ static const struct command commands[] = {
 	 "normal alerts. Says so loudly when the server cannot reach its database (alerting\n"
 	 "impaired) and when the connection to the server is lost, and reconnects by itself\n"
 	 "without missing an alert. Runs until Ctrl-C. With --json, one line of JSON per event.\n"
-	 "\nExample:\n  rollcall watch --centre toender",
+	 "\nExample:\n  rollcall watch --centre tonder",
 	 OPTION(OPT_CENTRE), 0, 0},
 	{"statement", cmd_statement, "statement CASE PERIOD_START",
 	 "a resident's allowance statement for a period",
@@ -127,13 +127,13 @@ static const struct command commands[] = {
 	 "status and how many residents are recorded; then, for the current round, everyone not\n"
 	 "yet accounted for (nobody knows where they are first, then those already reported\n"
 	 "absent).\n"
-	 "\nExample:\n  rollcall rounds --centre toender",
+	 "\nExample:\n  rollcall rounds --centre tonder",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_DATE), 0, 0},
 	{"absences", cmd_absences, "absences [--centre ID]",
 	 "open absences, with the time left until the authorities are notified",
 	 "Lists the centre's open absences: resident, away since, why and when the authorities\n"
 	 "are notified (with the time left, or when they were), and the concern.\n"
-	 "\nExample:\n  rollcall absences --centre toender",
+	 "\nExample:\n  rollcall absences --centre tonder",
 	 OPTION(OPT_CENTRE), 0, 0},
 	{"sync", cmd_sync, "sync", "send the rounds taken while the server was unreachable",
 	 "Sends the rounds this terminal kept while the server could not be reached, oldest\n"
