@@ -185,6 +185,8 @@ static const char *sse_event_name(const char *kind)
 		return "alert_acked";
 	if (strcmp(kind, "resolved") == 0)
 		return "alert_resolved";
+	if (strcmp(kind, "handover") == 0)
+		return "handover"; /* the shift handover document (schema/code/handover.sql) */
 	return "alert";
 }
 

@@ -1,0 +1,154 @@
+"""The shift handover (SPEC section 4a, v2): GET /v1/centres/{id}/handover?at=INSTANT lists the
+open absences (with notify_at / notified_at and delivery and receipt per authority), the
+unacknowledged alerts (age and priority), who the last round before the handover left
+unaccounted for, notifications undelivered or unconfirmed, residents turning 18 within 30 days
+and residents without a current profile; at each check time the document goes out once on the
+centre's alert streams (`event: handover`) and to its e-mail channels, whichever instance
+decides it and across restarts."""
+
+import json
+
+import pytest
+from alerts_helpers import Centre, SseStream, at, wait_until
+from harness import error_of, ok
+from harness import webhooks as wh
+from harness.smtp import SmtpRelay
+
+DAY = "2026-11-20"
+
+
+@pytest.fixture
+def relay(receiver_pki):
+    r = SmtpRelay(tls_dir=receiver_pki)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def handovers(relay):
+    return [m for m in relay.messages() if m.event_type == "handover"]
+
+
+def mail_config(relay, receiver_pki):
+    return {"smtp_relay": relay.host_port, "smtp_from": "rollcall@centre.example",
+            "smtp_ca": str(receiver_pki / "ca.crt"), "instance_name": "handover-a"}
+
+
+def with_mail_channel(rc, centre):
+    ok(rc.admin.patch(f"/v1/centres/{centre.id}", json={"oncall_channels": [
+        {"kind": "email", "to": "duty@centre.example", "min_priority": "urgent"}]}))
+
+
+# -- the document -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scene(rc):
+    """At Tønder on 2026-11-20: Amal reported away with a concern at 10:00, Bashir turning 18 on
+    2026-12-01, Chiara never accounted for in the 07:00 round."""
+    rc.set_clock(at(DAY, "06:00"))
+    centre = Centre(rc)
+    amal = centre.resident(given_name="Amal", family_name="Haddad", case_number="HO-A")
+    bashir = centre.resident(given_name="Bashir", family_name="Noori", case_number="HO-B",
+                             date_of_birth="2008-12-01")
+    chiara = centre.resident(given_name="Chiara", family_name="Okafor", case_number="HO-C")
+    rc.set_clock(at(DAY, "07:10"))
+    centre.round(DAY, 1, {amal: "present", bashir: "present"})
+    rc.set_clock(at(DAY, "10:00"))
+    absence = centre.report(amal, expect=(201,), concern="left with an unknown adult")
+    rc.set_clock(at(DAY, "10:30"))
+    return {"centre": centre, "amal": amal, "bashir": bashir, "chiara": chiara,
+            "absence": absence}
+
+
+def get_handover(centre, api=None, **query):
+    path = f"/v1/centres/{centre.id}/handover"
+    if query:
+        path += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    return (api or centre.staff).get(path)
+
+
+def test_the_handover_lists_every_item_with_what_staff_need_to_act(rc, scene):
+    centre = scene["centre"]
+    doc = ok(get_handover(centre))
+    assert doc["centre"] == centre.id
+    assert doc["at"].startswith("2026-11-20T09:30:00")  # now: 10:30 local
+    assert set(doc) >= {"open_absences", "open_alerts", "unaccounted", "notifications",
+                        "turning_18", "without_profile"}
+
+    [away] = doc["open_absences"]
+    assert away["resident"] == scene["amal"] and away["case_number"] == "HO-A"
+    assert (away["given_name"], away["family_name"]) == ("Amal", "Haddad")
+    assert away["absence"] == scene["absence"]["id"]
+    assert away["reason"] == "concern" and away["concern"] == "left with an unknown adult"
+    assert away["since"].startswith("2026-11-20T06:10:00")  # the 07:10 present
+    assert away["notify_at"].startswith("2026-11-20T09:00:00")
+    assert away["notified_at"].startswith("2026-11-20T09:00:00")
+    authorities = {a["authority"]: a for a in away["authorities"]}
+    assert set(authorities) == {"municipality", "police", "immigration"}
+    for a in authorities.values():
+        assert a["event_id"].startswith("evt_") and a["type"] == "absence.reported"
+        assert "delivered_at" in a and "state" in a
+        assert a["receipt"] is None  # no receipt recorded
+
+    kinds = {a["kind"]: a for a in doc["open_alerts"]}
+    absent = kinds["resident_absent"]
+    assert absent["priority"] == "urgent"  # a concern
+    assert absent["age_minutes"] == 30
+    assert absent["case_number"] == "HO-A" and absent["given_name"] == "Amal"
+    priorities = [a["priority"] for a in doc["open_alerts"]]
+    rank = {"urgent": 0, "normal": 1, "info": 2}
+    assert priorities == sorted(priorities, key=rank.get), "most urgent first"
+
+    assert [(u["resident"], u["date"], u["slot"]) for u in doc["unaccounted"]] == [
+        (scene["chiara"], DAY, 1)]
+    assert doc["unaccounted"][0]["case_number"] == "HO-C"
+
+    reported = [n for n in doc["notifications"] if n["absence"] == scene["absence"]["id"]]
+    assert {n["authority"] for n in reported} == {"municipality", "police", "immigration"}
+    for n in reported:
+        assert n["state"] in ("undelivered", "unconfirmed")
+        assert n["case_number"] == "HO-A" and n["receipt"] is None
+
+    [young] = doc["turning_18"]
+    assert young["resident"] == scene["bashir"] and young["turns_18_on"] == "2026-12-01"
+    assert young["days_left"] == 11
+
+    # No profile table on this branch: everyone lacks a profile.
+    assert {p["resident"] for p in doc["without_profile"]} == {
+        scene["amal"], scene["bashir"], scene["chiara"]}
+    assert all(p["missing"] == "none" for p in doc["without_profile"])
+
+
+def test_at_chooses_the_round_and_the_alerts_age(rc, scene):
+    centre = scene["centre"]
+    # At 07:00 the last round before the handover is the previous day's 23:00 (nobody was
+    # expected in it yet: arrivals are 2026-01-05, so everyone).
+    doc = ok(get_handover(centre, at="2026-11-20T12:00:00%2B01:00"))
+    assert doc["at"].startswith("2026-11-20T11:00:00")
+    assert [u["resident"] for u in doc["unaccounted"]] == [scene["chiara"]]
+    absent = [a for a in doc["open_alerts"] if a["kind"] == "resident_absent"][0]
+    assert absent["age_minutes"] == 120
+    early = ok(get_handover(centre, at="2026-11-20T07:00:00%2B01:00"))
+    assert {u["date"] for u in early["unaccounted"]} == {"2026-11-19"}
+    assert all(u["slot"] == 3 for u in early["unaccounted"])
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2026-11-20", "2026-11-20T25:00:00Z",
+                                 "2026-11-20T10:00:00"])
+def test_at_must_be_an_rfc3339_instant(rc, scene, bad):
+    err = error_of(get_handover(scene["centre"], at=bad), 400)
+    assert err["field"] == "at"
+
+
+def test_staff_of_another_centre_are_refused(rc, scene):
+    other = Centre(rc, prefix="elsewhere")
+    error_of(get_handover(scene["centre"], api=other.staff), 403)
+
+
+def test_reading_the_handover_is_audited_per_resident(rc, scene):
+    centre = scene["centre"]
+    ok(get_handover(centre))
+    rows = rc.db.query("SELECT DISTINCT resident FROM audit WHERE action = 'handover.get' "
+                       "AND cn = %s", centre.staff_cn)
+    assert {r[0] for r in rows} >= {scene["amal"], scene["bashir"], scene["chiara"]}
