@@ -77,5 +77,6 @@ int cmd_payout(struct session *session, const struct cmd_args *args);
 int cmd_statements(struct session *session, const struct cmd_args *args);
 int cmd_clock(struct session *session, const struct cmd_args *args);
 int cmd_export(struct session *session, const struct cmd_args *args);
+int cmd_handover(struct session *session, const struct cmd_args *args);
 
 #endif

@@ -152,3 +152,139 @@ def test_reading_the_handover_is_audited_per_resident(rc, scene):
     rows = rc.db.query("SELECT DISTINCT resident FROM audit WHERE action = 'handover.get' "
                        "AND cn = %s", centre.staff_cn)
     assert {r[0] for r in rows} >= {scene["amal"], scene["bashir"], scene["chiara"]}
+
+
+# -- rollcall handover ---------------------------------------------------------------------------
+
+def test_rollcall_handover_prints_one_screen(rc, scene):
+    centre = scene["centre"]
+    code, out, err = rc.client(centre.staff_cn, "handover", "--centre", centre.id)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("Shift handover: Tønder, 2026-11-20 10:30")
+    assert "AWAY (1)" in lines
+    away = lines[lines.index("AWAY (1)") + 1]
+    assert "HO-A Amal Haddad" in away and "since 2026-11-20 07:10" in away
+    assert "concern" in away and "notified 2026-11-20 10:00" in away and "police" in away
+    assert any(line.startswith("  URGENT resident_absent") and "HO-A" in line
+               and "30 min" in line for line in lines)
+    i = next(i for i, line in enumerate(lines) if line.startswith("NOT ACCOUNTED FOR"))
+    assert "2026-11-20 07:00" in lines[i] and "HO-C Chiara Okafor" in lines[i + 1]
+    assert any("HO-B Bashir Noori" in line and "2026-12-01 (11 days)" in line for line in lines)
+    assert len(lines) <= 40, "one screen"
+
+
+def test_rollcall_handover_at_and_json(rc, scene):
+    centre = scene["centre"]
+    code, out, err = rc.client(centre.staff_cn, "--json", "handover", "--centre", centre.id,
+                               "--at", "2026-11-20T12:00:00+01:00")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["at"].startswith("2026-11-20T11:00:00")
+    assert [a["resident"] for a in doc["open_absences"]] == [scene["amal"]]
+    code, _out, err = rc.client(centre.staff_cn, "handover", "--at", "tomorrow")
+    assert code == 2 and "--at" in err
+    code, out, _err = rc.client(centre.staff_cn, "handover", "--help")
+    assert code == 0 and "Example:" in out and "rollcall handover" in out
+
+
+# -- the push at check times -------------------------------------------------------------------
+
+def test_at_15_00_one_handover_on_the_stream_and_one_mail(daemon_factory, relay, receiver_pki):
+    rc = daemon_factory(config=mail_config(relay, receiver_pki))
+    rc.set_clock(at(DAY, "13:00"))
+    centre = Centre(rc)
+    resident = centre.resident(case_number="HO-MAIL-1")
+    with_mail_channel(rc, centre)  # min_priority urgent: the handover goes whatever it is
+    with centre.stream() as watcher:
+        wait_until(lambda: watcher.head is not None)
+        rc.set_clock(at(DAY, "14:59"))
+        assert watcher.drain(quiet=0.3, names=("handover",)) == []
+        rc.set_clock(at(DAY, "15:00"))
+        ev = watcher.next(timeout=10, names=("handover",))
+        doc = json.loads(ev.data)
+        assert isinstance(ev.id, int)  # in the centre's sequence: a reconnect replays it
+        assert doc["centre"] == centre.id and doc["at"].startswith("2026-11-20T14:00:00")
+        # The 07:00 round was before this centre existed; 15:00's is the one that starts now,
+        # so the last round before the handover is none of today's: nobody is unaccounted.
+        assert {"open_absences", "open_alerts", "unaccounted", "notifications", "turning_18",
+                "without_profile"} <= set(doc)
+        assert resident in {p["resident"] for p in doc["without_profile"]}
+        mails = relay.wait_for(lambda msgs: len(handovers(relay)) >= 1, what="the handover mail")
+        rc.set_clock(at(DAY, "15:30"))
+        assert watcher.drain(quiet=0.5, names=("handover",)) == []
+    [mail] = handovers(relay)
+    assert mails and mail.rcpt_tos == ["duty@centre.example"]
+    assert mail.subject.startswith("[HANDOVER] Tønder 2026-11-20 15:00")
+    assert "Shift handover at Tønder" in mail.text
+    assert "Without a current missing-person profile: 1" in mail.text
+    assert "Amal" not in mail.text  # names stay out of e-mail
+    # The delivery is visible like an alert's.
+    items = ok(centre.oncall.get(f"/v1/centres/{centre.id}/channel-deliveries"))["items"]
+    assert [d["type"] for d in items if d["type"] == "handover"] == ["handover"]
+
+
+def test_no_handover_twice_across_restarts_and_a_missed_one_goes_at_start(
+        daemon_factory, relay, receiver_pki):
+    rc = daemon_factory(config=mail_config(relay, receiver_pki))
+    rc.set_clock(at(DAY, "13:00"))
+    centre = Centre(rc)
+    with_mail_channel(rc, centre)
+    rc.set_clock(at(DAY, "15:00"))
+    relay.wait_for(lambda msgs: len(handovers(relay)) == 1, what="the 15:00 handover")
+    rc.stop()
+    rc.start()
+    rc.set_clock(at(DAY, "15:10"))
+    # Down across 23:00 (the stored test clock moved on meanwhile): the handover that fell due
+    # while the daemon was down goes out at start, once, without anyone moving the clock.
+    rc.stop()
+    rc.db.execute("UPDATE clock_state SET now = %s", at(DAY, "23:05"))
+    rc.start()
+    relay.wait_for(lambda msgs: len(handovers(relay)) == 2, what="the 23:00 handover")
+    rc.stop()
+    rc.start()
+    rc.set_clock(at(DAY, "23:30"))
+    with centre.stream() as watcher:
+        wait_until(lambda: watcher.head is not None)
+        assert watcher.drain(quiet=1.0, names=("handover",)) == []
+    subjects = [m.subject for m in handovers(relay)]
+    assert len(subjects) == 2, subjects
+    assert "15:00" in subjects[0] and "23:00" in subjects[1]
+    assert rc.db.count("handovers", "centre = %s AND sent_at IS NOT NULL", centre.id) == 2
+
+
+def test_a_clock_jump_over_two_check_times_hands_over_the_latest_only(rc):
+    rc.set_clock("2026-11-22T12:00:00+01:00")
+    centre = Centre(rc, prefix="jump")
+    with centre.stream() as watcher:
+        wait_until(lambda: watcher.head is not None)
+        rc.set_clock("2026-11-23T08:00:00+01:00")  # past 15:00, 23:00 and 07:00
+        events = watcher.collect(lambda evs: len(evs) >= 1, names=("handover",))
+        assert watcher.drain(quiet=0.5, names=("handover",)) == []
+    assert [json.loads(e.data)["at"][:19] for e in events] == ["2026-11-23T06:00:00"]
+
+
+def test_two_instances_on_one_database_send_one_mail(daemon_factory, relay, receiver_pki):
+    a = daemon_factory(config=mail_config(relay, receiver_pki))
+    b = daemon_factory(config=dict(mail_config(relay, receiver_pki), instance_name="handover-b"),
+                       database=a.dbname)
+    a.set_clock(at(DAY, "13:00"))
+    centre = Centre(a)
+    with_mail_channel(a, centre)
+    watchers = [SseStream(a, centre.oncall_cn, centre.id),
+                SseStream(b, centre.oncall_cn, centre.id)]
+    try:
+        for w in watchers:
+            wait_until(lambda w=w: w.head is not None)
+        # Both instances' engines run: A through its PUT, B through NOTIFY rc_clock.
+        a.set_clock(at(DAY, "15:00"))
+        for w in watchers:
+            w.next(timeout=10, names=("handover",))
+        relay.wait_for(lambda msgs: len(handovers(relay)) >= 1)
+        b.set_clock(at(DAY, "15:20"))
+        for w in watchers:
+            assert w.drain(quiet=0.5, names=("handover",)) == []
+    finally:
+        for w in watchers:
+            w.close()
+    assert len(handovers(relay)) == 1
