@@ -288,3 +288,28 @@ def test_two_instances_on_one_database_send_one_mail(daemon_factory, relay, rece
         for w in watchers:
             w.close()
     assert len(handovers(relay)) == 1
+
+
+def test_anonymisation_scrubs_the_resident_from_stored_handovers(daemon_factory, relay,
+                                                                 receiver_pki):
+    rc = daemon_factory(config=mail_config(relay, receiver_pki))
+    rc.set_clock(at(DAY, "13:00"))
+    centre = Centre(rc)
+    gone = centre.resident(given_name="Dana", family_name="Erased", case_number="HO-GONE")
+    kept = centre.resident(given_name="Farid", family_name="Kept", case_number="HO-KEPT")
+    with_mail_channel(rc, centre)
+    rc.set_clock(at(DAY, "15:00"))
+    relay.wait_for(lambda msgs: len(handovers(relay)) == 1)
+    # What resident_anonymise runs for the stored handovers (the whole run: test_retention).
+    rc.db.execute("SELECT handover_anonymise(%s)", gone)
+    [body] = [r[0] for r in rc.db.query(
+        "SELECT body FROM alert_events WHERE centre = %s AND kind = 'handover'", centre.id)]
+    text = json.dumps(body)
+    assert "Erased" not in text and "HO-GONE" not in text and "Dana" not in text
+    assert "Farid" in text and "HO-KEPT" in text  # the others' items stay
+    assert gone in {p["resident"] for p in body["without_profile"]}  # counted, by id
+    payloads = [r[0] for r in rc.db.query(
+        "SELECT payload FROM channel_deliveries WHERE centre = %s AND type = 'handover'",
+        centre.id)]
+    assert payloads == [{}]
+    assert kept
