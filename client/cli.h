@@ -80,5 +80,6 @@ int cmd_export(struct session *session, const struct cmd_args *args);
 int cmd_sync(struct session *session, const struct cmd_args *args);
 int cmd_rounds(struct session *session, const struct cmd_args *args);
 int cmd_absences(struct session *session, const struct cmd_args *args);
+int cmd_handover(struct session *session, const struct cmd_args *args);
 
 #endif

@@ -624,8 +624,8 @@ static bool on_status(struct watch *watch, const struct sse_event *event)
 			     flush_stdout();
 		else {
 			snprintf(text, sizeof(text),
-			         "Alerting works again%s%s: the server reaches its "
-			         "database.",
+			         "*** alerting restored%s%s: the server reaches its database "
+			         "again ***",
 			         since[0] ? " since " : "", since);
 			ok = print_banner(watch, text);
 		}
@@ -732,10 +732,13 @@ static int print_open_alerts(struct watch *watch)
 	int rc = session_list(session, path, &alerts);
 	if (rc != RC_OK)
 		return rc;
-	if (!session->json)
-		printf("%zu open alert%s at %s%s\n", json_array_size(alerts),
-		       json_array_size(alerts) == 1 ? "" : "s", watch->centre.name,
-		       json_array_size(alerts) ? ":" : ".");
+	/* One line when nothing is open: whoever reads the output line by line sees it whole. */
+	if (!session->json && json_array_size(alerts) == 0)
+		printf("No open alerts at %s; alerts are shown live from now on.\n",
+		       watch->centre.name);
+	else if (!session->json)
+		printf("%zu open alert%s at %s:\n", json_array_size(alerts),
+		       json_array_size(alerts) == 1 ? "" : "s", watch->centre.name);
 	size_t index;
 	json_t *alert;
 	json_array_foreach(alerts, index, alert)
@@ -755,9 +758,9 @@ static int print_open_alerts(struct watch *watch)
 			break;
 		}
 	}
-	json_decref(alerts);
-	if (rc == RC_OK && !session->json)
+	if (rc == RC_OK && !session->json && json_array_size(alerts) > 0)
 		printf("Live from now on:\n");
+	json_decref(alerts);
 	return rc == RC_OK && flush_stdout() ? RC_OK : RC_REFUSED;
 }
 
