@@ -262,11 +262,13 @@ int cmd_notifications(struct session *session, const struct cmd_args *args)
 		return rc;
 	}
 
-	static const char *const headers[] = {"DUE",      "TYPE",       "AUTHORITY", "DELIVERED",
-	                                      "ATTEMPTS", "LAST ERROR", "EVENT"};
-	static const enum table_align align[] = {TABLE_LEFT,  TABLE_LEFT, TABLE_LEFT, TABLE_LEFT,
-	                                         TABLE_RIGHT, TABLE_LEFT, TABLE_LEFT};
-	struct table *table = table_new(7, headers, align);
+	static const char *const headers[] = {"RESIDENT",   "ABSENCE", "AUTHORITY", "TYPE",
+	                                      "DUE",        "STATE",   "RECEIPT",   "ATTEMPTS",
+	                                      "LAST ERROR", "EVENT"};
+	static const enum table_align align[] = {TABLE_LEFT, TABLE_RIGHT, TABLE_LEFT, TABLE_LEFT,
+	                                         TABLE_LEFT, TABLE_LEFT,  TABLE_LEFT, TABLE_RIGHT,
+	                                         TABLE_LEFT, TABLE_LEFT};
+	struct table *table = table_new(10, headers, align);
 	char *text = NULL;
 	if (table == NULL)
 		goto out_of_memory;
@@ -275,16 +277,40 @@ int cmd_notifications(struct session *session, const struct cmd_args *args)
 	json_array_foreach(items, index, item)
 	{
 		char due[ZONE_TEXT_SIZE], delivered[ZONE_TEXT_SIZE], type[64], authority[64],
-		    attempts[16], last_error[200], event[80];
-		zone_format_instant(centre.timezone, jget_str(item, "due_at"), due);
-		zone_format_instant(centre.timezone, jget_str(item, "delivered_at"), delivered);
-		if (delivered[0] == '\0')
-			snprintf(delivered, sizeof(delivered), "not yet");
+		    attempts[16], last_error[200], event[80], who[300] = "", absence_id[32],
+		                                              state[120], receipt[300] = "",
+		                                              at[ZONE_TEXT_SIZE], by[128];
+		struct centre_ref place = centre;
+		long long resident;
+		/* Each notification in its own centre's time (--absence alone names none). */
+		if (place.id[0] == '\0')
+			centre_lookup(session, jget_str(item, "centre"), &place);
+		if (jvalue_id(json_object_get(item, "resident"), &resident))
+			resident_label(session, &place, resident, who, sizeof(who));
+		zone_format_instant(place.timezone, jget_str(item, "due_at"), due);
+		zone_format_instant(place.timezone, jget_str(item, "delivered_at"), delivered);
+		if (delivered[0] != '\0')
+			snprintf(state, sizeof(state), "delivered %s", delivered);
+		else
+			snprintf(state, sizeof(state), "NOT DELIVERED%s%s",
+			         jget_str(item, "state") ? ": " : "",
+			         jget_str(item, "state") ? jget_str(item, "state") : "");
+		/* The receipt (SPEC section 5, v2), when the server reports one. */
+		const json_t *confirmed = json_object_get(item, "receipt");
+		if (json_is_object(confirmed))
+			snprintf(receipt, sizeof(receipt), "confirmed %s by %s",
+			         zone_format_instant(place.timezone, jget_str(confirmed, "at"), at),
+			         jget_text(confirmed, "received_by", by, sizeof(by)));
+		else if (json_is_null(confirmed) && delivered[0])
+			snprintf(receipt, sizeof(receipt), "not confirmed");
 		const char *cells[] = {
-		    due,
-		    jget_text(item, "type", type, sizeof(type)),
+		    who,
+		    jget_text(item, "absence", absence_id, sizeof(absence_id)),
 		    jget_text(item, "authority", authority, sizeof(authority)),
-		    delivered,
+		    jget_text(item, "type", type, sizeof(type)),
+		    due,
+		    state,
+		    receipt,
 		    jget_text(item, "attempts", attempts, sizeof(attempts)),
 		    jget_text(item, "last_error", last_error, sizeof(last_error)),
 		    jget_text(item, "event_id", event, sizeof(event))};

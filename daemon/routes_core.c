@@ -130,6 +130,7 @@ static const struct field_spec authority_new[] = {
     {.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_authority_kinds},
     {.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
     {.name = "secret", .type = FT_STRING, .flags = F_REQUIRED, .min = 7, .max = 400},
+    {.name = "phone", .type = FT_STRING, .flags = F_NULLABLE, .min = 3, .max = 40},
     {.name = NULL},
 };
 
@@ -139,6 +140,7 @@ static const struct field_spec authority_change[] = {
     {.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_authority_kinds},
     {.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
     {.name = "secret", .type = FT_STRING, .min = 7, .max = 400},
+    {.name = "phone", .type = FT_STRING, .flags = F_NULLABLE, .min = 3, .max = 40},
     {.name = NULL},
 };
 

@@ -17,7 +17,8 @@ LANGUAGE sql STABLE AS $$
         'free_meals', ($1).free_meals,
         'repeat_minutes', ($1).repeat_minutes,
         'escalate_minutes', ($1).escalate_minutes,
-        'authorities', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', a.kind, 'url', a.url)
+        'authorities', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', a.kind, 'url', a.url,
+                                                                     'phone', a.phone)
                                                   ORDER BY a.kind)
                                  FROM centre_authorities a WHERE a.centre = ($1).id), '[]'::jsonb),
         'oncall_channels', oncall_channels_json(($1).id))
@@ -235,6 +236,7 @@ DECLARE
     a_kind text;
     a_url text;
     a_secret text;
+    a_phone text;
 BEGIN
     IF jsonb_typeof(p_list) <> 'array' THEN
         PERFORM fail(400, 'bad_field', 'authorities must be an array', 'authorities');
@@ -276,10 +278,18 @@ BEGIN
                          'bytes',
                          prefix || 'secret');
         END IF;
-        INSERT INTO centre_authorities AS a (centre, kind, url, secret)
-        VALUES (p_centre, a_kind, a_url, a_secret)
+        -- The number staff phone when a notification fails (optional; as given, so a list
+        -- without it clears it, as the list says what the centre has).
+        a_phone := element->>'phone';
+        IF a_phone IS NOT NULL AND a_phone !~ '^\+?[0-9][0-9 ()-]{2,39}$' THEN
+            PERFORM fail(400, 'bad_field',
+                         'phone must be a phone number: digits, spaces, ( ) - and a leading +',
+                         prefix || 'phone');
+        END IF;
+        INSERT INTO centre_authorities AS a (centre, kind, url, secret, phone)
+        VALUES (p_centre, a_kind, a_url, a_secret, a_phone)
         ON CONFLICT ON CONSTRAINT centre_authorities_pkey
-        DO UPDATE SET url = excluded.url, secret = excluded.secret;
+        DO UPDATE SET url = excluded.url, secret = excluded.secret, phone = excluded.phone;
     END LOOP;
     BEGIN
         DELETE FROM centre_authorities a

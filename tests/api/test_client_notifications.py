@@ -1,0 +1,62 @@
+"""`rollcall notifications` and the authority's phone (issue 15, defect 7): each notification
+shows the resident, the absence, the authority, its delivery state and its receipt, in the
+centre's local time with the zone; a centre keeps an optional phone number per authority
+(centres' authorities[].phone, migration 013_authority_phone), and a notification_failing alert
+("phone them") shows it in `alerts`."""
+
+import json
+
+from harness import error_of, ok
+from harness.world import Centre, at, wait_until
+
+DAY = "2026-11-20"
+SECRET = "whsec_c2VjcmV0a2V5MTIzNDU="
+# Nothing listens there: every delivery fails.
+DEAD = "https://127.0.0.1:9/hook"
+
+
+def test_phone_is_kept_shown_and_checked(rc):
+    rc.set_clock(at(DAY, "09:00"))
+    centre = Centre(rc, prefix="phone", authorities=[
+        {"kind": "police", "url": DEAD, "secret": SECRET, "phone": "+45 72 58 14 48"},
+        {"kind": "municipality", "url": DEAD, "secret": SECRET}])
+    got = ok(rc.admin.get(f"/v1/centres/{centre.id}"))
+    phones = {a["kind"]: a["phone"] for a in got["authorities"]}
+    assert phones == {"police": "+45 72 58 14 48", "municipality": None}
+    assert all("secret" not in a for a in got["authorities"])
+    bad = rc.admin.patch(f"/v1/centres/{centre.id}", json={"authorities": [
+        {"kind": "police", "url": DEAD, "phone": "call me"}]})
+    assert error_of(bad, 400)["field"] == "authorities[0].phone"
+
+
+def test_notifications_show_resident_state_and_phone(rc):
+    rc.set_clock(at(DAY, "09:00"))
+    centre = Centre(rc, prefix="notes", staff=True, oncall=True, authorities=[
+        {"kind": "police", "url": DEAD, "secret": SECRET, "phone": "+45 72 58 14 48"}])
+    resident = centre.resident(case_number=rc.unique("NOT-"), given_name="Farid",
+                               family_name="Noori", arrival_date="2026-01-05")
+    absence = centre.report(resident["id"], expect=(201,), concern="left with an adult")
+    code, out, err = rc.client(centre.staff_cn, "notifications", "--absence", str(absence["id"]))
+    assert code == 0, err
+    line = [x for x in out.splitlines() if "police" in x][0]
+    assert f"{resident['case_number']} Farid Noori" in line
+    assert str(absence["id"]) in line and "absence.reported" in line
+    assert f"{DAY} 09:00 CET" in line and "NOT DELIVERED" in line
+    code, out, err = rc.client(centre.staff_cn, "--json", "notifications", "--absence",
+                               str(absence["id"]))
+    assert code == 0, err
+    items = json.loads(out)["items"]
+    assert sorted(n["authority"] for n in items) == ["immigration", "municipality", "police"]
+
+    # 15 minutes undelivered: notification_failing, and `alerts` gives the number to phone.
+    rc.set_clock(at(DAY, "09:20"))
+    wait_until(lambda: centre.alerts_of("notification_failing"), what="notification_failing")
+    code, out, err = rc.client(centre.oncall_cn, "alerts", "--centre", centre.id)
+    assert code == 0, err
+    lines = [x for x in out.splitlines() if "notification_failing" in x]
+    police = [x for x in lines if "police cannot be reached" in x]
+    assert police and "phone them at +45 72 58 14 48" in police[0], lines
+    # An authority without a number is still to be phoned, without one shown.
+    others = [x for x in lines if "police" not in x]
+    assert others and all(x.rstrip().endswith("phone them") or "phone them  " in x
+                          for x in others), others
