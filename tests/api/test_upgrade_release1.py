@@ -40,7 +40,9 @@ def release1_observed_at(enclosing):
     raise AssertionError("observed_at outside a round")
 
 
-ADDED_SINCE_RELEASE1 = {"accounted_for_at": None, "observed_at": release1_observed_at}
+ADDED_SINCE_RELEASE1 = {"accounted_for_at": None, "observed_at": release1_observed_at,
+                        # a centre's authority phone number (013_authority_phone): none yet
+                        "phone": None}
 
 
 def without_added(value, enclosing=()):
