@@ -25,8 +25,10 @@ static void centre_from_json(const json_t *centre, struct centre_ref *out)
 	/* Only Olson-style names: TZ also accepts POSIX rules, which a server has no reason to
 	 * send. */
 	if (zone != NULL && strlen(zone) < sizeof(out->timezone) && zone[0] != ':' &&
-	    strstr(zone, "..") == NULL)
+	    strstr(zone, "..") == NULL) {
 		snprintf(out->timezone, sizeof(out->timezone), "%s", zone);
+		zone_set_display(out->timezone);
+	}
 }
 
 /* The account's centres, cached. */

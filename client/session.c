@@ -11,6 +11,7 @@
 
 #include "http_parse.h"
 #include "json_get.h"
+#include "zone.h"
 
 #define MAX_RETRIES 3
 #define MAX_PAGES 100000
@@ -73,7 +74,10 @@ void session_report_refusal(const struct answer *answer)
 	const char *field = jget_str(error, "field");
 
 	if (message != NULL) {
-		fprintf(stderr, "rollcall: refused: %s", message);
+		/* Instants in the server's words are shown in the centre's time, as everywhere. */
+		char local[2048];
+		fprintf(stderr, "rollcall: refused: %s",
+		        zone_localise_text(zone_display(), message, local, sizeof(local)));
 		if (field != NULL && field[0] != '\0')
 			fprintf(stderr, " (field: %s)", field);
 		fprintf(stderr, " [HTTP %d%s%s]\n", answer->status, code ? ", " : "",

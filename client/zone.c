@@ -164,3 +164,70 @@ bool zone_parse_local(const char *zone, const char *text, const struct date *tod
 	}
 	return instant_parse(text, out);
 }
+
+/* The length of an RFC 3339 instant starting at s ("2026-01-19T09:02:00.123+00:00"), or 0. */
+static size_t instant_length(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd";
+	size_t n = 0;
+	for (; shape[n] != '\0'; n++) {
+		char want = shape[n], c = s[n];
+		if (want == 'd' ? !isdigit((unsigned char)c) : c != want)
+			return 0;
+	}
+	if (s[n] == ':' && isdigit((unsigned char)s[n + 1]) && isdigit((unsigned char)s[n + 2]))
+		n += 3;
+	if (s[n] == '.') {
+		n++;
+		while (isdigit((unsigned char)s[n]))
+			n++;
+	}
+	if (s[n] == 'Z')
+		return n + 1;
+	if ((s[n] == '+' || s[n] == '-') && isdigit((unsigned char)s[n + 1]) &&
+	    isdigit((unsigned char)s[n + 2]) && s[n + 3] == ':' &&
+	    isdigit((unsigned char)s[n + 4]) && isdigit((unsigned char)s[n + 5]))
+		return n + 6;
+	return 0;
+}
+
+char *zone_localise_text(const char *zone, const char *text, char *out, size_t outlen)
+{
+	size_t used = 0;
+	if (outlen == 0)
+		return out;
+	for (const char *p = text ? text : ""; *p != '\0' && used + 1 < outlen;) {
+		size_t n = instant_length(p);
+		char instant[64], local[ZONE_TEXT_SIZE];
+		time_t t;
+		if (n > 0 && n < sizeof(instant)) {
+			memcpy(instant, p, n);
+			instant[n] = '\0';
+			if (instant_parse(instant, &t)) {
+				zone_format(zone, t, local);
+				size_t len = strlen(local);
+				if (used + len >= outlen)
+					break;
+				memcpy(out + used, local, len);
+				used += len;
+				p += n;
+				continue;
+			}
+		}
+		out[used++] = *p++;
+	}
+	out[used] = '\0';
+	return out;
+}
+
+static char display_zone[64];
+
+void zone_set_display(const char *zone)
+{
+	snprintf(display_zone, sizeof(display_zone), "%s", zone ? zone : "");
+}
+
+const char *zone_display(void)
+{
+	return display_zone;
+}

@@ -5,6 +5,7 @@
 #define ROLLCALL_CLIENT_ZONE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <time.h>
 
 #include "dates.h"
@@ -28,5 +29,14 @@ char *zone_format_instant(const char *zone, const char *instant, char out[ZONE_T
  * for the time zone database. */
 bool zone_parse_local(const char *zone, const char *text, const struct date *today, time_t *out)
     __attribute__((warn_unused_result));
+
+/* Copies text to out, each RFC 3339 instant in it (a server's message: "paid on
+ * 2026-01-19T09:02:00+00:00") rewritten as zone_format shows it. Returns out. */
+char *zone_localise_text(const char *zone, const char *text, char *out, size_t outlen);
+
+/* The zone messages without a centre of their own are shown in: the centre the command works
+ * on, once known (resolve.c sets it). "" until then: the terminal's. */
+void zone_set_display(const char *zone);
+const char *zone_display(void);
 
 #endif

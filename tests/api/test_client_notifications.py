@@ -60,3 +60,19 @@ def test_notifications_show_resident_state_and_phone(rc):
     others = [x for x in lines if "police" not in x]
     assert others and all(x.rstrip().endswith("phone them") or "phone them  " in x
                           for x in others), others
+
+
+def test_refusal_messages_show_instants_in_the_centre_time(rc):
+    """The server's 409 for a second payout names the first payout's instant: the client shows
+    it in the centre's local time with its zone, not as the server's UTC text."""
+    rc.set_clock(at("2026-01-19", "10:02"))
+    centre = Centre(rc, prefix="refuse")
+    r = centre.resident(phase=2)
+    cn = f"manager-{centre.id}"
+    code, _out, err = rc.client(cn, "payout", r["case_number"], "2026-01-05")
+    assert code == 0, err
+    code, _out, err = rc.client(cn, "payout", r["case_number"], "2026-01-05")
+    assert code == 1 and "already_paid" in err, err
+    refusal = [x for x in err.splitlines() if x.startswith("rollcall: refused:")][0]
+    assert "2026-01-19 10:02 CET" in refusal, refusal
+    assert "T09:02" not in refusal

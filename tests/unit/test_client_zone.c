@@ -149,6 +149,27 @@ static void test_malformed_local_times_are_refused(void **state)
 	assert_false(zone_parse_local(CENTRE_ZONE, "07:05", NULL, &t));
 }
 
+/* A server's message keeps its words; its instants are shown in the centre's time. */
+static void test_instants_in_messages_are_shown_local(void **state)
+{
+	(void)state;
+	char out[200];
+	zone_localise_text(CENTRE_ZONE, "the period was paid on 2026-01-19T09:02:00+00:00 by anna",
+	                   out, sizeof(out));
+	assert_string_equal(out, "the period was paid on 2026-01-19 10:02 CET by anna");
+	zone_localise_text(CENTRE_ZONE, "from 2026-07-01T05:00:00.250Z to 2026-07-01T07:00+02:00",
+	                   out, sizeof(out));
+	assert_string_equal(out, "from 2026-07-01 07:00 CEST to 2026-07-01 07:00 CEST");
+	/* Dates alone, and what merely looks like an instant, stay as they are. */
+	zone_localise_text(CENTRE_ZONE, "period 2026-01-05, at 2026-13-01T00:00:00Z", out,
+	                   sizeof(out));
+	assert_string_equal(out, "period 2026-01-05, at 2026-13-01T00:00:00Z");
+	/* A short buffer is cut, never overrun. */
+	char small[8];
+	zone_localise_text(CENTRE_ZONE, "abcdefghijkl", small, sizeof(small));
+	assert_string_equal(small, "abcdefg");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +179,7 @@ int main(void)
 	    cmocka_unit_test(test_local_times_are_read_in_the_centre_zone),
 	    cmocka_unit_test(test_skipped_and_repeated_local_times),
 	    cmocka_unit_test(test_malformed_local_times_are_refused),
+	    cmocka_unit_test(test_instants_in_messages_are_shown_local),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
