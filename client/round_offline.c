@@ -349,7 +349,10 @@ int round_sync_pending(struct session *session, bool from_other_command)
 		                    .path = path,
 		                    .body = body,
 		                    .idempotency_key = key,
-		                    .quiet = from_other_command};
+		                    .quiet = from_other_command,
+		                    /* Before another command, one attempt: a dead network must
+		                     * not delay the command (an offline round above all). */
+		                    .no_retry = from_other_command};
 		struct answer answer;
 		bool was_quiet = session->quiet;
 		/* Before another command, an unreachable server is that command's to report. */
