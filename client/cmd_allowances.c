@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "csv_local.h"
 #include "dates.h"
 #include "format.h"
 #include "json_get.h"
@@ -276,6 +277,12 @@ static bool copy_to_stdout(void *arg, const char *data, size_t len)
 	return fwrite(data, 1, len, stdout) == len;
 }
 
+/* The CSV as it arrives, its paid_at column in the centre's local time (csv_local.h). */
+static bool localise_to_stdout(void *arg, const char *data, size_t len)
+{
+	return csv_local_feed(arg, data, len);
+}
+
 /* Long because the JSON table and the streamed CSV share the centre lookup, the paging and the
  * totals; split, each half would repeat them. */
 int cmd_statements(struct session *session, const struct cmd_args *args)
@@ -295,13 +302,19 @@ int cmd_statements(struct session *session, const struct cmd_args *args)
 
 	if (args->value[OPT_CSV] != NULL) {
 		/* Streamed as it arrives: a centre's export is never held in memory whole. */
+		struct csv_local csv;
 		struct call call = {.method = "GET",
 		                    .path = path,
 		                    .accept = "text/csv",
 		                    .read_timeout_ms = 60000,
-		                    .sink = copy_to_stdout};
+		                    .sink = localise_to_stdout,
+		                    .sink_arg = &csv};
 		struct answer answer;
+		csv_local_init(&csv, centre.timezone, ';', copy_to_stdout, NULL);
 		rc = session_call(session, &call, &answer);
+		if (rc == RC_OK && !csv_local_finish(&csv))
+			rc = RC_REFUSED;
+		csv_local_free(&csv);
 		answer_free(&answer);
 		if (!flush_stdout() && rc == RC_OK)
 			rc = RC_REFUSED;

@@ -49,6 +49,21 @@ void zone_format(const char *zone, time_t t, char out[ZONE_TEXT_SIZE])
 		out[0] = '\0';
 }
 
+void zone_format_rfc3339(const char *zone, time_t t, char out[ZONE_RFC3339_SIZE])
+{
+	struct tm tm;
+	zone_localtime(zone, t, &tm);
+	/* Offsets are within a day; bounded so the text always fits. */
+	int offset = (int)((tm.tm_gmtoff / 60) % (24 * 60));
+	char sign = offset < 0 ? '-' : '+';
+	unsigned minutes = (unsigned)(offset < 0 ? -offset : offset) % (24 * 60);
+	unsigned year = (unsigned)(tm.tm_year + 1900) % 10000, month = (unsigned)tm.tm_mon % 12 + 1,
+	         day = (unsigned)tm.tm_mday % 32, hour = (unsigned)tm.tm_hour % 24,
+	         minute = (unsigned)tm.tm_min % 60, second = (unsigned)tm.tm_sec % 61;
+	snprintf(out, ZONE_RFC3339_SIZE, "%04u-%02u-%02uT%02u:%02u:%02u%c%02u:%02u", year, month,
+	         day, hour, minute, second, sign, minutes / 60, minutes % 60);
+}
+
 char *zone_format_instant(const char *zone, const char *instant, char out[ZONE_TEXT_SIZE])
 {
 	time_t t;

@@ -22,6 +22,11 @@ void zone_format(const char *zone, time_t t, char out[ZONE_TEXT_SIZE]);
  * copied as it is (so nothing the server said is lost). Returns out. */
 char *zone_format_instant(const char *zone, const char *instant, char out[ZONE_TEXT_SIZE]);
 
+/* RFC 3339 in zone's local time with its offset: "2026-01-19T10:02:00+01:00" (the same instant
+ * as the server's UTC text, read as the centre's clock shows it). */
+#define ZONE_RFC3339_SIZE 32
+void zone_format_rfc3339(const char *zone, time_t t, char out[ZONE_RFC3339_SIZE]);
+
 /* What staff type for an instant, read in zone: "07:05" (that time on the local day `today`),
  * "2026-12-02 07:05" or "2026-12-02T07:05" (seconds optional), or a full RFC 3339 instant with
  * its offset, taken as it is. A local time the clocks skip (02:30 on the spring-forward night)

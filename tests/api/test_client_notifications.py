@@ -76,3 +76,10 @@ def test_refusal_messages_show_instants_in_the_centre_time(rc):
     refusal = [x for x in err.splitlines() if x.startswith("rollcall: refused:")][0]
     assert "2026-01-19 10:02 CET" in refusal, refusal
     assert "T09:02" not in refusal
+    # The finance CSV shows when it was paid at the centre: local time with its offset.
+    code, out, err = rc.client(cn, "statements", "--centre", centre.id, "2026-01-05", "--csv")
+    assert code == 0, err
+    header, *rows = out.splitlines()
+    column = header.split(";").index("paid_at")
+    paid = [r.split(";")[column] for r in rows if r.split(";")[column]]
+    assert paid == ["2026-01-19T10:02:00+01:00"], out
