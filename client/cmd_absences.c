@@ -291,10 +291,16 @@ int cmd_notifications(struct session *session, const struct cmd_args *args)
 		zone_format_instant(place.timezone, jget_str(item, "delivered_at"), delivered);
 		if (delivered[0] != '\0')
 			snprintf(state, sizeof(state), "delivered %s", delivered);
-		else
-			snprintf(state, sizeof(state), "NOT DELIVERED%s%s",
-			         jget_str(item, "state") ? ": " : "",
-			         jget_str(item, "state") ? jget_str(item, "state") : "");
+		else {
+			/* Failing: notification_failing asks staff to phone; give the number. */
+			const char *how = jget_str(item, "state");
+			char phone[64] = "";
+			if (how != NULL && strcmp(how, "failing") == 0)
+				authority_phone(session, &place, jget_str(item, "authority"), phone,
+				                sizeof(phone));
+			snprintf(state, sizeof(state), "NOT DELIVERED%s%s%s%s", how ? ": " : "",
+			         how ? how : "", phone[0] ? ", phone " : "", phone);
+		}
 		/* The receipt (SPEC section 5, v2), when the server reports one. */
 		const json_t *confirmed = json_object_get(item, "receipt");
 		if (json_is_object(confirmed))

@@ -168,32 +168,6 @@ static void details_absence_reported(struct session *session, const struct centr
 	         reason ? format_notify_reason(reason) : "", reason ? ")" : "");
 }
 
-/* The phone number the centre keeps for an authority (centres' "authorities[].phone"), or "". */
-static void authority_phone(struct session *session, const struct centre_ref *centre,
-                            const char *authority, char *out, size_t outlen)
-{
-	char escaped[PATH_PART_SIZE], path[512];
-	json_t *known = NULL;
-	out[0] = '\0';
-	if (authority == NULL || !path_escape(centre->id, escaped) ||
-	    !path_format(path, sizeof(path), "/v1/centres/%s", escaped))
-		return;
-	bool was_quiet = session->quiet;
-	session->quiet = true;
-	int rc = session_get_cached(session, path, &known);
-	session->quiet = was_quiet;
-	if (rc != RC_OK)
-		return;
-	size_t index;
-	const json_t *entry;
-	json_array_foreach(json_object_get(known, "authorities"), index, entry)
-	{
-		const char *kind = jget_str(entry, "kind"), *phone = jget_str(entry, "phone");
-		if (kind && phone && strcmp(kind, authority) == 0)
-			snprintf(out, outlen, "%s", phone);
-	}
-}
-
 static void details_notification_failing(struct session *session, const struct centre_ref *centre,
                                          const json_t *details, char *out, size_t outlen)
 {

@@ -48,4 +48,9 @@ const json_t *resident_find(struct session *session, const struct centre_ref *ce
 /* The same from a resident object. */
 void resident_label_of(const json_t *resident, char *out, size_t outlen);
 
+/* The phone number centre keeps for authority ("police"...; the centre's authorities[].phone),
+ * "" when none or unknown (quiet). */
+void authority_phone(struct session *session, const struct centre_ref *centre,
+                     const char *authority, char *out, size_t outlen);
+
 #endif

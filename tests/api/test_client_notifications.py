@@ -56,6 +56,11 @@ def test_notifications_show_resident_state_and_phone(rc):
     lines = [x for x in out.splitlines() if "notification_failing" in x]
     police = [x for x in lines if "police cannot be reached" in x]
     assert police and "phone them at +45 72 58 14 48" in police[0], lines
+    # And the notification itself says it is failing, with the number.
+    code, out, err = rc.client(centre.staff_cn, "notifications", "--absence", str(absence["id"]))
+    assert code == 0, err
+    line = [x for x in out.splitlines() if "police" in x][0]
+    assert "NOT DELIVERED: failing, phone +45 72 58 14 48" in line, line
     # An authority without a number is still to be phoned, without one shown.
     others = [x for x in lines if "police" not in x]
     assert others and all(x.rstrip().endswith("phone them") or "phone them  " in x
