@@ -50,14 +50,17 @@ static bool dir_path(enum offline_dir which, char out[OFFLINE_PATH_SIZE], bool c
 	else if (home != NULL && home[0] == '/')
 		n = snprintf(out, OFFLINE_PATH_SIZE, "%s/%s/%s", home, fallback, tail);
 	else {
-		fprintf(stderr,
-		        "rollcall: neither $%s nor $HOME is set: nowhere to keep offline "
-		        "rounds\n",
-		        variable);
+		/* Said only when something is to be kept: a listing finds nothing, quietly. */
+		if (create)
+			fprintf(stderr,
+			        "rollcall: neither $%s nor $HOME is set: nowhere to keep offline "
+			        "rounds\n",
+			        variable);
 		return false;
 	}
 	if (n < 0 || n >= OFFLINE_PATH_SIZE) {
-		fprintf(stderr, "rollcall: the path of $%s is too long\n", variable);
+		if (create)
+			fprintf(stderr, "rollcall: the path of $%s is too long\n", variable);
 		return false;
 	}
 	return !create || make_dirs(out);
