@@ -113,7 +113,7 @@ static const struct command commands[] = {
 	 "with their deliveries, incidents, alerts, allowances and the audit trail. The export\n"
 	 "itself is recorded in the audit trail. A case number is looked for among the residents\n"
 	 "enrolled today (or on --on DATE); id:N names a resident by id, enrolled or not.\n"
-	 "\nExample:\n  rollcall export UMI-2026-0042 > UMI-2026-0042.json",
+	 "\nExample:\n  rollcall export TON-2026-0001 > TON-2026-0001.json",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_ON), 1, 1},
 	{"resident add", cmd_resident_add,
 	 "resident add CASE --given NAME --family NAME --born DATE --arrival DATE [--centre ID] "
@@ -146,7 +146,8 @@ static const struct command commands[] = {
 	 "move a resident to another centre (managers)",
 	 "Records that the resident lives at CENTRE from DATE (default today): the stay at the\n"
 	 "old centre ends the day before.\n"
-	 "\nExample:\n  rollcall resident move TON-2026-0001 sandholm --on 2026-12-01",
+	 "\nExample (the demo has one centre, tonder: a move needs a second one of yours):\n"
+	 "  rollcall resident move TON-2026-0001 sandholm --on 2026-12-01",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_ON), 2, 2},
 	{"resident depart", cmd_resident_depart, "resident depart CASE|id:N DATE",
 	 "record a resident's departure (managers)",
@@ -216,7 +217,7 @@ static const struct command commands[] = {
 	 "disable an account (administrators)",
 	 "Disables the account: its certificate is refused from now on, on connections already\n"
 	 "open too. Nothing is deleted.\n"
-	 "\nExample:\n  rollcall account disable tonder-staff",
+	 "\nExample:\n  rollcall account disable tonder-anna",
 	 0, 1, 1},
 	{"audit", cmd_audit,
 	 "audit [--resident CASE|id:N] [--account CN] [--from INSTANT] [--to INSTANT] [--limit N]",

@@ -24,7 +24,7 @@ def account(office, cn):
 @pytest.mark.parametrize("command, example", [
     (["accounts"], "rollcall accounts"),
     (["account", "add"], "rollcall account add tonder-anna --role staff --centre tonder"),
-    (["account", "disable"], "rollcall account disable tonder-staff"),
+    (["account", "disable"], "rollcall account disable tonder-anna"),
     (["audit"], "rollcall audit --resident TON-2026-0001"),
     (["export"], "rollcall export "),
 ])

@@ -24,7 +24,7 @@ def test_help_has_a_demo_example(office, command):
     code, out, err = office.client(office.manager, "resident", command, "--help")
     assert code == 0, err
     assert f"usage: rollcall resident {command}" in out
-    assert "Example:" in out and "rollcall resident " + command + " TON-2026-0" in out, out
+    assert "Example" in out and "rollcall resident " + command + " TON-2026-0" in out, out
 
 
 def test_resident_alone_lists_its_commands(office):
