@@ -76,10 +76,17 @@ int cmd_resident_edit(struct session *session, const struct cmd_args *args)
 	if (family != NULL)
 		json_object_set_new(body, "family_name", json_string(family));
 	if (accounted_text != NULL) {
-		/* Local times are read in the terminal's zone here: the resident's centre is not
-		 * known before the lookup, and RFC 3339 is exact anyway. */
+		/* A local time is the resident's centre's: look the resident up first (the
+		 * lookup is kept for the run, so change_resident does not repeat it for a case
+		 * number). */
+		long long id;
+		json_t *found = NULL;
+		struct centre_ref centre;
 		char accounted[INSTANT_TEXT_SIZE];
-		if (!office_instant_option(args, OPT_ACCOUNTED_FOR_AT, NULL, accounted, &rc)) {
+		rc = office_resident(session, args, args->positional[0], &id, &found, &centre);
+		json_decref(found);
+		if (rc != RC_OK || !office_instant_option(args, OPT_ACCOUNTED_FOR_AT,
+		                                          centre.timezone, accounted, &rc)) {
 			json_decref(body);
 			return rc;
 		}

@@ -131,9 +131,14 @@ def test_edit_changes_the_names(office):
     now = office.get(f"/v1/residents/{r['id']}")
     assert (now["given_name"], now["family_name"]) == ("Amena", "Haidary")
     code, out, err = office.client(office.manager, "--json", "resident", "edit",
-                                   r["case_number"], "--family", "Haidari")
+                                   r["case_number"], "--family", "Haidari",
+                                   "--accounted-for-at", "2026-07-01 08:00",
+                                   env={"TZ": "America/New_York"})
     assert code == 0, err
-    assert office.json_of(out)["family_name"] == "Haidari"
+    body = office.json_of(out)
+    assert body["family_name"] == "Haidari"
+    # Local time is the centre's (summer time, UTC+2), whatever the terminal's zone.
+    assert body["accounted_for_at"].startswith("2026-07-01T06:00:00"), body
 
 
 def test_edit_mistakes_and_refusal(office):
