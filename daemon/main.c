@@ -40,7 +40,8 @@ static const char usage[] =
     "  -h, --help            show this help\n"
     "  -V, --version         show the version and the schema it needs\n"
     "\n"
-    "Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level;\n"
+    "Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level (and closes\n"
+    "connections whose certificate no longer verifies);\n"
     "SIGTERM or SIGINT stop accepting connections, finish requests in flight and exit.\n";
 
 static int64_t drain_started_us;
