@@ -124,6 +124,18 @@ static void details_turning_18(struct session *session, const struct centre_ref 
 	         date ? " on " : "", date ? date : "");
 }
 
+static void details_notification_unconfirmed(struct session *session,
+                                             const struct centre_ref *centre, const json_t *details,
+                                             char *out, size_t outlen)
+{
+	(void)session;
+	(void)centre;
+	char authority[64];
+	jget_text(details, "authority", authority, sizeof(authority));
+	snprintf(out, outlen, "%s has not confirmed receipt: phone them",
+	         authority[0] ? authority : "an authority");
+}
+
 /* Indexed by enum alert_kind: every kind the API knows has its words. */
 static const details_fn alert_describers[ALERT_KIND_COUNT] = {
     [ALERT_RESIDENT_ABSENT] = details_resident_absent,
@@ -132,7 +144,18 @@ static const details_fn alert_describers[ALERT_KIND_COUNT] = {
     [ALERT_NOTIFICATION_FAILING] = details_notification_failing,
     [ALERT_RESIDENT_RETURNED] = details_resident_returned,
     [ALERT_TURNING_18] = details_turning_18,
+    [ALERT_NOTIFICATION_UNCONFIRMED] = details_notification_unconfirmed,
 };
+
+/* The alert's priority as shown: URGENT in capitals so that it stands out in a list. */
+static void alert_priority(const json_t *alert, char *out, size_t outlen)
+{
+	const char *priority = jget_str(alert, "priority");
+	if (priority != NULL && strcmp(priority, "urgent") == 0)
+		snprintf(out, outlen, "URGENT");
+	else
+		snprintf(out, outlen, "%s", priority ? priority : "");
+}
 
 /* The alert's details in words; unknown kinds show their details as JSON. */
 static void alert_details(struct session *session, const struct centre_ref *centre,
@@ -187,11 +210,11 @@ int cmd_alerts(struct session *session, const struct cmd_args *args)
 		return rc;
 	}
 
-	static const char *const headers[] = {"ID",       "RAISED", "KIND",
+	static const char *const headers[] = {"ID",       "RAISED", "PRIORITY", "KIND",
 	                                      "RESIDENT", "STATE",  "DETAILS"};
-	static const enum table_align align[] = {TABLE_RIGHT, TABLE_LEFT, TABLE_LEFT,
+	static const enum table_align align[] = {TABLE_RIGHT, TABLE_LEFT, TABLE_LEFT, TABLE_LEFT,
 	                                         TABLE_LEFT,  TABLE_LEFT, TABLE_LEFT};
-	struct table *table = table_new(6, headers, align);
+	struct table *table = table_new(7, headers, align);
 	char *text = NULL;
 	if (table == NULL)
 		goto out_of_memory;
@@ -199,15 +222,16 @@ int cmd_alerts(struct session *session, const struct cmd_args *args)
 	json_t *alert;
 	json_array_foreach(alerts, index, alert)
 	{
-		char id[32], raised[ZONE_TEXT_SIZE], kind[64], resident[300], state[160],
-		    details[600];
+		char id[32], raised[ZONE_TEXT_SIZE], priority[16], kind[64], resident[300],
+		    state[160], details[600];
 		jget_text(alert, "id", id, sizeof(id));
 		zone_format_instant(centre.timezone, jget_str(alert, "raised_at"), raised);
+		alert_priority(alert, priority, sizeof(priority));
 		jget_text(alert, "kind", kind, sizeof(kind));
 		alert_resident(session, &centre, alert, resident, sizeof(resident));
 		alert_state(alert, state, sizeof(state));
 		alert_details(session, &centre, alert, details, sizeof(details));
-		const char *cells[] = {id, raised, kind, resident, state, details};
+		const char *cells[] = {id, raised, priority, kind, resident, state, details};
 		if (!table_add_row(table, cells))
 			goto out_of_memory;
 	}
@@ -312,7 +336,7 @@ static const struct {
 static bool print_alert_line(struct watch *watch, const json_t *alert, enum stream_event event)
 {
 	struct session *session = watch->session;
-	char when[ZONE_TEXT_SIZE], resident[300], details[600], id[32], kind[64];
+	char when[ZONE_TEXT_SIZE], resident[300], details[600], id[32], kind[64], priority[16];
 	const char *raised = jget_str(alert, "raised_at");
 	const char *announced = jget_str(alert, "last_announced_at");
 	bool again = raised && announced && strcmp(raised, announced) != 0;
@@ -325,6 +349,7 @@ static bool print_alert_line(struct watch *watch, const json_t *alert, enum stre
 	zone_format_instant(watch->centre.timezone, at, when);
 	jget_text(alert, "kind", kind, sizeof(kind));
 	jget_text(alert, "id", id, sizeof(id));
+	alert_priority(alert, priority, sizeof(priority));
 	alert_resident(session, &watch->centre, alert, resident, sizeof(resident));
 	alert_details(session, &watch->centre, alert, details, sizeof(details));
 
@@ -339,7 +364,8 @@ static bool print_alert_line(struct watch *watch, const json_t *alert, enum stre
 	if (event == STREAM_ALERT && jget_str(alert, "escalated_at") &&
 	    !jget_str(alert, "acked_at"))
 		snprintf(state + strlen(state), sizeof(state) - strlen(state), " ESCALATED");
-	snprintf(line, sizeof(line), "%s  %s%s  %s%s%s  [alert %s]", when, kind, state, resident,
+	snprintf(line, sizeof(line), "%s  %s%s%s%s  %s%s%s  [alert %s]", when,
+	         priority[0] ? priority : "", priority[0] ? " " : "", kind, state, resident,
 	         resident[0] && details[0] ? ": " : "", details, id);
 	char *clean = format_clean(line);
 	if (clean == NULL)

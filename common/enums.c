@@ -16,10 +16,16 @@ const char *const enum_alert_kinds[ALERT_KIND_COUNT + 1] = {
     [ALERT_NOTIFICATION_FAILING] = "notification_failing",
     [ALERT_RESIDENT_RETURNED] = "resident_returned",
     [ALERT_TURNING_18] = "turning_18",
+    [ALERT_NOTIFICATION_UNCONFIRMED] = "notification_unconfirmed",
     [ALERT_KIND_COUNT] = NULL,
 };
 
-const char *const enum_roles[] = {"staff", "oncall", "manager", "admin", "authority", NULL};
+const char *const enum_alert_priorities[] = {"urgent", "normal", "info", NULL};
+
+const char *const enum_channel_kinds[] = {"email", "webhook", NULL};
+
+const char *const enum_roles[] = {"staff",     "oncall",  "manager", "admin",
+                                  "authority", "metrics", NULL};
 
 const char *const enum_authority_kinds[] = {"municipality", "police", "immigration", NULL};
 
@@ -27,6 +33,8 @@ const struct enum_table enum_tables[] = {
     {"observation_statuses", enum_observation_statuses},
     {"excuse_reasons", enum_excuse_reasons},
     {"alert_kinds", enum_alert_kinds},
+    {"alert_priorities", enum_alert_priorities},
+    {"channel_kinds", enum_channel_kinds},
     {"roles", enum_roles},
     {"authority_kinds", enum_authority_kinds},
     {NULL, NULL},

@@ -512,6 +512,13 @@ int alert_hub_apply_scope(struct alert_hub *hub, const char *cn, const json_t *s
 	return ended;
 }
 
+void alert_hub_each_centre(const struct alert_hub *hub,
+                           void (*fn)(void *arg, const char *centre, int watchers), void *arg)
+{
+	for (const struct centre *c = hub->centres; c; c = c->next)
+		fn(arg, c->id, c->count);
+}
+
 /* ---- live events ---- */
 
 static void fetch_start(struct alert_hub *hub);

@@ -31,5 +31,9 @@ void alert_hub_suspend_account(struct alert_hub *hub, const char *cn);
  * how many were ended. */
 int alert_hub_apply_scope(struct alert_hub *hub, const char *cn, const json_t *scope,
                           const char *outcome);
+/* Calls fn once per centre that has had a watcher on this instance, with its watchers now
+ * (possibly 0), for /metrics. */
+void alert_hub_each_centre(const struct alert_hub *hub,
+                           void (*fn)(void *arg, const char *centre, int watchers), void *arg);
 
 #endif

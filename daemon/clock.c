@@ -40,9 +40,36 @@ bool clock_is_test(void)
 	return test_mode;
 }
 
+static struct {
+	void (*fn)(void *arg);
+	void *arg;
+} watchers[CLOCK_WATCHERS];
+
+bool clock_watch(void (*fn)(void *arg), void *arg)
+{
+	for (size_t i = 0; i < CLOCK_WATCHERS; i++) {
+		if (!watchers[i].fn) {
+			watchers[i].fn = fn;
+			watchers[i].arg = arg;
+			return true;
+		}
+	}
+	return false;
+}
+
+void clock_unwatch(void (*fn)(void *arg), void *arg)
+{
+	for (size_t i = 0; i < CLOCK_WATCHERS; i++)
+		if (watchers[i].fn == fn && watchers[i].arg == arg)
+			watchers[i].fn = NULL, watchers[i].arg = NULL;
+}
+
 void clock_set_us(int64_t us)
 {
 	test_now_us = us;
+	for (size_t i = 0; i < CLOCK_WATCHERS; i++)
+		if (watchers[i].fn)
+			watchers[i].fn(watchers[i].arg);
 }
 
 int64_t clock_now_us(void)

@@ -13,7 +13,14 @@
 
 void clock_use_test(bool enabled);
 bool clock_is_test(void);
-void clock_set_us(int64_t us);    /* test clock only */
+void clock_set_us(int64_t us); /* test clock only; tells the watchers below */
+
+/* Calls fn(arg) after every clock_set_us (PUT /v1/clock, or another instance's NOTIFY), so that
+ * timers of the daemon's own (not the database's due events) follow the one clock. At most
+ * CLOCK_WATCHERS; false when full. */
+#define CLOCK_WATCHERS 4
+bool clock_watch(void (*fn)(void *arg), void *arg) __attribute__((warn_unused_result));
+void clock_unwatch(void (*fn)(void *arg), void *arg);
 int64_t clock_now_us(void);       /* microseconds since the Unix epoch */
 int64_t clock_monotonic_us(void); /* for durations and timeouts, never for the rules */
 

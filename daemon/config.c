@@ -27,6 +27,7 @@ enum config_type {
 	CT_INT,         /* int within min..max */
 	CT_LONG,        /* long within min..max */
 	CT_LOG_LEVEL,   /* error, warn, info, debug */
+	CT_LOG_FORMAT,  /* text, json */
 	CT_TLS_VERSION, /* 1.2 or 1.3: stored as 12 or 13 */
 };
 
@@ -65,10 +66,22 @@ enum config_key_flags {
 	    "HTTP proxy the webhooks to the authorities go through (`http://host:port`, as "       \
 	    "municipal networks may require): a CONNECT tunnel, TLS still end to end. The "        \
 	    "environment's `https_proxy` is never used.")                                          \
+	KEY(smtp_relay, CT_STRING, 0, smtp_relay, 0, 0, NULL, "none",                              \
+	    "Mail relay for the on-call e-mail channels, `host:port` (plain SMTP; STARTTLS when "  \
+	    "the relay offers it). Without it, e-mail channels fail and say so.")                  \
+	KEY(smtp_from, CT_STRING, 0, smtp_from, 0, 0, NULL, "`rollcalld@<hostname>`",              \
+	    "Sender address of the on-call e-mails (envelope and `From:`).")                       \
+	KEY(smtp_ca, CT_PATH, 0, smtp_ca, 0, 0, NULL, "system CA store",                           \
+	    "PEM CA bundle trusted for the relay's STARTTLS certificate instead of the system "    \
+	    "store.")                                                                              \
 	KEY(test_clock, CT_BOOL, 0, test_clock, 0, 0, "false", NULL,                               \
 	    "Tests only: the clock stands still until `PUT /v1/clock` sets it.")                   \
 	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                     \
 	    "`error`, `warn`, `info` or `debug`. Residents' names are logged at `debug` only.")    \
+	KEY(log_format, CT_LOG_FORMAT, CK_RELOAD, log_format, 0, 0, "text", NULL,                  \
+	    "`text` (one line: instant, `rollcalld[pid]`, level, message) or `json` (one JSON "    \
+	    "object per line: `ts`, `level`, `pid`, `msg`, and `request_id` and `account` when "   \
+	    "the line is about a request).")                                                       \
 	KEY(db_pool_size, CT_INT, 0, db_pool_size, 1, 256, "4", NULL,                              \
 	    "PostgreSQL connections for requests, the timing engine and the sender; with 3 or "    \
 	    "more the timing engine works through a backlog on two at once.")                      \
@@ -384,6 +397,10 @@ static bool key_set(struct load_state *state, const struct config_key *key, cons
 			return bad_value(state, key, line, "expected error, warn, info or debug");
 		return true;
 	}
+	case CT_LOG_FORMAT:
+		if (!log_format_parse(value, field))
+			return bad_value(state, key, line, "expected text or json");
+		return true;
 	}
 	return bad_value(state, key, line, "unknown key type");
 }
@@ -484,6 +501,42 @@ static bool set_instance_name_default(struct config *config)
 	return config->instance_name != NULL;
 }
 
+/* smtp_relay is host:port (a name or IPv4 address, or [v6]); smtp_from one plain address, so
+ * that neither can smuggle anything into the SMTP dialogue or a header. */
+static bool check_smtp(struct load_state *state)
+{
+	const char *relay = state->config.smtp_relay;
+	if (relay != NULL) {
+		const char *colon = strrchr(relay, ':');
+		char *end = NULL;
+		long port = colon ? strtol(colon + 1, &end, 10) : 0;
+		bool host_ok = colon != NULL && colon > relay;
+		for (const char *p = relay; host_ok && p < colon; p++)
+			host_ok = isalnum((unsigned char)*p) || strchr(".-[]:", *p) != NULL;
+		if (!host_ok || end == NULL || *end != '\0' || end == colon + 1 || port < 1 ||
+		    port > 65535) {
+			record_error(state, -1, "%s: smtp_relay must be host:port, not '%s'",
+			             state->path, relay);
+			return false;
+		}
+	}
+	const char *from = state->config.smtp_from;
+	if (from != NULL) {
+		const char *at = strchr(from, '@');
+		bool ok = at != NULL && at > from && at[1] != '\0' && strchr(at + 1, '@') == NULL;
+		for (const char *p = from; ok && *p; p++)
+			ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
+			     strchr("<>()[],;:\\\"", *p) == NULL;
+		if (!ok) {
+			record_error(state, -1,
+			             "%s: smtp_from must be one address (name@domain), not '%s'",
+			             state->path, from);
+			return false;
+		}
+	}
+	return true;
+}
+
 bool config_load(const char *path, struct config *out, char *errbuf, size_t errlen)
 {
 	struct load_state state = {.path = path};
@@ -522,6 +575,8 @@ bool config_load(const char *path, struct config *out, char *errbuf, size_t errl
 			goto failed;
 		}
 	}
+	if (!check_smtp(&state))
+		goto failed;
 	if (state.config.instance_name == NULL && !set_instance_name_default(&state.config)) {
 		record_error(&state, -1, "%s: out of memory", path);
 		goto failed;
@@ -576,6 +631,8 @@ static bool key_equal(const struct config *a, const struct config *b, const stru
 		return *(const long *)fa == *(const long *)fb;
 	case CT_LOG_LEVEL:
 		return *(const enum log_level *)fa == *(const enum log_level *)fb;
+	case CT_LOG_FORMAT:
+		return *(const enum log_format *)fa == *(const enum log_format *)fb;
 	case CT_TLS_VERSION:
 		return *(const int *)fa == *(const int *)fb;
 	}
@@ -625,6 +682,9 @@ static void type_text(const struct config_key *key, char *out, size_t out_size)
 		return;
 	case CT_LOG_LEVEL:
 		snprintf(out, out_size, "level");
+		return;
+	case CT_LOG_FORMAT:
+		snprintf(out, out_size, "format");
 		return;
 	case CT_TLS_VERSION:
 		snprintf(out, out_size, "TLS version");

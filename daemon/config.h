@@ -19,8 +19,12 @@ struct config {
 	char *bootstrap_admin;                       /* may be NULL */
 	char *webhook_ca;                            /* may be NULL: system store */
 	char *webhook_proxy;                         /* may be NULL: webhooks go direct */
+	char *smtp_relay;                            /* may be NULL: e-mail channels fail */
+	char *smtp_from;                             /* may be NULL: rollcalld@<hostname> */
+	char *smtp_ca;                               /* may be NULL: system store */
 	bool test_clock;
 	enum log_level log_level;
+	enum log_format log_format;
 	int db_pool_size;        /* db_pool_size, default 4 */
 	int max_connections;     /* max_connections, default 10000 */
 	long max_body_bytes;     /* max_body_bytes, default 1 MiB */
@@ -45,7 +49,8 @@ void config_free(struct config *config);
 extern const char *const config_key_names[];
 
 /* For SIGHUP: true if `loaded` changes keys that only a restart applies (every key except
- * tls_cert, tls_key, tls_ca, tls_crl, tls_min_version, log_level, webhook_ca); their names,
+ * tls_cert, tls_key, tls_ca, tls_crl, tls_min_version, log_level, log_format, webhook_ca); their
+ * names,
  * comma-separated, go to out so the log can say which changes wait for a restart. */
 bool config_restart_keys(const struct config *running, const struct config *loaded, char *out,
                          size_t out_size);

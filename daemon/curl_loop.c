@@ -308,6 +308,11 @@ bool curl_loop_add(struct curl_loop *loop, CURL *easy, curl_loop_done_fn done, v
 	return true;
 }
 
+struct event_base *curl_loop_base(const struct curl_loop *loop)
+{
+	return loop->base;
+}
+
 void curl_loop_cancel(struct curl_loop *loop, CURL *easy)
 {
 	struct curl_loop_transfer *t = transfer_of(easy);

@@ -17,6 +17,9 @@ void curl_loop_global_cleanup(void);
 
 struct curl_loop *curl_loop_new(struct event_base *base);
 
+/* The loop's event base, for callers' own timers beside their transfers. */
+struct event_base *curl_loop_base(const struct curl_loop *loop);
+
 /* Removes every transfer still running without calling its callback (their easy handles stay
  * the callers'), then frees the multi handle and every event. Callers cancel theirs first or
  * never touch them through the loop again. */

@@ -13,6 +13,7 @@ struct due_engine;
 struct alert_hub;
 struct sender;
 struct curl_loop;
+struct cert_expiry;
 
 struct daemon {
 	struct event_base *base;
@@ -23,6 +24,7 @@ struct daemon {
 	struct alert_hub *alerts; /* issue 4: SSE watchers per centre (alert_hub.c) */
 	struct sender *sender;    /* issue 5: webhook delivery (sender.c) */
 	struct curl_loop *curl;   /* outgoing transfers: webhooks, mail (curl_loop.c) */
+	struct cert_expiry *cert; /* expiry warnings of the TLS files (cert_expiry.c) */
 	bool draining;            /* SIGTERM received */
 };
 

@@ -8,7 +8,7 @@ struct request;
 /* handlers_core.c */
 void handle_healthz(struct request *req);   /* 200 {"status":"ok"} without touching the DB */
 void handle_readyz(struct request *req);    /* 200, or 503 when PostgreSQL is unreachable */
-void handle_metrics(struct request *req);   /* admin: Prometheus text (api op "metrics_auth") */
+void handle_metrics(struct request *req);   /* admin, metrics: Prometheus text (api op "metrics") */
 void handle_clock_get(struct request *req); /* op "clock_get" */
 void handle_clock_put(struct request *req); /* op "clock_set", then due_engine_run_now */
 

@@ -5,11 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cert_expiry.h"
 #include "clock.h"
+#include "config.h"
 #include "daemon.h"
 #include "db.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics_text.h"
 #include "request.h"
 #include "server.h"
 
@@ -35,63 +38,39 @@ void handle_readyz(struct request *req)
 		request_reply_error(req, 503, "overloaded", "the database queue is full", NULL);
 }
 
-static void metrics_authorised(struct request *req, int status, json_t *body)
+/* api() has checked the role (admin or metrics) and answered metrics_snapshot() from the same
+ * statement: one round trip through the pool, off the event loop's back. */
+static void metrics_answered(struct request *req, int status, json_t *body)
 {
 	if (request_reply_unless_ok(req, status, body))
 		return;
-	struct server_stats s;
-	struct db_stats db;
-	server_stats(daemon_state->server, &s);
-	db_pool_stats(daemon_state->db, &db);
-	char text[4096];
-	int len =
-	    snprintf(text, sizeof text,
-	             "# TYPE rollcall_http_requests_total counter\n"
-	             "rollcall_http_requests_total %llu\n"
-	             "# TYPE rollcall_http_responses_total counter\n"
-	             "rollcall_http_responses_total{class=\"2xx\"} %llu\n"
-	             "rollcall_http_responses_total{class=\"4xx\"} %llu\n"
-	             "rollcall_http_responses_total{class=\"5xx\"} %llu\n"
-	             "# TYPE rollcall_http_request_duration_seconds_sum counter\n"
-	             "rollcall_http_request_duration_seconds_sum %llu.%06llu\n"
-	             "# TYPE rollcall_http_connections gauge\n"
-	             "rollcall_http_connections %d\n"
-	             "# TYPE rollcall_http_connection_cap gauge\n"
-	             "rollcall_http_connection_cap %d\n"
-	             "# TYPE rollcall_http_connections_closed_total counter\n"
-	             "rollcall_http_connections_closed_total{why=\"over_cap\"} %llu\n"
-	             "rollcall_http_connections_closed_total{why=\"evicted\"} %llu\n"
-	             "rollcall_http_connections_closed_total{why=\"handshake_timeout\"} "
-	             "%llu\n"
-	             "rollcall_http_connections_closed_total{why=\"revoked\"} %llu\n"
-	             "# TYPE rollcall_http_accept_pauses_total counter\n"
-	             "rollcall_http_accept_pauses_total %llu\n"
-	             "# TYPE rollcall_http_in_flight gauge\n"
-	             "rollcall_http_in_flight %d\n"
-	             "# TYPE rollcall_alert_streams gauge\n"
-	             "rollcall_alert_streams %d\n"
-	             "# TYPE rollcall_db_connections_up gauge\n"
-	             "rollcall_db_connections_up %d\n"
-	             "# TYPE rollcall_db_busy gauge\n"
-	             "rollcall_db_busy %d\n"
-	             "# TYPE rollcall_db_queued gauge\n"
-	             "rollcall_db_queued %d\n"
-	             "# TYPE rollcall_db_queries_total counter\n"
-	             "rollcall_db_queries_total %llu\n"
-	             "# TYPE rollcall_db_failures_total counter\n"
-	             "rollcall_db_failures_total %llu\n",
-	             s.requests, s.responses_2xx, s.responses_4xx, s.responses_5xx,
-	             s.duration_us_total / 1000000, s.duration_us_total % 1000000, s.connections,
-	             s.connection_cap, s.connections_refused, s.connections_evicted,
-	             s.handshake_timeouts, s.connections_revoked, s.accept_pauses, s.in_flight,
-	             s.streams, db.connections_up, db.busy, db.queued, db.queries, db.failures);
-	request_reply_text(req, 200, "text/plain; version=0.0.4", text,
-	                   len > 0 && (size_t)len < sizeof text ? (size_t)len : 0);
+	struct daemon *d = daemon_state;
+	struct metrics_inputs in = {
+	    .db_pool_size = d->config->db_pool_size,
+	    .alerts = d->alerts,
+	    .now_us = clock_now_us(),
+	    .snapshot = body,
+	};
+	server_stats(d->server, &in.server);
+	db_pool_stats(d->db, &in.db);
+	if (d->sender)
+		sender_stats(d->sender, &in.sender);
+	if (d->cert)
+		in.expiry = *cert_expiry_instants(d->cert);
+	size_t len = 0;
+	char *text = metrics_text(&in, &len);
+	if (!text) {
+		log_error("req=%s metrics: out of memory writing the text", req->id);
+		request_reply_error(req, 500, "internal", "the metrics could not be written", NULL);
+		return;
+	}
+	request_reply_text(req, 200, "text/plain; version=0.0.4", text, len);
+	free(text);
 }
 
 void handle_metrics(struct request *req)
 {
-	request_api_call(req, "metrics_auth", NULL, metrics_authorised);
+	request_api_call(req, "metrics", NULL, metrics_answered);
 }
 
 static void clock_answer(struct request *req)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cert_expiry.h"
 #include "clock.h"
 #include "config.h"
 #include "curl_loop.h"
@@ -17,6 +18,7 @@
 #include "listener_guard.h"
 #include "log.h"
 #include "revocation.h"
+#include "metrics.h"
 #include "schema_manifest.h"
 #include "schema_migrate.h"
 #include "server.h"
@@ -114,6 +116,10 @@ static void reload(void)
 		fresh.tls_crl = old[3], fresh.webhook_ca = old[4];
 		log_set_level(fresh.log_level);
 		c->log_level = fresh.log_level;
+		log_set_format(fresh.log_format);
+		c->log_format = fresh.log_format;
+		if (daemon_state->cert)
+			cert_expiry_reload(daemon_state->cert);
 		if (daemon_state->sender && !sender_reload_ca(daemon_state->sender))
 			log_error("reload: the webhook CA bundle could not be reloaded");
 	} else {
@@ -162,6 +168,10 @@ static int run(struct config *config)
 	d.server = server_new(&d);
 	if (!d.server)
 		goto done;
+	(void)metrics_check_routes(); /* logs when the route tables outgrow the counters */
+	d.cert = cert_expiry_new(&d);
+	if (!d.cert)
+		goto done;
 	d.due = due_engine_new(&d);
 	d.alerts = alert_hub_new(&d);
 	d.curl = curl_loop_new(d.base);
@@ -197,6 +207,7 @@ done:
 	if (d.due)
 		due_engine_free(d.due);
 	server_free(d.server);
+	cert_expiry_free(d.cert);
 	if (sig_term)
 		event_free(sig_term);
 	if (sig_int)
@@ -261,6 +272,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(config.log_level);
+	log_set_format(config.log_format);
 	/* Once, before any thread exists (curl's resolver threads come later). */
 	if (!curl_loop_global_init(err, sizeof err)) {
 		fprintf(stderr, "rollcalld: %s\n", err);

@@ -4,6 +4,7 @@
 #include "router.h"
 
 #include <event2/http.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,12 +90,66 @@ const struct route *router_match(const char *method, const char *path, json_t **
 	return NULL;
 }
 
+#define TABLE_COUNT (sizeof route_tables / sizeof route_tables[0])
+
+/* The length of each table (its entries before the method == NULL end), counted once: the
+ * tables are constant, and router_route_index runs for every finished request. Only the event
+ * loop thread calls in here. */
+static const size_t *table_lengths(void)
+{
+	static size_t lengths[TABLE_COUNT];
+	static bool counted;
+	if (!counted) {
+		for (size_t t = 0; t < TABLE_COUNT; t++)
+			while (route_tables[t][lengths[t]].method)
+				lengths[t]++;
+		counted = true;
+	}
+	return lengths;
+}
+
+size_t router_route_count(void)
+{
+	const size_t *lengths = table_lengths();
+	size_t n = 0;
+	for (size_t t = 0; t < TABLE_COUNT; t++)
+		n += lengths[t];
+	return n;
+}
+
+const struct route *router_route_at(size_t index)
+{
+	const size_t *lengths = table_lengths();
+	for (size_t t = 0; t < TABLE_COUNT; t++) {
+		if (index < lengths[t])
+			return &route_tables[t][index];
+		index -= lengths[t];
+	}
+	return NULL;
+}
+
+size_t router_route_index(const struct route *route)
+{
+	const size_t *lengths = table_lengths();
+	size_t base = 0;
+	for (size_t t = 0; t < TABLE_COUNT; t++) {
+		/* Compared as addresses: relational operators between pointers into different
+		 * arrays are undefined. */
+		uintptr_t first = (uintptr_t)route_tables[t], at = (uintptr_t)route;
+		if (route && at >= first && at < first + lengths[t] * sizeof *route &&
+		    (at - first) % sizeof *route == 0)
+			return base + (at - first) / sizeof *route;
+		base += lengths[t];
+	}
+	return base;
+}
+
 void router_roles_literal(unsigned roles, char *out, size_t out_size)
 {
 	/* Bit i is enum_roles[i], the spelling accounts.role allows. */
 	_Static_assert(ROLE_STAFF == 1u << 0 && ROLE_ONCALL == 1u << 1 && ROLE_MANAGER == 1u << 2 &&
 	                   ROLE_ADMIN == 1u << 3 && ROLE_AUTHORITY == 1u << 4 &&
-	                   ROLE_ANY_ACCOUNT == (1u << 5) - 1,
+	                   ROLE_METRICS == 1u << 5 && ROLE_ANY_ACCOUNT == (1u << 6) - 1,
 	               "role bits follow enum_roles");
 	size_t used = (size_t)snprintf(out, out_size, "{");
 	bool first = true;

@@ -13,7 +13,9 @@ enum role_bits {
 	ROLE_MANAGER = 1u << 2,
 	ROLE_ADMIN = 1u << 3,
 	ROLE_AUTHORITY = 1u << 4,
-	ROLE_ANY_ACCOUNT = ROLE_STAFF | ROLE_ONCALL | ROLE_MANAGER | ROLE_ADMIN | ROLE_AUTHORITY,
+	ROLE_METRICS = 1u << 5, /* GET /metrics only: a Prometheus server's account */
+	ROLE_ANY_ACCOUNT =
+	    ROLE_STAFF | ROLE_ONCALL | ROLE_MANAGER | ROLE_ADMIN | ROLE_AUTHORITY | ROLE_METRICS,
 	ROLE_STAFF_PLUS = ROLE_STAFF | ROLE_ONCALL | ROLE_MANAGER | ROLE_ADMIN,
 };
 
@@ -51,6 +53,13 @@ extern const struct route routes_allowances[]; /* rates, sanctions, agreements, 
  * with *method_allowed = true when the path exists under another method (405). */
 const struct route *router_match(const char *method, const char *path, json_t **params,
                                  bool *method_allowed);
+
+/* Every route of the tables, numbered 0 .. router_route_count() - 1 in table order, so that
+ * per-route counters (metrics.c) are an array indexed without a search or an allocation. */
+size_t router_route_count(void);
+const struct route *router_route_at(size_t index); /* NULL when out of range */
+/* The number of a route of the tables; router_route_count() for NULL or any other pointer. */
+size_t router_route_index(const struct route *route);
 
 /* The role names of a bitmask in api()'s order, for the roles text[] parameter. */
 void router_roles_literal(unsigned roles, char *out, size_t out_size); /* "{staff,oncall}" */

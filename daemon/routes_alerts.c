@@ -61,6 +61,29 @@ static const struct field_spec alert_list_query[] = {
     {0},
 };
 
+/* {kind} of /v1/alert-kinds/{kind}: any short name; an unknown kind is answered 400 naming
+ * "kind" by SQL, which holds the list (alert_kinds). */
+static const struct field_spec alert_kind_path[] = {
+    {.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 64},
+    {0},
+};
+
+/* PUT /v1/alert-kinds/{kind}: any subset; null minutes turn the repeat or escalation off. */
+static const struct field_spec alert_kind_body[] = {
+    {.name = "priority", .type = FT_STRING, .enums = enum_alert_priorities},
+    {.name = "repeat_minutes", .type = FT_INT, .flags = F_NULLABLE, .min = 1, .max = 10080},
+    {.name = "escalate_minutes", .type = FT_INT, .flags = F_NULLABLE, .min = 1, .max = 10080},
+    {0},
+};
+
+/* GET /v1/centres/{id}/channel-deliveries */
+static const struct field_spec channel_delivery_query[] = {
+    {.name = "alert", .type = FT_ID},
+    {.name = "limit", .type = FT_INT, .min = 1, .max = 1000},
+    {.name = "after", .type = FT_STRING, .min = 1, .max = 32},
+    {0},
+};
+
 /* Who receives and acknowledges alerts: on-call staff and managers (admins too, who see every
  * centre). */
 #define ROLE_ALERTS (ROLE_ONCALL | ROLE_MANAGER | ROLE_ADMIN)
@@ -78,6 +101,13 @@ const struct route routes_alerts[] = {
     {"GET", "/v1/alerts", ROLE_ALERTS, "alert_list", NULL, alert_list_query, NULL, 0, NULL},
     {"POST", "/v1/alerts/{id}/ack", ROLE_ALERTS, "alert_ack", id_path, NULL, NULL,
      ROUTE_MUTATING | ROUTE_OPTIONAL_BODY, NULL},
+    {"GET", "/v1/alert-kinds", ROLE_ALERTS, "alert_kind_list", NULL, NULL, NULL, 0, NULL},
+    {"GET", "/v1/alert-kinds/{kind}", ROLE_ALERTS, "alert_kind_get", alert_kind_path, NULL, NULL, 0,
+     NULL},
+    {"PUT", "/v1/alert-kinds/{kind}", ROLE_ADMIN, "alert_kind_put", alert_kind_path, NULL,
+     alert_kind_body, ROUTE_MUTATING, NULL},
+    {"GET", "/v1/centres/{id}/channel-deliveries", ROLE_ALERTS, "channel_delivery_list",
+     centre_path, channel_delivery_query, NULL, 0, NULL},
     {"GET", "/v1/centres/{id}/alerts/stream", ROLE_ALERTS, "alert_stream_open", centre_path, NULL,
      NULL, 0, handle_alert_stream},
     {0},

@@ -142,6 +142,19 @@ static const struct field_spec authority_change[] = {
     {.name = NULL},
 };
 
+/* An on-call channel (SPEC section 10, Centres v2): "to" for e-mail, "url" and "secret" for a
+ * webhook; which fields go with which kind, the address forms and the secret's form are checked
+ * in SQL (oncall.sql), naming e.g. oncall_channels[1].secret. In a patch, a webhook without
+ * "secret" keeps the stored secret of its URL. */
+static const struct field_spec oncall_channel[] = {
+    {.name = "kind", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_channel_kinds},
+    {.name = "to", .type = FT_STRING, .min = 3, .max = 254},
+    {.name = "url", .type = FT_STRING, .min = 9, .max = 2000},
+    {.name = "secret", .type = FT_STRING, .min = 7, .max = 400},
+    {.name = "min_priority", .type = FT_STRING, .enums = enum_alert_priorities},
+    {.name = NULL},
+};
+
 /* The centre fields both create and patch take; the order of check times is checked in SQL. */
 #define CENTRE_FIELDS(authority_spec)                                                              \
 	{.name = "operator", .type = FT_STRING, .max = NAME_MAX_BYTES},                            \
@@ -150,11 +163,24 @@ static const struct field_spec authority_change[] = {
 	    {.name = "check_times", .type = FT_ARRAY, .item_type = FT_TIME, .min = 3, .max = 3},   \
 	    {.name = "grace_minutes", .type = FT_INT, .min = 0, .max = 1440},                      \
 	    {.name = "free_meals", .type = FT_BOOL},                                               \
-	    {.name = "repeat_minutes", .type = FT_INT, .min = 1, .max = 1440},                     \
-	    {.name = "escalate_minutes", .type = FT_INT, .min = 1, .max = 1440},                   \
+	    {.name = "repeat_minutes",                                                             \
+	     .type = FT_INT,                                                                       \
+	     .flags = F_NULLABLE,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = 1440},                                                                         \
+	    {.name = "escalate_minutes",                                                           \
+	     .type = FT_INT,                                                                       \
+	     .flags = F_NULLABLE,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = 1440},                                                                         \
+	    {.name = "authorities",                                                                \
+	     .type = FT_ARRAY,                                                                     \
+	     .item_type = FT_OBJECT,                                                               \
+	     .items = authority_spec,                                                              \
+	     .max = 3},                                                                            \
 	{                                                                                          \
-		.name = "authorities", .type = FT_ARRAY, .item_type = FT_OBJECT,                   \
-		.items = authority_spec, .max = 3                                                  \
+		.name = "oncall_channels", .type = FT_ARRAY, .item_type = FT_OBJECT,               \
+		.items = oncall_channel, .max = 16                                                 \
 	}
 
 /* POST /v1/centres: "id" is optional (generated "c<n>" when absent). */
@@ -172,24 +198,61 @@ static const struct field_spec centre_patch_body[] = {
     {.name = NULL},
 };
 
+/* Residents in one go-live import: a large centre's whole roll, well within max_body_bytes. */
+#define RESIDENT_IMPORT_MAX 1000
+
+/* A resident's record as created: who (before "centre" in POST /v1/residents, so that the
+ * first missing field named stays the same) and the stay. */
+#define RESIDENT_WHO_FIELDS                                                                        \
+	{.name = "case_number",                                                                    \
+	 .type = FT_STRING,                                                                        \
+	 .flags = F_REQUIRED,                                                                      \
+	 .min = 1,                                                                                 \
+	 .max = CASE_NUMBER_MAX},                                                                  \
+	    {.name = "given_name",                                                                 \
+	     .type = FT_STRING,                                                                    \
+	     .flags = F_REQUIRED,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = NAME_MAX_BYTES},                                                               \
+	    {.name = "family_name",                                                                \
+	     .type = FT_STRING,                                                                    \
+	     .flags = F_REQUIRED,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = NAME_MAX_BYTES},                                                               \
+	{                                                                                          \
+		.name = "date_of_birth", .type = FT_DATE, .flags = F_REQUIRED                      \
+	}
+#define RESIDENT_STAY_FIELDS                                                                       \
+	{.name = "arrival_date", .type = FT_DATE, .flags = F_REQUIRED},                            \
+	    {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},                      \
+	    {.name = "phase", .type = FT_INT, .min = 1, .max = 3},                                 \
+	{                                                                                          \
+		.name = "accounted_for_at", .type = FT_INSTANT, .flags = F_NULLABLE                \
+	}
+
 /* POST /v1/residents */
 static const struct field_spec resident_create_body[] = {
-    {.name = "case_number",
-     .type = FT_STRING,
-     .flags = F_REQUIRED,
-     .min = 1,
-     .max = CASE_NUMBER_MAX},
-    {.name = "given_name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = NAME_MAX_BYTES},
-    {.name = "family_name",
-     .type = FT_STRING,
-     .flags = F_REQUIRED,
-     .min = 1,
-     .max = NAME_MAX_BYTES},
-    {.name = "date_of_birth", .type = FT_DATE, .flags = F_REQUIRED},
+    RESIDENT_WHO_FIELDS,
     {.name = "centre", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = CENTRE_ID_MAX},
-    {.name = "arrival_date", .type = FT_DATE, .flags = F_REQUIRED},
-    {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
-    {.name = "phase", .type = FT_INT, .min = 1, .max = 3},
+    RESIDENT_STAY_FIELDS,
+    {.name = NULL},
+};
+
+/* POST /v1/centres/{id}/residents/import: the go-live import, all or nothing; the centre is the
+ * path's. */
+static const struct field_spec resident_import_row[] = {
+    RESIDENT_WHO_FIELDS,
+    RESIDENT_STAY_FIELDS,
+    {.name = NULL},
+};
+static const struct field_spec resident_import_body[] = {
+    {.name = "residents",
+     .type = FT_ARRAY,
+     .flags = F_REQUIRED,
+     .item_type = FT_OBJECT,
+     .items = resident_import_row,
+     .min = 1,
+     .max = RESIDENT_IMPORT_MAX},
     {.name = NULL},
 };
 
@@ -203,6 +266,7 @@ static const struct field_spec resident_patch_body[] = {
     {.name = "departure_date", .type = FT_DATE, .flags = F_NULLABLE},
     {.name = "centre", .type = FT_STRING, .min = 1, .max = CENTRE_ID_MAX},
     {.name = "moved_on", .type = FT_DATE},
+    {.name = "accounted_for_at", .type = FT_INSTANT, .flags = F_NULLABLE},
     {.name = NULL},
 };
 
@@ -219,6 +283,14 @@ static const struct field_spec observation[] = {
     {.name = "status", .type = FT_STRING, .flags = F_REQUIRED, .enums = enum_observation_statuses},
     {.name = "reason", .type = FT_STRING, .flags = F_NULLABLE, .enums = enum_excuse_reasons},
     {.name = "note", .type = FT_STRING, .flags = F_NULLABLE, .max = NOTE_MAX},
+    /* When staff made it (default: the request's instant); its window is checked in SQL. */
+    {.name = "observed_at", .type = FT_INSTANT, .flags = F_NULLABLE},
+    {.name = NULL},
+};
+
+/* POST /v1/centres/{id}/rounds/{date}/{slot}?dry_run=true: what sending it would do. */
+static const struct field_spec round_post_query[] = {
+    {.name = "dry_run", .type = FT_BOOL},
     {.name = NULL},
 };
 
@@ -241,7 +313,7 @@ const struct route routes_core[] = {
     /* Health and operations. */
     {"GET", "/healthz", ROLE_ANY_ACCOUNT, NULL, NULL, NULL, NULL, ROUTE_NO_ACCOUNT, handle_healthz},
     {"GET", "/readyz", ROLE_ANY_ACCOUNT, NULL, NULL, NULL, NULL, ROUTE_NO_ACCOUNT, handle_readyz},
-    {"GET", "/metrics", ROLE_ADMIN, "metrics_auth", NULL, NULL, NULL, 0, handle_metrics},
+    {"GET", "/metrics", ROLE_ADMIN | ROLE_METRICS, "metrics", NULL, NULL, NULL, 0, handle_metrics},
     {"GET", "/v1/clock", ROLE_ADMIN, "clock_get", NULL, NULL, NULL, ROUTE_TEST_CLOCK,
      handle_clock_get},
     {"PUT", "/v1/clock", ROLE_ADMIN, "clock_set", NULL, NULL, clock_body,
@@ -263,6 +335,8 @@ const struct route routes_core[] = {
      ROUTE_MUTATING, NULL},
     {"GET", "/v1/centres/{id}/residents", ROLE_STAFF_PLUS, "centre_residents", centre_path,
      centre_residents_query, NULL, 0, NULL},
+    {"POST", "/v1/centres/{id}/residents/import", ROLE_MANAGERS, "resident_import", centre_path,
+     NULL, resident_import_body, ROUTE_MUTATING, NULL},
 
     /* Residents. Ops on /v1/residents/{id} are named resident_* so that api() can name the
      * resident in the audit row of a refusal. */
@@ -283,7 +357,7 @@ const struct route routes_core[] = {
     {"GET", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_get", round_path,
      round_get_query, NULL, 0, NULL},
     {"POST", "/v1/centres/{id}/rounds/{date}/{slot}", ROLE_STAFF_PLUS, "round_post", round_path,
-     NULL, round_post_body, ROUTE_MUTATING, NULL},
+     round_post_query, round_post_body, ROUTE_MUTATING, NULL},
 
     /* The audit log (admin). */
     {"GET", "/v1/audit", ROLE_ADMIN, "audit_list", NULL, audit_query, NULL, 0, NULL},

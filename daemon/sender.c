@@ -1,6 +1,9 @@
 /* The outbox sender: delivers each due delivery row (schema/migrations/005_outbox.sql; its SQL in
- * schema/code/outbox.sql) as a signed HTTPS POST to the authority's endpoint, asynchronously on the
- * daemon's event loop.
+ * schema/code/outbox.sql) as a signed HTTPS POST to the authority's endpoint, and each due
+ * on-call channel delivery (008_alertkinds.sql, schema/code/oncall.sql) as a signed POST or an
+ * e-mail (mail_transfer.c), asynchronously on the daemon's event loop. The channels have their
+ * own claim, caps and write-backs, after the authorities' in each round: a failing channel never
+ * holds an authority's row back.
  *
  * Work is claimed from PostgreSQL in batches (outbox_claim: SKIP LOCKED plus a lease in wall-clock
  * time, so several instances share the work and a dead instance's rows come back), each claimed
@@ -27,7 +30,9 @@
 #include "daemon.h"
 #include "db.h"
 #include "log.h"
+#include "log_throttle.h"
 #include "sender.h"
+#include "mail_transfer.h"
 #include "webhook_sign.h"
 #include "webhook_transfer.h"
 
@@ -36,14 +41,15 @@
 #define SENDER_GROUP_CAP 8      /* attempts at once per centre and authority, all instances */
 #define SENDER_CLAIM_BATCH 32   /* rows per claim statement */
 #define SENDER_BACKOFF_BASE_US (5 * US_PER_S)
-#define SENDER_LEASE_MARGIN_S 15  /* lease = attempt deadline + this, for the write-back */
-#define SENDER_POLL_S 30          /* safety net for a NOTIFY lost in a reconnect */
-#define SENDER_BLOCKED_POLL_S 2   /* rows due but held back (ordering, group cap, leases) */
-#define SENDER_DB_RETRY_S 1       /* after the database refused a sender statement */
-#define SENDER_START_RETRY_MS 200 /* start-up: until the pool's first connection is up */
-#define SENDER_RECORD_TRIES 20    /* write-backs of one outcome before giving up */
-#define SENDER_BUSY_RETRY_MS 100  /* write-back found its row locked: try again after */
-#define SENDER_BUSY_TRIES 600     /* ... this many times (a minute) */
+#define SENDER_LEASE_MARGIN_S 15          /* lease = attempt deadline + this, for the write-back */
+#define SENDER_POLL_S 30                  /* safety net for a NOTIFY lost in a reconnect */
+#define SENDER_BLOCKED_POLL_S 2           /* rows due but held back (ordering, group cap, leases) */
+#define SENDER_DB_RETRY_S 1               /* after the database refused a sender statement */
+#define SENDER_START_RETRY_MS 200         /* start-up: until the pool's first connection is up */
+#define SENDER_RECORD_TRIES 20            /* write-backs of one outcome before giving up */
+#define SENDER_BUSY_RETRY_MS 100          /* write-back found its row locked: try again after */
+#define SENDER_MISSING_ENDPOINT_LOG_S 600 /* "no KIND endpoint": once, then this often */
+#define SENDER_BUSY_TRIES 600             /* ... this many times (a minute) */
 #define SENDER_ERROR_SIZE WEBHOOK_TEXT_SIZE
 
 enum attempt_state {
@@ -61,11 +67,13 @@ struct attempt {
 	struct attempt *prev, *next;
 	enum attempt_state state;
 
+	bool channel;         /* an on-call channel's delivery (authority is "email"/"webhook") */
 	char delivery_id[24]; /* the row's id, as text for the write-back */
 	int attempts_before;  /* failed attempts already recorded */
 	char *event_id, *type, *authority, *centre, *url, *secret, *payload;
 
 	struct webhook_transfer *transfer; /* while SENDING */
+	struct mail_transfer *mail;        /* while SENDING an e-mail */
 	struct event *record_retry;
 	int record_tries; /* write-backs the database refused */
 	int busy_tries;   /* write-backs that found the row locked */
@@ -80,17 +88,20 @@ struct sender {
 	struct daemon *d;
 	struct event_base *base;
 	X509_STORE *trust; /* each transfer holds its own reference: a reload may free ours */
-	char *owner;       /* lease holder name: the config's instance_name */
+	int64_t fresh_until_mono_us; /* connections made before the last reload are not reused */
+	char *owner;                 /* lease holder name: the config's instance_name */
 	struct event *kick_event;
 	struct event *timer;
-	bool started;  /* our own stale leases have been released */
-	bool claiming; /* a claim statement is in flight */
-	bool waking;   /* a next-wake statement is in flight */
+	bool started;      /* our own stale leases have been released */
+	bool claiming;     /* a claim statement is in flight */
+	bool claimed_full; /* this round's authority claim filled its batch */
+	bool waking;       /* a next-wake statement is in flight */
 	bool kick_wanted;
 	bool db_trouble_logged;
 	int in_flight;
 	struct attempt *attempts;
 	unsigned long long delivered_total, failed_total;
+	struct log_throttle *missing_endpoint_log; /* by centre and authority */
 };
 
 static void sender_claim(struct sender *s);
@@ -117,6 +128,8 @@ bool sender_reload_ca(struct sender *s)
 		return false; /* the running store stays */
 	X509_STORE_free(s->trust);
 	s->trust = fresh;
+	s->fresh_until_mono_us =
+	    clock_monotonic_us() + (int64_t)WEBHOOK_CONNECTION_LIFETIME_S * US_PER_S;
 	log_info("sender: webhook CA reloaded");
 	return true;
 }
@@ -180,6 +193,7 @@ static void attempt_free(struct attempt *a)
 {
 	/* Cut short (sender_free): the transfer goes without reporting. */
 	webhook_transfer_cancel(a->transfer);
+	mail_transfer_cancel(a->mail);
 	if (a->record_retry)
 		event_free(a->record_retry);
 	free(a->event_id);
@@ -218,6 +232,28 @@ static void attempt_done(struct attempt *a)
 }
 
 /* The outcome is known: write it back. `delivered` with a 2xx. */
+/* A centre without an endpoint for an authority fails every attempt of it the same way until
+ * somebody configures one: said once, then every SENDER_MISSING_ENDPOINT_LOG_S with the count
+ * (the delivery's last_error and notification_failing carry it meanwhile). */
+static void log_missing_endpoint(const struct attempt *a)
+{
+	char key[256];
+	unsigned long held_back = 0;
+	snprintf(key, sizeof key, "%s\n%s", a->centre, a->authority);
+	if (a->sender->missing_endpoint_log &&
+	    !log_throttle_allow(a->sender->missing_endpoint_log, key, clock_monotonic_us(),
+	                        &held_back))
+		return;
+	if (held_back)
+		log_warn("sender: %s (%s %s failed; %lu more attempts failed the same way in the "
+		         "last %d minutes)",
+		         a->error, a->type, a->event_id, held_back,
+		         SENDER_MISSING_ENDPOINT_LOG_S / 60);
+	else
+		log_warn("sender: %s (%s %s failed; said again every %d minutes while it lasts)",
+		         a->error, a->type, a->event_id, SENDER_MISSING_ENDPOINT_LOG_S / 60);
+}
+
 static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -243,6 +279,8 @@ static void attempt_finish(struct attempt *a, bool delivered, const char *fmt, .
 	if (delivered)
 		log_info("sender: %s %s to %s of %s delivered (%s, %" PRId64 " ms)", a->type,
 		         a->event_id, a->authority, a->centre, a->error, took_ms);
+	else if (!a->url)
+		log_missing_endpoint(a);
 	else
 		log_warn("sender: %s %s to %s of %s failed (attempt %d, %" PRId64 " ms): %s",
 		         a->type, a->event_id, a->authority, a->centre, a->attempts_before + 1,
@@ -307,9 +345,11 @@ static void attempt_record(struct attempt *a)
 	bool queued;
 	if (a->delivered) {
 		const char *params[] = {a->delivery_id, s->owner, now, a->error};
-		queued = db_query(s->d->db,
-		                  "SELECT outbox_delivered($1::bigint, $2, $3::timestamptz, $4)", 4,
-		                  params, attempt_recorded, a);
+		queued = db_query(
+		    s->d->db,
+		    a->channel ? "SELECT channel_delivered($1::bigint, $2, $3::timestamptz, $4)"
+		               : "SELECT outbox_delivered($1::bigint, $2, $3::timestamptz, $4)",
+		    4, params, attempt_recorded, a);
 	} else {
 		/* The retry is scheduled on the daemon clock: with the test clock, a test moves
 		 * the clock past it to make it due. */
@@ -320,8 +360,10 @@ static void attempt_record(struct attempt *a)
 		format_instant(now_us + delay, next);
 		const char *params[] = {a->delivery_id, s->owner, a->error, now, next};
 		queued = db_query(s->d->db,
-		                  "SELECT outbox_failed($1::bigint, $2, $3, $4::timestamptz, "
-		                  "$5::timestamptz)",
+		                  a->channel ? "SELECT channel_failed($1::bigint, $2, $3, "
+		                               "$4::timestamptz, $5::timestamptz)"
+		                             : "SELECT outbox_failed($1::bigint, $2, $3, "
+		                               "$4::timestamptz, $5::timestamptz)",
 		                  5, params, attempt_recorded, a);
 	}
 	if (!queued) {
@@ -345,7 +387,41 @@ static void attempt_sent(void *arg, const struct webhook_outcome *outcome)
 {
 	struct attempt *a = arg;
 	a->transfer = NULL; /* freed by now */
+	a->mail = NULL;
 	attempt_finish(a, outcome->delivered, "%s", outcome->text);
+}
+
+/* The sender address: smtp_from, or rollcalld@<hostname>. */
+static void mail_from(const struct config *config, char *out, size_t size)
+{
+	if (config->smtp_from) {
+		snprintf(out, size, "%s", config->smtp_from);
+		return;
+	}
+	char host[256] = "localhost";
+	(void)gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	snprintf(out, size, "rollcalld@%s", host);
+}
+
+static void attempt_start_mail(struct attempt *a)
+{
+	struct sender *s = a->sender;
+	char error[SENDER_ERROR_SIZE], from[320];
+	mail_from(s->d->config, from, sizeof from);
+	const struct mail_post post = {
+	    .relay = s->d->config->smtp_relay,
+	    .from = from,
+	    .ca_file = s->d->config->smtp_ca,
+	    .to = a->url,
+	    .event_id = a->event_id,
+	    .type = a->type,
+	    .payload = a->payload,
+	    .timeout_s = s->d->config->webhook_timeout_s,
+	};
+	a->mail = mail_transfer_start(s->d->curl, &post, attempt_sent, a, error, sizeof error);
+	if (!a->mail)
+		attempt_finish(a, false, "%s", error);
 }
 
 static void attempt_start(struct attempt *a)
@@ -364,15 +440,20 @@ static void attempt_start(struct attempt *a)
 		               a->centre);
 		return;
 	}
+	if (a->channel && strcmp(a->authority, "email") == 0) {
+		attempt_start_mail(a);
+		return;
+	}
 	const struct webhook_post post = {
 	    .url = a->url,
-	    .authority = a->authority,
+	    .authority = a->channel ? "on-call webhook" : a->authority,
 	    .secret = a->secret,
 	    .event_id = a->event_id,
 	    .type = a->type,
 	    .payload = a->payload,
 	    .timeout_s = s->d->config->webhook_timeout_s,
 	    .proxy = s->d->config->webhook_proxy,
+	    .fresh_connection = clock_monotonic_us() < s->fresh_until_mono_us,
 	};
 	a->transfer = webhook_transfer_start(s->d->curl, s->trust, &post, attempt_sent, a, error,
 	                                     sizeof error);
@@ -455,16 +536,17 @@ static struct attempt *attempt_from_row(struct sender *s, PGresult *pg, int row)
 	return a;
 }
 
-static void sender_claimed(void *arg, const struct db_result *r)
+/* Starts an attempt for every claimed row; false when the database refused the claim. */
+static bool sender_start_claimed(struct sender *s, const struct db_result *r, bool channel,
+                                 int *rows_out)
 {
-	struct sender *s = arg;
-	s->claiming = false;
+	*rows_out = 0;
 	if (r->status != DB_OK) {
 		if (!s->db_trouble_logged)
 			log_warn("sender: cannot claim deliveries (%s); retrying", r->message);
 		s->db_trouble_logged = true;
 		arm_timer_us(s->timer, SENDER_DB_RETRY_S * US_PER_S);
-		return;
+		return false;
 	}
 	if (s->db_trouble_logged)
 		log_info("sender: claiming deliveries again");
@@ -477,6 +559,7 @@ static void sender_claimed(void *arg, const struct db_result *r)
 			log_error("sender: out of memory for a claimed delivery");
 			continue;
 		}
+		a->channel = channel;
 		a->next = s->attempts;
 		if (s->attempts)
 			s->attempts->prev = a;
@@ -484,11 +567,78 @@ static void sender_claimed(void *arg, const struct db_result *r)
 		s->in_flight++;
 		attempt_start(a);
 	}
+	*rows_out = rows;
+	return true;
+}
+
+/* The claim statement's parameters: owner, now, wall, lease, limit, cap. */
+struct claim_params {
+	char now[CLOCK_TEXT_SIZE], wall[CLOCK_TEXT_SIZE], lease[CLOCK_TEXT_SIZE];
+	char limit[16], cap[16];
+};
+
+static void claim_params_fill(struct sender *s, int room, struct claim_params *p)
+{
+	int64_t wall_us = wall_now_us();
+	format_instant(clock_now_us(), p->now);
+	format_instant(wall_us, p->wall);
+	format_instant(
+	    wall_us + ((int64_t)s->d->config->webhook_timeout_s + SENDER_LEASE_MARGIN_S) * US_PER_S,
+	    p->lease);
+	snprintf(p->limit, sizeof p->limit, "%d", room);
+	snprintf(p->cap, sizeof p->cap, "%d", SENDER_GROUP_CAP);
+}
+
+static void sender_channels_claimed(void *arg, const struct db_result *r)
+{
+	struct sender *s = arg;
+	s->claiming = false;
+	int rows;
+	if (!sender_start_claimed(s, r, true, &rows))
+		return;
 	/* A full batch means more may be waiting; otherwise find out when to look again. */
-	if (rows >= SENDER_CLAIM_BATCH || s->kick_wanted)
+	if (s->claimed_full || rows >= SENDER_CLAIM_BATCH || s->kick_wanted)
 		sender_kick(s);
 	else
 		sender_wake_query(s);
+}
+
+/* The second half of a round: the on-call channels' rows, in the room the authorities' left. */
+static void sender_claim_channels(struct sender *s)
+{
+	int room = SENDER_MAX_IN_FLIGHT - s->in_flight;
+	if (room <= 0 || s->d->draining) {
+		s->claiming = false;
+		if (room <= 0)
+			s->kick_wanted = true; /* the next finished attempt kicks */
+		return;
+	}
+	if (room > SENDER_CLAIM_BATCH)
+		room = SENDER_CLAIM_BATCH;
+	struct claim_params p;
+	claim_params_fill(s, room, &p);
+	const char *params[] = {s->owner, p.now, p.wall, p.lease, p.limit, p.cap};
+	if (!db_query(s->d->db,
+	              "SELECT id, event_id, type, kind, centre, address, secret, payload, attempts "
+	              "FROM channel_claim($1, $2::timestamptz, $3::timestamptz, $4::timestamptz, "
+	              "$5::int, $6::int)",
+	              6, params, sender_channels_claimed, s)) {
+		s->claiming = false;
+		s->kick_wanted = true;
+		arm_timer_us(s->timer, SENDER_DB_RETRY_S * US_PER_S);
+	}
+}
+
+static void sender_claimed(void *arg, const struct db_result *r)
+{
+	struct sender *s = arg;
+	int rows;
+	if (!sender_start_claimed(s, r, false, &rows)) {
+		s->claiming = false;
+		return;
+	}
+	s->claimed_full = rows >= SENDER_CLAIM_BATCH;
+	sender_claim_channels(s); /* claiming stays set until the channels' claim answers */
 }
 
 static void sender_claim(struct sender *s)
@@ -501,17 +651,9 @@ static void sender_claim(struct sender *s)
 	if (room > SENDER_CLAIM_BATCH)
 		room = SENDER_CLAIM_BATCH;
 	s->kick_wanted = false;
-	char now[CLOCK_TEXT_SIZE], wall[CLOCK_TEXT_SIZE], lease[CLOCK_TEXT_SIZE];
-	char limit[16], cap[16];
-	int64_t wall_us = wall_now_us();
-	format_instant(clock_now_us(), now);
-	format_instant(wall_us, wall);
-	format_instant(
-	    wall_us + ((int64_t)s->d->config->webhook_timeout_s + SENDER_LEASE_MARGIN_S) * US_PER_S,
-	    lease);
-	snprintf(limit, sizeof limit, "%d", room);
-	snprintf(cap, sizeof cap, "%d", SENDER_GROUP_CAP);
-	const char *params[] = {s->owner, now, wall, lease, limit, cap};
+	struct claim_params p;
+	claim_params_fill(s, room, &p);
+	const char *params[] = {s->owner, p.now, p.wall, p.lease, p.limit, p.cap};
 	if (!db_query(
 	        s->d->db,
 	        "SELECT id, event_id, type, authority, centre, url, secret, payload, attempts "
@@ -630,7 +772,9 @@ struct sender *sender_new(struct daemon *d)
 		goto failed;
 	s->kick_event = evtimer_new(s->base, sender_kick_cb, s);
 	s->timer = evtimer_new(s->base, sender_timer_cb, s);
-	if (!s->kick_event || !s->timer)
+	s->missing_endpoint_log =
+	    log_throttle_new((int64_t)SENDER_MISSING_ENDPOINT_LOG_S * US_PER_S);
+	if (!s->kick_event || !s->timer || !s->missing_endpoint_log)
 		goto failed;
 	if (!db_listen(d->db, "rc_outbox", sender_notified, s) ||
 	    !db_listen(d->db, "rc_clock", sender_notified, s))
@@ -662,6 +806,7 @@ void sender_free(struct sender *s)
 	if (s->timer)
 		event_free(s->timer);
 	X509_STORE_free(s->trust);
+	log_throttle_free(s->missing_endpoint_log);
 	free(s->owner);
 	free(s);
 }

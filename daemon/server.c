@@ -39,6 +39,7 @@
 #include "evhttp_stream_fix.h"
 #include "listener_guard.h"
 #include "log.h"
+#include "metrics.h"
 #include "request_internal.h"
 #include "router.h"
 #include "tls.h"
@@ -435,6 +436,7 @@ static void server_on_request_finished(void *arg, const struct request *req, int
 		server->r2xx++;
 	int64_t took = clock_monotonic_us() - req->started_us;
 	server->duration_total += (unsigned long long)(took > 0 ? took : 0);
+	metrics_request_finished(req->route, status, took, req->streaming);
 	struct conn_info *ci = conn_of(req->http);
 	if (ci) {
 		ci->busy = false;
@@ -613,11 +615,7 @@ bool server_reload_tls(struct server *server)
 	if (server->revoked > revoked_before)
 		log_info("reload: closed %llu connections whose certificates no longer verify",
 		         server->revoked - revoked_before);
-	long left;
-	if (tls_crl_seconds_left(fresh, &left) && left < 7 * 86400)
-		log_warn("tls: the CRL's next update is %s (%ld s): renew it or every client "
-		         "will be refused",
-		         left < 0 ? "past" : "close", left);
+	/* The expiry of the files just loaded is checked by cert_expiry_reload (main.c). */
 	log_info("reload: TLS certificate, key, CA and CRL reloaded");
 	return true;
 }

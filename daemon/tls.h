@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 
@@ -21,7 +22,17 @@ bool tls_peer_cn(SSL *ssl, char *out, size_t out_size);
  * longer verifies: revoked, expired, or no longer issued by a trusted CA. */
 bool tls_peer_recheck(SSL *ssl, SSL_CTX *ctx, char *why, size_t why_size);
 
-/* Seconds until the CRL's nextUpdate (negative when past); false when no CRL is loaded. */
-bool tls_crl_seconds_left(SSL_CTX *ctx, long *seconds);
+/* When the configured files stop working, as Unix seconds (0: not known, e.g. no tls_crl):
+ * the notAfter of the daemon's certificate (tls_cert's first), the earliest notAfter of the
+ * client CA bundle (tls_ca) and the earliest nextUpdate of tls_crl. Read from the files, so it
+ * describes what a reload would load. False (reason in errbuf) when a file cannot be read; the
+ * fields read so far stay set. */
+struct tls_expiry {
+	int64_t cert_not_after;
+	int64_t ca_not_after;
+	int64_t crl_next_update;
+};
+bool tls_expiry_read(const struct config *config, struct tls_expiry *out, char *errbuf,
+                     size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -2,22 +2,26 @@
  * turns what curl reports (CURLcode, the certificate verification result, the status line) into
  * the outcome the sender records.
  *
- * Choices (docs/DESIGN.md, "Outgoing transfers"): HTTP/1.1 on a fresh connection per attempt,
- * closed after it (FORBID_REUSE); TLS 1.2 or later with the peer's certificate verified against
- * our own X509_STORE (webhook_ca or the system store, installed in each connection's SSL_CTX) and
- * its name checked by curl; no redirects followed (a 3xx is a failed attempt); the proxy of
- * webhook_proxy (an HTTP CONNECT tunnel: TLS still runs end to end) or none, whatever the
- * environment says; the response is read up to its final status line, which is the verdict;
- * its headers and body say nothing we act on. */
+ * Choices (docs/DESIGN.md, "Outgoing transfers"): HTTP/1.1, with the connection to an endpoint
+ * kept open and reused by later attempts (a new TLS handshake per notification costs more than
+ * the notification), never longer than WEBHOOK_CONNECTION_LIFETIME_S; TLS 1.2 or later with the
+ * peer's certificate verified against our own X509_STORE (webhook_ca or the system store,
+ * installed in each connection's SSL_CTX) and its name checked by curl; no redirects followed (a
+ * 3xx is a failed attempt); the proxy of webhook_proxy (an HTTP CONNECT tunnel: TLS still runs
+ * end to end) or none, whatever the environment says. The final status line is the verdict: what
+ * follows it is read only so the connection can serve again, only while it is small and arrives
+ * within WEBHOOK_TAIL_MS, and never decides anything. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
+#include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -43,9 +47,14 @@ struct webhook_transfer {
 
 	int status;        /* of the response head being read; 0 before its status line */
 	char reason[80];   /* its reason phrase */
-	bool verdict;      /* a final (non-1xx) status line arrived: the transfer stops there */
-	size_t head_bytes; /* of every head so far (interim ones) */
+	bool verdict;      /* a final (non-1xx) status line arrived: it is the outcome */
+	size_t head_bytes; /* of every head so far, interim ones included */
 	bool head_too_long;
+	/* After the verdict: what the rest of the final head says of the body. */
+	long long content_length; /* -1 while none was given */
+	bool chunked;
+	size_t body_bytes;
+	struct event *tail; /* armed at the verdict: ends the transfer if the rest dawdles */
 	char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -129,35 +138,95 @@ static void transfer_status_line(struct webhook_transfer *t, const char *line, s
 	t->reason[phrase] = '\0';
 }
 
+/* "Content-Length: 17" and "Transfer-Encoding: chunked" of the final head: whether the body
+ * can be read to its end cheaply, so that the connection stays usable. */
+static void transfer_body_header(struct webhook_transfer *t, const char *line, size_t len)
+{
+	static const char cl[] = "content-length:", te[] = "transfer-encoding:";
+	char text[64];
+	if (len >= sizeof text)
+		return; /* no value of interest is that long */
+	memcpy(text, line, len);
+	text[len] = '\0';
+	if (strncasecmp(text, cl, sizeof cl - 1) == 0) {
+		char *end;
+		long long n = strtoll(text + sizeof cl - 1, &end, 10);
+		while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+			end++;
+		t->content_length = (*end == '\0' && n >= 0) ? n : -1;
+	} else if (strncasecmp(text, te, sizeof te - 1) == 0) {
+		t->chunked = strcasestr(text + sizeof te - 1, "chunked") != NULL;
+	}
+}
+
+/* At the end of the final head: read on only if the body has a known, small end; otherwise stop
+ * here (the connection is closed, which costs the next attempt a handshake and nothing else). */
+static bool transfer_body_is_bounded(const struct webhook_transfer *t)
+{
+	if (t->status == 204 || t->status == 304)
+		return true;
+	if (t->content_length >= 0)
+		return t->content_length <= WEBHOOK_MAX_RESPONSE_BODY;
+	return t->chunked; /* counted in transfer_body_cb */
+}
+
+static void transfer_finish(struct webhook_transfer *t, CURLcode result);
+
+/* The rest of the answer did not arrive in time: the verdict is all we needed. */
+static void transfer_tail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct webhook_transfer *t = arg;
+	(void)fd, (void)what;
+	curl_loop_cancel(t->loop, t->easy);
+	transfer_finish(t, CURLE_OK);
+}
+
+static void transfer_take_verdict(struct webhook_transfer *t)
+{
+	t->verdict = true;
+	const struct timeval tail = {0, WEBHOOK_TAIL_MS * 1000};
+	/* Without the timer the transfer still ends, at the latest at its own timeout, with the
+	 * verdict kept; only later. */
+	if (t->tail)
+		(void)evtimer_add(t->tail, &tail);
+}
+
 /* Each line of each response head. Returning anything but the line's length stops the transfer
- * (CURLE_WRITE_ERROR), which is how it ends once a final status line has arrived: the status is
- * the endpoint's verdict, and its headers and body add nothing we act on. */
+ * (CURLE_WRITE_ERROR); once the verdict has arrived, that only closes the connection. */
 static size_t transfer_header_cb(char *line, size_t size, size_t count, void *arg)
 {
 	struct webhook_transfer *t = arg;
 	size_t len = size * count;
 	t->head_bytes += len;
 	if (t->head_bytes > WEBHOOK_MAX_RESPONSE_HEAD) {
-		t->head_too_long = true;
+		t->head_too_long = !t->verdict;
 		return 0;
 	}
-	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-		transfer_status_line(t, line, len);
-		if (t->status >= 200) {
-			t->verdict = true;
-			return 0;
+	if (!t->verdict) {
+		if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+			transfer_status_line(t, line, len);
+			if (t->status >= 200)
+				transfer_take_verdict(t);
 		}
+		/* Otherwise a line of an interim 1xx head: its own headers, a blank line, then the
+		 * real answer. */
+		return len;
 	}
-	/* Otherwise an interim 1xx head: its own headers, a blank line, then the real answer. */
+	if (len <= 2 && (line[0] == '\r' || line[0] == '\n'))
+		return transfer_body_is_bounded(t) ? len : 0;
+	transfer_body_header(t, line, len);
 	return len;
 }
 
-/* The body is never waited for (the transfer stops at the status line); should curl hand over
- * bytes all the same, they are dropped, not written to stdout. */
+/* The body says nothing we act on: counted and dropped (never written to stdout), and given up
+ * when it grows past what is worth reading to keep the connection. */
 static size_t transfer_body_cb(char *data, size_t size, size_t count, void *arg)
 {
-	(void)data, (void)arg;
-	return size * count;
+	struct webhook_transfer *t = arg;
+	size_t len = size * count;
+	(void)data;
+	t->body_bytes += len;
+	return t->body_bytes <= WEBHOOK_MAX_RESPONSE_BODY ? len : 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -286,6 +355,8 @@ static void transfer_describe(struct webhook_transfer *t, CURLcode result,
 
 static void transfer_free(struct webhook_transfer *t)
 {
+	if (t->tail)
+		event_free(t->tail);
 	if (t->easy)
 		curl_easy_cleanup(t->easy);
 	curl_slist_free_all(t->headers);
@@ -296,17 +367,21 @@ static void transfer_free(struct webhook_transfer *t)
 	free(t);
 }
 
-static void transfer_done_cb(void *arg, CURL *easy, CURLcode result)
+static void transfer_finish(struct webhook_transfer *t, CURLcode result)
 {
-	struct webhook_transfer *t = arg;
 	char text[WEBHOOK_TEXT_SIZE];
 	struct webhook_outcome outcome;
-	(void)easy;
 	transfer_describe(t, result, &outcome, text, sizeof text);
 	webhook_done_fn done = t->done;
 	void *done_arg = t->arg;
 	transfer_free(t);
 	done(done_arg, &outcome);
+}
+
+static void transfer_done_cb(void *arg, CURL *easy, CURLcode result)
+{
+	(void)easy;
+	transfer_finish(arg, result);
 }
 
 void webhook_transfer_cancel(struct webhook_transfer *t)
@@ -414,8 +489,7 @@ static bool transfer_build_request(struct webhook_transfer *t, const struct webh
 	    !transfer_add_header(t, "webhook-id: %s", post->event_id) ||
 	    !transfer_add_header(t, "webhook-timestamp: %" PRId64, timestamp) ||
 	    !transfer_add_header(t, "webhook-signature: %s", signature) ||
-	    !transfer_add_header(t, "Connection: close") || !transfer_add_header(t, "Expect:") ||
-	    !transfer_add_header(t, "Accept:")) {
+	    !transfer_add_header(t, "Expect:") || !transfer_add_header(t, "Accept:")) {
 		snprintf(error, error_size, "out of memory");
 		goto done;
 	}
@@ -427,7 +501,7 @@ done:
 
 /* Every option of the attempt; false if curl refuses one (a libcurl without a feature we
  * insist on). */
-static bool transfer_configure(struct webhook_transfer *t)
+static bool transfer_configure(struct webhook_transfer *t, bool fresh_connection)
 {
 	CURL *e = t->easy;
 	long timeout_ms = (long)t->timeout_s * 1000;
@@ -437,8 +511,11 @@ static bool transfer_configure(struct webhook_transfer *t)
 	       curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK &&
-	       curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) == CURLE_OK &&
-	       curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK &&
+	       curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh_connection ? 1L : 0L) == CURLE_OK &&
+	       curl_easy_setopt(e, CURLOPT_MAXLIFETIME_CONN, (long)WEBHOOK_CONNECTION_LIFETIME_S) ==
+	           CURLE_OK &&
+	       curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)WEBHOOK_CONNECTION_IDLE_S) ==
+	           CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK &&
 	       curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) == CURLE_OK &&
@@ -477,6 +554,7 @@ struct webhook_transfer *webhook_transfer_start(struct curl_loop *loop, X509_STO
 	}
 	t->loop = loop;
 	t->timeout_s = post->timeout_s;
+	t->content_length = -1;
 	t->done = done;
 	t->arg = arg;
 	if (!transfer_parse_url(t, post->url)) {
@@ -498,7 +576,12 @@ struct webhook_transfer *webhook_transfer_start(struct curl_loop *loop, X509_STO
 	/* After transfer_configure's "no proxy": curl copies the string. The proxy's own answer
 	 * to CONNECT ("200 Connection established") must never reach the header callback, which
 	 * takes the first final status line for the endpoint's verdict. */
-	if (!transfer_configure(t) ||
+	t->tail = evtimer_new(curl_loop_base(loop), transfer_tail_cb, t);
+	if (!t->tail) {
+		snprintf(error, error_size, "out of memory");
+		goto failed;
+	}
+	if (!transfer_configure(t, post->fresh_connection) ||
 	    (post->proxy &&
 	     (curl_easy_setopt(t->easy, CURLOPT_PROXY, post->proxy) != CURLE_OK ||
 	      curl_easy_setopt(t->easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L) != CURLE_OK))) {

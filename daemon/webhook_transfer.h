@@ -17,6 +17,16 @@ struct webhook_transfer;
 /* The most of a response read before its final status line (interim 1xx heads) before giving
  * up. */
 #define WEBHOOK_MAX_RESPONSE_HEAD 16384
+/* After the final status line (the verdict), the rest of the answer is read only to keep the
+ * connection for the next attempt: while the body is at most this long and the rest arrives
+ * within WEBHOOK_TAIL_MS. Otherwise the connection is closed and the verdict stands. */
+#define WEBHOOK_MAX_RESPONSE_BODY 65536
+#define WEBHOOK_TAIL_MS 250
+/* A kept connection serves attempts for at most this long from its handshake, and is dropped
+ * after this long unused. The first bounds how long a reloaded webhook_ca takes to reach every
+ * connection (see fresh_connection). */
+#define WEBHOOK_CONNECTION_LIFETIME_S 60
+#define WEBHOOK_CONNECTION_IDLE_S 30
 
 /* The CA certificates endpoints are verified against: the PEM bundle ca_file, or the system store
  * when ca_file is NULL. Loaded once (at start and on SIGHUP) and shared: every transfer holds a
@@ -33,8 +43,12 @@ struct webhook_post {
 	const char *event_id;  /* webhook-id: the same on every retry */
 	const char *type;      /* "absence.reported", ... */
 	const char *payload;   /* the outbox row's payload, a JSON object (webhook_body) */
-	int timeout_s;         /* the whole attempt: name lookup, connect, TLS, status line */
+	int timeout_s;         /* the whole attempt: name lookup, connect, TLS, the answer */
 	const char *proxy;     /* "http://host:port" to tunnel through (webhook_proxy), or NULL */
+	/* Open a new connection even if one to the endpoint is kept: for
+	 * WEBHOOK_CONNECTION_LIFETIME_S after a reload of the trusted certificates, so that no
+	 * connection verified against the old ones serves again. */
+	bool fresh_connection;
 };
 
 struct webhook_outcome {

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Loads rollcall's demo data through the API over mutual TLS: the centre "tonder"
 (Børnecenter Tønder, 76 places), its staff, on-call, manager accounts and 76 residents with
-invented names, aged 9 to 17 today, in asylum phases 1 and 2.
+invented names, aged 9 to 17 today, in asylum phases 1 and 2. The residents are entered the way
+a centre goes live: one import with the instant of the head count as `accounted_for_at`.
 
     demo-data.py URL PKI_DIR [AUTHORITIES_JSON]
 
@@ -106,7 +107,6 @@ def residents(today):
                 "given_name": name[0],
                 "family_name": name[1],
                 "date_of_birth": dob.isoformat(),
-                "centre": CENTRE["id"],
                 "arrival_date": arrival.isoformat(),
                 # Newly arrived children are in reception (phase 1) for about two months.
                 "phase": 1 if days_here < 60 else 2,
@@ -163,28 +163,24 @@ def main():
         admin.must("POST", "/v1/accounts", {"cn": cn, "role": role, "centres": [CENTRE["id"]]},
                    accept=(201, 409))
     manager = Client(url, pki, "tonder-manager")
-    today = datetime.date.today()
-    people = residents(today)
-    for person in people:
-        manager.must("POST", "/v1/residents", person, accept=(201,))
-    # Everybody was there at the latest check, so an absence reported now counts from it (a
-    # resident never observed counts from the arrival day and is reported at once).
+    # The head count is now (the daemon's clock when it is the test clock). Without
+    # accounted_for_at a resident never observed would count as away since the arrival day,
+    # months ago, and an absence at the first check would be reported to the police at once.
     status, clock = admin.call("GET", "/v1/clock")
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     if status == 200:
         now = datetime.datetime.fromisoformat(clock["now"].replace("Z", "+00:00"))
     local = now.astimezone(zoneinfo.ZoneInfo(CENTRE["timezone"]))
-    done = [(local.date(), slot) for slot, hhmm in enumerate(CENTRE["check_times"], 1)
-            if local.strftime("%H:%M") >= hhmm]
-    day, slot = done[-1] if done else (local.date() - datetime.timedelta(days=1), 3)
-    created = manager.must("GET", f"/v1/centres/{CENTRE['id']}/residents?limit=1000")["items"]
-    staff = Client(url, pki, "tonder-staff")
-    staff.must("POST", f"/v1/centres/{CENTRE['id']}/rounds/{day.isoformat()}/{slot}",
-               {"observations": [{"resident": r["id"], "status": "present"} for r in created]})
+    people = residents(local.date())
+    for person in people:
+        person["accounted_for_at"] = now.isoformat()
+    manager.must("POST", f"/v1/centres/{CENTRE['id']}/residents/import",
+                 {"residents": people}, accept=(201,))
     phases = sum(1 for p in people if p["phase"] == 2)
+    local = now.astimezone(zoneinfo.ZoneInfo(CENTRE["timezone"]))
     print(f"demo-data: centre tonder with {len(people)} residents "
-          f"({len(people) - phases} in phase 1, {phases} in phase 2), all present at the "
-          f"check {day} {CENTRE['check_times'][slot - 1]}")
+          f"({len(people) - phases} in phase 1, {phases} in phase 2), all counted at "
+          f"{local.strftime('%Y-%m-%d %H:%M')}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 # apt-get. Does nothing (and needs no network) when everything is already installed.
 set -euo pipefail
 
-# Packages checked with dpkg and installed by name.
+# Packages checked with dpkg and installed by name. prometheus brings promtool, which checks a
+# whole /metrics scrape (tests/api/test_metrics.py); its server is never started by the tests.
 PACKAGES=(
 	build-essential cmake pkg-config
 	libevent-dev libevent-2.1-7 libssl-dev libpq-dev libjansson-dev libinih-dev libcmocka-dev
@@ -12,6 +13,7 @@ PACKAGES=(
 	python3 python3-pytest python3-psycopg python3-pexpect
 	openssl curl valgrind util-linux sslscan
 	python3-aiosmtpd chromium chromium-driver
+	prometheus
 )
 # Virtual in Debian 12 (postgresql-15 provides it, with pgbench): installed by name, checked by
 # the file it brings.

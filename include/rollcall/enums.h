@@ -21,10 +21,17 @@ enum alert_kind {
 	ALERT_NOTIFICATION_FAILING,
 	ALERT_RESIDENT_RETURNED,
 	ALERT_TURNING_18,
+	ALERT_NOTIFICATION_UNCONFIRMED,
 	ALERT_KIND_COUNT
 };
 extern const char *const enum_alert_kinds[ALERT_KIND_COUNT + 1];
-/* accounts.role; the daemon's ROLE_* bits follow this order (router.h). */
+/* alert_kinds.priority, oncall_channels.min_priority: how urgent an alert is, most urgent
+ * first. */
+extern const char *const enum_alert_priorities[];
+/* oncall_channels.kind: how an on-call channel is reached. */
+extern const char *const enum_channel_kinds[];
+/* accounts.role; the daemon's ROLE_* bits follow this order (router.h). "metrics" may read
+ * GET /metrics and nothing else (a Prometheus server's certificate). */
 extern const char *const enum_roles[];
 /* accounts.authority, centre_authorities.kind, deliveries.authority: who is notified. */
 extern const char *const enum_authority_kinds[];

@@ -41,22 +41,41 @@ RETURNS threshold_rules LANGUAGE sql STABLE AS $$
 $$;
 
 -- The last instant a resident was accounted for at or before p_at: the latest present or
--- excused observation, the latest return from an earlier absence, or the start (local midnight)
--- of the arrival day at the centre, whichever is latest.
+-- excused observation (its observed_at; current observations only, as every rule reads them:
+-- an earlier one superseded in its round, by a correction or by a later observation from
+-- another terminal, is history), the latest return from an earlier absence, the resident's
+-- accounted_for_at (go-live), or the start (local midnight) of the arrival day at the centre,
+-- whichever is latest.
 CREATE FUNCTION absence_accounted_since(p_resident bigint, p_centre text, p_at timestamptz)
 RETURNS timestamptz LANGUAGE sql STABLE AS $$
     SELECT greatest(
-        (SELECT max(o.round_at) FROM observations o
+        (SELECT max(o.observed_at) FROM observations o
           WHERE o.resident = p_resident AND o.current
-            AND o.status IN ('present', 'excused') AND o.round_at <= p_at),
+            AND o.status IN ('present', 'excused') AND o.observed_at <= p_at),
         (SELECT max(a.returned_at) FROM absences a
           WHERE a.resident = p_resident AND a.returned_at <= p_at),
+        (SELECT r.accounted_for_at FROM residents r
+          WHERE r.id = p_resident AND r.accounted_for_at <= p_at),
         (SELECT local_instant(s.from_date::timestamp, c.timezone)
            FROM stays s JOIN centres c ON c.id = s.centre
           WHERE s.resident = p_resident AND s.centre = p_centre
             AND s.from_date <= (p_at AT TIME ZONE c.timezone)::date
           ORDER BY s.from_date DESC, s.id DESC
           LIMIT 1))
+$$;
+
+-- Whether the resident was accounted for after p_at: a current present or excused observation
+-- observed later, the return from an absence later, or a later accounted_for_at. What is known
+-- later wins over an absent observed at p_at (absence_observe).
+CREATE FUNCTION absence_accounted_after(p_resident bigint, p_at timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM observations o
+                    WHERE o.resident = p_resident AND o.current
+                      AND o.status IN ('present', 'excused') AND o.observed_at > p_at)
+        OR EXISTS (SELECT 1 FROM absences a
+                    WHERE a.resident = p_resident AND a.returned_at > p_at)
+        OR EXISTS (SELECT 1 FROM residents r
+                    WHERE r.id = p_resident AND r.accounted_for_at > p_at)
 $$;
 
 CREATE FUNCTION absence_json(p_a absences) RETURNS jsonb LANGUAGE sql STABLE AS $$
@@ -176,23 +195,29 @@ END $$;
 
 -- Opens an absence (the caller has checked there is none open and holds whatever lock the
 -- insert needs). Returns the new id, or NULL when a concurrent transaction opened one first.
+-- p_observed_at is the instant of the absent observation that opens it (SPEC section 2, v2),
+-- NULL for a report (then: now). The absence opens then and its rules run then (notify_at is
+-- planned from it); what falls due by now is done now, and the alert is raised now, naming
+-- the observed_at.
 CREATE FUNCTION absence_open(p_resident bigint, p_centre text, p_since timestamptz,
                              p_round_at timestamptz, p_known_departure boolean,
-                             p_concern text, p_note text, p_cn text, p_now timestamptz)
+                             p_concern text, p_note text, p_cn text, p_now timestamptz,
+                             p_observed_at timestamptz DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     a absences;
+    opened timestamptz := coalesce(p_observed_at, p_now);
 BEGIN
     a.resident := p_resident;
     a.centre := p_centre;
-    a.since := coalesce(p_since, p_now);
+    a.since := coalesce(p_since, opened);
     a.known_departure := coalesce(p_known_departure, false);
     a.concern := p_concern;
-    a := absence_plan(a, p_now);
+    a := absence_plan(a, opened);
     INSERT INTO absences (resident, centre, since, opened_at, opened_by, opened_round_at,
                           age_at_since, rule, notify_at, reason, recipients, known_departure,
                           concern, concern_at, concern_by, note)
-    VALUES (a.resident, a.centre, a.since, p_now, p_cn, p_round_at, a.age_at_since, a.rule,
+    VALUES (a.resident, a.centre, a.since, opened, p_cn, p_round_at, a.age_at_since, a.rule,
             a.notify_at, a.reason, a.recipients, a.known_departure, a.concern,
             CASE WHEN a.concern IS NOT NULL THEN p_now END,
             CASE WHEN a.concern IS NOT NULL THEN p_cn END, p_note)
@@ -204,7 +229,9 @@ BEGIN
     PERFORM alert_raise(a.centre, 'resident_absent', a.resident, a.id,
                         jsonb_build_object('since', a.since, 'notify_at', a.notify_at,
                                            'reason', a.reason,
-                                           'opened_by_round', p_round_at IS NOT NULL),
+                                           'opened_by_round', p_round_at IS NOT NULL)
+                        || CASE WHEN p_observed_at IS NULL THEN '{}'::jsonb
+                                ELSE jsonb_build_object('observed_at', p_observed_at) END,
                         p_now);
     IF a.notify_at <= p_now THEN
         PERFORM absence_notify_many(ARRAY[a.id], p_now);
@@ -221,13 +248,19 @@ CREATE FUNCTION absence_add_concern(p_absence bigint, p_text text, p_cn text, p_
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     a absences;
+    was_plain boolean;
 BEGIN
+    SELECT x.concern IS NULL AND NOT x.known_departure INTO was_plain
+      FROM absences x WHERE x.id = p_absence;
     UPDATE absences
        SET concern = CASE WHEN concern IS NULL THEN p_text ELSE concern || E'\n' || p_text END,
            concern_at = coalesce(concern_at, p_now),
            concern_by = coalesce(concern_by, p_cn)
      WHERE id = p_absence
     RETURNING * INTO a;
+    IF was_plain THEN
+        PERFORM alert_absence_became_urgent(a.id, p_now);
+    END IF;
     IF a.notified_at IS NULL THEN
         a := absence_plan(a, p_now);
         PERFORM absence_apply_plan(a, p_now);
@@ -243,8 +276,14 @@ CREATE FUNCTION absence_add_known_departure(p_absence bigint, p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     a absences;
+    was_plain boolean;
 BEGIN
+    SELECT x.concern IS NULL AND NOT x.known_departure INTO was_plain
+      FROM absences x WHERE x.id = p_absence;
     UPDATE absences SET known_departure = true WHERE id = p_absence RETURNING * INTO a;
+    IF was_plain THEN
+        PERFORM alert_absence_became_urgent(a.id, p_now);
+    END IF;
     IF a.notified_at IS NULL AND a.concern IS NULL THEN
         a := absence_plan(a, p_now);
         PERFORM absence_apply_plan(a, p_now);
@@ -253,9 +292,10 @@ END $$;
 
 -- Closes an absence: the resident is back at p_returned_at. Its alerts stop repeating, on-call
 -- staff get resident_returned, and only if the authorities were notified does each get
--- absence.returned (otherwise nobody outside the centre hears of it).
+-- absence.returned (otherwise nobody outside the centre hears of it). p_observed_at: the
+-- present observation that closes it, named in the alert (NULL for a reported return).
 CREATE FUNCTION absence_close(p_absence bigint, p_returned_at timestamptz, p_cn text,
-                              p_now timestamptz)
+                              p_now timestamptz, p_observed_at timestamptz DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     a absences;
@@ -278,7 +318,9 @@ BEGIN
     END LOOP;
     PERFORM alert_raise(a.centre, 'resident_returned', a.resident, a.id,
                         jsonb_build_object('since', a.since, 'returned_at', a.returned_at,
-                                           'authorities_notified', a.notified_at IS NOT NULL),
+                                           'authorities_notified', a.notified_at IS NOT NULL)
+                        || CASE WHEN p_observed_at IS NULL THEN '{}'::jsonb
+                                ELSE jsonb_build_object('observed_at', p_observed_at) END,
                         p_now);
     IF a.notified_at IS NOT NULL THEN
         PERFORM outbox_enqueue(a.centre, 'absence.returned',
@@ -287,16 +329,24 @@ BEGIN
     END IF;
 END $$;
 
--- Contract with the rounds (op_round_post calls it for every stored observation):
---   absent   opens an absence, or adds to the open one;
---   present  closes the open absence at the round's instant, if the round is later than since;
---            a present observation of an earlier round entered late (before the absence was
---            opened, and not a correction of the round that opened it) only shows the resident
---            was accounted for later than thought: since moves there and the notification is
+-- Contract with the rounds (op_round_post calls it for every observation that becomes current
+-- in its round, in the order sent; an observation observed before the current one of its
+-- round is history and does not come here). Everything runs at p_observed_at, the instant
+-- staff made the observation (SPEC section 2, v2), while alerts and notifications that fall
+-- due by now go out now:
+--   absent   opens an absence (opened_at = observed_at, since the last instant accounted for
+--            up to then), or adds to the open one; but opens nothing when the resident has
+--            been accounted for after observed_at (a later present or excused observation in
+--            another round, a return, accounted_for_at): an offline terminal's night round
+--            synced after the morning check must not report a child who is back;
+--   present  closes the open absence at observed_at, if that is later than since; a present
+--            observation made before the absence was opened, in another round than the one
+--            that opened it (an earlier round entered late), only shows the resident was
+--            accounted for later than thought: since moves there and the notification is
 --            re-planned if it has not been made yet;
 --   excused  does nothing to an open absence.
 CREATE FUNCTION absence_observe(ctx jsonb, p_resident bigint, p_status text,
-                                p_round_at timestamptz)
+                                p_round_at timestamptz, p_observed_at timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     now_ timestamptz := (ctx->>'now')::timestamptz;
@@ -312,6 +362,9 @@ BEGIN
             UPDATE absences SET reports = reports + 1 WHERE id = a.id;
             RETURN;
         END IF;
+        IF absence_accounted_after(p_resident, p_observed_at) THEN
+            RETURN;
+        END IF;
         centre_ := coalesce(resident_centre_at(p_resident, p_round_at),
                             resident_centre_at(p_resident, now_));
         IF centre_ IS NULL THEN
@@ -319,25 +372,25 @@ BEGIN
                 p_round_at;
         END IF;
         IF absence_open(p_resident, centre_,
-                        absence_accounted_since(p_resident, centre_, p_round_at),
-                        p_round_at, false, NULL, NULL, cn, now_) IS NULL THEN
+                        absence_accounted_since(p_resident, centre_, p_observed_at),
+                        p_round_at, false, NULL, NULL, cn, now_, p_observed_at) IS NULL THEN
             -- A concurrent report opened it between our look and our insert: add to it.
             UPDATE absences SET reports = reports + 1
              WHERE resident = p_resident AND returned_at IS NULL;
         END IF;
     ELSIF p_status = 'present' THEN
-        IF a.id IS NULL OR p_round_at <= a.since THEN
+        IF a.id IS NULL OR p_observed_at <= a.since THEN
             RETURN;
         END IF;
-        IF p_round_at < a.opened_at AND a.opened_round_at IS DISTINCT FROM p_round_at THEN
-            UPDATE absences SET since = p_round_at WHERE id = a.id RETURNING * INTO a;
+        IF p_observed_at < a.opened_at AND a.opened_round_at IS DISTINCT FROM p_round_at THEN
+            UPDATE absences SET since = p_observed_at WHERE id = a.id RETURNING * INTO a;
             IF a.notified_at IS NULL THEN
                 a := absence_plan(a, now_);
                 PERFORM absence_apply_plan(a, now_);
             END IF;
             RETURN;
         END IF;
-        PERFORM absence_close(a.id, p_round_at, cn, now_);
+        PERFORM absence_close(a.id, p_observed_at, cn, now_, p_observed_at);
     END IF;
 END $$;
 

@@ -137,9 +137,10 @@ END $$;
 CREATE FUNCTION account_check_authority(p_role text, p_authority text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-    IF p_role NOT IN ('staff', 'oncall', 'manager', 'admin', 'authority') THEN
+    IF p_role NOT IN ('staff', 'oncall', 'manager', 'admin', 'authority', 'metrics') THEN
         PERFORM fail(400, 'bad_field',
-                     'role must be one of staff, oncall, manager, admin, authority', 'role');
+                     'role must be one of staff, oncall, manager, admin, authority, metrics',
+                     'role');
     END IF;
     IF p_authority IS NOT NULL AND p_authority NOT IN ('municipality', 'police', 'immigration') THEN
         PERFORM fail(400, 'bad_field',

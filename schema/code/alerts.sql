@@ -7,9 +7,46 @@
 -- Alerts: raising, announcing, escalating, acknowledging, resolving
 -- ---------------------------------------------------------------------------------------------
 
+-- The alert's priority (SPEC section 4, v2), the one definition: its kind's, except that a
+-- resident_absent alert whose absence has a concern or a known departure is urgent. Read when
+-- asked, not stored: a concern raised later, or an admin's change of the kind, applies to the
+-- open alert's next announcement.
+CREATE FUNCTION alert_priority_of(p_alert bigint) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN a.kind = 'resident_absent' AND EXISTS (
+                         SELECT 1 FROM absences ab
+                          WHERE ab.id = a.absence
+                            AND (ab.concern IS NOT NULL OR ab.known_departure))
+                    THEN 'urgent'
+                ELSE coalesce(k.priority, 'normal') END
+      FROM alerts a LEFT JOIN alert_kinds k ON k.kind = a.kind
+     WHERE a.id = p_alert
+$$;
+
+-- Priorities in order, for "at or above": urgent 3, normal 2, info 1.
+CREATE FUNCTION alert_priority_rank(p_priority text) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_priority WHEN 'urgent' THEN 3 WHEN 'normal' THEN 2 WHEN 'info' THEN 1 END
+$$;
+
+-- How often an alert is announced again and when it is escalated; NULL: never. Info alerts
+-- never; others by the centre's own times where set, else by the kind's (alert_kinds).
+CREATE FUNCTION alert_timing(p_alert bigint)
+RETURNS TABLE(repeat_every interval, escalate_after interval) LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN x.priority <> 'info'
+                THEN make_interval(mins => coalesce(c.repeat_minutes, k.repeat_minutes)) END,
+           CASE WHEN x.priority <> 'info'
+                THEN make_interval(mins => coalesce(c.escalate_minutes, k.escalate_minutes)) END
+      FROM alerts a
+      JOIN centres c ON c.id = a.centre
+      LEFT JOIN alert_kinds k ON k.kind = a.kind
+     CROSS JOIN LATERAL (SELECT alert_priority_of(a.id) AS priority) x
+     WHERE a.id = p_alert
+$$;
+
 CREATE FUNCTION alert_json(p_a alerts) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
-        'id', p_a.id, 'kind', p_a.kind, 'centre', p_a.centre, 'resident', p_a.resident,
+        'id', p_a.id, 'kind', p_a.kind, 'priority', alert_priority_of(p_a.id),
+        'centre', p_a.centre, 'resident', p_a.resident,
         'absence', p_a.absence, 'raised_at', p_a.raised_at,
         'last_announced_at', p_a.last_announced_at,
         'acked_at', p_a.acked_at, 'acked_by', p_a.acked_by, 'escalated_at', p_a.escalated_at,
@@ -17,15 +54,17 @@ CREATE FUNCTION alert_json(p_a alerts) RETURNS jsonb LANGUAGE sql STABLE AS $$
 $$;
 
 -- Appends an event with each alert's current JSON (the arrays are parallel, in the order the
--- events happen) and tells every daemon's hub. The per-centre locks, held to commit, make seq
--- order equal commit order within a centre. Returns the new seqs.
+-- events happen), writes their deliveries to the centre's on-call channels (oncall.sql) and
+-- tells every daemon's hub. The per-centre locks, held to commit, make seq order equal commit
+-- order within a centre. Returns the new seqs.
 CREATE FUNCTION alert_events_emit(p_alerts bigint[], p_kinds text[], p_now timestamptz)
 RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+DECLARE
+    seqs bigint[];
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('rollcall.alert_events'), hashtext(x.centre))
        FROM (SELECT DISTINCT a.centre FROM alerts a
               WHERE a.id = ANY (p_alerts) ORDER BY a.centre) x;
-    RETURN QUERY
     WITH ins AS (
         INSERT INTO alert_events (centre, alert, kind, at, body)
         SELECT a.centre, a.id, u.kind, p_now, alert_json(a)
@@ -34,8 +73,14 @@ BEGIN
          ORDER BY u.ord
         RETURNING alert_events.seq
     )
-    SELECT n.seq FROM (SELECT ins.seq, pg_notify('rc_alert', ins.seq::text) FROM ins
-                        ORDER BY ins.seq) n;
+    SELECT array_agg(ins.seq ORDER BY ins.seq) INTO seqs FROM ins;
+    IF seqs IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM channel_enqueue(seqs, p_now);
+    RETURN QUERY
+    SELECT n.seq FROM (SELECT u.seq, pg_notify('rc_alert', u.seq::text)
+                         FROM unnest(seqs) AS u(seq) ORDER BY u.seq) n;
 END $$;
 
 CREATE FUNCTION alert_event_emit(p_alert bigint, p_kind text, p_now timestamptz)
@@ -51,10 +96,9 @@ CREATE FUNCTION alert_raise(p_centre text, p_kind text, p_resident bigint, p_abs
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     new_id bigint;
-    c centres;
+    t record;
 BEGIN
-    SELECT * INTO c FROM centres WHERE id = p_centre;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM centres WHERE id = p_centre) THEN
         RAISE EXCEPTION 'alert_raise: unknown centre %', p_centre;
     END IF;
     INSERT INTO alerts (kind, centre, resident, absence, raised_at, last_announced_at, details)
@@ -65,11 +109,39 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM alert_event_emit(new_id, 'raised', p_now);
-    PERFORM due_schedule('alert_repeat', new_id, p_centre,
-                         p_now + make_interval(mins => c.repeat_minutes));
-    PERFORM due_schedule('alert_escalate', new_id, p_centre,
-                         p_now + make_interval(mins => c.escalate_minutes));
+    SELECT * INTO t FROM alert_timing(new_id);
+    IF t.repeat_every IS NOT NULL THEN
+        PERFORM due_schedule('alert_repeat', new_id, p_centre, p_now + t.repeat_every);
+    END IF;
+    IF t.escalate_after IS NOT NULL THEN
+        PERFORM due_schedule('alert_escalate', new_id, p_centre, p_now + t.escalate_after);
+    END IF;
     RETURN new_id;
+END $$;
+
+-- A concern or a known departure added to an open absence makes its resident_absent alert
+-- urgent (alert_priority_of): an alert still unacknowledged is announced again at once, and
+-- its next repeat counts from now. Callers call it only when the absence had neither before.
+CREATE FUNCTION alert_absence_became_urgent(p_absence bigint, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    a alerts;
+    t record;
+BEGIN
+    SELECT * INTO a FROM alerts
+     WHERE absence = p_absence AND kind = 'resident_absent'
+       AND acked_at IS NULL AND resolved_at IS NULL
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE alerts SET last_announced_at = p_now, announcements = announcements + 1
+     WHERE id = a.id;
+    PERFORM alert_event_emit(a.id, 'reannounced', p_now);
+    SELECT * INTO t FROM alert_timing(a.id);
+    IF t.repeat_every IS NOT NULL THEN
+        PERFORM due_schedule('alert_repeat', a.id, a.centre, p_now + t.repeat_every);
+    END IF;
 END $$;
 
 -- Marks an alert resolved (its cause went away), stops its repeats and tells the watchers.
@@ -99,9 +171,8 @@ DECLARE
 BEGIN
     WITH live AS (
         SELECT a.id, a.centre, a.raised_at, a.escalated_at, a.last_announced_at,
-               make_interval(mins => c.repeat_minutes) AS repeat_every,
-               make_interval(mins => c.escalate_minutes) AS escalate_after
-          FROM alerts a JOIN centres c ON c.id = a.centre
+               t.repeat_every, t.escalate_after
+          FROM alerts a CROSS JOIN LATERAL alert_timing(a.id) t
          WHERE a.id = ANY (p_refs) AND a.acked_at IS NULL AND a.resolved_at IS NULL
          ORDER BY a.id
            FOR UPDATE OF a
@@ -122,9 +193,10 @@ BEGIN
     )
     SELECT array_agg(d.id ORDER BY d.centre, d.id) FILTER (WHERE d.action IS NOT NULL),
            array_agg(d.action ORDER BY d.centre, d.id) FILTER (WHERE d.action IS NOT NULL),
-           array_agg(d.id ORDER BY d.id), array_agg(d.centre ORDER BY d.id),
+           array_agg(d.id ORDER BY d.id) FILTER (WHERE d.repeat_every IS NOT NULL),
+           array_agg(d.centre ORDER BY d.id) FILTER (WHERE d.repeat_every IS NOT NULL),
            array_agg(CASE WHEN d.action IS NULL THEN d.last_announced_at ELSE p_now END
-                     + d.repeat_every ORDER BY d.id)
+                     + d.repeat_every ORDER BY d.id) FILTER (WHERE d.repeat_every IS NOT NULL)
       INTO ids, kinds, next_ids, next_centres, next_at
       FROM decided d;
     IF ids IS NOT NULL THEN
@@ -138,32 +210,44 @@ LANGUAGE sql AS $$
     SELECT due_alert_repeat_batch(ARRAY[p_ref], p_now)
 $$;
 
--- Due: escalate to managers alerts still unacknowledged escalate_minutes after they were
--- raised.
+-- Due: escalate to managers alerts still unacknowledged escalate_after (alert_timing) after
+-- they were raised. A row that fires early (the times were made longer since it was
+-- scheduled) is scheduled again for the new instant; one whose alert is no longer escalated
+-- (an info alert, or the time removed) does nothing.
 CREATE FUNCTION due_alert_escalate_batch(p_refs bigint[], p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     ids bigint[];
+    later_ids bigint[];
+    later_centres text[];
+    later_at timestamptz[];
 BEGIN
     WITH live AS (
-        SELECT a.id FROM alerts a
+        SELECT a.id, a.centre, a.raised_at + t.escalate_after AS escalate_at
+          FROM alerts a CROSS JOIN LATERAL alert_timing(a.id) t
          WHERE a.id = ANY (p_refs) AND a.acked_at IS NULL AND a.resolved_at IS NULL
-           AND a.escalated_at IS NULL
+           AND a.escalated_at IS NULL AND t.escalate_after IS NOT NULL
          ORDER BY a.id
-           FOR UPDATE
+           FOR UPDATE OF a
     ), escalated AS (
         UPDATE alerts a
            SET escalated_at = p_now, last_announced_at = p_now,
                announcements = a.announcements + 1
           FROM live
-         WHERE a.id = live.id
+         WHERE a.id = live.id AND live.escalate_at <= p_now
         RETURNING a.id, a.centre
     )
-    SELECT array_agg(e.id ORDER BY e.centre, e.id) INTO ids FROM escalated e;
+    SELECT (SELECT array_agg(e.id ORDER BY e.centre, e.id) FROM escalated e),
+           array_agg(l.id ORDER BY l.id) FILTER (WHERE l.escalate_at > p_now),
+           array_agg(l.centre ORDER BY l.id) FILTER (WHERE l.escalate_at > p_now),
+           array_agg(l.escalate_at ORDER BY l.id) FILTER (WHERE l.escalate_at > p_now)
+      INTO ids, later_ids, later_centres, later_at
+      FROM live l;
     IF ids IS NOT NULL THEN
         PERFORM alert_events_emit(ids, array_fill('escalated'::text, ARRAY[cardinality(ids)]),
                                   p_now);
     END IF;
+    PERFORM due_schedule_many('alert_escalate', later_ids, later_centres, later_at);
 END $$;
 
 CREATE FUNCTION due_alert_escalate(p_ref bigint, p_now timestamptz) RETURNS void

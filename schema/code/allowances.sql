@@ -910,6 +910,7 @@ DECLARE
     agreement_ agreements;
     first payouts;
     created payouts;
+    open_ absences;
     stale text;
 BEGIN
     IF collector IS NULL THEN
@@ -960,6 +961,20 @@ BEGIN
                             CASE WHEN first.collected_by = 'self' THEN 'in person'
                                  ELSE 'to ' || first.collected_by END),
                      'period_start', jsonb_build_object('payout', payout_json(first)));
+    END IF;
+    -- In person means the resident is here: an open absence says otherwise (SPEC section 6,
+    -- v2). Checked after the row lock, so a return recorded meanwhile is seen; a proxy under an
+    -- agreement may still collect.
+    IF collector = 'self' THEN
+        SELECT * INTO open_ FROM absences a
+        WHERE a.resident = r.id AND a.returned_at IS NULL
+        ORDER BY a.since DESC LIMIT 1;
+        IF open_.id IS NOT NULL THEN
+            PERFORM fail(409, 'absence_open',
+                         format('absence %s (away since %s) is open: record the return first',
+                                open_.id, to_jsonb(open_.since) #>> '{}'),
+                         'collected_by', jsonb_build_object('absence', absence_json(open_)));
+        END IF;
     END IF;
     IF computed IS NULL OR jsonb_typeof(computed) <> 'object' THEN
         -- The facts showed this period paid, yet nothing conflicted: it changed meanwhile.

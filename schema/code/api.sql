@@ -242,6 +242,11 @@ BEGIN
         RETURN;
     END IF;
 
+    -- A dry run changes nothing, so it claims no key: sending the same request for real
+    -- afterwards, with the same key, must act.
+    IF api.args->'query'->>'dry_run' = 'true' THEN
+        p_idem_key := NULL;
+    END IF;
     -- Claim the key first: a concurrent twin blocks on this INSERT until the first request
     -- commits, then finds its stored reply below instead of acting a second time.
     IF p_idem_key IS NOT NULL THEN
@@ -345,10 +350,6 @@ BEGIN
     PERFORM pg_notify('rc_clock', to_jsonb(new_now) #>> '{}');
     RETURN QUERY SELECT 200, jsonb_build_object('now', to_jsonb(new_now));
 END $$;
-
--- GET /metrics: api() has checked the admin role; the C handler builds the text.
-CREATE FUNCTION op_metrics_auth(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
-LANGUAGE sql IMMUTABLE AS $$ SELECT 200, '{}'::jsonb $$;
 
 -- ---------------------------------------------------------------------------------------------
 -- Shared lookups and JSON shapes

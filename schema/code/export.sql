@@ -34,7 +34,7 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'id', o.id, 'centre', o.centre, 'date', o.date, 'slot', o.slot,
                'status', o.status, 'reason', o.reason, 'note', o.note, 'round_at', o.round_at,
-               'recorded_at', o.recorded_at, 'recorded_by', o.recorded_by,
+               'observed_at', o.observed_at, 'recorded_at', o.recorded_at, 'recorded_by', o.recorded_by,
                'current', o.current) ORDER BY o.round_at, o.id), '[]'::jsonb)
     FROM observations o WHERE o.resident = $1
 $$;
@@ -256,6 +256,8 @@ BEGIN
            statement = retention_scrub(p.statement, p_resident)
      WHERE p.resident = p_resident;
     UPDATE outbox o SET payload = '{}' WHERE o.resident = p_resident;
+    UPDATE channel_deliveries d SET payload = '{}'
+      FROM alerts a WHERE a.id = d.alert AND a.resident = p_resident;
     UPDATE alerts a SET details = retention_scrub(a.details, p_resident)
      WHERE a.resident = p_resident;
     UPDATE alert_events e SET body = retention_scrub(e.body, p_resident)

@@ -333,26 +333,36 @@ CREATE FUNCTION outbox_release(p_owner text) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
+    m integer;
 BEGIN
     UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
      WHERE lease_owner = p_owner AND delivered_at IS NULL;
     GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
+    -- The on-call channels' deliveries (oncall.sql) go through the same sender.
+    UPDATE channel_deliveries SET lease_owner = NULL, lease_until = NULL
+     WHERE lease_owner = p_owner AND delivered_at IS NULL;
+    GET DIAGNOSTICS m = ROW_COUNT;
+    IF n + m > 0 THEN
         PERFORM pg_notify('rc_outbox', '');
     END IF;
-    RETURN n;
+    RETURN n + m;
 END $$;
 
 -- When the sender should look again: the earliest instant (daemon clock) an unleased pending
--- delivery becomes sendable, and the earliest expiry (wall clock) of a live lease.
+-- delivery (to an authority or an on-call channel) becomes sendable, and the earliest expiry
+-- (wall clock) of a live lease.
 CREATE FUNCTION outbox_next_wake(p_now timestamptz, p_wall timestamptz)
 RETURNS TABLE(next_due timestamptz, next_lease timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT min(greatest(d.due_at, d.next_attempt_at))
-               FILTER (WHERE d.lease_until IS NULL OR d.lease_until <= $2),
-           min(d.lease_until) FILTER (WHERE d.lease_until > $2)
-      FROM deliveries d
-     WHERE d.delivered_at IS NULL
+    SELECT min(x.due) FILTER (WHERE x.lease_until IS NULL OR x.lease_until <= $2),
+           min(x.lease_until) FILTER (WHERE x.lease_until > $2)
+      FROM (SELECT greatest(d.due_at, d.next_attempt_at) AS due, d.lease_until
+              FROM deliveries d
+             WHERE d.delivered_at IS NULL
+            UNION ALL
+            SELECT greatest(c.due_at, c.next_attempt_at), c.lease_until
+              FROM channel_deliveries c JOIN oncall_channels ch ON ch.id = c.channel
+             WHERE c.delivered_at IS NULL AND ch.removed_at IS NULL) x
 $$;
 
 -- Due (timing engine, scheduled by outbox_enqueue_many at due_at + failing_after): checks

@@ -19,7 +19,8 @@ LANGUAGE sql STABLE AS $$
         'escalate_minutes', ($1).escalate_minutes,
         'authorities', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', a.kind, 'url', a.url)
                                                   ORDER BY a.kind)
-                                 FROM centre_authorities a WHERE a.centre = ($1).id), '[]'::jsonb))
+                                 FROM centre_authorities a WHERE a.centre = ($1).id), '[]'::jsonb),
+        'oncall_channels', oncall_channels_json(($1).id))
 $$;
 
 -- The resident's latest stay (the open one, or the one that ended last).
@@ -103,7 +104,9 @@ LANGUAGE sql STABLE AS $$
     SELECT resident_summary_json($1, resident_today($1, $2))
            || jsonb_build_object('date_of_birth_history', resident_dob_history_json($1),
                                  'phases', resident_phases_json($1),
-                                 'stays', resident_stays_json($1))
+                                 'stays', resident_stays_json($1),
+                                 'accounted_for_at',
+                                 (SELECT r.accounted_for_at FROM residents r WHERE r.id = $1))
 $$;
 
 -- The resident named by the path {id}, with the centre check of its current centre: 404 when
@@ -208,10 +211,11 @@ BEGIN
         END IF;
         result.free_meals := (p_b->>'free_meals')::boolean;
     END IF;
-    IF arg_given(p_b, 'repeat_minutes') THEN
+    -- The centre's own alert times (null: the alert kinds' times, alert_timing in alerts.sql).
+    IF p_b ? 'repeat_minutes' THEN
         result.repeat_minutes := arg_int(p_b->>'repeat_minutes', 'repeat_minutes', 1, 1440);
     END IF;
-    IF arg_given(p_b, 'escalate_minutes') THEN
+    IF p_b ? 'escalate_minutes' THEN
         result.escalate_minutes := arg_int(p_b->>'escalate_minutes', 'escalate_minutes', 1, 1440);
     END IF;
     RETURN result;
@@ -298,8 +302,6 @@ BEGIN
     c.check_times := '{07:00,15:00,23:00}';
     c.grace_minutes := 60;
     c.free_meals := false;
-    c.repeat_minutes := 5;
-    c.escalate_minutes := 15;
     c.operator := '';
     c.capacity := 0;
     c.created_at := ctx_now(ctx);
@@ -325,6 +327,10 @@ BEGIN
     END IF;
     IF b ? 'authorities' THEN
         PERFORM centre_authorities_set(c.id, coalesce(b->'authorities', '[]'::jsonb), false);
+    END IF;
+    IF b ? 'oncall_channels' THEN
+        PERFORM oncall_channels_set(c.id, coalesce(b->'oncall_channels', '[]'::jsonb), false,
+                                    ctx_now(ctx));
     END IF;
     PERFORM audit(ctx, 'centre_create', NULL, jsonb_build_object('centre', c.id));
     RETURN QUERY SELECT 201, centre_json(c);
@@ -374,6 +380,10 @@ BEGIN
     IF b ? 'authorities' THEN
         PERFORM centre_authorities_set(c.id, coalesce(b->'authorities', '[]'::jsonb), true);
     END IF;
+    IF b ? 'oncall_channels' THEN
+        PERFORM oncall_channels_set(c.id, coalesce(b->'oncall_channels', '[]'::jsonb), true,
+                                    ctx_now(ctx));
+    END IF;
     PERFORM audit(ctx, 'centre_patch', NULL,
                   jsonb_build_object('centre', c.id, 'fields', body_fields(b)));
     RETURN QUERY SELECT 200, centre_json(c);
@@ -382,6 +392,19 @@ END $$;
 -- ---------------------------------------------------------------------------------------------
 -- Residents
 -- ---------------------------------------------------------------------------------------------
+
+-- accounted_for_at of a create or PATCH body: an instant not after the request's (null clears
+-- it on PATCH).
+CREATE FUNCTION resident_accounted_for_arg(ctx jsonb, p_b jsonb) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    at_ timestamptz := arg_instant(p_b->>'accounted_for_at', 'accounted_for_at');
+BEGIN
+    IF at_ > ctx_now(ctx) THEN
+        PERFORM fail(400, 'bad_field', 'accounted_for_at is in the future', 'accounted_for_at');
+    END IF;
+    RETURN at_;
+END $$;
 
 -- POST /v1/residents (manager, admin)
 CREATE FUNCTION op_resident_create(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
@@ -396,6 +419,7 @@ DECLARE
     arrival date := arg_date(arg_required(b, 'arrival_date'), 'arrival_date');
     departure date := arg_date(b->>'departure_date', 'departure_date');
     first_phase int := coalesce(arg_int(b->>'phase', 'phase', 1, 3), 1);
+    accounted timestamptz := resident_accounted_for_arg(ctx, b);
     new_id bigint;
 BEGIN
     IF new_case IS NULL THEN
@@ -418,8 +442,9 @@ BEGIN
     END IF;
     -- ON CONFLICT rather than a prior lookup: two managers registering the same case at the
     -- same moment get one resident and one 409, not a 500.
-    INSERT INTO residents AS r (case_number, given_name, family_name, date_of_birth, created_at)
-    VALUES (new_case, new_given, new_family, new_dob, ctx_now(ctx))
+    INSERT INTO residents AS r (case_number, given_name, family_name, date_of_birth, created_at,
+                                accounted_for_at)
+    VALUES (new_case, new_given, new_family, new_dob, ctx_now(ctx), accounted)
     ON CONFLICT ON CONSTRAINT residents_case_number_key DO NOTHING
     RETURNING r.id INTO new_id;
     IF new_id IS NULL THEN
@@ -460,6 +485,10 @@ DECLARE
     departure date;
 BEGIN
     PERFORM 1 FROM residents x WHERE x.id = r.id FOR UPDATE;
+    IF b ? 'accounted_for_at' THEN  -- null clears it
+        UPDATE residents x SET accounted_for_at = resident_accounted_for_arg(ctx, b)
+         WHERE x.id = r.id;
+    END IF;
     IF arg_given(b, 'given_name') THEN
         UPDATE residents x SET given_name = arg_text(b, 'given_name', 200) WHERE x.id = r.id;
     END IF;
@@ -563,6 +592,56 @@ BEGIN
     RETURN QUERY SELECT 201, jsonb_build_object('resident', r.id, 'phase', new_phase,
                                                 'from', phase_from,
                                                 'phases', resident_phases_json(r.id));
+END $$;
+
+-- POST /v1/centres/{id}/residents/import {"residents":[{...as POST /v1/residents, without
+-- "centre"...}]} (manager, admin): the go-live import. Each row is created exactly as POST
+-- /v1/residents creates one (and audited as such), all in this one transaction: the first
+-- refusal names its row (residents[i].field) and undoes every row before it.
+CREATE FUNCTION op_resident_import(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c centres := require_centre(ctx, args->'path'->>'id');
+    rows_ jsonb := args->'body'->'residents';
+    row_ jsonb;
+    position bigint;
+    created jsonb := '[]';
+    one jsonb;
+    err_detail text;
+    err_message text;
+    err jsonb;
+BEGIN
+    IF rows_ IS NULL OR jsonb_typeof(rows_) <> 'array' OR jsonb_array_length(rows_) = 0 THEN
+        PERFORM fail(400, 'bad_field', 'residents must be a non-empty array', 'residents');
+    END IF;
+    FOR row_, position IN
+        SELECT e, i - 1 FROM jsonb_array_elements(rows_) WITH ORDINALITY AS t(e, i) ORDER BY i
+    LOOP
+        IF jsonb_typeof(row_) <> 'object' OR row_ ? 'centre' THEN
+            PERFORM fail(400, 'bad_field',
+                         format('residents[%s] must be an object without "centre" (the '
+                                'import''s centre is the path''s)', position),
+                         format('residents[%s]', position));
+        END IF;
+        BEGIN
+            SELECT r.body INTO one
+              FROM op_resident_create(ctx, jsonb_build_object(
+                       'body', row_ || jsonb_build_object('centre', c.id))) AS r;
+        EXCEPTION WHEN SQLSTATE 'RCAPP' THEN
+            GET STACKED DIAGNOSTICS err_detail = PG_EXCEPTION_DETAIL,
+                                    err_message = MESSAGE_TEXT;
+            err := err_detail::jsonb;
+            PERFORM fail((err->>'status')::int, err->>'code',
+                         format('residents[%s]: %s', position, err_message),
+                         format('residents[%s]', position)
+                             || coalesce('.' || (err->>'field'), ''),
+                         nullif(err->'extra', 'null'::jsonb));
+        END;
+        created := created || jsonb_build_array(one);
+    END LOOP;
+    RETURN QUERY SELECT 201, jsonb_build_object('centre', c.id,
+                                                'count', jsonb_array_length(created),
+                                                'residents', created);
 END $$;
 
 -- GET /v1/centres/{id}/residents?on=DATE&limit=&after=: residents enrolled at the centre that

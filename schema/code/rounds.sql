@@ -72,7 +72,8 @@ LANGUAGE sql STABLE AS $$
                    'family_name', r.family_name,
                    'observation', (
                        SELECT jsonb_build_object('status', o.status, 'reason', o.reason,
-                                                 'note', o.note, 'recorded_at', o.recorded_at,
+                                                 'note', o.note, 'observed_at', o.observed_at,
+                                                 'recorded_at', o.recorded_at,
                                                  'recorded_by', o.recorded_by)
                        FROM observations o
                        WHERE o.centre = $1 AND o.date = $2 AND o.slot = $3
@@ -80,8 +81,9 @@ LANGUAGE sql STABLE AS $$
                || CASE WHEN $5 THEN jsonb_build_object('history', (
                        SELECT coalesce(jsonb_agg(jsonb_build_object(
                                   'status', o.status, 'reason', o.reason, 'note', o.note,
-                                  'recorded_at', o.recorded_at, 'recorded_by', o.recorded_by,
-                                  'current', o.current) ORDER BY o.id), '[]'::jsonb)
+                                  'observed_at', o.observed_at, 'recorded_at', o.recorded_at,
+                                  'recorded_by', o.recorded_by, 'current', o.current)
+                                  ORDER BY o.id), '[]'::jsonb)
                        FROM observations o
                        WHERE o.centre = $1 AND o.date = $2 AND o.slot = $3
                          AND o.resident = r.id))
@@ -129,10 +131,53 @@ BEGIN
                                                with_history);
 END $$;
 
+-- POST .../rounds/{date}/{slot}?dry_run=true: the round is recorded inside a subtransaction
+-- that is then rolled back, so the answer is exactly what sending it would do (the same checks
+-- and refusals, the same rules) and nothing of it stays: no observation, absence, alert, due
+-- event, outbox row or NOTIFY (discarded with the subtransaction), no audit row of a change,
+-- and no idempotency row (api() claims none for a dry run). Only the read is audited. Ids that
+-- sequences handed out inside are skipped. notify_now: the authorities would be told the moment
+-- the round is sent (the round notified them inside), or at its instant (a round sent early
+-- whose threshold falls before the round's instant).
+CREATE FUNCTION round_dry_run(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    rp record := round_path(ctx, args);
+    round_at timestamptz := round_scheduled_at((rp.centre).id, rp.round_date, rp.slot);
+    last_id bigint := coalesce((SELECT max(a.id) FROM absences a), 0);
+    reply jsonb;
+    opened jsonb;
+BEGIN
+    BEGIN
+        SELECT r.body INTO reply FROM op_round_post(ctx, args #- '{query,dry_run}') AS r;
+        SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'resident', a.resident, 'since', a.since, 'notify_at', a.notify_at,
+                   'reason', a.reason,
+                   'notify_now', a.notified_at IS NOT NULL OR a.notify_at <= round_at)
+                   ORDER BY a.resident), '[]')
+          INTO opened
+          FROM absences a
+         WHERE a.id > last_id AND a.opened_by = ctx->>'cn' AND a.opened_round_at = round_at
+           AND a.centre = (rp.centre).id;
+        RAISE EXCEPTION USING ERRCODE = 'RCDRY', MESSAGE = 'dry run: rolled back';
+    EXCEPTION WHEN SQLSTATE 'RCDRY' THEN
+        NULL; -- everything since BEGIN is undone; reply and opened are kept
+    END;
+    PERFORM audit_many(ctx, 'round_dry_run',
+                       ARRAY(SELECT (e->>'resident')::bigint
+                             FROM jsonb_array_elements(args->'body'->'observations') AS e));
+    RETURN QUERY SELECT 200, reply || jsonb_build_object('dry_run', true, 'absences', opened);
+END $$;
+
 -- POST /v1/centres/{id}/rounds/{date}/{slot} {"observations":[{"resident","status","reason",
--- "note"}]}: all or nothing. Every element is checked before anything is written; a resident
--- already observed in the round is corrected (the old row stays, current = false). A round more
--- than two hours before its scheduled instant cannot be recorded yet (409 round_not_started).
+-- "note","observed_at"}]}: all or nothing. Every element is checked before anything is written.
+-- observed_at (SPEC section 2, v2) defaults to the request's instant; one given may be neither
+-- in the future nor before the round's scheduled instant minus its grace period. The current
+-- observation of a resident in the round is the one observed last (ties: recorded last): an
+-- observation observed after (or when) the current one replaces it (the old row stays,
+-- current = false) and the absence rules see it; one observed before it is stored as history
+-- and changes nothing else. A round more than two hours before its scheduled instant cannot
+-- be recorded yet (409 round_not_started).
 CREATE FUNCTION op_round_post(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -147,8 +192,17 @@ DECLARE
     resident_id bigint;
     obs_status text;
     obs_reason text;
+    obs_at timestamptz;
+    earliest timestamptz := round_at - make_interval(mins => (rp.centre).grace_minutes);
     seen bigint[] := '{}';
+    observed timestamptz[] := '{}';
+    winners bigint[];
+    new_ids bigint[];
 BEGIN
+    IF args->'query'->>'dry_run' = 'true' THEN
+        RETURN QUERY SELECT * FROM round_dry_run(ctx, args);
+        RETURN;
+    END IF;
     IF items IS NULL OR jsonb_typeof(items) <> 'array' OR jsonb_array_length(items) = 0 THEN
         PERFORM fail(400, 'bad_field', 'observations must be a non-empty array', 'observations');
     END IF;
@@ -189,6 +243,20 @@ BEGIN
         IF element ? 'note' AND jsonb_typeof(element->'note') NOT IN ('string', 'null') THEN
             PERFORM fail(400, 'bad_field', 'note must be a string', field || '.note');
         END IF;
+        obs_at := arg_instant(element->>'observed_at', field || '.observed_at');
+        IF obs_at > ctx_now(ctx) THEN
+            PERFORM fail(400, 'bad_field', 'observed_at is in the future',
+                         field || '.observed_at');
+        END IF;
+        IF obs_at < earliest THEN
+            PERFORM fail(400, 'bad_field',
+                         format('observed_at is before %s, the round''s scheduled instant '
+                                'minus its grace period', to_jsonb(earliest) #>> '{}'),
+                         field || '.observed_at');
+        END IF;
+        -- Not given: now. Not checked against the window then: a round may be recorded from
+        -- two hours before its instant (below), and that is when it was observed.
+        observed := observed || coalesce(obs_at, ctx_now(ctx));
     END LOOP;
 
     IF round_at > ctx_now(ctx) + interval '2 hours' THEN
@@ -217,32 +285,49 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Set-based: supersede the current rows of the residents named, insert the new ones, then
-    -- let the absence rules see each observation in the order sent.
+    -- Set-based: which new observations become current (observed at or after the current one
+    -- of their resident, or the first), supersede the current rows they replace, insert every
+    -- new one (the others as history), then let the absence rules see each new current one in
+    -- the order sent, at its observed_at.
+    winners := ARRAY(
+        SELECT n.resident
+          FROM unnest(seen, observed) AS n(resident, observed_at)
+         WHERE NOT EXISTS (SELECT 1 FROM observations o
+                            WHERE o.centre = centre_id AND o.date = rp.round_date
+                              AND o.slot = rp.slot AND o.resident = n.resident AND o.current
+                              AND o.observed_at > n.observed_at));
     UPDATE observations o SET current = false
     WHERE o.centre = centre_id AND o.date = rp.round_date AND o.slot = rp.slot
-      AND o.resident = ANY (seen) AND o.current;
-    INSERT INTO observations (centre, date, slot, resident, status, reason, note, round_at,
-                              recorded_at, recorded_by, current)
-    SELECT centre_id, rp.round_date, rp.slot, (e->>'resident')::bigint, e->>'status',
-           e->>'reason', e->>'note', round_at, ctx_now(ctx), ctx->>'cn', true
-    FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i;
-    PERFORM absence_observe(ctx, (e->>'resident')::bigint, e->>'status', round_at)
-    FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i;
+      AND o.resident = ANY (winners) AND o.current;
+    WITH inserted AS (
+        INSERT INTO observations (centre, date, slot, resident, status, reason, note, round_at,
+                                  observed_at, recorded_at, recorded_by, current)
+        SELECT centre_id, rp.round_date, rp.slot, (e->>'resident')::bigint, e->>'status',
+               e->>'reason', e->>'note', round_at, observed[i], ctx_now(ctx), ctx->>'cn',
+               (e->>'resident')::bigint = ANY (winners)
+        FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i
+        RETURNING id)
+    SELECT array_agg(id) INTO new_ids FROM inserted;
+    PERFORM absence_observe(ctx, (e->>'resident')::bigint, e->>'status', round_at, observed[i])
+    FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i)
+    WHERE (e->>'resident')::bigint = ANY (winners)
+    ORDER BY i;
 
     PERFORM audit_many(ctx, 'round_post', seen);
     -- The answer is the round's summary and what this request recorded; the whole round with
     -- every expected resident is GET .../rounds/{date}/{slot} (a terminal sending one
     -- correction should not pay for, nor be audited as reading, 77 other residents).
+    -- Each observation says whether it became current: a terminal syncing an offline round
+    -- learns which of its observations another terminal's later ones overtook.
     RETURN QUERY SELECT 200, round_json(centre_id, rp.round_date, rp.slot, ctx_now(ctx))
         || jsonb_build_object('observations', (
             SELECT jsonb_agg(jsonb_build_object(
                        'resident', o.resident, 'status', o.status, 'reason', o.reason,
-                       'note', o.note, 'recorded_at', o.recorded_at,
-                       'recorded_by', o.recorded_by) ORDER BY o.id)
+                       'note', o.note, 'observed_at', o.observed_at,
+                       'recorded_at', o.recorded_at, 'recorded_by', o.recorded_by,
+                       'current', o.current) ORDER BY o.id)
             FROM observations o
-            WHERE o.centre = centre_id AND o.date = rp.round_date AND o.slot = rp.slot
-              AND o.resident = ANY (seen) AND o.current));
+            WHERE o.id = ANY (new_ids)));
 END $$;
 
 -- How far ahead round deadlines are scheduled, and how far back a late scheduler still fills

@@ -181,11 +181,13 @@ def test_return_after_notification_sends_absence_returned(rc, tonder):
     resident, absence = absent_at_23(rc, tonder, "2012-03-10")
     rc.set_clock(at(NEXT, "03:00"))
     assert tonder.absence(absence["id"])["notified_at"] is not None
-    # Observed present at the 07:00 check: the absence closes at the round's instant.
+    # Observed present at the 07:00 check, sent at 07:05 without observed_at: the absence
+    # closes at the observation's instant, which is then the instant it was recorded (SPEC
+    # section 2, v2; the first release took the round's scheduled instant).
     rc.set_clock(at(NEXT, "07:05"))
     tonder.round(NEXT, 1, {resident: "present"})
     closed = tonder.absence(absence["id"])
-    assert instant(closed["returned_at"]) == local(NEXT, "07:00")
+    assert instant(closed["returned_at"]) == local(NEXT, "07:05")
     notes = tonder.notifications(absence["id"])
     assert len(reported(notes)) == 3
     back = returned(notes)
@@ -279,7 +281,9 @@ def test_correcting_the_absent_observation_that_opened_it_closes_the_absence(rc,
     rc.set_clock(at(DAY, "23:10"))
     tonder.round(DAY, 3, {resident: "present"})  # a slip of the finger, corrected
     closed = tonder.absence(absence["id"])
-    assert instant(closed["returned_at"]) == local(DAY, "23:00")
+    # The correction is observed (by default) when it is sent: the absence ran 23:05-23:10.
+    assert instant(closed["opened_at"]) == local(DAY, "23:05")
+    assert instant(closed["returned_at"]) == local(DAY, "23:10")
     assert closed["notified_at"] is None
     rc.set_clock(at(NEXT, "04:00"))
     assert tonder.notifications(absence["id"]) == []
@@ -293,9 +297,11 @@ def test_a_late_present_entry_moves_since_and_the_notification(rc, tonder):
     absence = tonder.report(resident, expect=(201,))
     assert instant(absence["since"]) == local(DAY, "07:00")
     assert instant(absence["notify_at"]) == local(DAY, "19:00")
-    # The 15:00 check is entered late: he was there at 15:00 after all.
+    # The 15:00 check is entered late, with the instant it was made: he was there at 15:00
+    # after all.
     rc.set_clock(at(DAY, "16:30"))
-    tonder.round(DAY, 2, {resident: "present"})
+    ok(tonder.staff.post(f"/v1/centres/{tonder.id}/rounds/{DAY}/2", json={"observations": [
+        {"resident": resident, "status": "present", "observed_at": at(DAY, "15:00")}]}))
     moved = tonder.absence(absence["id"])
     assert moved["returned_at"] is None
     assert instant(moved["since"]) == local(DAY, "15:00")

@@ -11,7 +11,8 @@ from alerts_helpers import Centre
 from harness import ROOT, at, ok
 
 DOC = ROOT / "docs" / "authorization.md"
-IDENTITIES = ("admin", "manager", "staff", "oncall", "authority", "other", "disabled")
+IDENTITIES = ("admin", "manager", "staff", "oncall", "authority", "metrics", "other",
+              "disabled")
 SECRET = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="
 PERIOD = "2026-11-09"
 
@@ -59,6 +60,7 @@ def world(rc):
         "kind": "in10", "occurred_at": at("2026-11-20", "09:00"),
         "description": "held back"}), 201)["id"]
     rc.create_account("police-authz", "authority", [a.id], authority="police")
+    rc.create_account("metrics-authz", "metrics")
     rc.create_account("staff-b-authz", "staff", [b.id])
     rc.create_account("oncall-b-authz", "oncall", [b.id])
     rc.create_account("disabled-authz", "staff", [a.id])
@@ -66,7 +68,8 @@ def world(rc):
     rc.create_account("victim-authz", "staff", [a.id])
     apis = {
         "admin": rc.admin, "manager": a.manager, "staff": a.staff, "oncall": a.oncall,
-        "authority": rc.api("police-authz"), "other": rc.api("staff-b-authz"),
+        "authority": rc.api("police-authz"), "metrics": rc.api("metrics-authz"),
+        "other": rc.api("staff-b-authz"),
         "disabled": rc.api("disabled-authz"), "other-oncall": rc.api("oncall-b-authz"),
     }
     return {"rc": rc, "a": a, "b": b, "resident": resident, "other_resident": other_resident,
@@ -78,7 +81,8 @@ def request_for(method, pattern, w, n):
     whether it is served. n makes created things unique."""
     a, r = w["a"].id, w["resident"]
     path = (pattern.replace("{cn}", "victim-authz").replace("{date}", "2026-11-20")
-            .replace("{slot}", "1").replace("{period_start}", PERIOD))
+            .replace("{slot}", "1").replace("{period_start}", PERIOD)
+            .replace("{kind}", "round_overdue"))
     if pattern.startswith("/v1/centres/{id}"):
         path = path.replace("{id}", a)
     elif pattern.startswith("/v1/residents/{id}"):
@@ -100,6 +104,9 @@ def request_for(method, pattern, w, n):
             "case_number": f"AUTHZ-{n}", "given_name": "A", "family_name": "B",
             "date_of_birth": "2012-03-10", "centre": a, "arrival_date": "2026-01-05",
             "phase": 1},
+        ("POST", "/v1/centres/{id}/residents/import"): {"residents": [{
+            "case_number": f"AUTHZ-IMP-{n}", "given_name": "A", "family_name": "B",
+            "date_of_birth": "2012-03-10", "arrival_date": "2026-01-05"}]},
         ("PATCH", "/v1/residents/{id}"): {"given_name": "Amina"},
         ("POST", "/v1/residents/{id}/phases"): {"phase": 2, "from": "2026-11-20"},
         ("POST", "/v1/centres/{id}/rounds/{date}/{slot}"): {
@@ -108,6 +115,8 @@ def request_for(method, pattern, w, n):
         ("POST", "/v1/absences/{id}/concern"): {"text": "still missing"},
         ("POST", "/v1/absences/{id}/return"): {"at": at("2026-11-20", "09:59")},
         ("POST", "/v1/alerts/{id}/ack"): {},
+        # The kind's default: the matrix changes nothing other tests see.
+        ("PUT", "/v1/alert-kinds/{kind}"): {"repeat_minutes": 5},
         ("POST", "/v1/residents/{id}/incidents"): {
             "kind": "in10", "occurred_at": at("2026-11-20", "09:00"), "description": "x"},
         ("POST", "/v1/rates"): {"kind": "base", "per_day_ore": 5841,

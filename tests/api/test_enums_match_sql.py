@@ -19,7 +19,9 @@ ENUMS_JSON = BUILD / "enums_json"
 COLUMNS = {
     "observation_statuses": [("observations", "status")],
     "excuse_reasons": [("observations", "reason")],
-    "alert_kinds": [("alerts", "kind")],
+    "alert_kinds": [("alerts", "kind"), ("alert_kinds", "kind")],
+    "alert_priorities": [("alert_kinds", "priority"), ("oncall_channels", "min_priority")],
+    "channel_kinds": [("oncall_channels", "kind")],
     "roles": [("accounts", "role")],
     "authority_kinds": [
         ("accounts", "authority"),

@@ -10,9 +10,12 @@ from harness import instant, ok
 from harness.webhooks import AUTHORITIES, by_authority
 
 
-def observe(world, day, slot, resident_id, status):
+def observe(world, day, slot, resident_id, status, observed_at=None):
+    observation = {"resident": resident_id, "status": status}
+    if observed_at:
+        observation["observed_at"] = observed_at
     ok(world.staff.post(f"/v1/centres/{world.centre}/rounds/{day}/{slot}",
-                        json={"observations": [{"resident": resident_id, "status": status}]}))
+                        json={"observations": [observation]}))
 
 
 def open_absence(world, resident_id):
@@ -24,11 +27,12 @@ def open_absence(world, resident_id):
 
 def absent_at_23(world, date_of_birth):
     """SPEC section 9: a resident at Tønder present at the 15:00 check on 2026-11-20 and
-    observed absent at 23:00. Returns (resident, absence)."""
+    observed absent at 23:00, both sent at 23:05 with the instants they were made at (SPEC
+    section 2, v2). Returns (resident, absence)."""
     world.set_clock("2026-11-20T23:05:00+01:00")
     res = world.resident(date_of_birth=date_of_birth)
-    observe(world, "2026-11-20", 2, res["id"], "present")
-    observe(world, "2026-11-20", 3, res["id"], "absent")
+    observe(world, "2026-11-20", 2, res["id"], "present", "2026-11-20T15:00:00+01:00")
+    observe(world, "2026-11-20", 3, res["id"], "absent", "2026-11-20T23:00:00+01:00")
     absence = open_absence(world, res["id"])
     assert instant(absence["since"]) == instant("2026-11-20T15:00:00+01:00")
     return res, absence

@@ -57,8 +57,10 @@ def test_signature_verifies_with_the_authoritys_secret_and_fails_with_another(wo
 def test_absence_reported_document_has_every_field(world):
     # SPEC section 9: born 2012-03-10, present at the 15:00 check on 2026-11-20 (age 14 then).
     res = world.resident(given_name="Amina", family_name="Test", date_of_birth="2012-03-10")
+    # Sent later (the world's clock): observed_at says when (SPEC section 2, v2).
     ok(world.staff.post(f"/v1/centres/{world.centre}/rounds/2026-11-20/2",
-                        json={"observations": [{"resident": res["id"], "status": "present"}]}))
+                        json={"observations": [{"resident": res["id"], "status": "present",
+                                                "observed_at": "2026-11-20T15:00:00+01:00"}]}))
     absence = world.report(res["id"], known_departure=True)
     assert instant(absence["since"]) == instant("2026-11-20T15:00:00+01:00")
     reqs = world.receiver.wait_delivered(3)

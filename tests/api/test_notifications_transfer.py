@@ -1,6 +1,7 @@
 """The webhook transfer (daemon/webhook_transfer.c on curl_loop.c; DESIGN.md "Outgoing
-transfers"): every address of a name is tried, the response is read only up to its final status
-line, the plain-words last_error texts, webhook_ca reloaded on SIGHUP (a broken file keeps the
+transfers"): every address of a name is tried, the final status line is the verdict and the rest
+is read only to keep the connection, connections kept and reused (never across a CA reload), the
+plain-words last_error texts, webhook_ca reloaded on SIGHUP (a broken file keeps the
 running one), and SIGTERM with attempts in flight exits at once and cleanly."""
 
 import socket
@@ -214,6 +215,29 @@ def test_the_status_is_the_verdict_and_the_body_is_not_waited_for(daemon_factory
         endpoint.close()
 
 
+def test_what_follows_the_verdict_never_changes_it(daemon_factory, receiver_pki):
+    chunk = b"%x\r\n" % 8192 + b"y" * 8192 + b"\r\n"
+    endpoint = RawEndpoint(receiver_pki, {
+        # A body too long to be worth reading: given up at the end of the head.
+        "c/municipality": b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 100,
+        # A chunked body past 64 KiB: given up while counting it.
+        "c/police": b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 10,
+        # A small body read to its end (the connection could serve again).
+        "c/immigration": b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello",
+    })
+    try:
+        rc = daemon_factory(config=notify_config(endpoint.ca))
+        world = World(rc, receiver=None, urls={k: endpoint.url(f"c/{k}") for k in AUTHORITIES})
+        world.report(world.resident()["id"], known_departure=True)
+        c = by_authority(world.wait_notifications(all_attempted, timeout=15))
+        assert c["municipality"]["delivered_at"] and c["municipality"]["last_error"] is None, c
+        assert c["police"]["last_error"] == "HTTP 503 Busy", c
+        assert not c["police"]["delivered_at"]
+        assert c["immigration"]["delivered_at"] and c["immigration"]["last_error"] is None, c
+    finally:
+        endpoint.close()
+
+
 # --------------------------------------------------------------------------------------------
 # Reload and shutdown
 
@@ -256,6 +280,51 @@ def test_sighup_reloads_webhook_ca_and_a_broken_file_keeps_the_running_one(daemo
     receiver.wait_delivered(9)
 
 
+def test_connections_are_reused_but_never_across_a_ca_reload(daemon_factory, receiver_pki, pki):
+    receiver = WebhookReceiver(receiver_pki, keep_alive=True)
+    try:
+        rc = daemon_factory(config=notify_config(receiver.ca))
+        world = World(rc, receiver)
+        for n in range(1, 5):
+            world.report(world.resident()["id"], known_departure=True)
+            # Recorded by the daemon, not only received: its transfers have ended and their
+            # connections are free for the next.
+            world.wait_notifications(
+                lambda items: len(items) == 3 * n and all(i["delivered_at"] for i in items))
+        connections = {r.peer for r in receiver.requests()}
+        # Three authorities at once open at most three connections; the later notifications
+        # ride on them. Before, every one of the 12 had a connection of its own.
+        assert len(receiver.requests()) == 12
+        assert len(connections) <= 3, connections
+
+        def reload(webhook_ca):
+            rc.settings["webhook_ca"] = str(webhook_ca)
+            rc.write_config()
+            since = len(rc.log_text())
+            rc.sighup()
+            rc.wait_for_log(r"webhook CA reloaded", since=since)
+
+        # Another CA: the kept connections were verified against the old one and must not
+        # carry a single request more.
+        reload(pki.ca)
+        world.report(world.resident()["id"], known_departure=True)
+        items = world.wait_notifications(
+            lambda items: len(items) == 15 and all(i["attempts"] >= 1 for i in items))
+        refused = [i for i in items if not i["delivered_at"]]
+        assert len(refused) == 3, refused
+        assert all("certificate" in i["last_error"] for i in refused), refused
+        assert len(receiver.requests()) == 12
+
+        # Back: the retries go through, on new connections.
+        reload(receiver.ca)
+        world.advance(minutes=11)
+        receiver.wait_delivered(15)
+        later = {r.peer for r in receiver.requests()[12:]}
+        assert later.isdisjoint(connections), (later, connections)
+    finally:
+        receiver.close()
+
+
 def test_sigterm_with_attempts_in_flight_exits_at_once_and_cleanly(daemon_factory, receiver):
     rc = daemon_factory(config=notify_config(receiver.ca, webhook_timeout="60"))
     world = World(rc, receiver)
@@ -268,3 +337,32 @@ def test_sigterm_with_attempts_in_flight_exits_at_once_and_cleanly(daemon_factor
     rc.stop_and_check()  # exit 0, no sanitizer (leak) report
     assert time.monotonic() - started < 10
     receiver.release_hanging()
+
+
+# --------------------------------------------------------------------------------------------
+# The log of a missing endpoint
+
+
+def test_a_missing_endpoint_is_logged_once_not_per_attempt(daemon_factory, receiver):
+    rc = daemon_factory(config=notify_config(receiver.ca))
+    world = World(rc, receiver)
+    ok = rc.admin.patch(f"/v1/centres/{world.centre}", json={"authorities": [
+        {"kind": k, "url": receiver.url(k), "secret": world.secrets[k]}
+        for k in AUTHORITIES if k != "police"]})
+    assert ok.status == 200, ok.body
+    since = len(rc.log_text())
+    for _ in range(3):
+        world.report(world.resident()["id"], known_departure=True)
+    # Three notifications, each retried after its backoff: many failed attempts to the police.
+    for _ in range(4):
+        world.advance(minutes=11)
+    items = world.wait_notifications(
+        lambda items: len(items) == 9
+        and sum(i["attempts"] for i in items if i["authority"] == "police") >= 9)
+    police = [i for i in items if i["authority"] == "police"]
+    assert all(i["last_error"] == f"no police endpoint is configured for centre {world.centre}"
+               for i in police), police
+    log = rc.log_text()[since:]
+    assert log.count("no police endpoint is configured") == 1, log
+    assert "said again every 10 minutes" in log
+    receiver.wait_delivered(6)

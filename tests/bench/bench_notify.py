@@ -54,7 +54,9 @@ class Bench:
         self.workdir = self.env.workdir
         self.daemons = self.env.daemons("bench_notify")
         try:
-            self.receiver = WebhookReceiver(make_pki(self.workdir / "webhook-pki"))
+            # HTTP/1.1 with keep-alive, as an authority's real server answers.
+            self.receiver = WebhookReceiver(make_pki(self.workdir / "webhook-pki"),
+                                            keep_alive=True)
         except BaseException:
             self.env.close()
             raise

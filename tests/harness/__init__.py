@@ -16,7 +16,7 @@ Modules: common (paths, ROLLCALL_BUILD, sanitizer settings), pki, cluster (Clust
 migrate), environment (Environment: work directory + PKI + cluster + template), daemon (Daemon,
 DaemonSet, the log registry), api (Api, Reply, ok, error_of), client (the rollcall binary),
 world (instant, local, at, Centre, Clock), sse (SseStream), allowance, webhooks
-(WebhookReceiver, World). See tests/README.md.
+(WebhookReceiver, World), smtp (SmtpRelay, imported as harness.smtp). See tests/README.md.
 """
 
 from .api import Api, Reply, client_context, error_of, ok

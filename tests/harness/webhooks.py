@@ -69,8 +69,9 @@ def verify(secret, headers, body, tolerance=300):
 class Request:
     """One request as the receiver saw it."""
 
-    def __init__(self, path, headers, body, mode, received_wall, received_mono):
+    def __init__(self, path, headers, body, mode, received_wall, received_mono, peer=None):
         self.path = path
+        self.peer = peer                  # (host, port) of the client: one per connection
         self.authority = path.strip("/").split("/")[0].split("?")[0]
         self.headers = headers            # lower-case names
         self.body = body                  # bytes
@@ -117,7 +118,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         mode = receiver._next_mode(self.path)
-        req = Request(self.path, headers, body, mode, time.time(), time.monotonic())
+        req = Request(self.path, headers, body, mode, time.time(), time.monotonic(),
+                      peer=self.client_address)
         receiver._record(req)
         if mode == "hang":
             receiver._release.wait(HANG_LIMIT)
@@ -144,15 +146,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_error(405)
 
 
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"
+
+
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, address, receiver, context):
+    def __init__(self, address, receiver, context, keep_alive=False):
         self.receiver = receiver
         self.context = context
-        super().__init__(address, _Handler)
+        # HTTP/1.0 closes after each answer (every attempt on a connection of its own, which the
+        # scripted modes rely on); HTTP/1.1 keeps connections open, as a real endpoint does.
+        handler = _KeepAliveHandler if keep_alive else _Handler
+        super().__init__(address, handler)
 
     def get_request(self):
         sock, addr = self.socket.accept()
@@ -169,9 +178,10 @@ class _Server(http.server.ThreadingHTTPServer):
 class WebhookReceiver:
     """The receiver. All methods are thread-safe."""
 
-    def __init__(self, pki_dir, port=None, start=True, host="127.0.0.1"):
+    def __init__(self, pki_dir, port=None, start=True, host="127.0.0.1", keep_alive=False):
         self.pki_dir = Path(pki_dir)
         self.host = host
+        self.keep_alive = keep_alive
         if not (self.pki_dir / "server.crt").exists():
             make_pki(self.pki_dir)
         self.ca = self.pki_dir / "ca.crt"
@@ -194,7 +204,7 @@ class WebhookReceiver:
         context.load_cert_chain(str(self.pki_dir / "server.crt"),
                                 str(self.pki_dir / "server.key"))
         self._release.clear()
-        self._server = _Server((self.host, self.port), self, context)
+        self._server = _Server((self.host, self.port), self, context, self.keep_alive)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()

@@ -14,9 +14,10 @@ SET LOCAL client_min_messages = notice;
 -- rest and never exists outside this transaction.
 DO $$
 BEGIN
-    IF to_regprocedure('absence_observe(jsonb,bigint,text,timestamptz)') IS NULL THEN
+    IF to_regprocedure('absence_observe(jsonb,bigint,text,timestamptz,timestamptz)') IS NULL THEN
         EXECUTE 'CREATE FUNCTION absence_observe(ctx jsonb, p_resident bigint, p_status text, '
-                'p_round_at timestamptz) RETURNS void LANGUAGE sql AS ''SELECT NULL::void''';
+                'p_round_at timestamptz, p_observed_at timestamptz) RETURNS void '
+                'LANGUAGE sql AS ''SELECT NULL::void''';
         RAISE NOTICE 'foundation_checks: absence_observe() stand-in in use (006 not applied)';
     END IF;
 END $$;

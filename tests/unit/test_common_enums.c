@@ -26,6 +26,7 @@ static void test_lookup_finds_each_value_at_its_place(void **state)
 	assert_int_equal(enum_index(enum_roles, "manager"), 2);
 	assert_int_equal(enum_index(enum_roles, "admin"), 3);
 	assert_int_equal(enum_index(enum_roles, "authority"), 4);
+	assert_int_equal(enum_index(enum_roles, "metrics"), 5);
 	assert_int_equal(enum_index(enum_authority_kinds, "immigration"), 2);
 }
 
@@ -54,6 +55,8 @@ static void test_alert_kind_constants_index_the_table(void **state)
 	assert_int_equal(enum_index(enum_alert_kinds, "resident_returned"),
 	                 ALERT_RESIDENT_RETURNED);
 	assert_int_equal(enum_index(enum_alert_kinds, "turning_18"), ALERT_TURNING_18);
+	assert_int_equal(enum_index(enum_alert_kinds, "notification_unconfirmed"),
+	                 ALERT_NOTIFICATION_UNCONFIRMED);
 	assert_null(enum_alert_kinds[ALERT_KIND_COUNT]);
 }
 
@@ -62,9 +65,11 @@ static void test_counts(void **state)
 	(void)state;
 	assert_int_equal(enum_count(enum_observation_statuses), 3);
 	assert_int_equal(enum_count(enum_excuse_reasons), 5);
-	assert_int_equal(enum_count(enum_alert_kinds), 6);
+	assert_int_equal(enum_count(enum_alert_kinds), 7);
+	assert_int_equal(enum_count(enum_alert_priorities), 3);
+	assert_int_equal(enum_count(enum_channel_kinds), 2);
 	assert_int_equal(enum_count(enum_alert_kinds), ALERT_KIND_COUNT);
-	assert_int_equal(enum_count(enum_roles), 5);
+	assert_int_equal(enum_count(enum_roles), 6);
 	assert_int_equal(enum_count(enum_authority_kinds), 3);
 }
 
@@ -72,7 +77,9 @@ static void test_every_table_listed_once_without_duplicates(void **state)
 {
 	(void)state;
 	const char *const *const expected[] = {enum_observation_statuses, enum_excuse_reasons,
-	                                       enum_alert_kinds, enum_roles, enum_authority_kinds};
+	                                       enum_alert_kinds,          enum_alert_priorities,
+	                                       enum_channel_kinds,        enum_roles,
+	                                       enum_authority_kinds};
 	size_t n = 0;
 	for (; enum_tables[n].name != NULL; n++) {
 		assert_true(n < sizeof expected / sizeof expected[0]);

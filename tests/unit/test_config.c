@@ -523,8 +523,12 @@ static void test_key_names_are_the_documented_set(void **state)
 	    "bootstrap_admin",
 	    "webhook_ca",
 	    "webhook_proxy",
+	    "smtp_relay",
+	    "smtp_from",
+	    "smtp_ca",
 	    "test_clock",
 	    "log_level",
+	    "log_format",
 	    "db_pool_size",
 	    "max_connections",
 	    "max_body_bytes",
@@ -545,6 +549,45 @@ static void test_key_names_are_the_documented_set(void **state)
 		}
 		assert_non_null(config_key_names[i]);
 		assert_string_equal(config_key_names[i], expected[i]);
+	}
+}
+
+/* smtp_relay is host:port and smtp_from one plain address: nothing that could reach the SMTP
+ * dialogue or a header. */
+static void test_smtp_keys(void **state)
+{
+	(void)state;
+	char text[1024];
+	struct config config;
+	load_ok(required_keys, &config);
+	assert_null(config.smtp_relay);
+	assert_null(config.smtp_from);
+	assert_null(config.smtp_ca);
+	config_free(&config);
+	with_line(text, sizeof text, "smtp_relay = mail.example.org:587\nsmtp_from = a@b.example");
+	load_ok(text, &config);
+	assert_string_equal(config.smtp_relay, "mail.example.org:587");
+	assert_string_equal(config.smtp_from, "a@b.example");
+	config_free(&config);
+	static const char *const bad_relays[] = {
+	    "mail.example.org", ":25", "mail:0", "mail:65536", "mail:25x", "ma il:25", NULL};
+	for (size_t i = 0; bad_relays[i]; i++) {
+		char line[128], expected[256];
+		snprintf(line, sizeof line, "smtp_relay = %s", bad_relays[i]);
+		with_line(text, sizeof text, line);
+		snprintf(expected, sizeof expected,
+		         "config.ini: smtp_relay must be host:port, not '%s'", bad_relays[i]);
+		assert_refused(text, expected);
+	}
+	static const char *const bad_from[] = {"nobody", "a@b@c", "<a@b>", "a b@c", "@b", NULL};
+	for (size_t i = 0; bad_from[i]; i++) {
+		char line[128], expected[256];
+		snprintf(line, sizeof line, "smtp_from = %s", bad_from[i]);
+		with_line(text, sizeof text, line);
+		snprintf(expected, sizeof expected,
+		         "config.ini: smtp_from must be one address (name@domain), not '%s'",
+		         bad_from[i]);
+		assert_refused(text, expected);
 	}
 }
 
@@ -654,6 +697,7 @@ int main(void)
 	    cmocka_unit_test(test_control_characters_refused),
 	    cmocka_unit_test(test_free_zeroes_and_tolerates_repeats),
 	    cmocka_unit_test(test_key_names_are_the_documented_set),
+	    cmocka_unit_test(test_smtp_keys),
 	    cmocka_unit_test(test_tls_min_version),
 	    cmocka_unit_test(test_restart_keys),
 	    cmocka_unit_test(test_docs_carry_the_reference_table),

@@ -1,5 +1,5 @@
-/* Unit tests of daemon/log.c: the line format, the level filter, and that a message cannot
- * break out of its line. stderr is redirected into a pipe for each test. */
+/* Unit tests of daemon/log.c: the line format (text and JSON), the level filter, and that a
+ * message cannot break out of its line. stderr is redirected into a pipe for each test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "clock.h"
 #include "log.h"
@@ -207,6 +209,100 @@ static void test_errno_preserved(void **state)
 	free(captured());
 }
 
+/* Each line of text parsed as one JSON object; returns the n-th (from 0). */
+static json_t *json_line(const char *text, int n)
+{
+	const char *line = text;
+	for (int i = 0; i < n; i++) {
+		line = strchr(line, '\n');
+		assert_non_null(line);
+		line++;
+	}
+	const char *end = strchr(line, '\n');
+	assert_non_null(end);
+	json_error_t error;
+	json_t *v = json_loadb(line, (size_t)(end - line), 0, &error);
+	if (!v)
+		fail_msg("not JSON (%s): %.*s", error.text, (int)(end - line), line);
+	assert_true(json_is_object(v));
+	return v;
+}
+
+static void test_json_lines(void **state)
+{
+	(void)state;
+	enum log_format format = LOG_FORMAT_TEXT;
+	assert_true(log_format_parse("json", &format));
+	assert_int_equal(format, LOG_FORMAT_JSON);
+	assert_false(log_format_parse("JSON ", &format));
+	assert_false(log_format_parse(NULL, &format));
+	log_set_format(LOG_FORMAT_JSON);
+	capture_start();
+	log_info("req=7dcabe3f00000007 cn=staff-1 POST /v1/residents -> 201 (2377 us)");
+	log_warn("sender: \"quoted\" \\ back\nslash\x01 Tønder \xff\xc3 end");
+	log_error("req=abc only an id");
+	char *text = captured();
+	log_set_format(LOG_FORMAT_TEXT);
+
+	json_t *a = json_line(text, 0);
+	assert_string_equal(json_string_value(json_object_get(a, "level")), "info");
+	assert_string_equal(json_string_value(json_object_get(a, "request_id")),
+	                    "7dcabe3f00000007");
+	assert_string_equal(json_string_value(json_object_get(a, "account")), "staff-1");
+	assert_string_equal(json_string_value(json_object_get(a, "msg")),
+	                    "POST /v1/residents -> 201 (2377 us)");
+	assert_int_equal(json_integer_value(json_object_get(a, "pid")), getpid());
+	regex_t ts;
+	assert_int_equal(
+	    regcomp(&ts, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+	            REG_EXTENDED | REG_NOSUB),
+	    0);
+	assert_int_equal(regexec(&ts, json_string_value(json_object_get(a, "ts")), 0, NULL, 0), 0);
+	regfree(&ts);
+
+	/* Escapes survive the round trip; bytes that are not UTF-8 become U+FFFD. */
+	json_t *b = json_line(text, 1);
+	assert_string_equal(json_string_value(json_object_get(b, "level")), "warn");
+	assert_string_equal(
+	    json_string_value(json_object_get(b, "msg")),
+	    "sender: \"quoted\" \\ back\nslash\x01 Tønder \xef\xbf\xbd\xef\xbf\xbd end");
+	assert_null(json_object_get(b, "request_id"));
+
+	json_t *c = json_line(text, 2);
+	assert_string_equal(json_string_value(json_object_get(c, "request_id")), "abc");
+	assert_null(json_object_get(c, "account"));
+	assert_string_equal(json_string_value(json_object_get(c, "msg")), "only an id");
+	json_decref(a), json_decref(b), json_decref(c);
+	free(text);
+}
+
+static void test_json_long_message_is_cut_and_still_json(void **state)
+{
+	(void)state;
+	char *big = malloc(20001);
+	assert_non_null(big);
+	for (int i = 0; i < 20000; i++)
+		big[i] = i % 3 ? 'x' : '"'; /* escapes double what fits */
+	big[20000] = '\0';
+	log_set_format(LOG_FORMAT_JSON);
+	capture_start();
+	log_error("%s", big);
+	log_error("next");
+	char *text = captured();
+	log_set_format(LOG_FORMAT_TEXT);
+	char *first_end = strchr(text, '\n');
+	assert_non_null(first_end);
+	assert_true((size_t)(first_end - text) + 1 <= 4096);
+	json_t *a = json_line(text, 0);
+	assert_true(json_is_true(json_object_get(a, "cut")));
+	json_t *b = json_line(text, 1);
+	assert_string_equal(json_string_value(json_object_get(b, "msg")), "next");
+	assert_null(json_object_get(b, "cut"));
+	json_decref(a), json_decref(b);
+	free(text);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +313,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_control_characters_cannot_forge_lines, teardown_level),
 	    cmocka_unit_test_teardown(test_long_message_is_cut_to_one_atomic_write, teardown_level),
 	    cmocka_unit_test_teardown(test_errno_preserved, teardown_level),
+	    cmocka_unit_test_teardown(test_json_lines, teardown_level),
+	    cmocka_unit_test_teardown(test_json_long_message_is_cut_and_still_json, teardown_level),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
