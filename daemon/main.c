@@ -44,7 +44,8 @@ static const char usage[] =
     "\n"
     "Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level (and closes\n"
     "connections whose certificate no longer verifies);\n"
-    "SIGTERM or SIGINT stop accepting connections, finish requests in flight and exit.\n";
+    "SIGTERM or SIGINT stop accepting connections, finish requests in flight (and the\n"
+    "queries they left, such as audit rows) and exit.\n";
 
 static int64_t drain_started_us;
 
