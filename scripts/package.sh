@@ -56,7 +56,8 @@ cmd_test() {
 	local want=(./usr/bin/rollcall ./usr/sbin/rollcalld ./etc/rollcall/rollcalld.ini
 		./usr/lib/systemd/system/rollcalld.service ./usr/share/man/man8/rollcalld.8.gz
 		./usr/share/man/man5/rollcalld.conf.5.gz ./usr/share/man/man1/rollcall.1.gz
-		./usr/share/doc/rollcall/operations.md)
+		./usr/share/doc/rollcall/operations.md ./usr/sbin/rollcall-ca
+		./usr/lib/systemd/system/rollcall-crl.service ./usr/lib/systemd/system/rollcall-crl.timer)
 	for file in schema/migrations/*.sql schema/code/*.sql; do
 		want+=("./usr/share/rollcall/$file")
 	done
@@ -85,7 +86,10 @@ cmd_test() {
 		die "the installed rollcalld's default schema directory is not /usr/share/rollcall/schema"
 	man -l /usr/share/man/man8/rollcalld.8.gz >/dev/null 2>&1 || die "man cannot read rollcalld(8)"
 
-	systemd-analyze verify /usr/lib/systemd/system/rollcalld.service ||
+	/usr/sbin/rollcall-ca --help | grep -q 'rollcall-ca \[OPTIONS\] issue' ||
+		die "the installed rollcall-ca does not answer --help"
+	systemd-analyze verify /usr/lib/systemd/system/rollcalld.service \
+		/usr/lib/systemd/system/rollcall-crl.service /usr/lib/systemd/system/rollcall-crl.timer ||
 		die "systemd-analyze verify failed"
 	local score
 	score=$(systemd-analyze security --offline=true --no-pager \
