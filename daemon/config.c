@@ -74,6 +74,10 @@ enum config_key_flags {
 	KEY(smtp_ca, CT_PATH, 0, smtp_ca, 0, 0, NULL, "system CA store",                           \
 	    "PEM CA bundle trusted for the relay's STARTTLS certificate instead of the system "    \
 	    "store.")                                                                              \
+	KEY(admin_email, CT_STRING, 0, admin_email, 0, 0, NULL, "none",                            \
+	    "Address of the admins (one; a list is the relay's business): from 14 days before "    \
+	    "the daemon's certificate, the client CA or the CRL expires, one e-mail a day each "   \
+	    "through `smtp_relay` (which it needs).")                                              \
 	KEY(test_clock, CT_BOOL, 0, test_clock, 0, 0, "false", NULL,                               \
 	    "Tests only: the clock stands still until `PUT /v1/clock` sets it.")                   \
 	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                     \
@@ -501,6 +505,17 @@ static bool set_instance_name_default(struct config *config)
 	return config->instance_name != NULL;
 }
 
+/* One plain address name@domain: printable ASCII, no spaces, brackets or separators. */
+static bool plain_address(const char *address)
+{
+	const char *at = strchr(address, '@');
+	bool ok = at != NULL && at > address && at[1] != '\0' && strchr(at + 1, '@') == NULL;
+	for (const char *p = address; ok && *p; p++)
+		ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
+		     strchr("<>()[],;:\\\"", *p) == NULL;
+	return ok;
+}
+
 /* smtp_relay is host:port (a name or IPv4 address, or [v6]); smtp_from one plain address, so
  * that neither can smuggle anything into the SMTP dialogue or a header. */
 static bool check_smtp(struct load_state *state)
@@ -520,19 +535,22 @@ static bool check_smtp(struct load_state *state)
 			return false;
 		}
 	}
-	const char *from = state->config.smtp_from;
-	if (from != NULL) {
-		const char *at = strchr(from, '@');
-		bool ok = at != NULL && at > from && at[1] != '\0' && strchr(at + 1, '@') == NULL;
-		for (const char *p = from; ok && *p; p++)
-			ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
-			     strchr("<>()[],;:\\\"", *p) == NULL;
-		if (!ok) {
+	const char *addresses[][2] = {{"smtp_from", state->config.smtp_from},
+	                              {"admin_email", state->config.admin_email}};
+	for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
+		const char *address = addresses[i][1];
+		if (address != NULL && !plain_address(address)) {
 			record_error(state, -1,
-			             "%s: smtp_from must be one address (name@domain), not '%s'",
-			             state->path, from);
+			             "%s: %s must be one address (name@domain), not '%s'",
+			             state->path, addresses[i][0], address);
 			return false;
 		}
+	}
+	if (state->config.admin_email != NULL && state->config.smtp_relay == NULL) {
+		record_error(state, -1,
+		             "%s: admin_email needs smtp_relay (the relay it is sent through)",
+		             state->path);
+		return false;
 	}
 	return true;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin_mail.h"
 #include "cert_expiry.h"
 #include "clock.h"
 #include "config.h"
@@ -211,6 +212,7 @@ done:
 		alert_hub_free(d.alerts);
 	if (d.sender)
 		sender_free(d.sender);
+	admin_mail_shutdown();
 	curl_loop_free(d.curl); /* after its users: they cancel their transfers first */
 	if (d.due)
 		due_engine_free(d.due);

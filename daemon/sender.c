@@ -391,24 +391,11 @@ static void attempt_sent(void *arg, const struct webhook_outcome *outcome)
 	attempt_finish(a, outcome->delivered, "%s", outcome->text);
 }
 
-/* The sender address: smtp_from, or rollcalld@<hostname>. */
-static void mail_from(const struct config *config, char *out, size_t size)
-{
-	if (config->smtp_from) {
-		snprintf(out, size, "%s", config->smtp_from);
-		return;
-	}
-	char host[256] = "localhost";
-	(void)gethostname(host, sizeof host - 1);
-	host[sizeof host - 1] = '\0';
-	snprintf(out, size, "rollcalld@%s", host);
-}
-
 static void attempt_start_mail(struct attempt *a)
 {
 	struct sender *s = a->sender;
 	char error[SENDER_ERROR_SIZE], from[320];
-	mail_from(s->d->config, from, sizeof from);
+	mail_from_address(s->d->config->smtp_from, from, sizeof from);
 	const struct mail_post post = {
 	    .relay = s->d->config->smtp_relay,
 	    .from = from,

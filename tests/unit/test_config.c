@@ -526,6 +526,7 @@ static void test_key_names_are_the_documented_set(void **state)
 	    "smtp_relay",
 	    "smtp_from",
 	    "smtp_ca",
+	    "admin_email",
 	    "test_clock",
 	    "log_level",
 	    "log_format",
@@ -589,6 +590,16 @@ static void test_smtp_keys(void **state)
 		         bad_from[i]);
 		assert_refused(text, expected);
 	}
+	with_line(text, sizeof text, "smtp_relay = mail:25\nadmin_email = it@centre.example");
+	load_ok(text, &config);
+	assert_string_equal(config.admin_email, "it@centre.example");
+	config_free(&config);
+	with_line(text, sizeof text, "smtp_relay = mail:25\nadmin_email = it, ops@x");
+	assert_refused(
+	    text, "config.ini: admin_email must be one address (name@domain), not 'it, ops@x'");
+	with_line(text, sizeof text, "admin_email = it@centre.example");
+	assert_refused(text,
+	               "config.ini: admin_email needs smtp_relay (the relay it is sent through)");
 }
 
 static void test_tls_min_version(void **state)
