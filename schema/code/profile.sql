@@ -47,14 +47,18 @@ LANGUAGE sql STABLE AS $$
        AND p.id < (SELECT max(c.id) FROM resident_profiles c WHERE c.resident = p_resident)
 $$;
 
--- The profile fields authority p_kind of centre p_centre receives: the centre's choice, else
--- the kind's default, else none.
+-- The profile fields authority p_kind of centre p_centre receives, in profile_field_names()
+-- order: the centre's choice, else the kind's default, else none.
 CREATE FUNCTION profile_fields_for(p_centre text, p_kind text) RETURNS text[]
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT ca.profile_fields FROM centre_authorities ca
-                      WHERE ca.centre = p_centre AND ca.kind = p_kind),
-                    (SELECT d.fields FROM profile_field_defaults d WHERE d.kind = p_kind),
-                    '{}')
+    SELECT ARRAY(
+        SELECT u.f FROM unnest(profile_field_names()) WITH ORDINALITY AS u(f, o)
+         WHERE u.f = ANY (coalesce(
+                   (SELECT ca.profile_fields FROM centre_authorities ca
+                     WHERE ca.centre = p_centre AND ca.kind = p_kind),
+                   (SELECT d.fields FROM profile_field_defaults d WHERE d.kind = p_kind),
+                   '{}'))
+         ORDER BY u.o)
 $$;
 
 -- The "profile" of an absence.reported body for one authority: only the fields it may receive
