@@ -6,6 +6,7 @@ profile in the resident's export and erased by retention.
 """
 
 import base64
+import json
 
 import pytest
 from alerts_helpers import Centre
@@ -222,3 +223,61 @@ def test_retention_erases_the_profile_and_its_history(rc):
     assert rc.db.query("SELECT count(*) FROM resident_profiles WHERE resident = %s",
                        kept) == [(2,)]
     rc.set_clock(at("2026-11-20", "10:00"))
+
+
+# --------------------------------------------------------------------------------------------
+# The client: rollcall profile CASE [--photo FILE [--taken-on DATE]] [--fields FILE]
+
+
+def test_client_shows_uploads_a_photo_and_edits_fields_keeping_the_rest(rc, tmp_path):
+    rc.set_clock(at("2026-11-20", "10:00"))
+    centre = Centre(rc, "profile-client")
+    rc.create_account("profile-client-staff", "staff", [centre.id])
+    case = "PC-1"
+    resident = centre.resident(case_number=case)
+    code, out, err = rc.client("profile-client-staff", "profile", case)
+    assert code == 0, err
+    assert "no missing-person profile" in out, out
+    ok(centre.staff.put(f"/v1/residents/{resident}/profile", json=full_profile(
+        photo_jpeg_base64=None, photo_taken_on=None)))
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(jpeg(2000, b"\x21"))
+    code, out, err = rc.client("profile-client-staff", "profile", case, "--photo", str(photo),
+                               "--taken-on", "2026-11-02")
+    assert code == 0, err
+    got = ok(centre.staff.get(f"/v1/residents/{resident}/profile"))
+    assert base64.b64decode(got["photo_jpeg_base64"]) == jpeg(2000, b"\x21")
+    assert got["photo_taken_on"] == "2026-11-02"
+    assert got["description"] == full_profile()["description"], "other fields kept"
+    assert got["contacts"] == full_profile()["contacts"]
+
+    fields = tmp_path / "fields.json"
+    fields.write_text('{"risks": "may try to reach Malmö", "medical": null}')
+    code, out, err = rc.client("profile-client-staff", "--json", "profile", case, "--fields",
+                               str(fields))
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["risks"] == "may try to reach Malmö" and shown["medical"] is None
+    assert base64.b64decode(shown["photo_jpeg_base64"]) == jpeg(2000, b"\x21"), "photo kept"
+    history = ok(centre.staff.get(f"/v1/residents/{resident}/profile?history=true"))["history"]
+    assert len(history) == 2
+
+    code, out, err = rc.client("profile-client-staff", "profile", case)
+    assert code == 0, err
+    assert "may try to reach Malmö" in out and "Selam Tesfaye (aunt)" in out, out
+    assert "taken on 2026-11-02" in out, out
+
+    # Refusals: the server's (exit 1, naming the field) and usage errors (exit 2).
+    photo.write_bytes(b"GIF89a not a jpeg")
+    code, out, err = rc.client("profile-client-staff", "profile", case, "--photo", str(photo),
+                               "--taken-on", "2026-11-02")
+    assert code == 1 and "photo_jpeg_base64" in err, (code, err)
+    code, _out, err = rc.client("profile-client-staff", "profile", case, "--taken-on",
+                                "2026-11-02")
+    assert code == 2, err
+    code, _out, err = rc.client("profile-client-staff", "profile", case, "--fields",
+                                str(tmp_path / "missing.json"))
+    assert code == 2, err
+    code, out, _err = rc.client("profile-client-staff", "profile", "--help")
+    assert code == 0 and "rollcall profile" in out and "Example" in out, out
