@@ -147,3 +147,15 @@ def test_a_retry_carries_the_same_fields_after_the_profile_changed(world):
                 and q.json.get("reason") == "concern"]
     [later] = concern(world.receiver.wait_for(concern, what="the concern's absence.reported"))
     assert later.json["profile"]["description"] == "changed after the first attempt"
+
+
+def test_a_512_kib_photo_reaches_the_authorities_that_may_see_it(world):
+    big = b"\xff\xd8" + bytes(range(256)) * 2047 + b"\x00" * 252 + b"\xff\xd9"
+    assert len(big) == 512 * 1024
+    res = with_profile(world, photo_jpeg_base64=base64.b64encode(big).decode())
+    world.report(res["id"], known_departure=True)
+    got = reported_bodies(world)
+    for kind in ("police", "municipality"):
+        assert base64.b64decode(got[kind].json["profile"]["photo_jpeg_base64"]) == big, kind
+        assert verify(world.secrets[kind], got[kind].headers, got[kind].body)
+    assert len(got["immigration"].body) < 10000
