@@ -15,6 +15,20 @@ LANGUAGE sql STABLE AS $$
     SELECT * FROM resident_profiles p WHERE p.resident = p_resident ORDER BY p.id DESC LIMIT 1
 $$;
 
+-- Whether the resident has a profile: a version was ever stored (the shift handover lists
+-- residents without one, SPEC section 4a; docs/decisions.md).
+CREATE FUNCTION resident_has_profile(p_resident bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM resident_profiles p WHERE p.resident = p_resident)
+$$;
+
+-- The date the current profile's photo was taken (NULL: no profile or no photo), for the
+-- handover's "photo older than 90 days".
+CREATE FUNCTION resident_photo_taken_on(p_resident bigint) RETURNS date
+LANGUAGE sql STABLE AS $$
+    SELECT (profile_current(p_resident)).photo_taken_on
+$$;
+
 -- A profile as the API shows it. A resident without one has every field empty and updated_at
 -- null (docs/decisions.md: "has a profile" means a version was ever stored).
 CREATE FUNCTION profile_json(p_p resident_profiles) RETURNS jsonb
@@ -314,8 +328,7 @@ END $$;
 CREATE FUNCTION export_section_profile(p_resident bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
-        'current', CASE WHEN EXISTS (SELECT 1 FROM resident_profiles p
-                                      WHERE p.resident = p_resident)
+        'current', CASE WHEN resident_has_profile(p_resident)
                         THEN profile_version_json(profile_current(p_resident)) END,
         'history', profile_history_json(p_resident))
 $$;
