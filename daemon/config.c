@@ -66,6 +66,10 @@ enum config_key_flags {
 	    "HTTP proxy the webhooks to the authorities go through (`http://host:port`, as "       \
 	    "municipal networks may require): a CONNECT tunnel, TLS still end to end. The "        \
 	    "environment's `https_proxy` is never used.")                                          \
+	KEY(public_url, CT_STRING, 0, public_url, 0, 0, NULL, "`https://` + `listen`",             \
+	    "HTTPS base URL under which the authorities reach this daemon; every "                 \
+	    "`absence.reported` carries `receipt_url` = this + "                                   \
+	    "`/v1/notifications/<event_id>/receipt`.")                                             \
 	KEY(smtp_relay, CT_STRING, 0, smtp_relay, 0, 0, NULL, "none",                              \
 	    "Mail relay for the on-call e-mail channels, `host:port` (plain SMTP; STARTTLS when "  \
 	    "the relay offers it). Without it, e-mail channels fail and say so.")                  \
@@ -74,10 +78,6 @@ enum config_key_flags {
 	KEY(smtp_ca, CT_PATH, 0, smtp_ca, 0, 0, NULL, "system CA store",                           \
 	    "PEM CA bundle trusted for the relay's STARTTLS certificate instead of the system "    \
 	    "store.")                                                                              \
-	KEY(public_url, CT_STRING, 0, public_url, 0, 0, NULL, "`https://` + `listen`",             \
-	    "HTTPS base URL under which the authorities reach this daemon; every "                 \
-	    "`absence.reported` carries `receipt_url` = this + "                                   \
-	    "`/v1/notifications/<event_id>/receipt`.")                                             \
 	KEY(test_clock, CT_BOOL, 0, test_clock, 0, 0, "false", NULL,                               \
 	    "Tests only: the clock stands still until `PUT /v1/clock` sets it.")                   \
 	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                     \
