@@ -66,6 +66,10 @@ enum config_key_flags {
 	    "HTTP proxy the webhooks to the authorities go through (`http://host:port`, as "       \
 	    "municipal networks may require): a CONNECT tunnel, TLS still end to end. The "        \
 	    "environment's `https_proxy` is never used.")                                          \
+	KEY(public_url, CT_STRING, 0, public_url, 0, 0, NULL, "`https://` + `listen`",             \
+	    "HTTPS base URL under which the authorities reach this daemon; every "                 \
+	    "`absence.reported` carries `receipt_url` = this + "                                   \
+	    "`/v1/notifications/<event_id>/receipt`.")                                             \
 	KEY(smtp_relay, CT_STRING, 0, smtp_relay, 0, 0, NULL, "none",                              \
 	    "Mail relay for the on-call e-mail channels, `host:port` (plain SMTP; STARTTLS when "  \
 	    "the relay offers it). Without it, e-mail channels fail and say so.")                  \
@@ -555,6 +559,41 @@ static bool check_smtp(struct load_state *state)
 	return true;
 }
 
+/* public_url is an https:// URL without spaces, query or fragment; a trailing '/' is dropped
+ * so that receipt_url never holds "//". Unset, it is https:// + listen (SPEC section 10). */
+static bool check_public_url(struct load_state *state)
+{
+	struct config *c = &state->config;
+	if (c->public_url == NULL) {
+		char url[600];
+		bool v6 = c->listen_host != NULL && strchr(c->listen_host, ':') != NULL;
+		snprintf(url, sizeof url, v6 ? "https://[%s]:%d" : "https://%s:%d",
+		         c->listen_host ? c->listen_host : "localhost", c->listen_port);
+		c->public_url = strdup(url);
+		if (c->public_url == NULL) {
+			record_error(state, -1, "%s: out of memory", state->path);
+			return false;
+		}
+		return true;
+	}
+	size_t len = strlen(c->public_url);
+	while (len > strlen("https://") && c->public_url[len - 1] == '/')
+		c->public_url[--len] = '\0';
+	bool ok = strncmp(c->public_url, "https://", 8) == 0 && len > 8;
+	for (const char *p = c->public_url; ok && *p; p++)
+		ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
+		     strchr("?#\"<>\\", *p) == NULL;
+	if (!ok) {
+		record_error(
+		    state, -1,
+		    "%s: public_url must be an https:// URL without query or fragment, not "
+		    "'%s'",
+		    state->path, c->public_url);
+		return false;
+	}
+	return true;
+}
+
 bool config_load(const char *path, struct config *out, char *errbuf, size_t errlen)
 {
 	struct load_state state = {.path = path};
@@ -593,7 +632,7 @@ bool config_load(const char *path, struct config *out, char *errbuf, size_t errl
 			goto failed;
 		}
 	}
-	if (!check_smtp(&state))
+	if (!check_smtp(&state) || !check_public_url(&state))
 		goto failed;
 	if (state.config.instance_name == NULL && !set_instance_name_default(&state.config)) {
 		record_error(&state, -1, "%s: out of memory", path);

@@ -640,13 +640,15 @@ static void sender_claim(struct sender *s)
 	s->kick_wanted = false;
 	struct claim_params p;
 	claim_params_fill(s, room, &p);
-	const char *params[] = {s->owner, p.now, p.wall, p.lease, p.limit, p.cap};
+	/* public_url: absence.reported bodies carry receipt_url under it (SPEC section 10). */
+	const char *params[] = {
+	    s->owner, p.now, p.wall, p.lease, p.limit, p.cap, s->d->config->public_url};
 	if (!db_query(
 	        s->d->db,
 	        "SELECT id, event_id, type, authority, centre, url, secret, payload, attempts "
 	        "FROM outbox_claim($1, $2::timestamptz, $3::timestamptz, $4::timestamptz, "
-	        "$5::int, $6::int)",
-	        6, params, sender_claimed, s)) {
+	        "$5::int, $6::int, $7)",
+	        7, params, sender_claimed, s)) {
 		s->kick_wanted = true;
 		arm_timer_us(s->timer, SENDER_DB_RETRY_S * US_PER_S);
 		return;
