@@ -41,7 +41,7 @@ def release1_observed_at(enclosing):
 
 
 # The profile fields an authority of a first-release centre receives: its kind's defaults
-# (012_profile, SPEC section 3a).
+# (013_profile, SPEC section 3a).
 PROFILE_FIELD_DEFAULTS = {
     "police": ["description", "photo", "languages", "contacts", "places", "risks"],
     "municipality": ["description", "photo", "languages", "contacts", "places", "medical",
@@ -55,7 +55,7 @@ def release1_profile_fields(enclosing):
 
 
 ADDED_SINCE_RELEASE1 = {"accounted_for_at": None, "observed_at": release1_observed_at,
-                        # 012_profile: centres gain receipt_minutes (default 30), authorities
+                        # 013_profile: centres gain receipt_minutes (default 30), authorities
                         # their profile fields, notifications their receipt.
                         "receipt_minutes": 30, "profile_fields": release1_profile_fields,
                         "receipt": None}
