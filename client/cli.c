@@ -66,6 +66,11 @@ static const struct option_spec {
     [OPT_POLICE_REPORT] = {"police-report", "NUMBER", "the police report number (in9)"},
     [OPT_LIMIT] = {"limit", "N", "show at most N items (default: all, page after page)"},
     [OPT_AGREEMENT_PROXY] = {"proxy", "NAME", "the person who may collect the allowance"},
+    [OPT_PHOTO] = {"photo", "FILE", "a JPEG photo of at most 512 KiB to put in the profile"},
+    [OPT_TAKEN_ON] = {"taken-on", "DATE",
+                      "the day the photo was taken, YYYY-MM-DD (default: today)"},
+    [OPT_FIELDS] = {"fields", "FILE",
+                    "a JSON object of profile fields to replace ('-' for standard input)"},
 };
 
 int usage_error(const struct cmd_args *args, const char *format, ...)

@@ -53,6 +53,9 @@ enum option_id {
 	OPT_POLICE_REPORT,    /* --police-report NUMBER */
 	OPT_LIMIT,            /* --limit N */
 	OPT_AGREEMENT_PROXY,  /* --proxy NAME (of a special agreement) */
+	OPT_PHOTO,            /* --photo FILE */
+	OPT_TAKEN_ON,         /* --taken-on DATE */
+	OPT_FIELDS,           /* --fields FILE */
 	OPTION_COUNT,
 };
 
@@ -125,5 +128,6 @@ int cmd_account_disable(struct session *session, const struct cmd_args *args);
 int cmd_audit(struct session *session, const struct cmd_args *args);
 int cmd_incident(struct session *session, const struct cmd_args *args);
 int cmd_incidents(struct session *session, const struct cmd_args *args);
+int cmd_profile(struct session *session, const struct cmd_args *args);
 
 #endif
