@@ -40,6 +40,7 @@
 #include "listener_guard.h"
 #include "log.h"
 #include "metrics.h"
+#include "request_budget.h"
 #include "request_internal.h"
 #include "router.h"
 #include "tls.h"
@@ -75,6 +76,7 @@ struct server {
 	int streams;
 	unsigned long long requests, r2xx, r4xx, r5xx, duration_total;
 	unsigned long long refused, evicted, handshake_timeouts, revoked;
+	struct request_budget *request_budget; /* per-CN token buckets (request_budget.c) */
 };
 
 enum conn_phase {
@@ -475,6 +477,7 @@ static void on_request(struct evhttp_request *http, void *arg)
 	    .revoked = revoked ? why : NULL,
 	    .connections = server->connections - server->closing,
 	    .connection_cap = server->cap,
+	    .budget = server->request_budget,
 	};
 	admission_run(req, &facts);
 }
@@ -542,6 +545,9 @@ struct server *server_new(struct daemon *d)
 	if (!server->http)
 		goto failed;
 	const struct config *c = d->config;
+	server->request_budget = request_budget_new(c->request_rate, c->request_burst);
+	if (!server->request_budget)
+		goto failed;
 	/* evhttp refuses a larger body as soon as its Content-Length (or, chunked, the chunks so
 	 * far) shows it, before reading it: 413 with the error JSON (evhttp_errors.c). */
 	evhttp_set_max_body_size(server->http, c->max_body_bytes);
@@ -584,6 +590,7 @@ void server_free(struct server *server)
 	listener_guard_free(server->guard);
 	if (server->ctx)
 		SSL_CTX_free(server->ctx);
+	request_budget_free(server->request_budget);
 	free(server);
 }
 
