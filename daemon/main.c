@@ -19,6 +19,7 @@
 #include "db_startup.h"
 #include "listener_guard.h"
 #include "log.h"
+#include "request_gate.h"
 #include "revocation.h"
 #include "metrics.h"
 #include "schema_manifest.h"
@@ -167,6 +168,11 @@ static int run(struct config *config)
 	d.base = event_base_new();
 	if (!d.base)
 		goto done;
+	/* As many of one certificate's calls in the pool's queue as the pool has connections:
+	 * enough to keep it busy, few enough that another terminal never waits behind them all. */
+	d.gate = request_gate_new(config->db_pool_size);
+	if (!d.gate)
+		goto done;
 	d.db = db_pool_new(d.base, config->database, config->db_pool_size);
 	if (!d.db || !db_listen(d.db, "rc_clock", on_clock_notify, NULL))
 		goto done;
@@ -228,6 +234,7 @@ done:
 	if (drain_timer)
 		event_free(drain_timer);
 	db_pool_free(d.db);
+	request_gate_free(d.gate);
 	if (d.base)
 		event_base_free(d.base);
 	daemon_state = NULL;
