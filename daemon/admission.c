@@ -327,8 +327,16 @@ static bool target_is_clean(const char *target)
 	return true;
 }
 
-static bool admit_framing(struct request *req)
+static bool admit_framing(struct request *req, const struct admission_facts *facts)
 {
+	if (facts->framing_error) {
+		/* The raw bytes broke the framing (http_framing.c); evhttp may have read them two
+		 * ways, so nothing more is read from this connection. */
+		evhttp_add_header(evhttp_request_get_output_headers(req->http), "Connection",
+		                  "close");
+		request_reply_error(req, 400, "bad_request", facts->framing_error, NULL);
+		return false;
+	}
 	struct evkeyvalq *headers = evhttp_request_get_input_headers(req->http);
 	int lengths = 0;
 	const char *why = NULL;
@@ -375,7 +383,7 @@ void admission_run(struct request *req, const struct admission_facts *facts)
 		                    "a client certificate with a subject CN is required", NULL);
 		return;
 	}
-	if (!admit_budget(req, facts) || !admit_framing(req) || !admit_route(req, facts) ||
+	if (!admit_budget(req, facts) || !admit_framing(req, facts) || !admit_route(req, facts) ||
 	    !admit_input(req, facts))
 		return;
 	if (req->route->handler)

@@ -18,6 +18,7 @@ struct admission_facts {
 	int connections;     /* client connections open now, this one included */
 	int connection_cap;  /* the cap in force (max_connections or the descriptor budget) */
 	struct request_budget *budget; /* per-CN request budget (request_budget.h); NULL: none */
+	const char *framing_error; /* why the bytes of this request break HTTP framing, or NULL */
 };
 
 /* Runs the stages in order on a request fresh from request_new. The request is answered (and
