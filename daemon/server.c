@@ -486,9 +486,10 @@ static void server_on_request_finished(void *arg, const struct request *req, int
 		ci->busy = false;
 		conn_arm_deadline(ci);
 	}
+	char cn[2 * sizeof req->cn + 3];
+	log_quote(req->cn[0] ? req->cn : "-", cn, sizeof cn);
 	log_msg(status >= 500 ? LOG_WARN : LOG_DEBUG, "req=%s cn=%s %s %s -> %d (%lld us)", req->id,
-	        req->cn[0] ? req->cn : "-", req->method, req->route ? req->route->pattern : "?",
-	        status, (long long)took);
+	        cn, req->method, req->route ? req->route->pattern : "?", status, (long long)took);
 }
 
 static const struct request_owner server_request_owner = {
