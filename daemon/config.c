@@ -84,7 +84,8 @@ enum config_key_flags {
 	    "the line is about a request).")                                                       \
 	KEY(db_pool_size, CT_INT, 0, db_pool_size, 1, 256, "4", NULL,                              \
 	    "PostgreSQL connections for requests, the timing engine and the sender; with 3 or "    \
-	    "more the timing engine works through a backlog on two at once.")                      \
+	    "more the timing engine works through a backlog on two at once. One certificate's "    \
+	    "requests use at most half of them at once.")                                          \
 	KEY(max_connections, CT_INT, 0, max_connections, 1, 1000000, "10000", NULL,                \
 	    "Client connections open at once; more are closed on accept.")                         \
 	KEY(max_body_bytes, CT_LONG, 0, max_body_bytes, 1024, 1073741824, "1048576", NULL,         \

@@ -168,9 +168,9 @@ static int run(struct config *config)
 	d.base = event_base_new();
 	if (!d.base)
 		goto done;
-	/* As many of one certificate's calls in the pool's queue as the pool has connections:
-	 * enough to keep it busy, few enough that another terminal never waits behind them all. */
-	d.gate = request_gate_new(config->db_pool_size);
+	/* Half the pool's connections for one certificate's calls at a time: however much one
+	 * terminal sends, the other half is there for everyone else (request_gate.c). */
+	d.gate = request_gate_new(config->db_pool_size > 1 ? config->db_pool_size / 2 : 1);
 	if (!d.gate)
 		goto done;
 	d.db = db_pool_new(d.base, config->database, config->db_pool_size);
