@@ -92,7 +92,8 @@ enum config_key_flags {
 	    "the line is about a request).")                                                       \
 	KEY(db_pool_size, CT_INT, 0, db_pool_size, 1, 256, "4", NULL,                              \
 	    "PostgreSQL connections for requests, the timing engine and the sender; with 3 or "    \
-	    "more the timing engine works through a backlog on two at once.")                      \
+	    "more the timing engine works through a backlog on two at once. One certificate's "    \
+	    "requests use at most half of them at once.")                                          \
 	KEY(max_connections, CT_INT, 0, max_connections, 1, 1000000, "10000", NULL,                \
 	    "Client connections open at once; more are closed on accept.")                         \
 	KEY(max_body_bytes, CT_LONG, 0, max_body_bytes, 1024, 1073741824, "1048576", NULL,         \
@@ -107,6 +108,12 @@ enum config_key_flags {
 	    "Seconds from accept within which a client must complete the TLS handshake; a "        \
 	    "connection that has not is closed (and, at `max_connections`, the oldest such is "    \
 	    "closed first to make room).")                                                         \
+	KEY(request_rate, CT_INT, 0, request_rate, 0, 1000000, "500", NULL,                        \
+	    "Requests per second one client certificate (CN) may make on average; more get 429 "   \
+	    "with `Retry-After`. `0` turns the budget off.")                                       \
+	KEY(request_burst, CT_INT, 0, request_burst, 1, 1000000, "1000", NULL,                     \
+	    "Requests one client certificate may make at once above `request_rate` (the token "    \
+	    "bucket's size).")                                                                     \
 	KEY(sse_heartbeat, CT_INT, 0, sse_heartbeat_s, 1, 3600, "15", NULL,                        \
 	    "Seconds between keep-alive comments on an idle alert stream.")                        \
 	KEY(webhook_timeout, CT_INT, 0, webhook_timeout_s, 1, 600, "10", NULL,                     \

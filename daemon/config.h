@@ -34,6 +34,8 @@ struct config {
 	int idle_timeout_s;      /* idle_timeout, default 60 */
 	int request_timeout_s;   /* request_timeout: whole request must arrive within, default 30 */
 	int handshake_timeout_s; /* handshake_timeout: TLS done within, from accept, default 10 */
+	int request_rate;        /* request_rate: per CN and second, 0 off, default 500 */
+	int request_burst;       /* request_burst: per CN at once, default 1000 */
 	int sse_heartbeat_s;     /* sse_heartbeat, default 15 */
 	int webhook_timeout_s;   /* webhook_timeout: connect+response bound, default 10 */
 	int webhook_backoff_max_s; /* webhook_backoff_max: retry backoff cap, default 600 */

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "admin_mail.h"
+#include "audit_seal.h"
+#include "audit_verify.h"
 #include "cert_expiry.h"
 #include "clock.h"
 #include "config.h"
@@ -18,6 +20,7 @@
 #include "db_startup.h"
 #include "listener_guard.h"
 #include "log.h"
+#include "request_gate.h"
 #include "revocation.h"
 #include "metrics.h"
 #include "schema_manifest.h"
@@ -30,7 +33,7 @@
 struct daemon *daemon_state;
 
 static const char usage[] =
-    "usage: rollcalld --config FILE [--migrate] [--schema-dir DIR]\n"
+    "usage: rollcalld --config FILE [--migrate | --verify-audit] [--schema-dir DIR]\n"
     "\n"
     "The rollcall operations daemon: attendance rounds, absences and alerts, notifications\n"
     "to the authorities and cash allowances, served over HTTPS with mutual TLS.\n"
@@ -38,6 +41,9 @@ static const char usage[] =
     "  -c, --config FILE     configuration file (INI, section [rollcalld])\n"
     "  -m, --migrate         bring the database to this build's schema (pending migrations and\n"
     "                        the SQL code layer, in one transaction) and exit\n"
+    "  -a, --verify-audit    check the audit log's hash chain: print \"audit chain intact: N\n"
+    "                        rows\" and exit 0, or name the first row that breaks it and exit 1\n"
+    "                        (2: the database could not be read)\n"
     "  -s, --schema-dir DIR  the schema directory, holding migrations/ and code/ (default\n"
     "                        " ROLLCALL_SCHEMA_DIR ")\n"
     "  -h, --help            show this help\n"
@@ -152,6 +158,7 @@ static int run(struct config *config)
 	int status = 1;
 	struct daemon d = {.config = config};
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL, *drain_timer = NULL;
+	struct audit_sealer *sealer = NULL;
 	daemon_state = &d;
 
 	int64_t stored_clock = 0;
@@ -171,6 +178,11 @@ static int run(struct config *config)
 	d.base = event_base_new();
 	if (!d.base)
 		goto done;
+	/* Half the pool's connections for one certificate's calls at a time: however much one
+	 * terminal sends, the other half is there for everyone else (request_gate.c). */
+	d.gate = request_gate_new(config->db_pool_size > 1 ? config->db_pool_size / 2 : 1);
+	if (!d.gate)
+		goto done;
 	d.db = db_pool_new(d.base, config->database, config->db_pool_size);
 	if (!d.db || !db_listen(d.db, "rc_clock", on_clock_notify, NULL))
 		goto done;
@@ -188,6 +200,11 @@ static int run(struct config *config)
 	if (!d.due || !d.alerts || !d.sender || !revocation_start(&d)) {
 		log_error("cannot start the timing engine, alert hub, webhook sender or account "
 		          "re-checks");
+		goto done;
+	}
+	sealer = audit_sealer_new(&d);
+	if (!sealer) {
+		log_error("cannot start the audit sealer");
 		goto done;
 	}
 	if (!service_start(&d))
@@ -216,6 +233,7 @@ done:
 	curl_loop_free(d.curl); /* after its users: they cancel their transfers first */
 	if (d.due)
 		due_engine_free(d.due);
+	audit_sealer_free(sealer);
 	server_free(d.server);
 	cert_expiry_free(d.cert);
 	if (sig_term)
@@ -227,6 +245,7 @@ done:
 	if (drain_timer)
 		event_free(drain_timer);
 	db_pool_free(d.db);
+	request_gate_free(d.gate);
 	if (d.base)
 		event_base_free(d.base);
 	daemon_state = NULL;
@@ -236,20 +255,27 @@ done:
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"config", required_argument, NULL, 'c'},     {"migrate", no_argument, NULL, 'm'},
-	    {"schema-dir", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"migrate", no_argument, NULL, 'm'},
+	    {"verify-audit", no_argument, NULL, 'a'},
+	    {"schema-dir", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
-	bool migrate = false;
+	bool migrate = false, verify_audit = false;
 	const char *schema_dir = ROLLCALL_SCHEMA_DIR;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "c:ms:hV", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:mas:hV", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case 'm':
 			migrate = true;
+			break;
+		case 'a':
+			verify_audit = true;
 			break;
 		case 's':
 			schema_dir = optarg;
@@ -267,7 +293,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || !config_path) {
+	if (optind != argc || !config_path || (migrate && verify_audit)) {
 		fputs(usage, stderr);
 		return 2;
 	}
@@ -289,7 +315,9 @@ int main(int argc, char **argv)
 		config_free(&config);
 		return 1;
 	}
-	int status = migrate ? (schema_migrate(config.database, schema_dir) ? 0 : 1) : run(&config);
+	int status = migrate        ? (schema_migrate(config.database, schema_dir) ? 0 : 1)
+	             : verify_audit ? audit_verify(config.database)
+	                            : run(&config);
 	curl_loop_global_cleanup();
 	config_free(&config);
 	return status;

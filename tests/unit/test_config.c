@@ -114,6 +114,8 @@ static void test_minimal_file_gets_defaults(void **state)
 	assert_int_equal(config.idle_timeout_s, 60);
 	assert_int_equal(config.request_timeout_s, 30);
 	assert_int_equal(config.handshake_timeout_s, 10);
+	assert_int_equal(config.request_rate, 500);
+	assert_int_equal(config.request_burst, 1000);
 	assert_int_equal(config.sse_heartbeat_s, 15);
 	assert_int_equal(config.webhook_timeout_s, 10);
 	assert_int_equal(config.webhook_backoff_max_s, 600);
@@ -538,6 +540,8 @@ static void test_key_names_are_the_documented_set(void **state)
 	    "idle_timeout",
 	    "request_timeout",
 	    "handshake_timeout",
+	    "request_rate",
+	    "request_burst",
 	    "sse_heartbeat",
 	    "webhook_timeout",
 	    "webhook_backoff_max",
