@@ -317,9 +317,13 @@
       list.append(el("li", "empty", "No open absences."));
       return;
     }
-    for (const a of data.absences) {
-      const urgent = a.reason === "concern" || a.reason === "known_departure" || a.concern;
-      const item = el("li", `absence${urgent ? " absence-urgent" : ""}`);
+    const urgent = (a) => a.reason === "concern" || a.reason === "known_departure" || !!a.concern;
+    // A concern or known departure first, then whoever has been away longest.
+    const absences = [...data.absences].sort(
+      (x, y) => urgent(y) - urgent(x) || Date.parse(x.since) - Date.parse(y.since) || x.id - y.id
+    );
+    for (const a of absences) {
+      const item = el("li", `absence${urgent(a) ? " absence-urgent" : ""}`);
       item.dataset.absence = a.id;
       item.dataset.resident = a.resident;
       item.append(el("p", "absence-resident", residentLabel(a.resident)));

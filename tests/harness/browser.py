@@ -6,8 +6,8 @@ Chromium on Linux keeps certificates in the NSS database of $HOME/.pki/nssdb: ea
 a throwaway HOME whose database holds the test CA (trusted for TLS servers) and that one
 account's certificate and key (certutil and pk12util, Debian's libnss3-tools). Chromium asks
 which certificate to present unless a policy picks it: a managed policy file under
-/etc/chromium/policies/managed/ (AutoSelectCertificateForUrls for this daemon's origin, that
-certificate's CN) is written for the browser's life and removed after. Writing it needs root
+/etc/chromium/policies/managed/ (AutoSelectCertificateForUrls for https://127.0.0.1 on any port and
+the test CA as issuer) is written for the browser's life and removed after. Writing it needs root
 (CI and the test machine run as root); without root the board's browser tests are skipped
 with that reason.
 """
@@ -65,9 +65,11 @@ def make_nss_home(home, pki, cn):
 
 
 class Browser:
-    """Headless Chromium as account cn against origin (https://127.0.0.1:PORT)."""
+    """Headless Chromium as account cn against origin (https://127.0.0.1:PORT). phone=True
+    emulates a phone's screen (width x height CSS pixels, touch, mobile viewport): a headless
+    window is never narrower than 500 pixels."""
 
-    def __init__(self, workdir, pki, cn, origin, width=1600, height=1100):
+    def __init__(self, workdir, pki, cn, origin, width=1600, height=1100, phone=False):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -77,7 +79,12 @@ class Browser:
         make_nss_home(self.home, pki, cn)
         POLICY_DIR.mkdir(parents=True, exist_ok=True)
         self.policy = POLICY_DIR / f"rollcall-test-{uuid.uuid4().hex}.json"
-        rule = {"pattern": origin, "filter": {"SUBJECT": {"CN": cn}}}
+        # The same rule from every Browser (each NSS database holds one client certificate,
+        # so the issuer picks it): Chromium takes one file's value when managed files
+        # disagree, and a browser of another test or session may be running.
+        issuer = _run(["openssl", "x509", "-in", pki.ca, "-noout", "-subject", "-nameopt",
+                       "RFC2253"]).strip().split("CN=", 1)[1].split(",")[0]
+        rule = {"pattern": "https://127.0.0.1:*", "filter": {"ISSUER": {"CN": issuer}}}
         self.policy.write_text(json.dumps({"AutoSelectCertificateForUrls": [json.dumps(rule)]}))
         options = webdriver.ChromeOptions()
         options.binary_location = str(CHROMIUM)
@@ -96,6 +103,20 @@ class Browser:
             raise
         self.driver.set_page_load_timeout(30)
         self.console = []
+        self.phone = (width, height) if phone else None
+        self._viewport()
+
+    def _viewport(self, height=None):
+        if self.phone:
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": self.phone[0], "height": height or self.phone[1],
+                "deviceScaleFactor": 1, "mobile": True})
+        elif height:
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": self.script("return window.innerWidth"), "height": height,
+                "deviceScaleFactor": 1, "mobile": False})
+        else:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     def open(self, path):
         self.driver.get(self.origin + path)
@@ -129,15 +150,12 @@ class Browser:
     def screenshot(self, path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # The whole board, not only the window: the viewport is stretched to the page.
-        width = self.script("return window.innerWidth")
         height = self.script("return document.documentElement.scrollHeight")
-        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": width, "height": min(max(height, 400), 8000), "deviceScaleFactor": 1,
-            "mobile": False})
+        self._viewport(min(max(height, 400), 8000))
         try:
             self.driver.save_screenshot(str(path))
         finally:
-            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+            self._viewport()
         return path
 
     def close(self):
