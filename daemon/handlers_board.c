@@ -52,6 +52,14 @@ static void board_answered(struct request *req, int status, json_t *body)
 	request_reply_text(req, 200, file->content_type, file->data, file->len);
 }
 
+/* The page's files are relative to /board/, so /board must become /board/ for them to load. */
+void handle_board_redirect(struct request *req)
+{
+	static const char text[] = "the board is at /board/\n";
+	request_add_header(req, "Location", "/board/");
+	request_reply_text(req, 308, "text/plain; charset=utf-8", text, sizeof text - 1);
+}
+
 void handle_board(struct request *req)
 {
 	request_api_call(req, "board_open", NULL, board_answered);

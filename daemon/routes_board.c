@@ -14,6 +14,9 @@ static const struct field_spec board_path[] = {
 };
 
 const struct route routes_board[] = {
+    /* Typed without the slash: redirected, before any account check (it says nothing). */
+    {"GET", "/board", ROLE_ANY_ACCOUNT, NULL, NULL, NULL, NULL, ROUTE_NO_ACCOUNT,
+     handle_board_redirect},
     {"GET", "/board/", ROLE_STAFF_PLUS, "board_open", NULL, NULL, NULL, 0, handle_board},
     {"GET", "/board/{file}", ROLE_STAFF_PLUS, "board_open", board_path, NULL, NULL, 0,
      handle_board},

@@ -508,9 +508,16 @@
 
   async function start() {
     const me = await api("account");
-    if (me.status !== 200) {
-      board.fatal = `This certificate may not open the board (${me.status}).`;
+    if (me.status === 403) {
+      board.fatal = "This certificate's account may not open the board.";
       renderBanners();
+      return;
+    }
+    if (me.status !== 200) {
+      // The daemon or its database is away: say so, and try again.
+      board.fatal = `The board cannot start yet (${me.status || "no answer"}): retrying.`;
+      renderBanners();
+      setTimeout(start, STREAM_RETRY_MS);
       return;
     }
     board.account = me.body;

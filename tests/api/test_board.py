@@ -87,6 +87,11 @@ def test_board_serves_only_its_fixed_files(site):
     assert ok(api.get("/board/index.html"))  # the page under its file name too
 
 
+def test_board_without_the_slash_is_redirected(site):
+    reply = site["tonder"].staff.get("/board")
+    assert reply.status == 308 and reply.headers["location"] == "/board/", reply
+
+
 def test_board_account_names_the_role_and_centres(site):
     rc = site["rc"]
     both = ok(rc.api("staff-board-both").get("/board/account"))
@@ -125,7 +130,7 @@ def oncall_browser(site, workdir):
     b = browser_mod.Browser(workdir, rc.pki, site["tonder"].oncall_cn,
                             f"https://127.0.0.1:{rc.port}")
     try:
-        b.open("/board/")
+        b.open("/board")  # as typed: redirected to /board/
         yield b
     finally:
         b.close()
@@ -146,6 +151,7 @@ def test_board_page_loads_without_console_errors(site, oncall_browser):
     b = oncall_browser
     board_loaded(b)
     assert b.driver.title == "rollcall board"
+    assert b.driver.current_url == f"https://127.0.0.1:{site['rc'].port}/board/"
     assert text_of(b, ".centre-name") == "Tønder"
     # The daemon's clock (15:30 in Copenhagen), not the browser's, in the centre's zone.
     assert "20 Nov" in text_of(b, ".clock") and "15:3" in text_of(b, ".clock")
