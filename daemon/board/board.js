@@ -158,6 +158,9 @@
       call(`/v1/absences?centre=${c.path}&open=true&limit=1000`),
       alertsAllowed ? call(`/v1/alerts?centre=${c.path}&state=open&limit=1000`) : null,
     ]);
+    // Refused (the account was disabled, its certificate revoked, or the centre taken away):
+    // what the page shows must go with the right to see it.
+    data.forbidden = rounds.status === 403 || absences.status === 403;
     data.rounds = rounds.status === 200 ? rounds.body.items : null;
     data.round = data.rounds ? await currentRound(call, c, data.rounds) : null;
     for (const r of data.round ? data.round.residents : []) board.names.set(r.resident, r);
@@ -180,6 +183,7 @@
 
   // One refresh at a time per centre; a request for another while one runs runs it after.
   async function refresh(c) {
+    if (c.forgotten) return;
     if (c.loading) {
       c.again = true;
       return;
@@ -190,6 +194,10 @@
         c.again = false;
         const data = await load(c);
         c.apiDown = data.down;
+        if (data.forbidden) {
+          forget(c);
+          return;
+        }
         if (data.ok) {
           render(c, data);
           c.loadedAt = now();
@@ -199,6 +207,18 @@
     } finally {
       c.loading = false;
     }
+  }
+
+  // Takes a centre off the page: its data, its stream and its timer.
+  function forget(c) {
+    if (c.source) c.source.close();
+    clearInterval(c.timer);
+    c.forgotten = true;
+    c.node.remove();
+    board.centres.delete(c.id);
+    board.names.clear();
+    board.fatal = `This certificate may no longer see ${c.name}.`;
+    renderBanners();
   }
 
   // ---- acknowledging ----
@@ -445,6 +465,7 @@
   // ---- the alert stream ----
 
   function openStream(c) {
+    if (c.forgotten) return;
     const source = new EventSource(`/v1/centres/${c.path}/alerts/stream`);
     c.source = source;
     const changed = () => refresh(c);
@@ -475,7 +496,7 @@
       c.streamDown = true;
       renderBanners();
       refresh(c);
-      if (source.readyState === EventSource.CLOSED) {
+      if (source.readyState === EventSource.CLOSED && !c.forgotten) {
         // Refused (503 while the database is away, 403 after a revocation): EventSource
         // does not retry by itself then.
         source.close();
@@ -541,7 +562,7 @@
       const c = addCentre(centre);
       refresh(c);
       if (streams) openStream(c);
-      setInterval(() => refresh(c), streams ? REFRESH_WITH_STREAM_MS : REFRESH_WITHOUT_STREAM_MS);
+      c.timer = setInterval(() => refresh(c), streams ? REFRESH_WITH_STREAM_MS : REFRESH_WITHOUT_STREAM_MS);
     }
     setInterval(tick, 1000);
     renderBanners();

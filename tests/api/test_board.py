@@ -351,3 +351,25 @@ def test_board_delivery_per_authority(world, workdir):
         assert severe(b.logs()) == [], b.console
     finally:
         b.close()
+
+
+@pytestmark_browser
+def test_board_forgets_a_centre_once_the_account_is_disabled(site, workdir):
+    """What the page shows goes with the right to see it: an account disabled while its board
+    is open (a lost phone) has the data taken off the page, not left frozen on the screen."""
+    rc, tonder = site["rc"], site["tonder"]
+    cn = "oncall-board-lost-phone"
+    rc.create_account(cn, "oncall", [tonder.id])
+    b = browser_mod.Browser(workdir, rc.pki, cn, f"https://127.0.0.1:{rc.port}")
+    try:
+        b.open("/board/")
+        board_loaded(b)
+        assert text_of(b, ".centre-name") == "Tønder"
+        ok(rc.admin.patch(f"/v1/accounts/{cn}", json={"disabled": True}))
+        _, took = b.wait(lambda d: b.script("return document.querySelectorAll('.centre').length")
+                         == 0, timeout=40, interval=0.1, what="the centre to leave the page")
+        record("account_disabled_to_board_cleared_seconds", round(took, 3))
+        assert "may no longer see Tønder" in text_of(b, "#banner-error")
+        assert "Tesfaye" not in b.script("return document.body.textContent")
+    finally:
+        b.close()
