@@ -373,3 +373,26 @@ def test_board_forgets_a_centre_once_the_account_is_disabled(site, workdir):
         assert "Tesfaye" not in b.script("return document.body.textContent")
     finally:
         b.close()
+
+
+@pytestmark_browser
+def test_board_without_a_stream_shows_the_outage_from_503(site, workdir, cluster):
+    """Staff have no alert stream: their board learns of the outage from the API's 503 at its
+    next read (every 10 s), and shows the same banner."""
+    rc, tonder = site["rc"], site["tonder"]
+    b = browser_mod.Browser(workdir, rc.pki, tonder.staff_cn, f"https://127.0.0.1:{rc.port}")
+    visible = "return !document.getElementById('banner-impaired').hidden"
+    try:
+        b.open("/board/")
+        board_loaded(b)
+        assert b.script(visible) is False
+        with cluster.stopped():
+            _, took = b.wait(lambda d: b.script(visible), timeout=15, interval=0.1,
+                             what="the impaired banner from a 503")
+            record("staff_database_stop_to_banner_seconds", round(took, 3))
+            assert text_of(b, "#banner-impaired").startswith("ALERTING IMPAIRED")
+        b.wait(lambda d: not b.script(visible), timeout=20, interval=0.1,
+               what="the banner to go")
+        assert text_of(b, ".centre-name") == "Tønder"
+    finally:
+        b.close()
