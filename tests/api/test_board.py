@@ -75,6 +75,12 @@ def test_board_files_carry_the_security_headers(site):
     assert all("src=" in tag for tag in re.findall(r"<script\b[^>]*>", page)), page
     assert "<style" not in page and " style=" not in page, page
     assert not re.search(r"(src|href)=\"(https?:)?//", page), page
+    # The script writes data as text only, and builds no code from strings.
+    script = api.get("/board/board.js").body
+    script = script if isinstance(script, str) else script.decode()
+    for sink in (r"\.innerHTML\s*=", r"\.outerHTML\s*=", r"insertAdjacentHTML", r"document\.write",
+                 r"\beval\(", r"new Function", r"https?://"):
+        assert not re.search(sink, script), sink
 
 
 def test_board_serves_only_its_fixed_files(site):
