@@ -32,6 +32,11 @@ static const struct option_spec {
     [OPT_PROXY] = {"proxy", "NAME",
                    "collected by NAME under a special agreement (default: in person)"},
     [OPT_CSV] = {"csv", NULL, "CSV for the finance system, streamed as the server sends it"},
+    [OPT_PHOTO] = {"photo", "FILE", "a JPEG photo of at most 512 KiB to put in the profile"},
+    [OPT_TAKEN_ON] = {"taken-on", "DATE",
+                      "the day the photo was taken, YYYY-MM-DD (default: today)"},
+    [OPT_FIELDS] = {"fields", "FILE",
+                    "a JSON object of profile fields to replace ('-' for standard input)"},
 };
 
 int usage_error(const struct cmd_args *args, const char *format, ...)

@@ -28,6 +28,9 @@ enum option_id {
 	OPT_ABSENCE,         /* --absence ID */
 	OPT_PROXY,           /* --proxy NAME */
 	OPT_CSV,             /* --csv */
+	OPT_PHOTO,           /* --photo FILE */
+	OPT_TAKEN_ON,        /* --taken-on DATE */
+	OPT_FIELDS,          /* --fields FILE */
 	OPTION_COUNT,
 };
 
@@ -77,5 +80,6 @@ int cmd_payout(struct session *session, const struct cmd_args *args);
 int cmd_statements(struct session *session, const struct cmd_args *args);
 int cmd_clock(struct session *session, const struct cmd_args *args);
 int cmd_export(struct session *session, const struct cmd_args *args);
+int cmd_profile(struct session *session, const struct cmd_args *args);
 
 #endif

@@ -115,6 +115,23 @@ static const struct command commands[] = {
 	 "enrolled today (or on --on DATE); id:N names a resident by id, enrolled or not.\n"
 	 "\nExample:\n  rollcall export UMI-2026-0042 > UMI-2026-0042.json",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_ON), 1, 1},
+	{"profile", cmd_profile,
+	 "profile CASE [--photo FILE [--taken-on DATE]] [--fields FILE] [--centre ID]",
+	 "show or change a resident's missing-person profile",
+	 "Without options, shows the resident's missing-person profile: description, photo,\n"
+	 "languages, contacts, places, medical needs and risks (what the authorities get when\n"
+	 "the resident goes missing, each as far as it may see it).\n"
+	 "With --photo, puts the JPEG in FILE (at most 512 KiB) in the profile, taken on\n"
+	 "--taken-on DATE (default: today). With --fields, replaces the fields the JSON object\n"
+	 "in FILE names, e.g.\n"
+	 "  {\"description\":\"1.55 m, short black hair\",\"languages\":[\"Tigrinya\"],\n"
+	 "   \"contacts\":[{\"name\":\"Selam\",\"relation\":\"aunt\",\"phone\":\"+46701234567\"}]}\n"
+	 "(null empties a field). Every other field is kept as it is; the earlier version stays\n"
+	 "in the profile's history.\n"
+	 "\nExamples:\n"
+	 "  rollcall profile UMI-2026-0042\n"
+	 "  rollcall profile UMI-2026-0042 --photo amina.jpg --taken-on 2026-11-01",
+	 OPTION(OPT_CENTRE) | OPTION(OPT_PHOTO) | OPTION(OPT_TAKEN_ON) | OPTION(OPT_FIELDS), 1, 1},
 	{"clock", cmd_clock, "clock [INSTANT]", "show or set the daemon's test clock",
 	 "Shows the daemon's clock, or sets it to INSTANT (RFC 3339 with offset). Only for\n"
 	 "administrators of a daemon started with test_clock = true (demos and tests); setting\n"

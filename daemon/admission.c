@@ -1,7 +1,8 @@
 /* Admission of one request, as named stages run in order by admission_run():
  *
  *   identity  who is asking: the peer certificate's CN (the account) and the peer address
- *   limits    whether the daemon takes requests now: draining, the connection cap
+ *   limits    whether the daemon takes requests now: draining, the connection cap; and
+ *             whether this connection's certificate still verifies after the last SIGHUP
  *   framing   what evhttp let through that HTTP forbids or that makes a request mean two
  *             things: several or signed Content-Length headers, NUL or control bytes in the
  *             target or a header value
@@ -336,7 +337,8 @@ void admission_run(struct request *req, const struct admission_facts *facts)
 	if (!admit_limits(req, facts))
 		return;
 	if (facts->revoked) {
-		/* server.c has audited it and closes the connection after this answer. */
+		/* server.c has logged and audited it; evhttp closes the connection after this
+		 * answer (Connection: close). */
 		char message[320];
 		snprintf(message, sizeof message, "the client certificate is no longer valid: %s",
 		         facts->revoked);

@@ -19,9 +19,11 @@ struct config {
 	char *bootstrap_admin;                       /* may be NULL */
 	char *webhook_ca;                            /* may be NULL: system store */
 	char *webhook_proxy;                         /* may be NULL: webhooks go direct */
+	char *public_url;                            /* receipt_url's base; set by config_load */
 	char *smtp_relay;                            /* may be NULL: e-mail channels fail */
 	char *smtp_from;                             /* may be NULL: rollcalld@<hostname> */
 	char *smtp_ca;                               /* may be NULL: system store */
+	char *admin_email;                           /* may be NULL: no expiry e-mails */
 	bool test_clock;
 	enum log_level log_level;
 	enum log_format log_format;

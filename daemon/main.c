@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin_mail.h"
 #include "board_files.h"
 #include "cert_expiry.h"
 #include "clock.h"
@@ -45,8 +46,10 @@ static const char usage[] =
     "\n"
     "The duty-office board (GET /board/) is served from " ROLLCALL_BOARD_DIR ".\n"
     "\n"
-    "Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level;\n"
-    "SIGTERM or SIGINT stop accepting connections, finish requests in flight and exit.\n";
+    "Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level (and closes\n"
+    "connections whose certificate no longer verifies);\n"
+    "SIGTERM or SIGINT stop accepting connections, finish requests in flight (and the\n"
+    "queries they left, such as audit rows) and exit.\n";
 
 static int64_t drain_started_us;
 
@@ -55,10 +58,17 @@ static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
 	struct event *self = arg;
 	(void)fd, (void)what;
 	int left = server_requests_in_flight(daemon_state->server);
+	/* Queries sent and forgotten (audit rows of closed connections) are part of the work in
+	 * flight: exiting before they ran would lose the row and the memory they hold. With the
+	 * database down they would only wait for the limit, so they count only while it is up. */
+	struct db_stats db;
+	db_pool_stats(daemon_state->db, &db);
+	int queries = db.connections_up > 0 ? db.busy + db.queued : 0;
 	bool timed_out = clock_monotonic_us() - drain_started_us > DRAIN_LIMIT_S * 1000000LL;
-	if (left <= 0 || timed_out) {
-		if (left > 0)
-			log_warn("drain: giving up on %d requests after %d s", left, DRAIN_LIMIT_S);
+	if ((left <= 0 && queries <= 0) || timed_out) {
+		if (left > 0 || queries > 0)
+			log_warn("drain: giving up on %d requests and %d queries after %d s", left,
+			         queries, DRAIN_LIMIT_S);
 		log_info("drained; exiting");
 		event_base_loopexit(daemon_state->base, NULL);
 		return;
@@ -209,6 +219,7 @@ done:
 		alert_hub_free(d.alerts);
 	if (d.sender)
 		sender_free(d.sender);
+	admin_mail_shutdown();
 	curl_loop_free(d.curl); /* after its users: they cancel their transfers first */
 	if (d.due)
 		due_engine_free(d.due);

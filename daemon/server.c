@@ -388,21 +388,29 @@ static void recheck_list(struct server *server, struct conn_list *list)
 	}
 }
 
-int server_close_account(struct server *server, const char *cn, const char *outcome)
+static int close_account_in(struct conn_list *list, const char *cn, const char *outcome)
 {
 	int closed = 0;
 	char peer[128], remote[64];
-	for (struct conn_info *ci = server->open.head; ci; ci = ci->next) {
-		if (ci->closing || !tls_peer_cn(ci->ssl, peer, sizeof peer) ||
-		    strcmp(peer, cn) != 0)
+	for (struct conn_info *ci = list->head; ci; ci = ci->next) {
+		/* Still in the handshake: no verified CN yet; api() refuses its first request. */
+		if (ci->closing || !SSL_is_init_finished(ci->ssl) ||
+		    !tls_peer_cn(ci->ssl, peer, sizeof peer) || strcmp(peer, cn) != 0)
 			continue;
 		conn_remote(ci, remote, sizeof remote);
 		audit_connection_closed(cn, remote, "connection_closed", outcome, NULL);
-		conn_close(ci);
+		conn_close(ci); /* frees nothing now: the walk may go on */
 		closed++;
 	}
-	/* Connections in their handshake have sent no request yet: api() refuses their first. */
 	return closed;
+}
+
+int server_close_account(struct server *server, const char *cn, const char *outcome)
+{
+	/* Both lists: a connection past its handshake that has sent no request yet is still on
+	 * the first (it is moved lazily). */
+	return close_account_in(&server->open, cn, outcome) +
+	       close_account_in(&server->handshaking, cn, outcome);
 }
 
 /* ---- the requests' owner (struct request_owner): book-keeping as each one ends ---- */

@@ -40,7 +40,25 @@ def release1_observed_at(enclosing):
     raise AssertionError("observed_at outside a round")
 
 
-ADDED_SINCE_RELEASE1 = {"accounted_for_at": None, "observed_at": release1_observed_at}
+# The profile fields an authority of a first-release centre receives: its kind's defaults
+# (013_profile, SPEC section 3a).
+PROFILE_FIELD_DEFAULTS = {
+    "police": ["description", "photo", "languages", "contacts", "places", "risks"],
+    "municipality": ["description", "photo", "languages", "contacts", "places", "medical",
+                     "risks"],
+    "immigration": [],
+}
+
+
+def release1_profile_fields(enclosing):
+    return PROFILE_FIELD_DEFAULTS[enclosing[-1]["kind"]]
+
+
+ADDED_SINCE_RELEASE1 = {"accounted_for_at": None, "observed_at": release1_observed_at,
+                        # 013_profile: centres gain receipt_minutes (default 30), authorities
+                        # their profile fields, notifications their receipt.
+                        "receipt_minutes": 30, "profile_fields": release1_profile_fields,
+                        "receipt": None}
 
 
 def without_added(value, enclosing=()):
