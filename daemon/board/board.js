@@ -321,9 +321,9 @@
       else item.append(el("span", "undelivered", `${d.state || "pending"}${d.last_error ? `: ${d.last_error}` : ""}`));
       if (d.receipt) {
         const who = [d.receipt.received_by, d.receipt.reference].filter(Boolean).join(", ");
-        item.append(" ", el("span", "receipt", `receipt confirmed${who ? ` (${who})` : ""}`));
+        item.append(" · ", el("span", "receipt", `receipt confirmed${who ? ` (${who})` : ""}`));
       } else if (d.delivered_at && "receipt" in d) {
-        item.append(" ", el("span", "no-receipt", "receipt not confirmed"));
+        item.append(" · ", el("span", "no-receipt", "receipt not confirmed"));
       }
       list.append(item);
     }

@@ -326,7 +326,8 @@ def test_board_for_staff_of_two_centres(site, workdir):
 def test_board_delivery_per_authority(world, workdir):
     """SPEC section 9's Tønder evening: the 23:00 round, one resident absent since the 15:00
     check (under 15: the authorities hear at 03:05), one reported with a concern (told at once,
-    delivered to each authority). The screenshot of this board is docs/board.png."""
+    delivered to each authority, the police's receipt confirmed by phone). The screenshot of
+    this board is docs/board.png."""
     rc = world.rc
     names = [("Amina", "Haddad"), ("Yonas", "Tesfaye"), ("Karim", "Rahimi"), ("Farah", "Ali"),
              ("Omid", "Karimi")]
@@ -339,6 +340,10 @@ def test_board_delivery_per_authority(world, workdir):
     yonas = world.report(ids[1], concern="left with an older man in a car")
     world.wait_notifications(lambda items: len(items) == 3 and all(
         i["delivered_at"] for i in items), what="three deliveries", absence=yonas["id"])
+    # The police confirm by phone; staff record it (SPEC section 5, v2).
+    [police] = [i for i in world.notifications(absence=yonas["id"]) if i["authority"] == "police"]
+    ok(world.staff.post(f"/v1/notifications/{police['event_id']}/receipt",
+                        json={"received_by": "Vagtchef Jensen", "reference": "SJY-4411"}), 201)
     b = browser_mod.Browser(workdir, rc.pki, world.oncall_cn, f"https://127.0.0.1:{rc.port}")
     try:
         b.open("/board/")
@@ -348,6 +353,9 @@ def test_board_delivery_per_authority(world, workdir):
             what="Yonas's deliveries")
         assert sorted(r.split()[0] for r in rows) == ["immigration", "municipality", "police"]
         assert all("delivered" in r for r in rows), rows
+        by = {r.split()[0]: r for r in rows}
+        assert "receipt confirmed (Vagtchef Jensen, SJY-4411)" in by["police"], by
+        assert "receipt not confirmed" in by["municipality"], by
         countdown = text_of(b, f".absence[data-resident='{ids[2]}'] .countdown")
         assert countdown.startswith("authorities notified in 4 h 05 min (at 21 Nov 03:05)"), \
             countdown
