@@ -377,9 +377,41 @@ static bool print_alert_line(struct watch *watch, const json_t *alert, enum stre
 	return n >= 0 && flush_stdout();
 }
 
+/* `event: status` (no id: it is not one of the centre's events): alerting impaired or back.
+ * Loud on stdout, with the bell, since whoever watches must stop trusting silence. */
+static bool print_database_status(struct watch *watch, const struct sse_event *event)
+{
+	json_t *status = json_loadb(event->data, event->data_len, 0, NULL);
+	const char *state = jget_str(status, "database");
+	bool printed = true;
+	if (watch->session->json) {
+		char *line = status ? json_dumps(status, JSON_COMPACT) : NULL;
+		printed = line == NULL || (printf("%s\n", line) >= 0 && flush_stdout());
+		free(line);
+	} else if (state != NULL) {
+		char when[ZONE_TEXT_SIZE] = "";
+		if (jget_str(status, "since") != NULL)
+			zone_format_instant(watch->centre.timezone, jget_str(status, "since"),
+			                    when);
+		bool down = strcmp(state, "ok") != 0;
+		printed =
+		    printf(down ? "%s!!! ALERTING IMPAIRED since %s: the server cannot reach its "
+		                  "database; alerts are not coming through !!!\n"
+		                : "%s*** alerting restored at %s: the database is back ***\n",
+		           watch->bell ? "\a" : "", when) >= 0 &&
+		    flush_stdout();
+	}
+	json_decref(status);
+	if (!printed)
+		watch->output_failed = true;
+	return printed;
+}
+
 static bool on_event(void *arg, const struct sse_event *event)
 {
 	struct watch *watch = arg;
+	if (strcmp(event->type, "status") == 0)
+		return print_database_status(watch, event);
 	size_t kind = 0;
 	while (kind < sizeof(stream_events) / sizeof(stream_events[0]) &&
 	       strcmp(stream_events[kind].type, event->type) != 0)

@@ -8,7 +8,15 @@
  * what it missed after Last-Event-ID, up to that head), LIVE. Live events that arrive before
  * LIVE are held and sent after the replay, skipping any the replay already sent: within a
  * centre seq order is commit order (006_absences_alerts.sql), so "seq <= last sent" means
- * "already sent". */
+ * "already sent".
+ *
+ * Alerting impaired (SPEC section 4): when the pool says PostgreSQL is gone (db_on_health),
+ * every stream gets `event: status` {"database":"unreachable","since"} and stays open with its
+ * heartbeats; when it is back, {"database":"ok","since"}, and every stream catches up from its
+ * last event (head and replay again, as on attach) instead of being ended, since NOTIFYs sent
+ * meanwhile were lost. A stream opened while the database is away cannot be authorised: it is
+ * kept unchecked, sent the status and heartbeats and nothing else, and authorised (api()
+ * alert_stream_open, audited like any open) when the database is back, or ended if refused. */
 #include "alert_hub.h"
 
 #include <event2/event.h>
@@ -18,6 +26,7 @@
 #include <string.h>
 
 #include "audit_closed.h"
+#include "clock.h"
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
@@ -30,10 +39,15 @@
 #define FETCH_MAX 1000                    /* notified seqs per fetch query */
 #define WATCHER_MAX_PENDING (1024 * 1024) /* a watcher further behind is dropped; it reconnects */
 #define SSE_RETRY_MS 2000                 /* the client's reconnect delay, sent as "retry:" */
+#define CATCH_UP_RETRY_MS 1000            /* a catch-up failed while the pool looked up */
 
 static const char head_sql[] = "SELECT alert_events_head($1)";
 static const char replay_sql[] = "SELECT seq, kind, body::text "
                                  "FROM alert_events_since($1, $2::bigint, $3::integer, $4::bigint)";
+/* request.c's api() call, for a stream opened while the database was away. */
+static const char authorise_sql[] =
+    "SELECT status, body::text FROM api($1, $2, $3::jsonb, $4::timestamptz, NULL, NULL, $5, "
+    "$6, $7::text[])";
 static const char fetch_sql[] = "SELECT seq, centre, kind, body::text FROM alert_events "
                                 "WHERE seq = ANY ($1::bigint[]) ORDER BY seq";
 
@@ -65,7 +79,12 @@ struct watcher {
 	int64_t head;      /* newest seq when the watcher registered */
 	struct held_event *held, *held_tail;
 	size_t held_bytes;
-	int suspended; /* account re-checks in flight (rc_account): live events are held */
+	int suspended;  /* account re-checks in flight (rc_account): live events are held */
+	bool querying;  /* a head, replay or authorisation query is in flight */
+	bool stale;     /* must read the head and replay again before going live: the listener
+	                   reconnected, or a query failed for want of the database */
+	bool unchecked; /* opened while the database was away: not authorised yet, so it gets
+	                   the status and heartbeats and nothing else */
 };
 
 struct centre {
@@ -85,7 +104,11 @@ struct alert_hub {
 	int64_t *pending;         /* notified seqs not yet fetched */
 	size_t npending, pending_cap;
 	bool fetching;
-	size_t burst_bytes; /* bytes of the fetched batch being written out now */
+	size_t burst_bytes;          /* bytes of the fetched batch being written out now */
+	bool db_down;                /* the pool lost PostgreSQL (db_on_health) */
+	int64_t db_since_us;         /* clock instant of the last change of db_down */
+	struct event *catch_up_soon; /* stale watchers catch up from the loop */
+	struct event *catch_up_retry;
 };
 
 static void watcher_finish(struct watcher *w, const char *why, bool cut);
@@ -139,6 +162,20 @@ static void watcher_write(struct watcher *w, const char *text, size_t len)
 	}
 	if (!request_stream_chunk(w->req, text, len))
 		watcher_end(w, "client gone");
+}
+
+/* `event: status` (SPEC section 8, v2). No id: it is no event of the centre's sequence, so a
+ * client's Last-Event-ID stays where it was. */
+static void watcher_send_status(struct watcher *w, bool reachable, int64_t since_us)
+{
+	char since[CLOCK_TEXT_SIZE];
+	clock_format(since_us, since);
+	char line[160];
+	int n = snprintf(line, sizeof line,
+	                 "event: status\ndata: {\"database\":\"%s\",\"since\":\"%s\"}\n\n",
+	                 reachable ? "ok" : "unreachable", since);
+	if (n > 0 && (size_t)n < sizeof line)
+		watcher_write(w, line, (size_t)n);
 }
 
 static const char *sse_event_name(const char *kind)
@@ -310,16 +347,100 @@ static void watcher_on_close(struct request *req)
 		watcher_end(w, "client closed the connection");
 }
 
-/* ---- replay ---- */
+/* ---- catching up ---- */
 
+static void head_result(void *arg, const struct db_result *r);
+static void authorise_start(struct watcher *w);
 static void replay_next(struct watcher *w);
 
-/* Common start of a query callback (the query's pin is still held): false when the watcher
- * has ended meanwhile or the query failed; the caller then only drops the pin. */
-static bool watcher_query_back(struct watcher *w, const struct db_result *r, const char *what)
+/* Reads the head and replays from last_sent (or authorises first, when unchecked), unless a
+ * query is in flight (its answer comes back here), an account check holds the watcher
+ * (alert_hub_apply_scope comes back here) or the database is away (on_db_health does). */
+static void watcher_catch_up(struct watcher *w)
+{
+	struct alert_hub *hub = w->hub;
+	if (w->state == WATCHER_CLOSED || w->querying || w->suspended > 0 || hub->db_down)
+		return;
+	w->stale = false;
+	if (w->unchecked) {
+		authorise_start(w);
+		return;
+	}
+	w->state = WATCHER_HEAD;
+	const char *params[1] = {w->centre->id};
+	if (!db_query(hub->d->db, head_sql, 1, params, head_result, w)) {
+		watcher_end(w, "database queue full");
+		return;
+	}
+	w->querying = true;
+	watcher_pin(w);
+}
+
+/* Live events are held from now until the watcher has caught up. */
+static void watcher_mark_stale(struct watcher *w)
 {
 	if (w->state == WATCHER_CLOSED)
+		return;
+	w->stale = true;
+	if (w->state == WATCHER_LIVE)
+		w->state = WATCHER_HEAD;
+}
+
+static void hub_catch_up_all(struct alert_hub *hub)
+{
+	for (struct centre *c = hub->centres; c; c = c->next)
+		for (struct watcher *w = c->watchers, *next; w; w = next) {
+			next = w->next; /* watcher_catch_up may end w */
+			if (w->stale)
+				watcher_catch_up(w);
+		}
+}
+
+static void hub_mark_all_stale(struct alert_hub *hub)
+{
+	for (struct centre *c = hub->centres; c; c = c->next)
+		for (struct watcher *w = c->watchers; w; w = w->next)
+			watcher_mark_stale(w);
+	/* From the loop: the other rc_* subscribers (revocation.c) hold their accounts first. */
+	event_active(hub->catch_up_soon, EV_TIMEOUT, 0);
+}
+
+static void catch_up_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	hub_catch_up_all(arg);
+}
+
+/* A query failed for want of the database: try again when it is back, or in a second when the
+ * pool still looks up (one connection lost, the others not yet). */
+static void watcher_wait_for_database(struct watcher *w, const char *what, const char *why)
+{
+	struct alert_hub *hub = w->hub;
+	log_debug("req=%s alerts: %s waits for the database: %s", w->req->id, what, why);
+	watcher_mark_stale(w);
+	if (!hub->db_down && !evtimer_pending(hub->catch_up_retry, NULL)) {
+		struct timeval later = {CATCH_UP_RETRY_MS / 1000,
+		                        (CATCH_UP_RETRY_MS % 1000) * 1000};
+		evtimer_add(hub->catch_up_retry, &later);
+	}
+}
+
+/* Common start of a query callback (the query's pin is still held): false when the watcher
+ * has ended meanwhile, must start again (stale), or the query failed; the caller then only
+ * drops the pin. */
+static bool watcher_query_back(struct watcher *w, const struct db_result *r, const char *what)
+{
+	w->querying = false;
+	if (w->state == WATCHER_CLOSED)
 		return false;
+	if (w->stale) {
+		watcher_catch_up(w); /* what this query read may predate lost NOTIFYs */
+		return false;
+	}
+	if (r->status == DB_UNAVAILABLE) {
+		watcher_wait_for_database(w, what, r->message);
+		return false;
+	}
 	if (r->status != DB_OK) {
 		log_warn("req=%s alerts: %s failed: %s", w->req->id, what, r->message);
 		watcher_end(w, "database unavailable");
@@ -370,6 +491,7 @@ static void replay_next(struct watcher *w)
 		watcher_end(w, "database queue full");
 		return;
 	}
+	w->querying = true;
 	watcher_pin(w);
 }
 
@@ -401,8 +523,62 @@ static void head_result(void *arg, const struct db_result *r)
 	watcher_unpin(w);
 }
 
-bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request *req,
-                      int64_t last_event_id)
+/* ---- authorising a stream opened while the database was away ---- */
+
+static void authorise_result(void *arg, const struct db_result *r)
+{
+	struct watcher *w = arg;
+	if (!watcher_query_back(w, r, "authorisation")) {
+		watcher_unpin(w);
+		return;
+	}
+	int status = PQntuples(r->pg) == 1 ? atoi(PQgetvalue(r->pg, 0, 0)) : 500;
+	if (status == 200) {
+		w->unchecked = false;
+		log_info(
+		    "req=%s alerts: stream of %s on %s authorised now that the database is back",
+		    w->req->id, w->req->cn, w->centre->id);
+		watcher_catch_up(w);
+	} else if (status >= 500) {
+		watcher_wait_for_database(w, "authorisation", "api() answered 5xx");
+	} else {
+		/* The client reconnects and gets the refusal as an answer it can show. */
+		log_info(
+		    "req=%s alerts: stream of %s on %s refused (%d) once the database was back",
+		    w->req->id, w->req->cn, w->centre->id, status);
+		watcher_finish(w, "refused by alert_stream_open", true);
+	}
+	watcher_unpin(w);
+}
+
+/* api() alert_stream_open for the watcher's request, as request_api_call would send it; not
+ * through request_api_call, whose answer would outlive a watcher ended meanwhile. */
+static void authorise_start(struct watcher *w)
+{
+	struct request *req = w->req;
+	json_t *args = json_pack("{s:O, s:O, s:n}", "path", req->path ? req->path : json_object(),
+	                         "query", req->query ? req->query : json_object(), "body");
+	char *args_text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+	json_decref(args);
+	char now[CLOCK_TEXT_SIZE], roles[128];
+	clock_format(clock_now_us(), now);
+	router_roles_literal(req->route ? req->route->roles : 0, roles, sizeof roles);
+	const char *params[7] = {"alert_stream_open", req->cn, args_text, now,
+	                         req->remote,         req->id, roles};
+	if (!args_text || !db_query(w->hub->d->db, authorise_sql, 7, params, authorise_result, w)) {
+		free(args_text);
+		watcher_end(w, "out of memory or database queue full");
+		return;
+	}
+	free(args_text);
+	w->querying = true;
+	watcher_pin(w);
+}
+
+/* ---- attaching ---- */
+
+static bool hub_attach(struct alert_hub *hub, const char *centre, struct request *req,
+                       int64_t last_event_id, bool unchecked)
 {
 	struct watcher *w = calloc(1, sizeof *w);
 	if (!w)
@@ -417,6 +593,8 @@ bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request 
 	w->req = req;
 	w->state = WATCHER_HEAD;
 	w->last_sent = last_event_id;
+	w->unchecked = unchecked;
+	w->stale = true; /* caught up below, or when the database is back */
 	w->next = c->watchers;
 	if (c->watchers)
 		c->watchers->prev = w;
@@ -434,18 +612,56 @@ bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request 
 	char hello[64];
 	int n = snprintf(hello, sizeof hello, "retry: %d\n: rollcall alerts\n\n", SSE_RETRY_MS);
 	watcher_write(w, hello, (size_t)n);
+	/* Once on connect while impaired (SPEC section 8, v2); nothing while all is well. */
+	if (hub->db_down)
+		watcher_send_status(w, false, hub->db_since_us);
 	if (w->state != WATCHER_CLOSED) {
-		const char *params[1] = {c->id};
-		if (db_query(hub->d->db, head_sql, 1, params, head_result, w)) {
-			watcher_pin(w);
-			log_debug("req=%s alerts: %s watches %s (last event %" PRId64 ")", req->id,
-			          req->cn, c->id, last_event_id);
-		} else {
-			watcher_end(w, "database queue full");
-		}
+		log_debug("req=%s alerts: %s watches %s (last event %" PRId64 "%s)", req->id,
+		          req->cn, c->id, last_event_id, unchecked ? ", not yet authorised" : "");
+		watcher_catch_up(w);
 	}
 	watcher_unpin(w);
 	return true;
+}
+
+bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request *req,
+                      int64_t last_event_id)
+{
+	return hub_attach(hub, centre, req, last_event_id, false);
+}
+
+bool alert_hub_attach_unchecked(struct alert_hub *hub, const char *centre, struct request *req,
+                                int64_t last_event_id)
+{
+	return hub_attach(hub, centre, req, last_event_id, true);
+}
+
+bool alert_hub_database_down(const struct alert_hub *hub)
+{
+	return hub->db_down;
+}
+
+void alert_hub_each_account(const struct alert_hub *hub, void (*fn)(void *arg, const char *cn),
+                            void *arg)
+{
+	/* Quadratic in the watchers of one instance, once per listener reconnect: a few thousand
+	 * watchers cost milliseconds, and no index of accounts is kept for it. */
+	for (const struct centre *c = hub->centres; c; c = c->next)
+		for (const struct watcher *w = c->watchers; w; w = w->next) {
+			if (w->unchecked)
+				continue; /* authorised afresh anyway */
+			bool seen = false;
+			for (const struct centre *c2 = hub->centres; c2 && !seen; c2 = c2->next)
+				for (const struct watcher *v = c2->watchers; v && !seen;
+				     v = v->next) {
+					if (v == w)
+						goto first;
+					seen = !v->unchecked && strcmp(v->req->cn, w->req->cn) == 0;
+				}
+		first:
+			if (!seen)
+				fn(arg, w->req->cn);
+		}
 }
 
 int alert_hub_watchers(const struct alert_hub *hub)
@@ -499,6 +715,8 @@ int alert_hub_apply_scope(struct alert_hub *hub, const char *cn, const json_t *s
 				w->suspended--;
 			if (scope_allows(scope, w)) {
 				watcher_flush_held(w);
+				if (w->stale)
+					watcher_catch_up(w);
 				continue;
 			}
 			log_info("req=%s alerts: ending the stream of %s on %s: %s", w->req->id, cn,
@@ -527,7 +745,14 @@ static void fetch_result(void *arg, const struct db_result *r)
 {
 	struct alert_hub *hub = arg;
 	hub->fetching = false;
-	if (r->status != DB_OK) {
+	if (r->status == DB_UNAVAILABLE) {
+		/* The events are in the table: every watcher replays them from its last event when
+		 * the database answers again. */
+		log_warn("alerts: cannot fetch new events (%s): streams catch up when the database "
+		         "is back",
+		         r->message);
+		hub_mark_all_stale(hub);
+	} else if (r->status != DB_OK) {
 		/* The events are in the table; watchers that reconnect replay them. Ending the
 		 * streams is what makes them reconnect. */
 		log_warn("alerts: cannot fetch new events (%s): ending every stream so that "
@@ -608,13 +833,13 @@ static void on_alert_notify(void *arg, const char *channel, const char *payload)
 	struct alert_hub *hub = arg;
 	(void)channel;
 	if (!payload) {
-		/* The listener reconnected: notifications sent meanwhile are lost. Watchers that
-		 * reconnect replay them from the table with their Last-Event-ID. */
+		/* The listener reconnected: notifications sent meanwhile are lost. Every watcher
+		 * replays what it missed from the table, on the stream it has. */
 		if (hub->watchers > 0)
-			log_info("alerts: listener reconnected: ending %d streams so that they "
-			         "replay what they missed",
+			log_info("alerts: listener reconnected: %d streams catch up",
 			         hub->watchers);
-		alert_hub_close_all(hub);
+		hub->npending = 0; /* the catch-up covers them */
+		hub_mark_all_stale(hub);
 		return;
 	}
 	if (hub->watchers == 0)
@@ -656,6 +881,29 @@ static void heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 		}
 }
 
+/* ---- alerting impaired ---- */
+
+static void on_db_health(void *arg, bool reachable)
+{
+	struct alert_hub *hub = arg;
+	if (reachable == !hub->db_down)
+		return; /* the first connect: nothing was impaired */
+	hub->db_down = !reachable;
+	hub->db_since_us = clock_now_us();
+	if (reachable)
+		log_info("alerts: database reachable again: telling %d streams", hub->watchers);
+	else
+		log_warn("alerts: database unreachable: alerting is impaired; telling %d streams",
+		         hub->watchers);
+	for (struct centre *c = hub->centres; c; c = c->next)
+		for (struct watcher *w = c->watchers, *next; w; w = next) {
+			next = w->next; /* watcher_write may end w */
+			watcher_send_status(w, reachable, hub->db_since_us);
+		}
+	if (reachable)
+		event_active(hub->catch_up_soon, EV_TIMEOUT, 0);
+}
+
 /* ---- the hub ---- */
 
 struct alert_hub *alert_hub_new(struct daemon *d)
@@ -666,7 +914,9 @@ struct alert_hub *alert_hub_new(struct daemon *d)
 	hub->d = d;
 	hub->heartbeat = event_new(d->base, -1, EV_PERSIST, heartbeat_cb, hub);
 	hub->fetch_soon = evtimer_new(d->base, fetch_soon_cb, hub);
-	if (!hub->heartbeat || !hub->fetch_soon)
+	hub->catch_up_soon = evtimer_new(d->base, catch_up_cb, hub);
+	hub->catch_up_retry = evtimer_new(d->base, catch_up_cb, hub);
+	if (!hub->heartbeat || !hub->fetch_soon || !hub->catch_up_soon || !hub->catch_up_retry)
 		goto failed;
 	struct timeval every = {d->config->sse_heartbeat_s > 0 ? d->config->sse_heartbeat_s : 15,
 	                        0};
@@ -674,6 +924,7 @@ struct alert_hub *alert_hub_new(struct daemon *d)
 		goto failed;
 	if (!db_listen(d->db, "rc_alert", on_alert_notify, hub))
 		goto failed;
+	db_on_health(d->db, on_db_health, hub);
 	return hub;
 failed:
 	alert_hub_free(hub);
@@ -708,6 +959,10 @@ void alert_hub_free(struct alert_hub *hub)
 		event_free(hub->heartbeat);
 	if (hub->fetch_soon)
 		event_free(hub->fetch_soon);
+	if (hub->catch_up_soon)
+		event_free(hub->catch_up_soon);
+	if (hub->catch_up_retry)
+		event_free(hub->catch_up_retry);
 	free(hub->pending);
 	free(hub);
 }

@@ -19,6 +19,20 @@ struct request;
 bool alert_hub_attach(struct alert_hub *hub, const char *centre, struct request *req,
                       int64_t last_event_id) __attribute__((warn_unused_result));
 
+/* As alert_hub_attach, for a request that could not be authorised because the database is
+ * away (api() answered 503): the stream gets `event: status` and heartbeats only, and is
+ * authorised (or ended) when the database is back. */
+bool alert_hub_attach_unchecked(struct alert_hub *hub, const char *centre, struct request *req,
+                                int64_t last_event_id) __attribute__((warn_unused_result));
+
+/* True while the pool has lost PostgreSQL (the streams were told "unreachable"). */
+bool alert_hub_database_down(const struct alert_hub *hub);
+
+/* Calls fn once per account with an authorised stream on this instance (revocation.c re-checks
+ * them after the listener reconnected: account changes notified meanwhile were lost). */
+void alert_hub_each_account(const struct alert_hub *hub, void (*fn)(void *arg, const char *cn),
+                            void *arg);
+
 /* Watchers attached to this instance. */
 int alert_hub_watchers(const struct alert_hub *hub);
 

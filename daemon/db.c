@@ -72,7 +72,10 @@ struct db_pool {
 	int nsubs;
 	unsigned long long queries, failures;
 	bool listener_ever_up;
-	bool ever_up; /* before the first connection, queries wait instead of failing */
+	bool ever_up;   /* before the first connection, queries wait instead of failing */
+	bool reachable; /* listener and a pool connection up, as last told to health_fn */
+	db_health_fn health_fn;
+	void *health_arg;
 };
 
 static void conn_start(struct db_conn *conn);
@@ -150,6 +153,20 @@ static int pool_connections_up(const struct db_pool *pool)
 	return up;
 }
 
+/* Tells the health subscriber when reachability changes. Called after every connection's
+ * state change, before the query it was running is answered, so that the subscriber knows the
+ * database is gone by the time the failure reaches anyone. */
+static void pool_health_update(struct db_pool *pool)
+{
+	const struct db_conn *listener = &pool->conns[pool->size];
+	bool now = listener->state == CONN_IDLE && pool_connections_up(pool) > 0;
+	if (now == pool->reachable)
+		return;
+	pool->reachable = now;
+	if (pool->health_fn)
+		pool->health_fn(pool->health_arg, now);
+}
+
 /* With no connection up, waiting gains nothing: tell every queued request now. */
 static void pool_fail_queue_if_down(struct db_pool *pool)
 {
@@ -211,6 +228,7 @@ static void conn_close(struct db_conn *conn, const char *reason)
 		log_warn("db: %s connection lost: %s", conn->listener ? "listener" : "pool", why);
 	else
 		log_debug("db: connection attempt failed: %s", why);
+	pool_health_update(pool);
 	if (conn->current) {
 		struct db_query *q = conn->current;
 		conn->current = NULL;
@@ -359,6 +377,7 @@ static void conn_finish_current(struct db_conn *conn)
 		PQclear(res);
 		bool listener = conn->listener;
 		conn_became_idle(conn);
+		pool_health_update(pool);
 		if (listener) {
 			if (pool->listener_ever_up)
 				log_info("db: listener reconnected");
@@ -610,6 +629,12 @@ bool db_listen(struct db_pool *pool, const char *channel, db_notify_fn fn, void 
 		return false;
 	pool->subs[pool->nsubs++] = (struct listen_sub){copy, fn, arg};
 	return true;
+}
+
+void db_on_health(struct db_pool *pool, db_health_fn fn, void *arg)
+{
+	pool->health_fn = fn;
+	pool->health_arg = arg;
 }
 
 void db_pool_stats(const struct db_pool *pool, struct db_stats *out)

@@ -46,6 +46,14 @@ bool db_pool_ready(const struct db_pool *pool);
 typedef void (*db_notify_fn)(void *arg, const char *channel, const char *payload);
 bool db_listen(struct db_pool *pool, const char *channel, db_notify_fn fn, void *arg);
 
+/* Whether the daemon can reach PostgreSQL: the listener connection and at least one pool
+ * connection up. fn is called (from the loop) on every change, the first time with true when
+ * both first come up: false as soon as the listener or the last pool connection is lost, true when
+ * both are back; the alert hub tells the streams (SPEC section 4, "alerting impaired"). One
+ * subscriber; call before the loop starts. */
+typedef void (*db_health_fn)(void *arg, bool reachable);
+void db_on_health(struct db_pool *pool, db_health_fn fn, void *arg);
+
 /* Pool statistics for /metrics. */
 struct db_stats {
 	int connections_up;

@@ -31,6 +31,18 @@ static int64_t last_event_id(const struct request *req)
 
 static void stream_authorised(struct request *req, int status, json_t *body)
 {
+	if (status == 503) {
+		/* The database is away: the stream cannot be authorised now, but on-call staff must
+		 * hear that alerting is impaired (SPEC section 8, v2). It gets the status and
+		 * heartbeats, nothing of the centre's data, and is authorised when the database is
+		 * back (alert_hub.c). */
+		const char *centre = json_string_value(json_object_get(req->path, "id"));
+		int64_t last = last_event_id(req);
+		if (!centre || !alert_hub_attach_unchecked(daemon_state->alerts, centre, req,
+		                                           last < 0 ? -1 : last))
+			request_answer_unavailable(req, 503);
+		return;
+	}
 	if (request_reply_unless_ok(req, status, body))
 		return;
 	const char *centre = json_string_value(json_object_get(body, "centre"));

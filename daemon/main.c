@@ -11,6 +11,7 @@
 #include "admin_mail.h"
 #include "audit_seal.h"
 #include "audit_verify.h"
+#include "board_files.h"
 #include "cert_expiry.h"
 #include "clock.h"
 #include "config.h"
@@ -48,6 +49,8 @@ static const char usage[] =
     "                        " ROLLCALL_SCHEMA_DIR ")\n"
     "  -h, --help            show this help\n"
     "  -V, --version         show the version and the schema it needs\n"
+    "\n"
+    "The duty-office board (GET /board/) is served from " ROLLCALL_BOARD_DIR ".\n"
     "\n"
     "Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level (and closes\n"
     "connections whose certificate no longer verifies);\n"
@@ -190,6 +193,10 @@ static int run(struct config *config)
 	if (!d.server)
 		goto done;
 	(void)metrics_check_routes(); /* logs when the route tables outgrow the counters */
+	/* The board is a page for people, not part of alerting: without its files the daemon
+	 * still runs and GET /board/ answers 503 (board_files_load logs why). */
+	if (!board_files_load(ROLLCALL_BOARD_DIR))
+		log_warn("running without the duty-office board");
 	d.cert = cert_expiry_new(&d);
 	if (!d.cert)
 		goto done;
@@ -235,6 +242,7 @@ done:
 		due_engine_free(d.due);
 	audit_sealer_free(sealer);
 	server_free(d.server);
+	board_files_unload();
 	cert_expiry_free(d.cert);
 	if (sig_term)
 		event_free(sig_term);

@@ -86,6 +86,12 @@ const char *request_header(const struct request *req, const char *name)
 	return evhttp_find_header(evhttp_request_get_input_headers(req->http), name);
 }
 
+void request_add_header(struct request *req, const char *name, const char *value)
+{
+	if (req->http)
+		evhttp_add_header(evhttp_request_get_output_headers(req->http), name, value);
+}
+
 static void add_common_headers(struct request *req, const char *content_type)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req->http);

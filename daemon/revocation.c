@@ -6,6 +6,7 @@
  * database is away: api() checks the account on every request. */
 #include "revocation.h"
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,43 @@
 
 static const char scope_sql[] = "SELECT account_scope($1)::text";
 
+#define RECHECK_RETRY_S 1 /* the database did not answer: its streams stay held meanwhile */
+
+static void scope_result(void *arg, const struct db_result *r);
+
+static void scope_send(struct daemon *d, char *cn)
+{
+	const char *params[1] = {cn};
+	if (!db_query(d->db, scope_sql, 1, params, scope_result, cn)) {
+		log_warn("accounts: database queue full re-checking %s: ending its alert streams",
+		         cn);
+		alert_hub_apply_scope(d->alerts, cn, NULL, "account_unchecked");
+		free(cn);
+	}
+}
+
+static void scope_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	if (daemon_state && daemon_state->alerts)
+		scope_send(daemon_state, arg);
+	else
+		free(arg);
+}
+
 static void scope_result(void *arg, const struct db_result *r)
 {
 	char *cn = arg;
 	struct daemon *d = daemon_state;
 	json_t *scope = NULL;
+	if (r->status == DB_UNAVAILABLE && d && d->alerts && !d->draining) {
+		/* After a listener reconnect the pool may not be back yet. The account's streams
+		 * stay held (nothing reaches them unchecked) until the database answers. */
+		struct timeval later = {RECHECK_RETRY_S, 0};
+		log_debug("accounts: re-checking %s waits for the database", cn);
+		if (event_base_once(d->base, -1, EV_TIMEOUT, scope_retry_cb, cn, &later) == 0)
+			return;
+	}
 	if (r->status == DB_OK && PQntuples(r->pg) == 1 && !PQgetisnull(r->pg, 0, 0))
 		scope = json_loads(PQgetvalue(r->pg, 0, 0), 0, NULL);
 	if (!d || !d->alerts || !d->server) {
@@ -49,12 +82,9 @@ static void scope_result(void *arg, const struct db_result *r)
 	free(cn);
 }
 
-static void on_account_notify(void *arg, const char *channel, const char *payload)
+static void recheck_account(void *arg, const char *payload)
 {
 	struct daemon *d = arg;
-	(void)channel;
-	if (!payload)
-		return; /* the listener reconnected: the alert hub ends every stream anyway */
 	char *cn = strdup(payload);
 	if (!cn) {
 		log_error("accounts: out of memory re-checking %s: ending its alert streams",
@@ -63,13 +93,21 @@ static void on_account_notify(void *arg, const char *channel, const char *payloa
 		return;
 	}
 	alert_hub_suspend_account(d->alerts, cn);
-	const char *params[1] = {cn};
-	if (!db_query(d->db, scope_sql, 1, params, scope_result, cn)) {
-		log_warn("accounts: database queue full re-checking %s: ending its alert streams",
-		         cn);
-		alert_hub_apply_scope(d->alerts, cn, NULL, "account_unchecked");
-		free(cn);
+	scope_send(d, cn);
+}
+
+static void on_account_notify(void *arg, const char *channel, const char *payload)
+{
+	struct daemon *d = arg;
+	(void)channel;
+	if (payload) {
+		recheck_account(d, payload);
+		return;
 	}
+	/* The listener reconnected: a change notified meanwhile was lost, and the alert hub
+	 * keeps its streams now (it catches them up instead of ending them), so every account
+	 * with a stream here is read again; its live events are held until then. */
+	alert_hub_each_account(d->alerts, recheck_account, d);
 }
 
 bool revocation_start(struct daemon *d)

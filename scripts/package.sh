@@ -53,7 +53,7 @@ cmd_test() {
 	deb=$(cmd_build "$dir")
 	echo "built $deb"
 
-	# Contents: binaries, schema, unit, manual pages, example config.
+	# Contents: binaries, schema, the board's files, unit, manual pages, example config.
 	local listing
 	listing=$(dpkg-deb -c "$deb" | awk '{print $6}')
 	local want=(./usr/bin/rollcall ./usr/sbin/rollcalld ./etc/rollcall/rollcalld.ini
@@ -63,6 +63,9 @@ cmd_test() {
 		./usr/lib/systemd/system/rollcall-crl.service ./usr/lib/systemd/system/rollcall-crl.timer)
 	for file in schema/migrations/*.sql schema/code/*.sql; do
 		want+=("./usr/share/rollcall/$file")
+	done
+	for file in daemon/board/*; do
+		want+=("./usr/share/rollcall/board/${file#daemon/board/}")
 	done
 	for path in "${want[@]}"; do
 		grep -qxF "$path" <<<"$listing" || die "$deb lacks $path"
@@ -87,6 +90,8 @@ cmd_test() {
 	/usr/sbin/rollcalld --version
 	/usr/sbin/rollcalld --help | grep -q /usr/share/rollcall/schema ||
 		die "the installed rollcalld's default schema directory is not /usr/share/rollcall/schema"
+	/usr/sbin/rollcalld --help | grep -q /usr/share/rollcall/board ||
+		die "the installed rollcalld's board directory is not /usr/share/rollcall/board"
 	man -l /usr/share/man/man8/rollcalld.8.gz >/dev/null 2>&1 || die "man cannot read rollcalld(8)"
 
 	/usr/sbin/rollcall-ca --help | grep -q 'rollcall-ca \[OPTIONS\] issue' ||

@@ -86,7 +86,8 @@ def request_for(method, pattern, w, n):
     a, r = w["a"].id, w["resident"]
     path = (pattern.replace("{cn}", "victim-authz").replace("{date}", "2026-11-20")
             .replace("{slot}", "1").replace("{period_start}", PERIOD)
-            .replace("{kind}", "round_overdue").replace("{event_id}", w["event"]))
+            .replace("{kind}", "round_overdue").replace("{event_id}", w["event"])
+            .replace("{file}", "board.js"))
     if pattern.startswith("/v1/centres/{id}"):
         path = path.replace("{id}", a)
     elif pattern.startswith("/v1/residents/{id}"):
