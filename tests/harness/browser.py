@@ -8,8 +8,7 @@ account's certificate and key (certutil and pk12util, Debian's libnss3-tools). C
 which certificate to present unless a policy picks it: a managed policy file under
 /etc/chromium/policies/managed/ (AutoSelectCertificateForUrls for https://127.0.0.1 on any port and
 the test CA as issuer) is written for the browser's life and removed after. Writing it needs root
-(CI and the test machine run as root); without root the board's browser tests are skipped
-with that reason.
+(CI and the test machine run as root); without root the board's browser tests fail, saying why.
 """
 
 import json
