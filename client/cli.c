@@ -14,6 +14,7 @@ static const struct option_spec {
 	const char *name;
 	const char *arg; /* NULL for a flag */
 	const char *help;
+	bool repeatable; /* given several times, each value kept (cmd_args.repeated) */
 } option_table[OPTION_COUNT] = {
     [OPT_CENTRE] = {"centre", "ID", "the centre (needed when your account has several)"},
     [OPT_ON] = {"on", "DATE", "the day, YYYY-MM-DD (default: today at the centre)"},
@@ -33,6 +34,44 @@ static const struct option_spec {
     [OPT_PROXY] = {"proxy", "NAME",
                    "collected by NAME under a special agreement (default: in person)"},
     [OPT_CSV] = {"csv", NULL, "CSV for the finance system, streamed as the server sends it"},
+    [OPT_GIVEN] = {"given", "NAME", "the given name(s)"},
+    [OPT_FAMILY] = {"family", "NAME", "the family name"},
+    [OPT_BORN] = {"born", "DATE", "the date of birth, YYYY-MM-DD"},
+    [OPT_ARRIVAL] = {"arrival", "DATE", "the arrival at the centre, YYYY-MM-DD"},
+    [OPT_PHASE] = {"phase", "N", "the asylum phase: 1 reception, 2 case processing, 3 departure"},
+    [OPT_ACCOUNTED_FOR_AT] = {"accounted-for-at", "INSTANT",
+                              "the last time staff knew the resident was at the centre "
+                              "(RFC 3339, or YYYY-MM-DD HH:MM in the centre's time)"},
+    [OPT_REASON] = {"reason", "TEXT", "why (kept with the record)"},
+    [OPT_FROM] = {"from", "DATE", "the first day, YYYY-MM-DD"},
+    [OPT_TO] = {"to", "DATE", "the last day, YYYY-MM-DD"},
+    [OPT_PERCENT] = {"percent", "N", "the share of the supplement withdrawn, 1-100"},
+    [OPT_HEARD_AT] = {"heard-at", "INSTANT",
+                      "when the resident was heard (RFC 3339, or YYYY-MM-DD HH:MM in the "
+                      "centre's time)"},
+    [OPT_RATE_KIND] = {"kind", "KIND", "base, supplement_phase1 or supplement_phase2"},
+    [OPT_PER_DAY_ORE] = {"per-day-ore", "N", "the rate per day in øre (5841 is 58,41 kr.)"},
+    [OPT_ROLE] = {"role", "ROLE", "staff, oncall, manager, admin, authority or metrics"},
+    [OPT_AUTHORITY] = {"authority", "KIND",
+                       "for the authority role: municipality, police or immigration"},
+    [OPT_ACCOUNT_CENTRE] = {"centre", "ID", "a centre of the account (repeat for several)", true},
+    [OPT_RESIDENT] = {"resident", "CASE", "only about this resident (case number or id:N)"},
+    [OPT_ACCOUNT] = {"account", "CN", "only what this account did"},
+    [OPT_FROM_AT] = {"from", "INSTANT",
+                     "from this instant on (RFC 3339, or YYYY-MM-DD [HH:MM] local time)"},
+    [OPT_TO_AT] = {"to", "INSTANT",
+                   "before this instant (RFC 3339, or YYYY-MM-DD [HH:MM] local time)"},
+    [OPT_OCCURRED_AT] = {"occurred-at", "INSTANT",
+                         "when it happened (RFC 3339, or YYYY-MM-DD HH:MM in the centre's "
+                         "time; default now)"},
+    [OPT_POLICE_REPORT] = {"police-report", "NUMBER", "the police report number (in9)"},
+    [OPT_LIMIT] = {"limit", "N", "show at most N items (default: all, page after page)"},
+    [OPT_AGREEMENT_PROXY] = {"proxy", "NAME", "the person who may collect the allowance"},
+    [OPT_PHOTO] = {"photo", "FILE", "a JPEG photo of at most 512 KiB to put in the profile"},
+    [OPT_TAKEN_ON] = {"taken-on", "DATE",
+                      "the day the photo was taken, YYYY-MM-DD (default: today)"},
+    [OPT_FIELDS] = {"fields", "FILE",
+                    "a JSON object of profile fields to replace ('-' for standard input)"},
 };
 
 int usage_error(const struct cmd_args *args, const char *format, ...)
@@ -87,6 +126,7 @@ int cli_parse_command(const struct command *command, int argc, char **argv, stru
                       bool *json, const char **config_path)
 {
 	enum { LONG_JSON = OPTION_COUNT, LONG_CONFIG, LONG_HELP };
+	_Static_assert(OPTION_COUNT <= 64, "option bits do not fit in unsigned long long");
 	struct option longopts[OPTION_COUNT + 4];
 	int n = 0;
 
@@ -131,9 +171,15 @@ int cli_parse_command(const struct command *command, int argc, char **argv, stru
 		} else if (c == LONG_HELP || c == 'h') {
 			continue; /* handled before parsing */
 		} else if (c >= 0 && c < OPTION_COUNT) {
-			if (args->value[c] != NULL)
+			if (option_table[c].repeatable) {
+				if (args->repeated_count == CLI_REPEAT_MAX)
+					return usage_error(args, "--%s is given more than %d times",
+					                   option_table[c].name, CLI_REPEAT_MAX);
+				args->repeated[args->repeated_count++] = optarg;
+			} else if (args->value[c] != NULL) {
 				return usage_error(args, "--%s is given twice",
 				                   option_table[c].name);
+			}
 			args->value[c] = option_table[c].arg ? optarg : "";
 		}
 	}

@@ -28,10 +28,41 @@ enum option_id {
 	OPT_ABSENCE,         /* --absence ID */
 	OPT_PROXY,           /* --proxy NAME */
 	OPT_CSV,             /* --csv */
+	/* The managers' and the IT person's commands (resident, sanction, account, ...). */
+	OPT_GIVEN,            /* --given NAME */
+	OPT_FAMILY,           /* --family NAME */
+	OPT_BORN,             /* --born DATE */
+	OPT_ARRIVAL,          /* --arrival DATE */
+	OPT_PHASE,            /* --phase N */
+	OPT_ACCOUNTED_FOR_AT, /* --accounted-for-at INSTANT */
+	OPT_REASON,           /* --reason TEXT */
+	OPT_FROM,             /* --from DATE */
+	OPT_TO,               /* --to DATE */
+	OPT_PERCENT,          /* --percent N */
+	OPT_HEARD_AT,         /* --heard-at INSTANT */
+	OPT_RATE_KIND,        /* --kind KIND (of a rate) */
+	OPT_PER_DAY_ORE,      /* --per-day-ore N */
+	OPT_ROLE,             /* --role ROLE */
+	OPT_AUTHORITY,        /* --authority KIND */
+	OPT_ACCOUNT_CENTRE,   /* --centre ID, repeatable (an account's centres) */
+	OPT_RESIDENT,         /* --resident CASE */
+	OPT_ACCOUNT,          /* --account CN */
+	OPT_FROM_AT,          /* --from INSTANT */
+	OPT_TO_AT,            /* --to INSTANT */
+	OPT_OCCURRED_AT,      /* --occurred-at INSTANT */
+	OPT_POLICE_REPORT,    /* --police-report NUMBER */
+	OPT_LIMIT,            /* --limit N */
+	OPT_AGREEMENT_PROXY,  /* --proxy NAME (of a special agreement) */
+	OPT_PHOTO,            /* --photo FILE */
+	OPT_TAKEN_ON,         /* --taken-on DATE */
+	OPT_FIELDS,           /* --fields FILE */
 	OPTION_COUNT,
 };
 
-#define OPTION(id) (1u << (id))
+#define OPTION(id) (1ull << (id))
+
+/* At most this many values of a repeatable option (an account's centres). */
+#define CLI_REPEAT_MAX 32
 
 struct command;
 struct session;
@@ -43,6 +74,9 @@ struct cmd_args {
 	const char *value[OPTION_COUNT];
 	char **positional;
 	int count;
+	/* Every value of the command's repeatable option, in order (value[] has the last). */
+	const char *repeated[CLI_REPEAT_MAX];
+	int repeated_count;
 };
 
 typedef int (*command_fn)(struct session *session, const struct cmd_args *args);
@@ -50,10 +84,10 @@ typedef int (*command_fn)(struct session *session, const struct cmd_args *args);
 struct command {
 	const char *name;
 	command_fn run;
-	const char *synopsis; /* after "rollcall ": "absent CASE [--known-departure] ..." */
-	const char *summary;  /* one line for the command list */
-	const char *help;     /* the rest of --help: what it does, options, examples */
-	unsigned options;     /* OPTION() bits */
+	const char *synopsis;       /* after "rollcall ": "absent CASE [--known-departure] ..." */
+	const char *summary;        /* one line for the command list */
+	const char *help;           /* the rest of --help: what it does, options, examples */
+	unsigned long long options; /* OPTION() bits */
 	int min_args, max_args;
 };
 
@@ -81,5 +115,23 @@ int cmd_sync(struct session *session, const struct cmd_args *args);
 int cmd_rounds(struct session *session, const struct cmd_args *args);
 int cmd_absences(struct session *session, const struct cmd_args *args);
 int cmd_handover(struct session *session, const struct cmd_args *args);
+int cmd_resident_add(struct session *session, const struct cmd_args *args);
+int cmd_resident_show(struct session *session, const struct cmd_args *args);
+int cmd_resident_edit(struct session *session, const struct cmd_args *args);
+int cmd_resident_move(struct session *session, const struct cmd_args *args);
+int cmd_resident_depart(struct session *session, const struct cmd_args *args);
+int cmd_resident_phase(struct session *session, const struct cmd_args *args);
+int cmd_resident_dob(struct session *session, const struct cmd_args *args);
+int cmd_sanction(struct session *session, const struct cmd_args *args);
+int cmd_agreement(struct session *session, const struct cmd_args *args);
+int cmd_rates(struct session *session, const struct cmd_args *args);
+int cmd_rates_add(struct session *session, const struct cmd_args *args);
+int cmd_accounts(struct session *session, const struct cmd_args *args);
+int cmd_account_add(struct session *session, const struct cmd_args *args);
+int cmd_account_disable(struct session *session, const struct cmd_args *args);
+int cmd_audit(struct session *session, const struct cmd_args *args);
+int cmd_incident(struct session *session, const struct cmd_args *args);
+int cmd_incidents(struct session *session, const struct cmd_args *args);
+int cmd_profile(struct session *session, const struct cmd_args *args);
 
 #endif

@@ -65,6 +65,44 @@ void answer_free(struct answer *answer)
 	answer->text_len = 0;
 }
 
+/* What a 403 refused, in words, from the daemon's code and message (schema/code/api.sql and
+ * accounts.sql, daemon/admission.c): the role, the centre, the account or the certificate.
+ * Only what the server said is claimed; anything else gets the general sentence. */
+static const char *forbidden_hint(const char *code, const char *message)
+{
+	static const struct {
+		const char *code;  /* NULL: any */
+		const char *words; /* in the message */
+		const char *hint;
+	} hints[] = {
+	    {"certificate_revoked", NULL,
+	     "your certificate is no longer valid: ask the IT person for a new one"},
+	    {NULL, "no account for this certificate",
+	     "the server knows no account for your certificate's name (CN): the IT person "
+	     "creates it (rollcall account add CN --role ROLE)"},
+	    {NULL, "account is disabled",
+	     "your account is disabled: ask the IT person if that is a mistake"},
+	    {NULL, "role may not do this",
+	     "your account's role does not allow this (the message above names the role "
+	     "needed): ask a manager or the IT person"},
+	    {NULL, "not one of your centres",
+	     "your account is not for that centre: it sees only its own centres"},
+	    {NULL, "not at any of your centres",
+	     "that is at a centre your account is not for: it sees only its own centres"},
+	    {NULL, "subject CN is required",
+	     "your certificate names no account (it has no subject CN): ask the IT person"},
+	};
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++) {
+		if (hints[i].code != NULL && (code == NULL || strcmp(hints[i].code, code) != 0))
+			continue;
+		if (hints[i].words != NULL &&
+		    (message == NULL || strstr(message, hints[i].words) == NULL))
+			continue;
+		return hints[i].hint;
+	}
+	return "the server refused this for your account (its role or centres do not allow it)";
+}
+
 void session_report_refusal(const struct answer *answer)
 {
 	const json_t *error =
@@ -91,8 +129,7 @@ void session_report_refusal(const struct answer *answer)
 		        n > 0 ? ": " : "", line < n ? line : n, text);
 	}
 	if (answer->status == 403)
-		fprintf(stderr, "rollcall: the server does not accept your account for this: it is "
-		                "unknown or disabled, or its role or centres do not allow it\n");
+		fprintf(stderr, "rollcall: %s\n", forbidden_hint(code, message));
 	else if (answer->status == 503)
 		fprintf(stderr,
 		        "rollcall: the server is unavailable for now (nothing was changed); "

@@ -76,6 +76,7 @@ bool net_failure_retryable(enum net_failure kind)
 static void set_error(struct net_error *error, enum net_failure kind, const char *detail)
 {
 	error->kind = kind;
+	error->foreign_ca = false;
 	snprintf(error->detail, sizeof(error->detail), "%s", detail ? detail : "");
 }
 
@@ -280,8 +281,11 @@ void http_explain(const struct http_client *client, const struct net_error *erro
 		         url->port, detail);
 		break;
 	case NET_SERVER_UNTRUSTED:
-		snprintf(out, outlen, "the server's certificate is not trusted by %s (%s)", ca,
-		         detail);
+		/* Most often a server of another deployment, or a ca file from one. */
+		snprintf(out, outlen,
+		         "the server's certificate was not issued by the CA in %s (a foreign CA: "
+		         "another deployment's server, or the wrong ca file) (%s)",
+		         ca, detail);
 		break;
 	case NET_SERVER_NAME:
 		snprintf(out, outlen,
@@ -292,11 +296,18 @@ void http_explain(const struct http_client *client, const struct net_error *erro
 		snprintf(out, outlen, "your certificate was revoked or has expired (%s)", detail);
 		break;
 	case NET_CLIENT_REFUSED:
-		snprintf(out, outlen,
-		         "the server refused your certificate (is the account disabled or "
-		         "unknown?)%s (%s)",
-		         client->own_certificate_expired ? "; your certificate has expired" : "",
-		         detail);
+		/* Accounts are checked after TLS (a 403 names them): a refusal here is about the
+		 * certificate itself. */
+		if (error->foreign_ca)
+			snprintf(
+			    out, outlen,
+			    "the server does not trust the CA that issued your certificate %s: it "
+			    "is from a foreign CA, not this deployment's (%s)",
+			    client->config->cert, detail);
+		else
+			snprintf(out, outlen, "the server refused your certificate %s%s (%s)",
+			         client->config->cert,
+			         client->own_certificate_expired ? ": it has expired" : "", detail);
 		break;
 	case NET_PROXY:
 		snprintf(out, outlen,
@@ -405,6 +416,9 @@ static bool classify_alert(int alert, struct net_error *error)
 		set_error(error, NET_CLIENT_REVOKED, detail);
 		return true;
 	case TLS1_AD_UNKNOWN_CA:
+		set_error(error, NET_CLIENT_REFUSED, detail);
+		error->foreign_ca = true;
+		return true;
 	case TLS13_AD_CERTIFICATE_REQUIRED:
 	case SSL3_AD_BAD_CERTIFICATE:
 	case SSL3_AD_CERTIFICATE_UNKNOWN:

@@ -36,6 +36,7 @@ enum net_failure {
 struct net_error {
 	enum net_failure kind;
 	char detail[256]; /* what OpenSSL or the system said, for the curious */
+	bool foreign_ca;  /* NET_CLIENT_REFUSED: the server said unknown_ca */
 };
 
 /* True for failures where repeating the same request may succeed and cannot do harm (with the

@@ -1,7 +1,9 @@
 /* Admission of one request, as named stages run in order by admission_run():
  *
  *   identity  who is asking: the peer certificate's CN (the account) and the peer address
- *   limits    whether the daemon takes requests now: draining, the connection cap
+ *   limits    whether the daemon takes requests now: draining, the connection cap; and
+ *             whether this connection's certificate still verifies after the last SIGHUP
+ *   budget    whether this certificate (CN) is within its request budget (429 otherwise)
  *   framing   what evhttp let through that HTTP forbids or that makes a request mean two
  *             things: several or signed Content-Length headers, NUL or control bytes in the
  *             target or a header value
@@ -24,8 +26,10 @@
 #include <strings.h>
 
 #include "config.h"
+#include "clock.h"
 #include "daemon.h"
 #include "request.h"
+#include "request_budget.h"
 #include "router.h"
 #include "tls.h"
 
@@ -70,6 +74,28 @@ static bool admit_limits(struct request *req, const struct admission_facts *fact
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req->http), "Connection", "close");
 	request_reply_error(req, 503, code, message, NULL);
+	return false;
+}
+
+/* ---- budget ---- */
+
+/* One token from the CN's bucket, or 429 with Retry-After: a terminal sending faster than
+ * request_rate (beyond request_burst) is slowed down alone, before its requests reach the
+ * database pool the other terminals share. Refused requests count against the budget too, so
+ * a flood of bad requests is slowed as well. */
+static bool admit_budget(struct request *req, const struct admission_facts *facts)
+{
+	int retry_after_s = 1;
+	if (!facts->budget ||
+	    request_budget_take(facts->budget, req->cn, clock_monotonic_us(), &retry_after_s))
+		return true;
+	char value[16];
+	snprintf(value, sizeof value, "%d", retry_after_s);
+	evhttp_add_header(evhttp_request_get_output_headers(req->http), "Retry-After", value);
+	request_reply_error(req, 429, "rate_limited",
+	                    "this certificate is over its request budget; retry after the "
+	                    "Retry-After seconds",
+	                    NULL);
 	return false;
 }
 
@@ -302,8 +328,16 @@ static bool target_is_clean(const char *target)
 	return true;
 }
 
-static bool admit_framing(struct request *req)
+static bool admit_framing(struct request *req, const struct admission_facts *facts)
 {
+	if (facts->framing_error) {
+		/* The raw bytes broke the framing (http_framing.c); evhttp may have read them two
+		 * ways, so nothing more is read from this connection. */
+		evhttp_add_header(evhttp_request_get_output_headers(req->http), "Connection",
+		                  "close");
+		request_reply_error(req, 400, "bad_request", facts->framing_error, NULL);
+		return false;
+	}
 	struct evkeyvalq *headers = evhttp_request_get_input_headers(req->http);
 	int lengths = 0;
 	const char *why = NULL;
@@ -336,7 +370,8 @@ void admission_run(struct request *req, const struct admission_facts *facts)
 	if (!admit_limits(req, facts))
 		return;
 	if (facts->revoked) {
-		/* server.c has audited it and closes the connection after this answer. */
+		/* server.c has logged and audited it; evhttp closes the connection after this
+		 * answer (Connection: close). */
 		char message[320];
 		snprintf(message, sizeof message, "the client certificate is no longer valid: %s",
 		         facts->revoked);
@@ -350,7 +385,8 @@ void admission_run(struct request *req, const struct admission_facts *facts)
 		                    "a client certificate with a subject CN is required", NULL);
 		return;
 	}
-	if (!admit_framing(req) || !admit_route(req, facts) || !admit_input(req, facts))
+	if (!admit_budget(req, facts) || !admit_framing(req, facts) || !admit_route(req, facts) ||
+	    !admit_input(req, facts))
 		return;
 	if (req->route->handler)
 		req->route->handler(req);

@@ -8,6 +8,7 @@
 
 struct daemon;
 struct request;
+struct request_budget;
 
 /* What the listener knows about the request's connection. */
 struct admission_facts {
@@ -16,6 +17,8 @@ struct admission_facts {
 	const char *revoked; /* why its certificate failed the check after SIGHUP, or NULL */
 	int connections;     /* client connections open now, this one included */
 	int connection_cap;  /* the cap in force (max_connections or the descriptor budget) */
+	struct request_budget *budget; /* per-CN request budget (request_budget.h); NULL: none */
+	const char *framing_error; /* why the bytes of this request break HTTP framing, or NULL */
 };
 
 /* Runs the stages in order on a request fresh from request_new. The request is answered (and

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 
+#include "admin_mail.h"
 #include "clock.h"
 #include "config.h"
 #include "daemon.h"
@@ -24,8 +25,8 @@ struct cert_expiry {
 };
 
 /* Logs one file's state: nothing while more than the warning period is left. */
-static void check_one(const char *key, const char *path, const char *what, int64_t not_after,
-                      int64_t now_us)
+static void check_one(struct daemon *d, const char *key, const char *path, const char *what,
+                      int64_t not_after, int64_t now_us)
 {
 	if (not_after == 0)
 		return;
@@ -44,6 +45,8 @@ static void check_one(const char *key, const char *path, const char *what, int64
 		    key, path, what, at, (long long)(left_s / 86400),
 		    (long long)(left_s % 86400 / 3600), (long long)(left_s % 3600 / 60),
 		    CERT_EXPIRY_WARN_DAYS);
+	if (left_s < (int64_t)CERT_EXPIRY_WARN_DAYS * 86400)
+		admin_mail_expiry(d, key, path, what, not_after, now_us);
 }
 
 static void check_now(struct cert_expiry *ce)
@@ -51,10 +54,11 @@ static void check_now(struct cert_expiry *ce)
 	const struct config *c = ce->d->config;
 	int64_t now = clock_now_us();
 	ce->last_check_us = now;
-	check_one("tls_cert", c->tls_cert, "the daemon's certificate expiry",
+	check_one(ce->d, "tls_cert", c->tls_cert, "the daemon's certificate expiry",
 	          ce->instants.cert_not_after, now);
-	check_one("tls_ca", c->tls_ca, "the client CA's expiry", ce->instants.ca_not_after, now);
-	check_one("tls_crl", c->tls_crl ? c->tls_crl : "", "the CRL's next update",
+	check_one(ce->d, "tls_ca", c->tls_ca, "the client CA's expiry", ce->instants.ca_not_after,
+	          now);
+	check_one(ce->d, "tls_crl", c->tls_crl ? c->tls_crl : "", "the CRL's next update",
 	          ce->instants.crl_next_update, now);
 }
 

@@ -66,6 +66,10 @@ enum config_key_flags {
 	    "HTTP proxy the webhooks to the authorities go through (`http://host:port`, as "       \
 	    "municipal networks may require): a CONNECT tunnel, TLS still end to end. The "        \
 	    "environment's `https_proxy` is never used.")                                          \
+	KEY(public_url, CT_STRING, 0, public_url, 0, 0, NULL, "`https://` + `listen`",             \
+	    "HTTPS base URL under which the authorities reach this daemon; every "                 \
+	    "`absence.reported` carries `receipt_url` = this + "                                   \
+	    "`/v1/notifications/<event_id>/receipt`.")                                             \
 	KEY(smtp_relay, CT_STRING, 0, smtp_relay, 0, 0, NULL, "none",                              \
 	    "Mail relay for the on-call e-mail channels, `host:port` (plain SMTP; STARTTLS when "  \
 	    "the relay offers it). Without it, e-mail channels fail and say so.")                  \
@@ -74,6 +78,10 @@ enum config_key_flags {
 	KEY(smtp_ca, CT_PATH, 0, smtp_ca, 0, 0, NULL, "system CA store",                           \
 	    "PEM CA bundle trusted for the relay's STARTTLS certificate instead of the system "    \
 	    "store.")                                                                              \
+	KEY(admin_email, CT_STRING, 0, admin_email, 0, 0, NULL, "none",                            \
+	    "Address of the admins (one; a list is the relay's business): from 14 days before "    \
+	    "the daemon's certificate, the client CA or the CRL expires, one e-mail a day each "   \
+	    "through `smtp_relay` (which it needs).")                                              \
 	KEY(test_clock, CT_BOOL, 0, test_clock, 0, 0, "false", NULL,                               \
 	    "Tests only: the clock stands still until `PUT /v1/clock` sets it.")                   \
 	KEY(log_level, CT_LOG_LEVEL, CK_RELOAD, log_level, 0, 0, "info", NULL,                     \
@@ -84,7 +92,8 @@ enum config_key_flags {
 	    "the line is about a request).")                                                       \
 	KEY(db_pool_size, CT_INT, 0, db_pool_size, 1, 256, "4", NULL,                              \
 	    "PostgreSQL connections for requests, the timing engine and the sender; with 3 or "    \
-	    "more the timing engine works through a backlog on two at once.")                      \
+	    "more the timing engine works through a backlog on two at once. One certificate's "    \
+	    "requests use at most half of them at once.")                                          \
 	KEY(max_connections, CT_INT, 0, max_connections, 1, 1000000, "10000", NULL,                \
 	    "Client connections open at once; more are closed on accept.")                         \
 	KEY(max_body_bytes, CT_LONG, 0, max_body_bytes, 1024, 1073741824, "1048576", NULL,         \
@@ -99,6 +108,12 @@ enum config_key_flags {
 	    "Seconds from accept within which a client must complete the TLS handshake; a "        \
 	    "connection that has not is closed (and, at `max_connections`, the oldest such is "    \
 	    "closed first to make room).")                                                         \
+	KEY(request_rate, CT_INT, 0, request_rate, 0, 1000000, "500", NULL,                        \
+	    "Requests per second one client certificate (CN) may make on average; more get 429 "   \
+	    "with `Retry-After`. `0` turns the budget off.")                                       \
+	KEY(request_burst, CT_INT, 0, request_burst, 1, 1000000, "1000", NULL,                     \
+	    "Requests one client certificate may make at once above `request_rate` (the token "    \
+	    "bucket's size).")                                                                     \
 	KEY(sse_heartbeat, CT_INT, 0, sse_heartbeat_s, 1, 3600, "15", NULL,                        \
 	    "Seconds between keep-alive comments on an idle alert stream.")                        \
 	KEY(webhook_timeout, CT_INT, 0, webhook_timeout_s, 1, 600, "10", NULL,                     \
@@ -501,6 +516,17 @@ static bool set_instance_name_default(struct config *config)
 	return config->instance_name != NULL;
 }
 
+/* One plain address name@domain: printable ASCII, no spaces, brackets or separators. */
+static bool plain_address(const char *address)
+{
+	const char *at = strchr(address, '@');
+	bool ok = at != NULL && at > address && at[1] != '\0' && strchr(at + 1, '@') == NULL;
+	for (const char *p = address; ok && *p; p++)
+		ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
+		     strchr("<>()[],;:\\\"", *p) == NULL;
+	return ok;
+}
+
 /* smtp_relay is host:port (a name or IPv4 address, or [v6]); smtp_from one plain address, so
  * that neither can smuggle anything into the SMTP dialogue or a header. */
 static bool check_smtp(struct load_state *state)
@@ -520,19 +546,57 @@ static bool check_smtp(struct load_state *state)
 			return false;
 		}
 	}
-	const char *from = state->config.smtp_from;
-	if (from != NULL) {
-		const char *at = strchr(from, '@');
-		bool ok = at != NULL && at > from && at[1] != '\0' && strchr(at + 1, '@') == NULL;
-		for (const char *p = from; ok && *p; p++)
-			ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
-			     strchr("<>()[],;:\\\"", *p) == NULL;
-		if (!ok) {
+	const char *addresses[][2] = {{"smtp_from", state->config.smtp_from},
+	                              {"admin_email", state->config.admin_email}};
+	for (size_t i = 0; i < sizeof addresses / sizeof addresses[0]; i++) {
+		const char *address = addresses[i][1];
+		if (address != NULL && !plain_address(address)) {
 			record_error(state, -1,
-			             "%s: smtp_from must be one address (name@domain), not '%s'",
-			             state->path, from);
+			             "%s: %s must be one address (name@domain), not '%s'",
+			             state->path, addresses[i][0], address);
 			return false;
 		}
+	}
+	if (state->config.admin_email != NULL && state->config.smtp_relay == NULL) {
+		record_error(state, -1,
+		             "%s: admin_email needs smtp_relay (the relay it is sent through)",
+		             state->path);
+		return false;
+	}
+	return true;
+}
+
+/* public_url is an https:// URL without spaces, query or fragment; a trailing '/' is dropped
+ * so that receipt_url never holds "//". Unset, it is https:// + listen (SPEC section 10). */
+static bool check_public_url(struct load_state *state)
+{
+	struct config *c = &state->config;
+	if (c->public_url == NULL) {
+		char url[600];
+		bool v6 = c->listen_host != NULL && strchr(c->listen_host, ':') != NULL;
+		snprintf(url, sizeof url, v6 ? "https://[%s]:%d" : "https://%s:%d",
+		         c->listen_host ? c->listen_host : "localhost", c->listen_port);
+		c->public_url = strdup(url);
+		if (c->public_url == NULL) {
+			record_error(state, -1, "%s: out of memory", state->path);
+			return false;
+		}
+		return true;
+	}
+	size_t len = strlen(c->public_url);
+	while (len > strlen("https://") && c->public_url[len - 1] == '/')
+		c->public_url[--len] = '\0';
+	bool ok = strncmp(c->public_url, "https://", 8) == 0 && len > 8;
+	for (const char *p = c->public_url; ok && *p; p++)
+		ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
+		     strchr("?#\"<>\\", *p) == NULL;
+	if (!ok) {
+		record_error(
+		    state, -1,
+		    "%s: public_url must be an https:// URL without query or fragment, not "
+		    "'%s'",
+		    state->path, c->public_url);
+		return false;
 	}
 	return true;
 }
@@ -575,7 +639,7 @@ bool config_load(const char *path, struct config *out, char *errbuf, size_t errl
 			goto failed;
 		}
 	}
-	if (!check_smtp(&state))
+	if (!check_smtp(&state) || !check_public_url(&state))
 		goto failed;
 	if (state.config.instance_name == NULL && !set_instance_name_default(&state.config)) {
 		record_error(&state, -1, "%s: out of memory", path);

@@ -19,9 +19,11 @@ struct config {
 	char *bootstrap_admin;                       /* may be NULL */
 	char *webhook_ca;                            /* may be NULL: system store */
 	char *webhook_proxy;                         /* may be NULL: webhooks go direct */
+	char *public_url;                            /* receipt_url's base; set by config_load */
 	char *smtp_relay;                            /* may be NULL: e-mail channels fail */
 	char *smtp_from;                             /* may be NULL: rollcalld@<hostname> */
 	char *smtp_ca;                               /* may be NULL: system store */
+	char *admin_email;                           /* may be NULL: no expiry e-mails */
 	bool test_clock;
 	enum log_level log_level;
 	enum log_format log_format;
@@ -32,6 +34,8 @@ struct config {
 	int idle_timeout_s;      /* idle_timeout, default 60 */
 	int request_timeout_s;   /* request_timeout: whole request must arrive within, default 30 */
 	int handshake_timeout_s; /* handshake_timeout: TLS done within, from accept, default 10 */
+	int request_rate;        /* request_rate: per CN and second, 0 off, default 500 */
+	int request_burst;       /* request_burst: per CN at once, default 1000 */
 	int sse_heartbeat_s;     /* sse_heartbeat, default 15 */
 	int webhook_timeout_s;   /* webhook_timeout: connect+response bound, default 10 */
 	int webhook_backoff_max_s; /* webhook_backoff_max: retry backoff cap, default 600 */

@@ -14,18 +14,20 @@ struct alert_hub;
 struct sender;
 struct curl_loop;
 struct cert_expiry;
+struct request_gate;
 
 struct daemon {
 	struct event_base *base;
 	struct config *config;
 	struct db_pool *db;
 	struct server *server;
-	struct due_engine *due;   /* issue 4: timers for due events (due.c) */
-	struct alert_hub *alerts; /* issue 4: SSE watchers per centre (alert_hub.c) */
-	struct sender *sender;    /* issue 5: webhook delivery (sender.c) */
-	struct curl_loop *curl;   /* outgoing transfers: webhooks, mail (curl_loop.c) */
-	struct cert_expiry *cert; /* expiry warnings of the TLS files (cert_expiry.c) */
-	bool draining;            /* SIGTERM received */
+	struct due_engine *due;    /* issue 4: timers for due events (due.c) */
+	struct alert_hub *alerts;  /* issue 4: SSE watchers per centre (alert_hub.c) */
+	struct sender *sender;     /* issue 5: webhook delivery (sender.c) */
+	struct curl_loop *curl;    /* outgoing transfers: webhooks, mail (curl_loop.c) */
+	struct cert_expiry *cert;  /* expiry warnings of the TLS files (cert_expiry.c) */
+	struct request_gate *gate; /* api() calls per certificate let into the pool's queue */
+	bool draining;             /* SIGTERM received */
 };
 
 extern struct daemon *daemon_state; /* the one instance, set by main() */

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server.h"
+
 struct evhttp_error {
 	int status;
 	const char *code;
@@ -43,11 +45,18 @@ __attribute__((visibility("default"))) void evhttp_send_error(struct evhttp_requ
                                                               const char *reason)
 {
 	const struct evhttp_error *e = evhttp_errors;
+	/* A stream that broke the framing (http_framing.c) is refused as such: evhttp 2.1 calls a
+	 * corrupt chunk "too long" (413), and may have refused it for another reason. */
+	const char *framing = (error == 400 || error == 413) ? server_framing_error(req) : NULL;
+	if (framing) {
+		error = 400;
+		reason = "Bad Request";
+	}
 	while (e->status && e->status != error)
 		e++;
 	struct evbuffer *buf = evbuffer_new();
 	json_t *body = json_pack("{s:{s:s, s:s, s:n}}", "error", "code", e->code, "message",
-	                         e->message, "field");
+	                         framing ? framing : e->message, "field");
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (!buf || !text || evbuffer_add(buf, text, strlen(text)) != 0) {

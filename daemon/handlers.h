@@ -19,4 +19,8 @@ void handle_alert_stream(struct request *req); /* op "alert_stream_open", then S
 void handle_resident_statement(struct request *req); /* op "statement_facts", arithmetic in C */
 void handle_centre_statements(struct request *req);  /* JSON or CSV, streamed */
 
+/* handlers_board.c (issue 13) */
+void handle_board(struct request *req);          /* op "board_open", then a file of board_files.c */
+void handle_board_redirect(struct request *req); /* GET /board: 308 to /board/ */
+
 #endif

@@ -193,6 +193,56 @@ static bool append_json_member(char *dst, size_t *len, size_t cap, const char *n
 	return true;
 }
 
+void log_quote(const char *value, char *out, size_t out_size)
+{
+	if (out_size == 0)
+		return;
+	if (*value && !strpbrk(value, " \"\\")) {
+		snprintf(out, out_size, "%s", value);
+		return;
+	}
+	size_t len = 0;
+	if (out_size < 3) {
+		out[0] = '\0';
+		return;
+	}
+	out[len++] = '"';
+	for (const char *s = value; *s; s++) {
+		bool esc = *s == '"' || *s == '\\';
+		if (len + (esc ? 2 : 1) + 2 > out_size)
+			break;
+		if (esc)
+			out[len++] = '\\';
+		out[len++] = *s;
+	}
+	out[len++] = '"';
+	out[len] = '\0';
+}
+
+/* A word of log_quote's at s: its value unquoted into out (at most out_cap bytes, not
+ * terminated) and its length in *out_len; returns what follows it, or NULL if s is no such
+ * word or it does not fit. */
+static const char *unquote_word(const char *s, char *out, size_t out_cap, size_t *out_len)
+{
+	*out_len = 0;
+	if (*s != '"') {
+		const char *end = strchr(s, ' ');
+		if (!end || (size_t)(end - s) > out_cap)
+			return NULL;
+		memcpy(out, s, (size_t)(end - s));
+		*out_len = (size_t)(end - s);
+		return end;
+	}
+	for (s++; *s && *s != '"'; s++) {
+		if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+			s++;
+		if (*out_len >= out_cap)
+			return NULL;
+		out[(*out_len)++] = *s;
+	}
+	return *s == '"' && s[1] == ' ' ? s + 1 : NULL;
+}
+
 /* "req=ID cn=ACCOUNT rest": the request's id and account as members of their own. Returns the
  * rest of the message. */
 static const char *json_request_fields(char *line, size_t *len, size_t cap, const char *message)
@@ -210,9 +260,10 @@ static const char *json_request_fields(char *line, size_t *len, size_t cap, cons
 	const char *rest = id_end + 1;
 	before = *len;
 	if (strncmp(rest, "cn=", 3) == 0) {
-		const char *cn = rest + 3, *cn_end = strchr(cn, ' ');
-		if (cn_end &&
-		    append_json_member(line, len, cap, "account", cn, (size_t)(cn_end - cn)))
+		char cn[512];
+		size_t cn_len;
+		const char *cn_end = unquote_word(rest + 3, cn, sizeof cn, &cn_len);
+		if (cn_end && append_json_member(line, len, cap, "account", cn, cn_len))
 			rest = cn_end + 1;
 		else
 			*len = before;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -259,4 +260,16 @@ struct mail_transfer *mail_transfer_start(struct curl_loop *loop, const struct m
 failed:
 	transfer_free(t);
 	return NULL;
+}
+
+void mail_from_address(const char *smtp_from, char *out, size_t size)
+{
+	if (smtp_from) {
+		snprintf(out, size, "%s", smtp_from);
+		return;
+	}
+	char host[256] = "localhost";
+	(void)gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	snprintf(out, size, "rollcalld@%s", host);
 }

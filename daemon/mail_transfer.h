@@ -35,6 +35,9 @@ struct mail_transfer *mail_transfer_start(struct curl_loop *loop, const struct m
                                           webhook_done_fn done, void *arg, char *error,
                                           size_t error_size) __attribute__((warn_unused_result));
 
+/* The sender address: smtp_from, or rollcalld@<hostname> when it is NULL. */
+void mail_from_address(const char *smtp_from, char *out, size_t size);
+
 /* Abandons a transfer that has not reported yet (shutdown): frees it, done is never called. */
 void mail_transfer_cancel(struct mail_transfer *transfer);
 

@@ -8,6 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin_mail.h"
+#include "audit_seal.h"
+#include "audit_verify.h"
+#include "board_files.h"
 #include "cert_expiry.h"
 #include "clock.h"
 #include "config.h"
@@ -17,6 +21,7 @@
 #include "db_startup.h"
 #include "listener_guard.h"
 #include "log.h"
+#include "request_gate.h"
 #include "revocation.h"
 #include "metrics.h"
 #include "schema_manifest.h"
@@ -29,7 +34,7 @@
 struct daemon *daemon_state;
 
 static const char usage[] =
-    "usage: rollcalld --config FILE [--migrate] [--schema-dir DIR]\n"
+    "usage: rollcalld --config FILE [--migrate | --verify-audit] [--schema-dir DIR]\n"
     "\n"
     "The rollcall operations daemon: attendance rounds, absences and alerts, notifications\n"
     "to the authorities and cash allowances, served over HTTPS with mutual TLS.\n"
@@ -37,13 +42,20 @@ static const char usage[] =
     "  -c, --config FILE     configuration file (INI, section [rollcalld])\n"
     "  -m, --migrate         bring the database to this build's schema (pending migrations and\n"
     "                        the SQL code layer, in one transaction) and exit\n"
+    "  -a, --verify-audit    check the audit log's hash chain: print \"audit chain intact: N\n"
+    "                        rows\" and exit 0, or name the first row that breaks it and exit 1\n"
+    "                        (2: the database could not be read)\n"
     "  -s, --schema-dir DIR  the schema directory, holding migrations/ and code/ (default\n"
     "                        " ROLLCALL_SCHEMA_DIR ")\n"
     "  -h, --help            show this help\n"
     "  -V, --version         show the version and the schema it needs\n"
     "\n"
-    "Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level;\n"
-    "SIGTERM or SIGINT stop accepting connections, finish requests in flight and exit.\n";
+    "The duty-office board (GET /board/) is served from " ROLLCALL_BOARD_DIR ".\n"
+    "\n"
+    "Signals: SIGHUP reloads the TLS certificate, key, CA, CRL and log level (and closes\n"
+    "connections whose certificate no longer verifies);\n"
+    "SIGTERM or SIGINT stop accepting connections, finish requests in flight (and the\n"
+    "queries they left, such as audit rows) and exit.\n";
 
 static int64_t drain_started_us;
 
@@ -52,10 +64,17 @@ static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
 	struct event *self = arg;
 	(void)fd, (void)what;
 	int left = server_requests_in_flight(daemon_state->server);
+	/* Queries sent and forgotten (audit rows of closed connections) are part of the work in
+	 * flight: exiting before they ran would lose the row and the memory they hold. With the
+	 * database down they would only wait for the limit, so they count only while it is up. */
+	struct db_stats db;
+	db_pool_stats(daemon_state->db, &db);
+	int queries = db.connections_up > 0 ? db.busy + db.queued : 0;
 	bool timed_out = clock_monotonic_us() - drain_started_us > DRAIN_LIMIT_S * 1000000LL;
-	if (left <= 0 || timed_out) {
-		if (left > 0)
-			log_warn("drain: giving up on %d requests after %d s", left, DRAIN_LIMIT_S);
+	if ((left <= 0 && queries <= 0) || timed_out) {
+		if (left > 0 || queries > 0)
+			log_warn("drain: giving up on %d requests and %d queries after %d s", left,
+			         queries, DRAIN_LIMIT_S);
 		log_info("drained; exiting");
 		event_base_loopexit(daemon_state->base, NULL);
 		return;
@@ -142,6 +161,7 @@ static int run(struct config *config)
 	int status = 1;
 	struct daemon d = {.config = config};
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL, *drain_timer = NULL;
+	struct audit_sealer *sealer = NULL;
 	daemon_state = &d;
 
 	int64_t stored_clock = 0;
@@ -161,6 +181,11 @@ static int run(struct config *config)
 	d.base = event_base_new();
 	if (!d.base)
 		goto done;
+	/* Half the pool's connections for one certificate's calls at a time: however much one
+	 * terminal sends, the other half is there for everyone else (request_gate.c). */
+	d.gate = request_gate_new(config->db_pool_size > 1 ? config->db_pool_size / 2 : 1);
+	if (!d.gate)
+		goto done;
 	d.db = db_pool_new(d.base, config->database, config->db_pool_size);
 	if (!d.db || !db_listen(d.db, "rc_clock", on_clock_notify, NULL))
 		goto done;
@@ -168,6 +193,10 @@ static int run(struct config *config)
 	if (!d.server)
 		goto done;
 	(void)metrics_check_routes(); /* logs when the route tables outgrow the counters */
+	/* The board is a page for people, not part of alerting: without its files the daemon
+	 * still runs and GET /board/ answers 503 (board_files_load logs why). */
+	if (!board_files_load(ROLLCALL_BOARD_DIR))
+		log_warn("running without the duty-office board");
 	d.cert = cert_expiry_new(&d);
 	if (!d.cert)
 		goto done;
@@ -178,6 +207,11 @@ static int run(struct config *config)
 	if (!d.due || !d.alerts || !d.sender || !revocation_start(&d)) {
 		log_error("cannot start the timing engine, alert hub, webhook sender or account "
 		          "re-checks");
+		goto done;
+	}
+	sealer = audit_sealer_new(&d);
+	if (!sealer) {
+		log_error("cannot start the audit sealer");
 		goto done;
 	}
 	if (!service_start(&d))
@@ -202,10 +236,13 @@ done:
 		alert_hub_free(d.alerts);
 	if (d.sender)
 		sender_free(d.sender);
+	admin_mail_shutdown();
 	curl_loop_free(d.curl); /* after its users: they cancel their transfers first */
 	if (d.due)
 		due_engine_free(d.due);
+	audit_sealer_free(sealer);
 	server_free(d.server);
+	board_files_unload();
 	cert_expiry_free(d.cert);
 	if (sig_term)
 		event_free(sig_term);
@@ -216,6 +253,7 @@ done:
 	if (drain_timer)
 		event_free(drain_timer);
 	db_pool_free(d.db);
+	request_gate_free(d.gate);
 	if (d.base)
 		event_base_free(d.base);
 	daemon_state = NULL;
@@ -225,20 +263,27 @@ done:
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"config", required_argument, NULL, 'c'},     {"migrate", no_argument, NULL, 'm'},
-	    {"schema-dir", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"migrate", no_argument, NULL, 'm'},
+	    {"verify-audit", no_argument, NULL, 'a'},
+	    {"schema-dir", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
-	bool migrate = false;
+	bool migrate = false, verify_audit = false;
 	const char *schema_dir = ROLLCALL_SCHEMA_DIR;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "c:ms:hV", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:mas:hV", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case 'm':
 			migrate = true;
+			break;
+		case 'a':
+			verify_audit = true;
 			break;
 		case 's':
 			schema_dir = optarg;
@@ -256,7 +301,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || !config_path) {
+	if (optind != argc || !config_path || (migrate && verify_audit)) {
 		fputs(usage, stderr);
 		return 2;
 	}
@@ -278,7 +323,9 @@ int main(int argc, char **argv)
 		config_free(&config);
 		return 1;
 	}
-	int status = migrate ? (schema_migrate(config.database, schema_dir) ? 0 : 1) : run(&config);
+	int status = migrate        ? (schema_migrate(config.database, schema_dir) ? 0 : 1)
+	             : verify_audit ? audit_verify(config.database)
+	                            : run(&config);
 	curl_loop_global_cleanup();
 	config_free(&config);
 	return status;

@@ -21,6 +21,7 @@
 #include "db.h"
 #include "evhttp_stream_fix.h"
 #include "log.h"
+#include "request_gate.h"
 #include "request_internal.h"
 #include "router.h"
 
@@ -83,6 +84,12 @@ const char *request_header(const struct request *req, const char *name)
 	if (!req->http)
 		return NULL;
 	return evhttp_find_header(evhttp_request_get_input_headers(req->http), name);
+}
+
+void request_add_header(struct request *req, const char *name, const char *value)
+{
+	if (req->http)
+		evhttp_add_header(evhttp_request_get_output_headers(req->http), name, value);
 }
 
 static void add_common_headers(struct request *req, const char *content_type)
@@ -160,6 +167,8 @@ struct api_call {
 	char now[CLOCK_TEXT_SIZE];
 	char roles[128];
 	int attempts;
+	bool gated;   /* through daemon_state->gate: leaves it when answered */
+	char cn[128]; /* the gate's key, kept here since the request may be gone by then */
 };
 
 static void api_call_free(struct api_call *call)
@@ -175,6 +184,9 @@ static void api_answer(struct api_call *call, int status, const char *body_text)
 {
 	struct request *req = call->req;
 	request_api_fn done = call->done;
+	/* Give the place up first: the certificate's next call only queues its query now. */
+	if (call->gated)
+		request_gate_leave(daemon_state->gate, call->cn);
 	api_call_free(call);
 	if (!done) {
 		if (body_text)
@@ -273,6 +285,19 @@ static bool api_send(struct api_call *call)
 	return db_query(daemon_state->db, API_SQL, 9, params, api_result, call);
 }
 
+/* Sends the call's first attempt (now, or when the gate lets it through). */
+static void api_start(void *arg)
+{
+	struct api_call *call = arg;
+	if (api_send(call))
+		return;
+	struct request *req = call->req;
+	if (call->gated)
+		request_gate_leave(daemon_state->gate, call->cn);
+	api_call_free(call);
+	request_reply_error(req, 503, "overloaded", "the database queue is full", NULL);
+}
+
 /* The idempotency hash covers what the request asks for: method, path and body. */
 static void request_hash(struct request *req, char out[65])
 {
@@ -320,9 +345,15 @@ void request_api_call(struct request *req, const char *op, json_t *args, request
 	clock_format(clock_now_us(), call->now);
 	router_roles_literal(req->route ? req->route->roles : 0, call->roles, sizeof call->roles);
 	request_hash(req, call->hash);
-	if (!api_send(call)) {
+	if (!daemon_state->gate) {
+		api_start(call);
+		return;
+	}
+	snprintf(call->cn, sizeof call->cn, "%s", req->cn);
+	call->gated = true;
+	if (!request_gate_enter(daemon_state->gate, call->cn, api_start, call)) {
 		api_call_free(call);
-		request_reply_error(req, 503, "overloaded", "the database queue is full", NULL);
+		request_reply_error(req, 503, "overloaded", "out of memory", NULL);
 	}
 }
 

@@ -82,6 +82,9 @@ void request_stream_end(struct request *req);
  * client that stopped reading. Frees the request like request_stream_end. */
 void request_stream_abort(struct request *req);
 
+/* Adds a response header to the reply about to be sent (nothing when the client is gone). */
+void request_add_header(struct request *req, const char *name, const char *value);
+
 /* Request header lookup (NULL if absent or the client is gone). */
 const char *request_header(const struct request *req, const char *name);
 

@@ -11,12 +11,16 @@
 
 #include "rollcall/enums.h"
 
+/* One table a line, so that a new area's table is a line of its own. */
+/* clang-format off */
 static const struct route *const route_tables[] = {
     routes_core,
     routes_alerts,
     routes_notify,
     routes_allowances,
+    routes_board,
 };
+/* clang-format on */
 
 /* Compares one path against one pattern; on a match fills params (created on demand). */
 static bool pattern_match(const char *pattern, const char *path, json_t **params)

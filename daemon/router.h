@@ -47,6 +47,7 @@ extern const struct route routes_alerts[];     /* absences, alerts, stream (rout
 extern const struct route routes_notify[];     /* notifications, incidents (routes_notify.c) */
 extern const struct route routes_allowances[]; /* rates, sanctions, agreements, statements,
                                                   payouts (routes_allowances.c) */
+extern const struct route routes_board[];      /* the duty-office board (routes_board.c) */
 
 /* Finds the route for method and path. On a match fills *params (a new JSON object of the
  * pattern's {names} to the decoded segments; caller owns) and returns the route. Returns NULL

@@ -96,6 +96,12 @@ static const struct field_spec retention_query[] = {
     {.name = NULL},
 };
 
+/* GET /v1/residents/{id}/profile?history=true */
+static const struct field_spec profile_get_query[] = {
+    {.name = "history", .type = FT_BOOL},
+    {.name = NULL},
+};
+
 /* ---- bodies ---- */
 
 /* PUT /v1/clock */
@@ -124,6 +130,10 @@ static const struct field_spec account_patch_body[] = {
     {.name = NULL},
 };
 
+/* The profile fields one authority receives (SPEC section 3a); the names are checked in SQL,
+ * naming authorities[i].profile_fields. Null: the kind's defaults. */
+#define PROFILE_FIELDS_MAX 7
+
 /* An authority endpoint of a new centre: the secret is required ("whsec_<base64>", checked in
  * SQL with the same rule the signer uses). */
 static const struct field_spec authority_new[] = {
@@ -131,6 +141,11 @@ static const struct field_spec authority_new[] = {
     {.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
     {.name = "secret", .type = FT_STRING, .flags = F_REQUIRED, .min = 7, .max = 400},
     {.name = "phone", .type = FT_STRING, .flags = F_NULLABLE, .min = 3, .max = 40},
+    {.name = "profile_fields",
+     .type = FT_ARRAY,
+     .flags = F_NULLABLE,
+     .item_type = FT_STRING,
+     .max = PROFILE_FIELDS_MAX},
     {.name = NULL},
 };
 
@@ -141,6 +156,11 @@ static const struct field_spec authority_change[] = {
     {.name = "url", .type = FT_STRING, .flags = F_REQUIRED, .min = 9, .max = 2000},
     {.name = "secret", .type = FT_STRING, .min = 7, .max = 400},
     {.name = "phone", .type = FT_STRING, .flags = F_NULLABLE, .min = 3, .max = 40},
+    {.name = "profile_fields",
+     .type = FT_ARRAY,
+     .flags = F_NULLABLE,
+     .item_type = FT_STRING,
+     .max = PROFILE_FIELDS_MAX},
     {.name = NULL},
 };
 
@@ -175,6 +195,11 @@ static const struct field_spec oncall_channel[] = {
 	     .flags = F_NULLABLE,                                                                  \
 	     .min = 1,                                                                             \
 	     .max = 1440},                                                                         \
+	    {.name = "receipt_minutes",                                                            \
+	     .type = FT_INT,                                                                       \
+	     .flags = F_NULLABLE,                                                                  \
+	     .min = 1,                                                                             \
+	     .max = 10080},                                                                        \
 	    {.name = "authorities",                                                                \
 	     .type = FT_ARRAY,                                                                     \
 	     .item_type = FT_OBJECT,                                                               \
@@ -272,6 +297,42 @@ static const struct field_spec resident_patch_body[] = {
     {.name = NULL},
 };
 
+/* The missing-person profile (SPEC section 3a). Types are checked here; lengths, the phone's
+ * form, the photo (base64, JPEG, 512 KiB: 413) and photo_taken_on against the daemon clock in
+ * SQL (profile.sql), each naming the field. The photo's bound here only keeps a huge string out
+ * of SQL: max_body_bytes bounds it first. */
+#define PROFILE_TEXT_MAX 16000           /* 4000 characters of up to four UTF-8 bytes */
+#define PROFILE_PHOTO_BASE64_MAX 4194304 /* SQL answers 413 above 512 KiB decoded */
+static const struct field_spec profile_contact[] = {
+    {.name = "name", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = NAME_MAX_BYTES},
+    {.name = "relation", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 400},
+    {.name = "phone", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 64},
+    {.name = NULL},
+};
+
+/* PUT /v1/residents/{id}/profile: replaces the profile; a field left out is empty. updated_at
+ * is accepted and ignored, so that a GET's answer can be sent back edited. */
+static const struct field_spec profile_put_body[] = {
+    {.name = "description", .type = FT_STRING, .flags = F_NULLABLE, .max = PROFILE_TEXT_MAX},
+    {.name = "photo_jpeg_base64",
+     .type = FT_STRING,
+     .flags = F_NULLABLE,
+     .max = PROFILE_PHOTO_BASE64_MAX},
+    {.name = "photo_taken_on", .type = FT_DATE, .flags = F_NULLABLE},
+    {.name = "languages", .type = FT_ARRAY, .flags = F_NULLABLE, .item_type = FT_STRING, .max = 50},
+    {.name = "contacts",
+     .type = FT_ARRAY,
+     .flags = F_NULLABLE,
+     .item_type = FT_OBJECT,
+     .items = profile_contact,
+     .max = 20},
+    {.name = "places", .type = FT_ARRAY, .flags = F_NULLABLE, .item_type = FT_STRING, .max = 50},
+    {.name = "medical", .type = FT_STRING, .flags = F_NULLABLE, .max = PROFILE_TEXT_MAX},
+    {.name = "risks", .type = FT_STRING, .flags = F_NULLABLE, .max = PROFILE_TEXT_MAX},
+    {.name = "updated_at", .type = FT_INSTANT, .flags = F_NULLABLE},
+    {.name = NULL},
+};
+
 /* POST /v1/residents/{id}/phases */
 static const struct field_spec phase_body[] = {
     {.name = "phase", .type = FT_INT, .flags = F_REQUIRED, .min = 1, .max = 3},
@@ -352,6 +413,10 @@ const struct route routes_core[] = {
      phase_body, ROUTE_MUTATING, NULL},
     {"GET", "/v1/residents/{id}/export", ROLE_ADMIN, "resident_export", resident_path, NULL, NULL,
      0, NULL},
+    {"GET", "/v1/residents/{id}/profile", ROLE_STAFF_PLUS, "resident_profile_get", resident_path,
+     profile_get_query, NULL, 0, NULL},
+    {"PUT", "/v1/residents/{id}/profile", ROLE_STAFF_PLUS, "resident_profile_put", resident_path,
+     NULL, profile_put_body, ROUTE_MUTATING, NULL},
 
     /* Attendance rounds (staff+ of the centre). */
     {"GET", "/v1/centres/{id}/rounds", ROLE_STAFF_PLUS, "round_list", centre_path, round_list_query,

@@ -23,6 +23,20 @@ static const struct field_spec notification_query[] = {
     {.name = NULL},
 };
 
+/* /v1/notifications/{event_id}/receipt */
+static const struct field_spec event_path[] = {
+    {.name = "event_id", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 64},
+    {.name = NULL},
+};
+
+/* POST /v1/notifications/{event_id}/receipt (SPEC section 5, v2): who at the authority read
+ * it, and the authority's own reference. */
+static const struct field_spec receipt_body[] = {
+    {.name = "received_by", .type = FT_STRING, .flags = F_REQUIRED, .min = 1, .max = 800},
+    {.name = "reference", .type = FT_STRING, .flags = F_NULLABLE, .max = 800},
+    {.name = NULL},
+};
+
 /* POST /v1/residents/{id}/incidents. The kinds are rows of incident_routes (data, since the
  * reporting duties change), so the op checks `kind` and answers 400 naming it. */
 static const struct field_spec incident_body[] = {
@@ -49,6 +63,13 @@ const struct route routes_notify[] = {
      .roles = ROLE_STAFF_PLUS | ROLE_AUTHORITY,
      .op = "notification_list",
      .query = notification_query},
+    {.method = "POST",
+     .pattern = "/v1/notifications/{event_id}/receipt",
+     .roles = ROLE_STAFF_PLUS | ROLE_AUTHORITY,
+     .op = "notification_receipt",
+     .path = event_path,
+     .body = receipt_body,
+     .flags = ROUTE_MUTATING},
     {.method = "POST",
      .pattern = "/v1/residents/{id}/incidents",
      .roles = ROLE_STAFF_PLUS,

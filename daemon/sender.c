@@ -391,24 +391,11 @@ static void attempt_sent(void *arg, const struct webhook_outcome *outcome)
 	attempt_finish(a, outcome->delivered, "%s", outcome->text);
 }
 
-/* The sender address: smtp_from, or rollcalld@<hostname>. */
-static void mail_from(const struct config *config, char *out, size_t size)
-{
-	if (config->smtp_from) {
-		snprintf(out, size, "%s", config->smtp_from);
-		return;
-	}
-	char host[256] = "localhost";
-	(void)gethostname(host, sizeof host - 1);
-	host[sizeof host - 1] = '\0';
-	snprintf(out, size, "rollcalld@%s", host);
-}
-
 static void attempt_start_mail(struct attempt *a)
 {
 	struct sender *s = a->sender;
 	char error[SENDER_ERROR_SIZE], from[320];
-	mail_from(s->d->config, from, sizeof from);
+	mail_from_address(s->d->config->smtp_from, from, sizeof from);
 	const struct mail_post post = {
 	    .relay = s->d->config->smtp_relay,
 	    .from = from,
@@ -653,13 +640,15 @@ static void sender_claim(struct sender *s)
 	s->kick_wanted = false;
 	struct claim_params p;
 	claim_params_fill(s, room, &p);
-	const char *params[] = {s->owner, p.now, p.wall, p.lease, p.limit, p.cap};
+	/* public_url: absence.reported bodies carry receipt_url under it (SPEC section 10). */
+	const char *params[] = {
+	    s->owner, p.now, p.wall, p.lease, p.limit, p.cap, s->d->config->public_url};
 	if (!db_query(
 	        s->d->db,
 	        "SELECT id, event_id, type, authority, centre, url, secret, payload, attempts "
 	        "FROM outbox_claim($1, $2::timestamptz, $3::timestamptz, $4::timestamptz, "
-	        "$5::int, $6::int)",
-	        6, params, sender_claimed, s)) {
+	        "$5::int, $6::int, $7)",
+	        7, params, sender_claimed, s)) {
 		s->kick_wanted = true;
 		arm_timer_us(s->timer, SENDER_DB_RETRY_S * US_PER_S);
 		return;

@@ -37,9 +37,11 @@
 #include "config.h"
 #include "daemon.h"
 #include "evhttp_stream_fix.h"
+#include "http_framing.h"
 #include "listener_guard.h"
 #include "log.h"
 #include "metrics.h"
+#include "request_budget.h"
 #include "request_internal.h"
 #include "router.h"
 #include "tls.h"
@@ -75,6 +77,7 @@ struct server {
 	int streams;
 	unsigned long long requests, r2xx, r4xx, r5xx, duration_total;
 	unsigned long long refused, evicted, handshake_timeouts, revoked;
+	struct request_budget *request_budget; /* per-CN token buckets (request_budget.c) */
 };
 
 enum conn_phase {
@@ -94,6 +97,8 @@ struct conn_info {
 	unsigned generation; /* the TLS context generation its certificate last passed */
 	bool busy;
 	bool closing;
+	struct http_framing framing; /* every byte the client sent, as it arrives */
+	uint64_t consumed;           /* of those, the bytes evhttp has taken (parsed) */
 };
 
 static int conn_ex_index = -1;
@@ -154,6 +159,47 @@ static void conn_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	if (ci->deadline)
 		event_free(ci->deadline);
 	free(ci);
+}
+
+/* The input buffer of a connection changed: new bytes go through the framing scanner the moment
+ * they arrive (before evhttp's read callback parses them), and what evhttp drains is counted, so
+ * that on_request can tell whether the first bad byte lies within the request it got. */
+static void framing_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn_info *ci = arg;
+	ci->consumed += info->n_deleted;
+	size_t len = evbuffer_get_length(buf);
+	if (info->n_added == 0 || ci->framing.error || info->n_added > len)
+		return;
+	struct evbuffer_ptr at;
+	if (evbuffer_ptr_set(buf, &at, len - info->n_added, EVBUFFER_PTR_SET) != 0)
+		return;
+	size_t left = info->n_added;
+	while (left > 0) {
+		struct evbuffer_iovec vec[8];
+		int n = evbuffer_peek(buf, (ev_ssize_t)left, &at, vec, 8);
+		if (n <= 0)
+			return;
+		size_t scanned = 0;
+		for (int i = 0; i < n && i < 8 && scanned < left; i++) {
+			size_t take =
+			    vec[i].iov_len < left - scanned ? vec[i].iov_len : left - scanned;
+			if (!http_framing_feed(&ci->framing, vec[i].iov_base, take))
+				return;
+			scanned += take;
+		}
+		left -= scanned;
+		if (left > 0 && evbuffer_ptr_set(buf, &at, scanned, EVBUFFER_PTR_ADD) != 0)
+			return;
+	}
+}
+
+static struct conn_info *conn_of(struct evhttp_request *http);
+
+const char *server_framing_error(struct evhttp_request *http)
+{
+	struct conn_info *ci = conn_of(http);
+	return ci ? ci->framing.error : NULL;
 }
 
 /* The handshake is done (the first request is proof; a walk of the list finds others). */
@@ -340,6 +386,12 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 		return NULL;
 	}
 	ci->bev = bev;
+	http_framing_init(&ci->framing);
+	if (!evbuffer_add_cb(bufferevent_get_input(bev), framing_input_cb, ci)) {
+		bufferevent_free(bev); /* frees the SSL, and with it ci */
+		log_error("tls: cannot watch a connection's input");
+		return NULL;
+	}
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	admit_connection(server, ci);
 	return bev;
@@ -388,21 +440,29 @@ static void recheck_list(struct server *server, struct conn_list *list)
 	}
 }
 
-int server_close_account(struct server *server, const char *cn, const char *outcome)
+static int close_account_in(struct conn_list *list, const char *cn, const char *outcome)
 {
 	int closed = 0;
 	char peer[128], remote[64];
-	for (struct conn_info *ci = server->open.head; ci; ci = ci->next) {
-		if (ci->closing || !tls_peer_cn(ci->ssl, peer, sizeof peer) ||
-		    strcmp(peer, cn) != 0)
+	for (struct conn_info *ci = list->head; ci; ci = ci->next) {
+		/* Still in the handshake: no verified CN yet; api() refuses its first request. */
+		if (ci->closing || !SSL_is_init_finished(ci->ssl) ||
+		    !tls_peer_cn(ci->ssl, peer, sizeof peer) || strcmp(peer, cn) != 0)
 			continue;
 		conn_remote(ci, remote, sizeof remote);
 		audit_connection_closed(cn, remote, "connection_closed", outcome, NULL);
-		conn_close(ci);
+		conn_close(ci); /* frees nothing now: the walk may go on */
 		closed++;
 	}
-	/* Connections in their handshake have sent no request yet: api() refuses their first. */
 	return closed;
+}
+
+int server_close_account(struct server *server, const char *cn, const char *outcome)
+{
+	/* Both lists: a connection past its handshake that has sent no request yet is still on
+	 * the first (it is moved lazily). */
+	return close_account_in(&server->open, cn, outcome) +
+	       close_account_in(&server->handshaking, cn, outcome);
 }
 
 /* ---- the requests' owner (struct request_owner): book-keeping as each one ends ---- */
@@ -434,9 +494,10 @@ static void server_on_request_finished(void *arg, const struct request *req, int
 		ci->busy = false;
 		conn_arm_deadline(ci);
 	}
+	char cn[2 * sizeof req->cn + 3];
+	log_quote(req->cn[0] ? req->cn : "-", cn, sizeof cn);
 	log_msg(status >= 500 ? LOG_WARN : LOG_DEBUG, "req=%s cn=%s %s %s -> %d (%lld us)", req->id,
-	        req->cn[0] ? req->cn : "-", req->method, req->route ? req->route->pattern : "?",
-	        status, (long long)took);
+	        cn, req->method, req->route ? req->route->pattern : "?", status, (long long)took);
 }
 
 static const struct request_owner server_request_owner = {
@@ -469,12 +530,18 @@ static void on_request(struct evhttp_request *http, void *arg)
 		 * ended after the reload's walk, is checked here, on its first request. */
 		revoked = !conn_recheck(ci, "request", why, sizeof why);
 	}
+	/* A request that took in the first bad byte of the stream is refused (admission). */
+	const char *framing = ci && ci->framing.error && ci->framing.error_at < ci->consumed
+	                          ? ci->framing.error
+	                          : NULL;
 	const struct admission_facts facts = {
 	    .daemon = server->daemon,
 	    .ssl = ci ? ci->ssl : NULL,
 	    .revoked = revoked ? why : NULL,
 	    .connections = server->connections - server->closing,
 	    .connection_cap = server->cap,
+	    .budget = server->request_budget,
+	    .framing_error = framing,
 	};
 	admission_run(req, &facts);
 }
@@ -542,6 +609,9 @@ struct server *server_new(struct daemon *d)
 	if (!server->http)
 		goto failed;
 	const struct config *c = d->config;
+	server->request_budget = request_budget_new(c->request_rate, c->request_burst);
+	if (!server->request_budget)
+		goto failed;
 	/* evhttp refuses a larger body as soon as its Content-Length (or, chunked, the chunks so
 	 * far) shows it, before reading it: 413 with the error JSON (evhttp_errors.c). */
 	evhttp_set_max_body_size(server->http, c->max_body_bytes);
@@ -584,6 +654,7 @@ void server_free(struct server *server)
 	listener_guard_free(server->guard);
 	if (server->ctx)
 		SSL_CTX_free(server->ctx);
+	request_budget_free(server->request_budget);
 	free(server);
 }
 

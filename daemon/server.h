@@ -19,6 +19,11 @@ bool server_reload_tls(struct server *server);
 
 /* SIGTERM: stop accepting; requests in flight finish. */
 void server_stop_accepting(struct server *server);
+
+/* Why the bytes received so far on http's connection break HTTP framing (http_framing.h), or
+ * NULL: for evhttp's own error answers, which then say 400 and why. */
+struct evhttp_request;
+const char *server_framing_error(struct evhttp_request *http);
 int server_requests_in_flight(const struct server *server);
 
 /* An account was disabled or removed (revocation.c): closes every connection past its

@@ -10,12 +10,15 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "clock.h"
 #include "daemon.h"
+#include "db.h"
 #include "log.h"
 #include "sender.h"
 #include "server.h"
 
 #define STATUS_INTERVAL_US 10000000ULL /* STATUS= refresh without a watchdog */
+#define BACKLOG_INTERVAL_US 10000000LL /* outbox backlog re-read at most this often */
 
 static struct event *tick;
 static bool enabled;           /* $NOTIFY_SOCKET was set at start */
@@ -30,6 +33,44 @@ static void notify(const char *text)
 		log_warn("sd_notify(%s) failed: error %d", text, -rc);
 }
 
+/* The outbox backlog as last read (outbox_backlog() in schema/code/metrics.sql); undelivered is
+ * -1 until the first answer. Read on the pool like any query, never waited for: STATUS= shows
+ * the latest figure, at most BACKLOG_INTERVAL_US old while the database answers. */
+static struct {
+	long long undelivered;
+	long long oldest_s;
+	bool asking;
+	int64_t asked_us; /* monotonic */
+} backlog = {.undelivered = -1};
+
+static void backlog_done(void *arg, const struct db_result *r)
+{
+	(void)arg;
+	backlog.asking = false;
+	if (r->status != DB_OK || PQntuples(r->pg) != 1) {
+		backlog.undelivered = -1;
+		return;
+	}
+	backlog.undelivered = strtoll(PQgetvalue(r->pg, 0, 0), NULL, 10);
+	backlog.oldest_s = (long long)strtod(PQgetvalue(r->pg, 0, 1), NULL);
+}
+
+static void backlog_refresh(void)
+{
+	int64_t now_us = clock_monotonic_us();
+	if (backlog.asking || !watched->db ||
+	    (backlog.asked_us != 0 && now_us - backlog.asked_us < BACKLOG_INTERVAL_US))
+		return;
+	char now[CLOCK_TEXT_SIZE];
+	clock_format(clock_now_us(), now);
+	const char *params[1] = {now};
+	backlog.asked_us = now_us;
+	backlog.asking = db_query(watched->db,
+	                          "SELECT undelivered, oldest_seconds FROM "
+	                          "outbox_backlog($1::timestamptz)",
+	                          1, params, backlog_done, NULL);
+}
+
 /* STATUS=: what `systemctl status rollcalld` shows, from counters kept anyway for /metrics. */
 static void send_status(bool with_watchdog)
 {
@@ -39,12 +80,20 @@ static void send_status(bool with_watchdog)
 		server_stats(watched->server, &s);
 	if (watched->sender)
 		sender_stats(watched->sender, &out);
-	char text[256];
+	backlog_refresh();
+	char outbox[96];
+	if (backlog.undelivered < 0)
+		snprintf(outbox, sizeof outbox, "outbox backlog unknown");
+	else
+		snprintf(outbox, sizeof outbox, "%lld notifications undelivered (oldest %lld s)",
+		         backlog.undelivered, backlog.oldest_s);
+	char text[384];
 	snprintf(text, sizeof text,
 	         "%sSTATUS=%s%d connections, %d alert streams, %d requests in flight, %d webhook "
-	         "deliveries under way (%llu delivered, %llu failed)",
+	         "deliveries under way (%llu delivered, %llu failed), %s",
 	         with_watchdog ? "WATCHDOG=1\n" : "", watched->draining ? "draining: " : "",
-	         s.connections, s.streams, s.in_flight, out.in_flight, out.delivered, out.failed);
+	         s.connections, s.streams, s.in_flight, out.in_flight, out.delivered, out.failed,
+	         outbox);
 	notify(text);
 }
 

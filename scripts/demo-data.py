@@ -103,7 +103,9 @@ def residents(today):
             days_here = rng.randrange(3, 420)
             arrival = today - datetime.timedelta(days=days_here)
             out.append({
-                "case_number": f"TON-{arrival.year}-{number:04d}",
+                # The year the centre went live with rollcall, not of arrival: the examples
+                # in --help and the docs name these (TON-2026-0001 ...) on any day.
+                "case_number": f"TON-2026-{number:04d}",
                 "given_name": name[0],
                 "family_name": name[1],
                 "date_of_birth": dob.isoformat(),

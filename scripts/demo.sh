@@ -198,6 +198,11 @@ Or the API with curl:
   curl --cacert $RUN/pki/ca.crt --cert $RUN/pki/clients/tonder-staff.crt \\
        --key $RUN/pki/clients/tonder-staff.key https://localhost:$PORT/v1/centres/tonder
 
+The duty-office board in a browser (docs/board.md): import the on-call certificate,
+  openssl pkcs12 -export -in $RUN/pki/clients/tonder-oncall.crt \\
+       -inkey $RUN/pki/clients/tonder-oncall.key -out $RUN/tonder-oncall.p12 -passout pass:
+trust $RUN/pki/ca.crt, and open https://localhost:$PORT/board/
+
 Notifications to the authorities go to the stand-in receiver on https://localhost:$RECEIVER_PORT:
 one line each appears here, every request is kept in $RUN/authorities.log.
 

@@ -12,7 +12,7 @@ PACKAGES=(
 	postgresql-15 postgresql-client-15
 	python3 python3-pytest python3-psycopg python3-pexpect
 	openssl curl valgrind util-linux sslscan
-	python3-aiosmtpd chromium chromium-driver
+	python3-aiosmtpd chromium chromium-driver libnss3-tools python3-selenium
 	prometheus
 )
 # Virtual in Debian 12 (postgresql-15 provides it, with pgbench): installed by name, checked by

@@ -9,7 +9,10 @@
 #                            run the installed rollcalld --version and --migrate (twice, with the
 #                            installed default schema directory, as the rollcalld user) against a
 #                            throwaway PostgreSQL, systemd-analyze verify and security on the
-#                            installed unit, then dpkg -r and dpkg -P, checking what each leaves.
+#                            installed unit, an upgrade of a first-release database by the
+#                            installed --migrate, an upgrade of the package over itself (the
+#                            operator's configuration and the state kept), then dpkg -r and
+#                            dpkg -P, checking what each leaves.
 #                            Safe to run again: a rollcall package left installed is purged first.
 set -euo pipefail
 
@@ -50,15 +53,19 @@ cmd_test() {
 	deb=$(cmd_build "$dir")
 	echo "built $deb"
 
-	# Contents: binaries, schema, unit, manual pages, example config.
+	# Contents: binaries, schema, the board's files, unit, manual pages, example config.
 	local listing
 	listing=$(dpkg-deb -c "$deb" | awk '{print $6}')
 	local want=(./usr/bin/rollcall ./usr/sbin/rollcalld ./etc/rollcall/rollcalld.ini
 		./usr/lib/systemd/system/rollcalld.service ./usr/share/man/man8/rollcalld.8.gz
 		./usr/share/man/man5/rollcalld.conf.5.gz ./usr/share/man/man1/rollcall.1.gz
-		./usr/share/doc/rollcall/operations.md)
+		./usr/share/doc/rollcall/operations.md ./usr/sbin/rollcall-ca
+		./usr/lib/systemd/system/rollcall-crl.service ./usr/lib/systemd/system/rollcall-crl.timer)
 	for file in schema/migrations/*.sql schema/code/*.sql; do
 		want+=("./usr/share/rollcall/$file")
+	done
+	for file in daemon/board/*; do
+		want+=("./usr/share/rollcall/board/${file#daemon/board/}")
 	done
 	for path in "${want[@]}"; do
 		grep -qxF "$path" <<<"$listing" || die "$deb lacks $path"
@@ -83,9 +90,14 @@ cmd_test() {
 	/usr/sbin/rollcalld --version
 	/usr/sbin/rollcalld --help | grep -q /usr/share/rollcall/schema ||
 		die "the installed rollcalld's default schema directory is not /usr/share/rollcall/schema"
+	/usr/sbin/rollcalld --help | grep -q /usr/share/rollcall/board ||
+		die "the installed rollcalld's board directory is not /usr/share/rollcall/board"
 	man -l /usr/share/man/man8/rollcalld.8.gz >/dev/null 2>&1 || die "man cannot read rollcalld(8)"
 
-	systemd-analyze verify /usr/lib/systemd/system/rollcalld.service ||
+	/usr/sbin/rollcall-ca --help | grep -q 'rollcall-ca \[OPTIONS\] issue' ||
+		die "the installed rollcall-ca does not answer --help"
+	systemd-analyze verify /usr/lib/systemd/system/rollcalld.service \
+		/usr/lib/systemd/system/rollcall-crl.service /usr/lib/systemd/system/rollcall-crl.timer ||
 		die "systemd-analyze verify failed"
 	local score
 	score=$(systemd-analyze security --offline=true --no-pager \
@@ -127,6 +139,9 @@ cmd_test() {
 		die "schema_migrations holds $applied rows"
 	echo "installed rollcalld --migrate: $applied migrations, second run a no-op"
 
+	upgrade_from_release1 "$work" "$applied"
+	upgrade_package "$work" "$deb" "$applied"
+
 	dpkg -r rollcall >"$work/dpkg-r.log" 2>&1 || { cat "$work/dpkg-r.log" >&2; die "dpkg -r failed"; }
 	[[ ! -e /usr/sbin/rollcalld && ! -e /usr/share/rollcall ]] || die "dpkg -r left files"
 	[[ -f /etc/rollcall/rollcalld.ini ]] || die "dpkg -r removed the conffile"
@@ -135,6 +150,65 @@ cmd_test() {
 	[[ ! -e /etc/rollcall && ! -e /var/lib/rollcall ]] || die "dpkg -P left /etc/rollcall or /var/lib/rollcall"
 	! getent passwd rollcalld >/dev/null || die "dpkg -P left the rollcalld user"
 	echo "dpkg -r kept configuration and user; dpkg -P removed them"
+}
+
+# A database of the first release (its frozen schema, tests/upgrade/release1, applied the way
+# its --migrate did) upgraded by the installed package's rollcalld --migrate: the rows stay.
+upgrade_from_release1() {
+	local work=$1 migrations=$2 old conninfo f
+	psql -X -q "$(./scripts/pg.sh conninfo "$work/pg")" -c "CREATE DATABASE release1" ||
+		die "cannot create the release-1 database"
+	old=$(./scripts/pg.sh conninfo "$work/pg" release1)
+	psql -X -q -v ON_ERROR_STOP=1 "$old" -c "CREATE TABLE schema_migrations (version integer
+		PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)" >/dev/null
+	for f in tests/upgrade/release1/[0-9][0-9][0-9]_*.sql; do
+		f=$(basename "$f")
+		psql -X -q -v ON_ERROR_STOP=1 --single-transaction "$old" \
+			-f "tests/upgrade/release1/$f" \
+			-c "INSERT INTO schema_migrations VALUES (${f:0:3}, '$f', now())" >/dev/null ||
+			die "release-1 migration $f failed"
+	done
+	psql -X -q -v ON_ERROR_STOP=1 "$old" -c "SELECT bootstrap_admin('it-admin', now())" >/dev/null ||
+		die "release-1 bootstrap_admin failed"
+	sed "s|^database = .*|database = $old|" "$work/rollcalld.ini" >"$work/release1.ini"
+	chmod 644 "$work/release1.ini"
+	(cd /var/lib/rollcall && runuser -u rollcalld -- /usr/sbin/rollcalld \
+		--config "$work/release1.ini" --migrate) >"$work/migrate-release1.log" 2>&1 ||
+		{ cat "$work/migrate-release1.log" >&2; die "installed rollcalld --migrate of a release-1 database failed"; }
+	[[ $(psql -X -At "$old" -c "SELECT count(*) FROM schema_migrations") -eq $migrations ]] ||
+		die "the release-1 database did not reach $migrations migrations"
+	[[ $(psql -X -At "$old" -c "SELECT role FROM accounts WHERE cn = 'it-admin'") == admin ]] ||
+		die "the release-1 database lost its admin account in the upgrade"
+	echo "release-1 database upgraded by the installed rollcalld --migrate: $migrations migrations, rows kept"
+}
+
+# The package upgraded over itself (the same files as the next version, built by repacking the
+# .deb with a higher version): the configuration edited by the operator, the state directory and
+# the user stay, and --migrate is still a no-op.
+upgrade_package() {
+	local work=$1 deb=$2 migrations=$3 version next
+	echo "# edited by the operator" >>/etc/rollcall/rollcalld.ini
+	touch /var/lib/rollcall/kept
+	version=$(dpkg-deb -f "$deb" Version)
+	next="$version+upgrade1"
+	rm -rf "$work/repack"
+	dpkg-deb -R "$deb" "$work/repack"
+	sed -i "s/^Version: .*/Version: $next/" "$work/repack/DEBIAN/control"
+	dpkg-deb -b "$work/repack" "$work/next.deb" >/dev/null || die "cannot repack the .deb"
+	DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "$work/next.deb" >"$work/dpkg-upgrade.log" 2>&1 ||
+		{ cat "$work/dpkg-upgrade.log" >&2; die "dpkg -i of the next version failed"; }
+	[[ $(dpkg-query -W -f '${Version}' rollcall) == "$next" ]] || die "the upgrade did not install $next"
+	grep -q '^# edited by the operator$' /etc/rollcall/rollcalld.ini ||
+		die "the upgrade replaced the operator's configuration"
+	[[ -f /var/lib/rollcall/kept ]] || die "the upgrade emptied /var/lib/rollcall"
+	getent passwd rollcalld >/dev/null || die "the upgrade removed the rollcalld user"
+	(cd /var/lib/rollcall && runuser -u rollcalld -- /usr/sbin/rollcalld \
+		--config "$work/rollcalld.ini" --migrate) >"$work/migrate-upgraded.log" 2>&1 ||
+		{ cat "$work/migrate-upgraded.log" >&2; die "rollcalld --migrate after the upgrade failed"; }
+	[[ $(psql -X -At "$(./scripts/pg.sh conninfo "$work/pg" packaged)" \
+		-c "SELECT count(*) FROM schema_migrations") -eq $migrations ]] ||
+		die "the upgrade changed the applied migrations"
+	echo "package upgraded to $next: configuration, state directory and user kept"
 }
 
 cleanup() {

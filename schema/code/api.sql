@@ -238,7 +238,8 @@ BEGIN
     END IF;
     IF NOT account.role = ANY (coalesce(p_roles, '{}')) THEN
         RETURN QUERY SELECT 403, api_refuse(ctx, p_op, api.args, 403, 'forbidden',
-            format('the %s role may not do this', account.role), NULL)::json;
+            format('the %s role may not do this (it needs the %s role)', account.role,
+                   array_to_string(coalesce(p_roles, '{}'), ' or ')), NULL)::json;
         RETURN;
     END IF;
 

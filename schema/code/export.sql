@@ -229,9 +229,10 @@ $$;
 -- Anonymises one record as SPEC section 7 says: names erased, the case number anon-<id>, the
 -- date of birth 1 January of its year, every free text about the resident erased (notes,
 -- reasons, concern texts, incident descriptions, proxies' names, the webhook bodies kept in the
--- outbox); counts, dates of stays and phases, amounts and the audit rows stay. Audit rows name
--- the resident by id only, so they are left as they are; one more records the anonymisation.
--- Texts that must not be empty become 'anonymised'.
+-- outbox and on each delivery, the profile with its photo and history); counts, dates of stays
+-- and phases, amounts and the audit rows stay. Audit rows name the resident by id only, so
+-- they are left as they are; one more records the anonymisation. Texts that must not be empty
+-- become 'anonymised'.
 CREATE FUNCTION resident_anonymise(p_resident bigint, p_due_at timestamptz, p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -256,6 +257,10 @@ BEGIN
            statement = retention_scrub(p.statement, p_resident)
      WHERE p.resident = p_resident;
     UPDATE outbox o SET payload = '{}' WHERE o.resident = p_resident;
+    UPDATE deliveries d SET payload = '{}'
+      FROM outbox o WHERE o.id = d.outbox AND o.resident = p_resident AND d.payload IS NOT NULL;
+    -- The missing-person profile and photo, every version (SPEC section 7, v2).
+    DELETE FROM resident_profiles p WHERE p.resident = p_resident;
     UPDATE channel_deliveries d SET payload = '{}'
       FROM alerts a WHERE a.id = d.alert AND a.resident = p_resident;
     UPDATE alerts a SET details = retention_scrub(a.details, p_resident)

@@ -3,7 +3,7 @@
 -- unaccounted for, notifications undelivered or unconfirmed, residents turning 18 within 30
 -- days, residents without a current profile), GET /v1/centres/{id}/handover, and its push on
 -- the centre's alert streams and e-mail channels, decided once per check time by the timing
--- engine (a `handover` due row per handovers row, schema/migrations/012_handover.sql).
+-- engine (a `handover` due row per handovers row, schema/migrations/015_handover.sql).
 -- Re-applied whole by rollcalld --migrate whenever the code layer changes (docs/DESIGN.md).
 -- PL/pgSQL throughout: the functions it uses live in files applied after this one.
 

@@ -97,3 +97,14 @@ $$;
 -- from this answer and its own counters.
 CREATE FUNCTION op_metrics(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
 LANGUAGE sql STABLE AS $$ SELECT 200, metrics_snapshot(ctx_now(ctx)) $$;
+
+-- The outbox backlog in one row, for the daemon's STATUS= line (daemon/service.c, what
+-- `systemctl status rollcalld` shows): notifications to the authorities fallen due by p_now and
+-- not delivered, and the age in seconds of the oldest since it fell due (0 when none). The same
+-- rows as metrics_snapshot's outbox series, summed over centres and authorities.
+CREATE FUNCTION outbox_backlog(p_now timestamptz, OUT undelivered bigint, OUT oldest_seconds double precision)
+LANGUAGE sql STABLE AS $$
+    SELECT count(*), coalesce(extract(epoch FROM p_now - min(d.due_at)), 0)::double precision
+    FROM deliveries d
+    WHERE d.delivered_at IS NULL AND d.due_at <= p_now
+$$;

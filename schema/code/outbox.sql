@@ -135,9 +135,12 @@ $$;
 --   * at most p_group_cap attempts run at once per centre and authority, counted over every
 --     instance's live leases, so one dead or slow endpoint cannot occupy every slot.
 -- Returns what one attempt needs: the endpoint and secret are read now, so a corrected URL or a
--- rotated secret applies to the next attempt.
+-- rotated secret applies to the next attempt. An absence.reported delivery gets its own body at
+-- its first claim (receipt_delivery_body: that authority's profile fields and the receipt_url
+-- under p_public_url), stored on the row so that every retry sends the same.
 CREATE FUNCTION outbox_claim(p_owner text, p_now timestamptz, p_wall timestamptz,
-                             p_lease_until timestamptz, p_max integer, p_group_cap integer)
+                             p_lease_until timestamptz, p_max integer, p_group_cap integer,
+                             p_public_url text DEFAULT NULL)
 RETURNS TABLE(id bigint, event_id text, type text, authority text, centre text, url text,
               secret text, payload jsonb, attempts integer)
 LANGUAGE plpgsql AS $$
@@ -177,7 +180,9 @@ BEGIN
            FOR UPDATE OF p SKIP LOCKED
     )
     UPDATE deliveries d
-       SET lease_owner = p_owner, lease_until = p_lease_until
+       SET lease_owner = p_owner, lease_until = p_lease_until,
+           payload = CASE WHEN d.type = 'absence.reported' AND d.payload IS NULL
+                          THEN receipt_delivery_body(d, p_public_url) ELSE d.payload END
       FROM picked
      WHERE d.id = picked.id
        AND d.delivered_at IS NULL
@@ -187,7 +192,7 @@ BEGIN
                 WHERE ca.centre = d.centre AND ca.kind = d.authority),
               (SELECT ca.secret FROM centre_authorities ca
                 WHERE ca.centre = d.centre AND ca.kind = d.authority),
-              (SELECT o.payload FROM outbox o WHERE o.id = d.outbox),
+              coalesce(d.payload, (SELECT o.payload FROM outbox o WHERE o.id = d.outbox)),
               d.attempts;
 END $$;
 
@@ -269,6 +274,7 @@ BEGIN
     IF d.type <> 'absence.reported' THEN
         RETURN;
     END IF;
+    PERFORM receipt_schedule(d);
     -- The outbox row lock serialises the settling of one event's deliveries (several engines
     -- may decide them at once): the second sees the first's alert.
     SELECT * INTO o FROM outbox WHERE outbox.id = d.outbox FOR UPDATE;
@@ -443,7 +449,7 @@ LANGUAGE sql STABLE AS $$
         'due_at', p_d.due_at, 'delivered_at', p_d.delivered_at, 'attempts', p_d.attempts,
         'last_error', p_d.last_error, 'last_attempt_at', p_d.last_attempt_at,
         'next_attempt_at', CASE WHEN p_d.delivered_at IS NULL THEN p_d.next_attempt_at END,
-        'state', delivery_state(p_d, p_now))
+        'state', delivery_state(p_d, p_now), 'receipt', receipt_json(p_d.id))
 $$;
 
 -- GET /v1/notifications?centre=&absence=&resident=&state=&limit=&after=

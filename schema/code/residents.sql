@@ -17,9 +17,12 @@ LANGUAGE sql STABLE AS $$
         'free_meals', ($1).free_meals,
         'repeat_minutes', ($1).repeat_minutes,
         'escalate_minutes', ($1).escalate_minutes,
-        'authorities', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', a.kind, 'url', a.url,
-                                                                     'phone', a.phone)
-                                                  ORDER BY a.kind)
+        'receipt_minutes', ($1).receipt_minutes,
+        'authorities', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                            'kind', a.kind, 'url', a.url, 'phone', a.phone,
+                                            'profile_fields',
+                                            to_jsonb(profile_fields_for(a.centre, a.kind)))
+                                        ORDER BY a.kind)
                                  FROM centre_authorities a WHERE a.centre = ($1).id), '[]'::jsonb),
         'oncall_channels', oncall_channels_json(($1).id))
 $$;
@@ -219,6 +222,10 @@ BEGIN
     IF p_b ? 'escalate_minutes' THEN
         result.escalate_minutes := arg_int(p_b->>'escalate_minutes', 'escalate_minutes', 1, 1440);
     END IF;
+    -- Minutes after delivery within which an authority must confirm receipt (null: no check).
+    IF p_b ? 'receipt_minutes' THEN
+        result.receipt_minutes := arg_int(p_b->>'receipt_minutes', 'receipt_minutes', 1, 10080);
+    END IF;
     RETURN result;
 END $$;
 
@@ -237,6 +244,8 @@ DECLARE
     a_url text;
     a_secret text;
     a_phone text;
+    a_fields text[];
+    a_fields_given boolean;
 BEGIN
     IF jsonb_typeof(p_list) <> 'array' THEN
         PERFORM fail(400, 'bad_field', 'authorities must be an array', 'authorities');
@@ -286,10 +295,31 @@ BEGIN
                          'phone must be a phone number: digits, spaces, ( ) - and a leading +',
                          prefix || 'phone');
         END IF;
-        INSERT INTO centre_authorities AS a (centre, kind, url, secret, phone)
-        VALUES (p_centre, a_kind, a_url, a_secret, a_phone)
+        -- profile_fields: absent keeps the stored choice (as a secret is kept), null means the
+        -- kind's defaults (profile_field_defaults), a list is that authority's fields.
+        a_fields_given := element ? 'profile_fields';
+        a_fields := NULL;
+        IF a_fields_given AND jsonb_typeof(element->'profile_fields') <> 'null' THEN
+            IF jsonb_typeof(element->'profile_fields') <> 'array'
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements(element->'profile_fields') f
+                           WHERE jsonb_typeof(f) <> 'string'
+                              OR NOT (f #>> '{}') = ANY (profile_field_names())) THEN
+                PERFORM fail(400, 'bad_field',
+                             prefix || 'profile_fields must list only '
+                             || array_to_string(profile_field_names(), ', '),
+                             prefix || 'profile_fields');
+            END IF;
+            SELECT coalesce(array_agg(DISTINCT f), '{}') INTO a_fields
+              FROM jsonb_array_elements_text(element->'profile_fields') f;
+        ELSIF NOT a_fields_given THEN
+            SELECT a.profile_fields INTO a_fields FROM centre_authorities a
+             WHERE a.centre = p_centre AND a.kind = a_kind;
+        END IF;
+        INSERT INTO centre_authorities AS a (centre, kind, url, secret, profile_fields, phone)
+        VALUES (p_centre, a_kind, a_url, a_secret, a_fields, a_phone)
         ON CONFLICT ON CONSTRAINT centre_authorities_pkey
-        DO UPDATE SET url = excluded.url, secret = excluded.secret, phone = excluded.phone;
+        DO UPDATE SET url = excluded.url, secret = excluded.secret,
+                      profile_fields = excluded.profile_fields, phone = excluded.phone;
     END LOOP;
     BEGIN
         DELETE FROM centre_authorities a
@@ -314,6 +344,7 @@ BEGIN
     c.free_meals := false;
     c.operator := '';
     c.capacity := 0;
+    c.receipt_minutes := 30;
     c.created_at := ctx_now(ctx);
     PERFORM arg_required(b, 'name');
     c := centre_apply(c, b);
@@ -385,7 +416,7 @@ BEGIN
     UPDATE centres x SET name = c.name, operator = c.operator, capacity = c.capacity,
         timezone = c.timezone, check_times = c.check_times, grace_minutes = c.grace_minutes,
         free_meals = c.free_meals, repeat_minutes = c.repeat_minutes,
-        escalate_minutes = c.escalate_minutes
+        escalate_minutes = c.escalate_minutes, receipt_minutes = c.receipt_minutes
     WHERE x.id = c.id;
     IF b ? 'authorities' THEN
         PERFORM centre_authorities_set(c.id, coalesce(b->'authorities', '[]'::jsonb), true);

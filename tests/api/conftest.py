@@ -164,3 +164,14 @@ def pytest_runtest_makereport(item, call):
         return
     for name, text in _daemon.logs_since_mark():
         report.sections.append((f"rollcalld {name} log ({report.when})", text))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Secrets and leaks (tests/harness/leaks.py): whatever the harness saw after
+    # test_zz_secrets_leak.py ran, including the teardown of module daemons, fails the run too.
+    from harness import leaks
+
+    if leaks.FINDINGS:
+        lines = "\n".join(f"  {w}: {what}: {ex!r}" for w, what, ex in leaks.FINDINGS[:20])
+        print(f"\nleaks found by the harness (tests/harness/leaks.py):\n{lines}")
+        session.exitstatus = 1

@@ -72,8 +72,12 @@ def world(rc):
         "other": rc.api("staff-b-authz"),
         "disabled": rc.api("disabled-authz"), "other-oncall": rc.api("oncall-b-authz"),
     }
+    # The police's notification of the concern above, for its receipt route.
+    [event] = [n["event_id"] for n in ok(rc.admin.get(f"/v1/notifications?absence={absence}"))[
+        "items"] if n["authority"] == "police" and n["type"] == "absence.reported"]
     return {"rc": rc, "a": a, "b": b, "resident": resident, "other_resident": other_resident,
-            "absence": absence, "alert": alert, "incident": incident, "apis": apis}
+            "absence": absence, "alert": alert, "incident": incident, "apis": apis,
+            "event": event}
 
 
 def request_for(method, pattern, w, n):
@@ -82,7 +86,8 @@ def request_for(method, pattern, w, n):
     a, r = w["a"].id, w["resident"]
     path = (pattern.replace("{cn}", "victim-authz").replace("{date}", "2026-11-20")
             .replace("{slot}", "1").replace("{period_start}", PERIOD)
-            .replace("{kind}", "round_overdue"))
+            .replace("{kind}", "round_overdue").replace("{event_id}", w["event"])
+            .replace("{file}", "board.js"))
     if pattern.startswith("/v1/centres/{id}"):
         path = path.replace("{id}", a)
     elif pattern.startswith("/v1/residents/{id}"):
@@ -115,6 +120,8 @@ def request_for(method, pattern, w, n):
         ("POST", "/v1/absences/{id}/concern"): {"text": "still missing"},
         ("POST", "/v1/absences/{id}/return"): {"at": at("2026-11-20", "09:59")},
         ("POST", "/v1/alerts/{id}/ack"): {},
+        ("POST", "/v1/notifications/{event_id}/receipt"): {"received_by": f"Duty officer {n}"},
+        ("PUT", "/v1/residents/{id}/profile"): {"description": f"version {n}"},
         # The kind's default: the matrix changes nothing other tests see.
         ("PUT", "/v1/alert-kinds/{kind}"): {"repeat_minutes": 5},
         ("POST", "/v1/residents/{id}/incidents"): {

@@ -1,7 +1,7 @@
 """`rollcall notifications` and the authority's phone (issue 15, defect 7): each notification
 shows the resident, the absence, the authority, its delivery state and its receipt, in the
 centre's local time with the zone; a centre keeps an optional phone number per authority
-(centres' authorities[].phone, migration 013_authority_phone), and a notification_failing alert
+(centres' authorities[].phone, migration 016_authority_phone), and a notification_failing alert
 ("phone them") shows it in `alerts`."""
 
 import json

@@ -216,3 +216,21 @@ def test_connection_accepted_before_sighup_is_checked_on_its_first_request(daemo
     assert json.loads(body)["error"]["code"] == "certificate_revoked", body
     rows = wait_audit(daemon, cn, "connection_closed", "revoked")
     assert rows[0]["detail"]["when"] == "request", rows
+
+
+def test_idle_connection_that_sent_nothing_yet_is_closed_when_its_account_is_disabled(daemon):
+    centre = daemon.create_centre()["id"]
+    cn = daemon.unique("staff-disabled-silent-")
+    daemon.create_account(cn, "staff", [centre])
+    context = client_context(daemon.pki, *daemon.pki.client(cn))
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as plain:
+        with context.wrap_socket(plain, server_hostname="localhost") as tls:
+            # Handshake done, no request: the daemon still holds it on its handshake list.
+            def counted():
+                text = ok(daemon.admin.get("/metrics"))
+                return int(re.search(r"(?m)^rollcall_http_connections (\d+)$", text).group(1)) >= 2
+
+            wait_until(counted, what="the daemon to see the connection")
+            ok(daemon.admin.patch(f"/v1/accounts/{cn}", json={"disabled": True}))
+            assert closed_by_server(tls), "the disabled account's idle connection is still open"
+    wait_audit(daemon, cn, "connection_closed", "account_disabled")

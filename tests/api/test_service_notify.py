@@ -4,6 +4,7 @@ SIGTERM, WATCHDOG=1 from the event loop at half of WATCHDOG_USEC, and a STATUS= 
 plays systemd's part: a datagram socket named by $NOTIFY_SOCKET."""
 
 import os
+import re
 import select
 import signal
 import socket
@@ -74,3 +75,42 @@ def test_service_notify_ready_reload_watchdog_stopping(daemon_factory, notify_so
     daemon.signal(signal.SIGTERM)
     receive_until(notify_socket, {"STOPPING": "1"})
     assert daemon.proc.wait(timeout=30) == 0
+
+
+def status_lines(sock, count, timeout=10):
+    """The next `count` STATUS= values."""
+    found = []
+    while len(found) < count:
+        message = receive_until(sock, {}, timeout)[-1]
+        if "STATUS" in message:
+            found.append(message["STATUS"])
+    return found
+
+
+def undelivered_in(status):
+    match = re.search(r"(\d+) notifications undelivered \(oldest (\d+) s\)", status)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def test_status_shows_the_outbox_backlog(notify_socket, world):
+    # Nothing due yet: 0 undelivered, once the first reading has come back.
+    deadline = time.monotonic() + 10
+    figures = None
+    while figures is None and time.monotonic() < deadline:
+        figures = undelivered_in(status_lines(notify_socket, 1)[0])
+    assert figures == (0, 0)
+
+    # The police endpoint refuses: the known departure's police notification stays undelivered
+    # and is counted (the backlog is re-read every 10 s; the watchdog ticks twice a second).
+    world.receiver.set_default("police", "500")
+    res = world.resident()
+    world.report(res["id"], known_departure=True)
+    world.receiver.wait_delivered(2)
+    world.advance(minutes=5)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        figures = undelivered_in(status_lines(notify_socket, 1)[0])
+        if figures and figures[0] == 1:
+            break
+    assert figures[0] == 1, figures
+    assert figures[1] >= 300, "the oldest is aged on the daemon's clock"

@@ -40,8 +40,26 @@ def release1_observed_at(enclosing):
     raise AssertionError("observed_at outside a round")
 
 
+# The profile fields an authority of a first-release centre receives: its kind's defaults
+# (013_profile, SPEC section 3a).
+PROFILE_FIELD_DEFAULTS = {
+    "police": ["description", "photo", "languages", "contacts", "places", "risks"],
+    "municipality": ["description", "photo", "languages", "contacts", "places", "medical",
+                     "risks"],
+    "immigration": [],
+}
+
+
+def release1_profile_fields(enclosing):
+    return PROFILE_FIELD_DEFAULTS[enclosing[-1]["kind"]]
+
+
 ADDED_SINCE_RELEASE1 = {"accounted_for_at": None, "observed_at": release1_observed_at,
-                        # a centre's authority phone number (013_authority_phone): none yet
+                        # 013_profile: centres gain receipt_minutes (default 30), authorities
+                        # their profile fields, notifications their receipt.
+                        "receipt_minutes": 30, "profile_fields": release1_profile_fields,
+                        "receipt": None,
+                        # a centre's authority phone number (016_authority_phone): none yet
                         "phone": None}
 
 
@@ -307,7 +325,7 @@ def test_release1_database_upgrades_with_its_data(daemon_factory, cluster):
     assert [n for _, n, _ in rows][:7] == [f.name for f in sorted(RELEASE1.glob("*.sql"))]
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for _, _, h in rows), rows
     # Nothing was lost or added by the upgrade itself, but for the due rows of the shift
-    # handovers of the rounds not yet checked (012_handover.sql): one per handover.
+    # handovers of the rounds not yet checked (015_handover.sql): one per handover.
     for table, count in counts.items():
         where = "kind <> 'handover'" if table == "due_events" else "true"
         assert daemon.db.count(table, where) == count, table

@@ -33,6 +33,13 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--build", help="build directory with rollcalld (default $ROLLCALL_BUILD or build/)")
 parser.add_argument("--only", default="lateness,restart,watchers")
 parser.add_argument("--watchers", type=int, default=10000)
+parser.add_argument("--due-rows", type=int, default=100_000,
+                    help="lateness (a): rows falling due, at --rate a second")
+parser.add_argument("--rate", type=int, default=2000, help="lateness (a): rows due per second")
+parser.add_argument("--pending", type=int, default=0,
+                    help="lateness (a): rows due tomorrow, pending in the table meanwhile")
+parser.add_argument("--overdue", type=int, default=10_000,
+                    help="restart: absences overdue when the daemon is killed")
 parser.add_argument("--keep", action="store_true", help="keep the work directory")
 ARGS = parser.parse_args()
 if ARGS.build:
@@ -121,21 +128,29 @@ def bench_lateness(env):
         d.db.execute(BENCH_SQL)
         now = datetime.datetime.now(UTC)
 
-        # (a) 100,000 rows due over 50 s.
-        count, spacing = 100_000, 500  # µs: 2,000 per second
-        # Far enough ahead that loading 100,000 rows is over before the first falls due.
-        start = now + datetime.timedelta(seconds=15)
+        # (a) --due-rows rows (100,000) due at --rate (2,000) a second, with --pending others
+        # waiting for tomorrow.
+        count, spacing = ARGS.due_rows, max(1, round(1e6 / ARGS.rate))  # µs between rows
+        if ARGS.pending:
+            t = time.monotonic()
+            schedule(d.db, 10_000_000, ARGS.pending,
+                     now + datetime.timedelta(days=1), 1000)
+            print(f"[lateness a] loading {ARGS.pending} rows due tomorrow took "
+                  f"{time.monotonic() - t:.1f} s")
+        # Far enough ahead that loading the rows is over before the first falls due.
+        start = datetime.datetime.now(UTC) + datetime.timedelta(seconds=15 + count / 20_000)
         t = time.monotonic()
         schedule(d.db, 1, count, start, spacing)
         print(f"[lateness a] loading {count} due rows took {time.monotonic() - t:.1f} s")
-        got = wait_logged(d.db, 1, count, 50 + 120)
+        got = wait_logged(d.db, 1, count, count * spacing / 1e6 + 120)
         late = lateness(d.db, 1, count)
+        pending = f", {ARGS.pending} more pending" if ARGS.pending else ""
         print(f"[lateness a] {count} due rows over {count * spacing / 1e6:.0f} s "
-              f"({1e6 / spacing:.0f}/s): decided {got}; lateness median {ms(statistics.median(late))}, "
+              f"({1e6 / spacing:.0f}/s{pending}): decided {got}; lateness median {ms(statistics.median(late))}, "
               f"p99 {ms(pct(late, 99))}, max {ms(max(late))}")
 
         # (b) 200 sparse rows while 100,000 others are pending for tomorrow: first with the
-        # 100,000 rows (a) deleted still dead in the table, then after the vacuum autovacuum
+        # rows of (a) deleted still dead in the table, then after the vacuum autovacuum
         # runs within a minute (done here at once).
         tomorrow = datetime.datetime.now(UTC) + datetime.timedelta(days=1)
         schedule(d.db, 1_000_000, 100_000, tomorrow, 1000)
@@ -169,7 +184,7 @@ def bench_restart(env):
         t0 = datetime.datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
         d.set_clock(t0)
         centre = d.create_centre("bench", name="Bench")["id"]
-        count = 10_000
+        count = ARGS.overdue
         d.db.execute(
             "INSERT INTO residents (case_number, given_name, family_name, date_of_birth, created_at)"
             " SELECT 'B-' || n, 'Bench', 'Resident', '2012-03-10', %s FROM generate_series(1, %s) n",

@@ -4,7 +4,10 @@
  * per-request counter, so that each request records something new. In PATH and BODYFILE, "@T@"
  * stands for the thread's index, so that each simulated terminal can work on its own round.
  *
- * usage: bench_https HOST PORT CA CERT KEY METHOD PATH BODYFILE|- THREADS SECONDS
+ * With a last argument "new", every request has a connection and a full TLS handshake of its
+ * own (no session resumption): new TLS connections per second rather than requests.
+ *
+ * usage: bench_https HOST PORT CA CERT KEY METHOD PATH BODYFILE|- THREADS SECONDS [new]
  * prints: one line "tps=... p50_ms=... p99_ms=... ok=... errors=..." */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -26,6 +29,7 @@ struct bench {
 	const char *host, *port, *method, *path;
 	SSL_CTX *ctx;
 	int seconds;
+	int new_connections; /* a connection per request */
 	atomic_ullong counter;
 	atomic_ullong errors;
 };
@@ -162,7 +166,11 @@ static void *worker_main(void *arg)
 		unsigned long long n = atomic_fetch_add(&b->counter, 1);
 		uint64_t t0 = now_us();
 		int status = round_trip(ssl, w, n);
-		uint64_t took = now_us() - t0;
+		uint64_t took = now_us() - t0; /* with "new": the handshake is in the next one's */
+		if (b->new_connections && status >= 0) {
+			disconnect_tls(ssl);
+			ssl = connect_tls(b);
+		}
 		if (status < 200 || status > 299) {
 			atomic_fetch_add(&b->errors, 1);
 			if (status < 0) {
@@ -221,12 +229,13 @@ static char *read_all(const char *path)
 
 int main(int argc, char **argv)
 {
-	if (argc != 11) {
+	if ((argc != 11 && argc != 12) || (argc == 12 && strcmp(argv[11], "new") != 0)) {
 		fprintf(stderr, "usage: bench_https HOST PORT CA CERT KEY METHOD PATH BODYFILE|- "
-		                "THREADS SECONDS\n");
+		                "THREADS SECONDS [new]\n");
 		return 2;
 	}
 	struct bench b = {.host = argv[1], .port = argv[2], .method = argv[6], .path = argv[7]};
+	b.new_connections = argc == 12;
 	int threads = atoi(argv[9]);
 	b.seconds = atoi(argv[10]);
 	b.ctx = SSL_CTX_new(TLS_client_method());

@@ -9,6 +9,8 @@ import re
 import socket
 import ssl
 
+from . import leaks
+
 Reply = collections.namedtuple("Reply", "status body headers")
 Reply.__doc__ = "An HTTP answer: status, parsed JSON (or text), headers (lower-case names)."
 
@@ -24,6 +26,7 @@ def client_context(pki, cert=None, key=None, ca=None):
 def parse_reply(resp):
     """Reply from an http.client response (the body is read)."""
     data = resp.read()
+    leaks.scan_error_body("an error body", resp.status, data)
     headers = {k.lower(): v for k, v in resp.getheaders()}
     body = data.decode("utf-8", errors="replace")
     if "json" in headers.get("content-type", "") and data:
@@ -186,6 +189,8 @@ def raw_exchange(port, context, data, timeout=10):
         error = exc
     response = b"".join(chunks)
     m = re.match(rb"HTTP/1\.[01] (\d{3}) ", response)
+    if m:
+        leaks.scan_error_body("a raw answer", int(m.group(1)), response)
     return (int(m.group(1)) if m else None), response, error
 
 

@@ -13,6 +13,7 @@ import subprocess
 import time
 
 from . import client as clientbin
+from . import leaks
 from .api import Api, client_context, ok, raw_exchange
 from .cluster import TEMPLATE_DB
 from .common import ROLLCALLD, SANITIZER_REPORT, assert_no_sanitizer_report, free_port, require
@@ -326,6 +327,8 @@ class DaemonSet:
                 daemon.stop_and_check()
             except AssertionError as exc:
                 errors.append(str(exc))
+            with contextlib.suppress(Exception):
+                leaks.scan_daemon(daemon)
             with contextlib.suppress(Exception):
                 if daemon.dbname != TEMPLATE_DB:
                     self.env.cluster.drop_database(daemon.dbname)

@@ -114,6 +114,8 @@ static void test_minimal_file_gets_defaults(void **state)
 	assert_int_equal(config.idle_timeout_s, 60);
 	assert_int_equal(config.request_timeout_s, 30);
 	assert_int_equal(config.handshake_timeout_s, 10);
+	assert_int_equal(config.request_rate, 500);
+	assert_int_equal(config.request_burst, 1000);
 	assert_int_equal(config.sse_heartbeat_s, 15);
 	assert_int_equal(config.webhook_timeout_s, 10);
 	assert_int_equal(config.webhook_backoff_max_s, 600);
@@ -523,9 +525,11 @@ static void test_key_names_are_the_documented_set(void **state)
 	    "bootstrap_admin",
 	    "webhook_ca",
 	    "webhook_proxy",
+	    "public_url",
 	    "smtp_relay",
 	    "smtp_from",
 	    "smtp_ca",
+	    "admin_email",
 	    "test_clock",
 	    "log_level",
 	    "log_format",
@@ -536,6 +540,8 @@ static void test_key_names_are_the_documented_set(void **state)
 	    "idle_timeout",
 	    "request_timeout",
 	    "handshake_timeout",
+	    "request_rate",
+	    "request_burst",
 	    "sse_heartbeat",
 	    "webhook_timeout",
 	    "webhook_backoff_max",
@@ -589,6 +595,49 @@ static void test_smtp_keys(void **state)
 		         bad_from[i]);
 		assert_refused(text, expected);
 	}
+	with_line(text, sizeof text, "smtp_relay = mail:25\nadmin_email = it@centre.example");
+	load_ok(text, &config);
+	assert_string_equal(config.admin_email, "it@centre.example");
+	config_free(&config);
+	with_line(text, sizeof text, "smtp_relay = mail:25\nadmin_email = it, ops@x");
+	assert_refused(
+	    text, "config.ini: admin_email must be one address (name@domain), not 'it, ops@x'");
+	with_line(text, sizeof text, "admin_email = it@centre.example");
+	assert_refused(text,
+	               "config.ini: admin_email needs smtp_relay (the relay it is sent through)");
+}
+
+/* public_url: https:// + listen unless set; a trailing '/' is dropped so that receipt_url never
+ * holds "//"; anything but an https:// URL without query or fragment is refused. */
+static void test_public_url(void **state)
+{
+	(void)state;
+	char text[1024];
+	struct config config;
+	load_ok(required_keys, &config);
+	char expected_default[300];
+	snprintf(expected_default, sizeof expected_default, "https://%s:%d", config.listen_host,
+	         config.listen_port);
+	assert_string_equal(config.public_url, expected_default);
+	config_free(&config);
+	with_line(text, sizeof text, "public_url = https://rollcall.example.dk/base/");
+	load_ok(text, &config);
+	assert_string_equal(config.public_url, "https://rollcall.example.dk/base");
+	config_free(&config);
+	static const char *const bad[] = {
+	    "http://rollcall.example.dk", "https://", "rollcall", "https://a.example/?x=1",
+	    "https://a.example/#f",       NULL};
+	for (size_t i = 0; bad[i]; i++) {
+		char line[128], expected[256];
+		snprintf(line, sizeof line, "public_url = %s", bad[i]);
+		with_line(text, sizeof text, line);
+		snprintf(
+		    expected, sizeof expected,
+		    "config.ini: public_url must be an https:// URL without query or fragment, "
+		    "not '%s'",
+		    bad[i]);
+		assert_refused(text, expected);
+	}
 }
 
 static void test_tls_min_version(void **state)
@@ -630,7 +679,8 @@ static void test_restart_keys(void **state)
 	         running.instance_name);
 	load_ok(text, &loaded);
 	assert_true(config_restart_keys(&running, &loaded, keys, sizeof keys));
-	assert_string_equal(keys, "listen, database, db_pool_size");
+	/* public_url is unset, so it follows listen (https:// + listen) and changes with it. */
+	assert_string_equal(keys, "listen, database, public_url, db_pool_size");
 	char small[10];
 	assert_true(config_restart_keys(&running, &loaded, small, sizeof small));
 	assert_true(strlen(small) < sizeof small);
@@ -698,6 +748,7 @@ int main(void)
 	    cmocka_unit_test(test_free_zeroes_and_tolerates_repeats),
 	    cmocka_unit_test(test_key_names_are_the_documented_set),
 	    cmocka_unit_test(test_smtp_keys),
+	    cmocka_unit_test(test_public_url),
 	    cmocka_unit_test(test_tls_min_version),
 	    cmocka_unit_test(test_restart_keys),
 	    cmocka_unit_test(test_docs_carry_the_reference_table),

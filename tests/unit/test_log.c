@@ -228,6 +228,43 @@ static json_t *json_line(const char *text, int n)
 	return v;
 }
 
+/* A CN is quoted when it holds a space, quote or backslash: the text line reads one way and the
+ * JSON line's account is the whole CN, line breaks and all, not a piece of it. */
+static void test_a_cn_with_spaces_stays_one_field(void **state)
+{
+	(void)state;
+	char q[128];
+	log_quote("staff-1", q, sizeof q);
+	assert_string_equal(q, "staff-1");
+	log_quote("", q, sizeof q);
+	assert_string_equal(q, "\"\"");
+	log_quote("a \"b\" \\c", q, sizeof q);
+	assert_string_equal(q, "\"a \\\"b\\\" \\\\c\"");
+	char small[6];
+	log_quote("a b c d e f", small, sizeof small);
+	assert_string_equal(small, "\"a b\"");
+	const char *cn = "evil\r\n2026-01-01T00:00:00.000Z rollcalld[1] ERROR forged \"x\"";
+	log_quote(cn, q, sizeof q);
+	log_set_format(LOG_FORMAT_JSON);
+	capture_start();
+	log_info("req=1 cn=%s GET /healthz -> 200 (1 us)", q);
+	char *text = captured();
+	log_set_format(LOG_FORMAT_TEXT);
+	json_t *a = json_line(text, 0);
+	assert_string_equal(json_string_value(json_object_get(a, "account")), cn);
+	assert_string_equal(json_string_value(json_object_get(a, "msg")),
+	                    "GET /healthz -> 200 (1 us)");
+	json_decref(a);
+	free(text);
+	capture_start();
+	log_info("req=1 cn=%s GET /healthz -> 200 (1 us)", q);
+	text = captured();
+	assert_non_null(strstr(text, "cn=\"evil\\r\\n2026-01-01T00:00:00.000Z rollcalld[1] ERROR "
+	                             "forged \\\"x\\\"\" GET"));
+	assert_int_equal(strchr(text, '\n') - text + 1, (long)strlen(text)); /* one line */
+	free(text);
+}
+
 static void test_json_lines(void **state)
 {
 	(void)state;
@@ -314,6 +351,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_long_message_is_cut_to_one_atomic_write, teardown_level),
 	    cmocka_unit_test_teardown(test_errno_preserved, teardown_level),
 	    cmocka_unit_test_teardown(test_json_lines, teardown_level),
+	    cmocka_unit_test_teardown(test_a_cn_with_spaces_stays_one_field, teardown_level),
 	    cmocka_unit_test_teardown(test_json_long_message_is_cut_and_still_json, teardown_level),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,29 @@
+/* The request gate: at most a few api() calls of one client certificate (CN) in the database
+ * pool's queue at once, the rest waiting here in arrival order (issue 12). The pool's queue is
+ * first come first served, so without it one terminal with 300 requests open would put every
+ * other terminal's request behind all of them. No I/O: unit tests drive it directly. */
+#ifndef ROLLCALL_REQUEST_GATE_H
+#define ROLLCALL_REQUEST_GATE_H
+
+#include <stdbool.h>
+
+struct request_gate;
+
+/* per_cn: calls of one CN let through at once (at least 1). NULL when out of memory. */
+struct request_gate *request_gate_new(int per_cn);
+/* Frees the gate; calls still waiting are dropped without being started (the loop has
+ * stopped: their requests are freed with the server). */
+void request_gate_free(struct request_gate *gate);
+
+/* Calls start(arg) at once when cn has fewer than per_cn calls through the gate, else when
+ * enough of them have left. Each started call must be followed by exactly one
+ * request_gate_leave with the same cn (start may call it itself, e.g. when it fails at once).
+ * False only when out of memory: start will never be called. */
+bool request_gate_enter(struct request_gate *gate, const char *cn, void (*start)(void *arg),
+                        void *arg) __attribute__((warn_unused_result));
+void request_gate_leave(struct request_gate *gate, const char *cn);
+
+/* Calls waiting (not yet started), over every CN. */
+int request_gate_waiting(const struct request_gate *gate);
+
+#endif
