@@ -88,3 +88,22 @@ def test_refusal_messages_show_instants_in_the_centre_time(rc):
     column = header.split(";").index("paid_at")
     paid = [r.split(";")[column] for r in rows if r.split(";")[column]]
     assert paid == ["2026-01-19T10:02:00+01:00"], out
+
+
+def test_notifications_show_the_receipt(rc):
+    """A receipt given by phone (SPEC section 5, v2) shows with the notification: when and by
+    whom, in the centre's time."""
+    rc.set_clock(at(DAY, "09:00"))
+    centre = Centre(rc, prefix="receipt", staff=True, authorities=[
+        {"kind": "police", "url": DEAD, "secret": SECRET}])
+    resident = centre.resident(case_number=rc.unique("REC-"), arrival_date="2026-01-05")
+    absence = centre.report(resident["id"], expect=(201,), concern="worried")
+    police = [n for n in centre.notifications(absence["id"]) if n["authority"] == "police"][0]
+    rc.set_clock(at(DAY, "09:30"))
+    reply = centre.staff.post(f"/v1/notifications/{police['event_id']}/receipt",
+                              json={"received_by": "Betjent Hansen", "reference": "R-17"})
+    assert reply.status in (200, 201), reply.body
+    code, out, err = rc.client(centre.staff_cn, "notifications", "--absence", str(absence["id"]))
+    assert code == 0, err
+    line = [x for x in out.splitlines() if "police" in x][0]
+    assert f"confirmed {DAY} 09:30 CET by Betjent Hansen" in line, line
