@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from alerts_helpers import Centre, SseStream, at, wait_until
-from harness import ROLLCALL
+from harness import ROLLCALL, ok
 
 DAY = "2026-11-20"
 NOTICE_SECONDS = 2.0  # "at once": the pool notices a stopped server within milliseconds
@@ -179,3 +179,22 @@ def test_a_lost_listener_keeps_the_streams_and_they_miss_nothing(daemon_factory)
                    for e in watcher.drain(quiet=1.0, names=("status",))]
         assert states in ([], ["unreachable", "ok"]), states
         assert watcher.drain(quiet=0.5, names=("alert",)) == []
+
+
+def test_an_account_disabled_while_the_listener_is_away_loses_its_stream(daemon_factory):
+    # The rc_account NOTIFY may be lost with the listener: the streams kept across its
+    # reconnect are re-checked then, so the account is cut off either way.
+    rc = daemon_factory()
+    rc.set_clock(at(DAY, "08:00"))
+    centre = Centre(rc)
+    resident = centre.resident()
+    with centre.stream() as watcher:
+        wait_until(lambda: watcher.head is not None)
+        rc.db.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND query LIKE '%%LISTEN%%' "
+                     "AND pid <> pg_backend_pid()")
+        ok(rc.admin.patch(f"/v1/accounts/{centre.oncall_cn}", json={"disabled": True}))
+        rc.set_clock(at(DAY, "09:00"))
+        centre.report(resident, expect=(201,))
+        assert watcher.closed.wait(RECOVERY_SECONDS), "the disabled account still streams"
+        assert [e for e in watcher.drain(quiet=0.2) if e.name == "alert"] == []
