@@ -11,7 +11,6 @@ import json
 import pytest
 from alerts_helpers import Centre, SseStream, at, wait_until
 from harness import error_of, ok
-from harness import webhooks as wh
 from harness.smtp import SmtpRelay
 
 DAY = "2026-11-20"
