@@ -129,5 +129,6 @@ int cmd_audit(struct session *session, const struct cmd_args *args);
 int cmd_incident(struct session *session, const struct cmd_args *args);
 int cmd_incidents(struct session *session, const struct cmd_args *args);
 int cmd_profile(struct session *session, const struct cmd_args *args);
+int cmd_handover(struct session *session, const struct cmd_args *args);
 
 #endif

@@ -86,6 +86,16 @@ static const struct command commands[] = {
 	 "each alert as one line of JSON.\n"
 	 "\nExample:\n  rollcall watch --centre sandholm",
 	 OPTION(OPT_CENTRE), 0, 0},
+	{"handover", cmd_handover, "handover [--centre ID] [--at INSTANT]",
+	 "the shift handover: who is away, open alerts, who is not accounted for",
+	 "Shows the centre's shift handover on one screen: open absences (since when, why,\n"
+	 "when the authorities are or were notified, delivery and receipt per authority),\n"
+	 "alerts not acknowledged (most urgent first, with their age), who the last round\n"
+	 "before the handover left unaccounted for, notifications undelivered or unconfirmed,\n"
+	 "residents turning 18 within 30 days and residents without a current profile. Now,\n"
+	 "or at --at INSTANT (RFC 3339 with offset). With --json, prints the document.\n"
+	 "\nExample:\n  rollcall handover --centre toender --at 2026-11-20T15:00:00+01:00",
+	 OPTION(OPT_CENTRE) | OPTION(OPT_AT), 0, 0},
 	{"statement", cmd_statement, "statement CASE PERIOD_START",
 	 "a resident's allowance statement for a period",
 	 "Shows the allowance statement of the resident for the 14-day period starting on\n"

@@ -185,6 +185,8 @@ static const char *sse_event_name(const char *kind)
 		return "alert_acked";
 	if (strcmp(kind, "resolved") == 0)
 		return "alert_resolved";
+	if (strcmp(kind, "handover") == 0)
+		return "handover"; /* the shift handover document (schema/code/handover.sql) */
 	return "alert";
 }
 
@@ -641,27 +643,45 @@ bool alert_hub_database_down(const struct alert_hub *hub)
 	return hub->db_down;
 }
 
-void alert_hub_each_account(const struct alert_hub *hub, void (*fn)(void *arg, const char *cn),
-                            void *arg)
+void alert_hub_each_account(struct alert_hub *hub, void (*fn)(void *arg, const char *cn), void *arg)
 {
-	/* Quadratic in the watchers of one instance, once per listener reconnect: a few thousand
-	 * watchers cost milliseconds, and no index of accounts is kept for it. */
+	/* The accounts are copied first: fn may end streams (the database queue is full), which
+	 * unlinks and frees watchers under an iteration. Quadratic in the accounts, once per
+	 * listener reconnect: a few thousand cost milliseconds, and no index of them is kept. */
+	size_t count = 0, cap = 0;
+	char **cns = NULL;
 	for (const struct centre *c = hub->centres; c; c = c->next)
 		for (const struct watcher *w = c->watchers; w; w = w->next) {
 			if (w->unchecked)
 				continue; /* authorised afresh anyway */
 			bool seen = false;
-			for (const struct centre *c2 = hub->centres; c2 && !seen; c2 = c2->next)
-				for (const struct watcher *v = c2->watchers; v && !seen;
-				     v = v->next) {
-					if (v == w)
-						goto first;
-					seen = !v->unchecked && strcmp(v->req->cn, w->req->cn) == 0;
-				}
-		first:
-			if (!seen)
-				fn(arg, w->req->cn);
+			for (size_t i = 0; i < count && !seen; i++)
+				seen = strcmp(cns[i], w->req->cn) == 0;
+			if (seen)
+				continue;
+			if (count == cap) {
+				size_t grown_cap = cap ? cap * 2 : 16;
+				char **grown = realloc(cns, grown_cap * sizeof *grown);
+				if (!grown)
+					goto out_of_memory;
+				cns = grown;
+				cap = grown_cap;
+			}
+			if (!(cns[count] = strdup(w->req->cn)))
+				goto out_of_memory;
+			count++;
 		}
+	for (size_t i = 0; i < count; i++)
+		fn(arg, cns[i]);
+	goto done;
+out_of_memory:
+	/* Unchecked streams may not go on: end them all; they reconnect and are authorised. */
+	log_error("alerts: out of memory listing the accounts to re-check: ending every stream");
+	alert_hub_close_all(hub);
+done:
+	for (size_t i = 0; i < count; i++)
+		free(cns[i]);
+	free(cns);
 }
 
 int alert_hub_watchers(const struct alert_hub *hub)

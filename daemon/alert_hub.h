@@ -30,7 +30,7 @@ bool alert_hub_database_down(const struct alert_hub *hub);
 
 /* Calls fn once per account with an authorised stream on this instance (revocation.c re-checks
  * them after the listener reconnected: account changes notified meanwhile were lost). */
-void alert_hub_each_account(const struct alert_hub *hub, void (*fn)(void *arg, const char *cn),
+void alert_hub_each_account(struct alert_hub *hub, void (*fn)(void *arg, const char *cn),
                             void *arg);
 
 /* Watchers attached to this instance. */

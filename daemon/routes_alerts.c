@@ -84,6 +84,12 @@ static const struct field_spec channel_delivery_query[] = {
     {0},
 };
 
+/* GET /v1/centres/{id}/handover?at=INSTANT (default: the daemon's clock) */
+static const struct field_spec handover_query[] = {
+    {.name = "at", .type = FT_INSTANT},
+    {0},
+};
+
 /* Who receives and acknowledges alerts: on-call staff and managers (admins too, who see every
  * centre). */
 #define ROLE_ALERTS (ROLE_ONCALL | ROLE_MANAGER | ROLE_ADMIN)
@@ -108,6 +114,8 @@ const struct route routes_alerts[] = {
      alert_kind_body, ROUTE_MUTATING, NULL},
     {"GET", "/v1/centres/{id}/channel-deliveries", ROLE_ALERTS, "channel_delivery_list",
      centre_path, channel_delivery_query, NULL, 0, NULL},
+    {"GET", "/v1/centres/{id}/handover", ROLE_STAFF_PLUS, "handover_get", centre_path,
+     handover_query, NULL, 0, NULL},
     {"GET", "/v1/centres/{id}/alerts/stream", ROLE_ALERTS, "alert_stream_open", centre_path, NULL,
      NULL, 0, handle_alert_stream},
     {0},

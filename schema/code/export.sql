@@ -267,6 +267,7 @@ BEGIN
      WHERE a.resident = p_resident;
     UPDATE alert_events e SET body = retention_scrub(e.body, p_resident)
       FROM alerts a WHERE a.id = e.alert AND a.resident = p_resident;
+    PERFORM handover_anonymise(p_resident); -- the shift handovers naming them (handover.sql)
     INSERT INTO audit (at, cn, role, action, resident, outcome, detail)
     VALUES (p_now, 'rollcalld', NULL, 'resident_anonymise', p_resident, 'ok',
             jsonb_build_object('due_at', p_due_at));

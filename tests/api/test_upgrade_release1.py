@@ -322,9 +322,14 @@ def test_release1_database_upgrades_with_its_data(daemon_factory, cluster):
                                             for f in sorted(MIGRATIONS.glob("*.sql"))]
     assert [n for _, n, _ in rows][:7] == [f.name for f in sorted(RELEASE1.glob("*.sql"))]
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for _, _, h in rows), rows
-    # Nothing was lost or added by the upgrade itself.
+    # Nothing was lost or added by the upgrade itself, but for the due rows of the shift
+    # handovers of the rounds not yet checked (015_handover.sql): one per handover.
     for table, count in counts.items():
-        assert daemon.db.count(table) == count, table
+        where = "kind <> 'handover'" if table == "due_events" else "true"
+        assert daemon.db.count(table, where) == count, table
+    assert daemon.db.count("due_events", "kind = 'handover'") == daemon.db.count(
+        "handovers", "sent_at IS NULL") == daemon.db.count("round_deadlines",
+                                                            "checked_at IS NULL")
 
     daemon.start()
     api = {cn: daemon.api(cn) for cn in ("admin", "staff-up", "manager-up", "oncall-up")}
