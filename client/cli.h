@@ -114,7 +114,6 @@ int cmd_export(struct session *session, const struct cmd_args *args);
 int cmd_sync(struct session *session, const struct cmd_args *args);
 int cmd_rounds(struct session *session, const struct cmd_args *args);
 int cmd_absences(struct session *session, const struct cmd_args *args);
-int cmd_handover(struct session *session, const struct cmd_args *args);
 int cmd_resident_add(struct session *session, const struct cmd_args *args);
 int cmd_resident_show(struct session *session, const struct cmd_args *args);
 int cmd_resident_edit(struct session *session, const struct cmd_args *args);
@@ -133,5 +132,6 @@ int cmd_audit(struct session *session, const struct cmd_args *args);
 int cmd_incident(struct session *session, const struct cmd_args *args);
 int cmd_incidents(struct session *session, const struct cmd_args *args);
 int cmd_profile(struct session *session, const struct cmd_args *args);
+int cmd_handover(struct session *session, const struct cmd_args *args);
 
 #endif

@@ -8,26 +8,41 @@
 -- PL/pgSQL throughout: the functions it uses live in files applied after this one.
 
 -- ---------------------------------------------------------------------------------------------
--- Hooks for what other work adds (receipts, missing-person profiles): one function each
+-- What the receipts and the missing-person profiles add, one function each
 -- ---------------------------------------------------------------------------------------------
 
--- The receipt of one delivery to an authority ({"at","received_by","reference","recorded_by"}),
--- or NULL. Receipts (SPEC section 5, v2) are not on this branch yet: NULL until they are, when
--- this reads their table.
+-- The receipt of one delivery to an authority ({"at","received_by","reference","recorded_by"},
+-- receipts.sql's receipt_json), or NULL when none was recorded.
 CREATE FUNCTION handover_receipt(p_delivery bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    RETURN NULL;
+    RETURN nullif(receipt_json(p_delivery), 'null'::jsonb);
 END $$;
 
--- Why a resident has no current missing-person profile at p_at: 'none', 'no_photo' or
--- 'photo_old' (taken more than 90 days before p_at's local date), or NULL when it is current.
--- Profiles (SPEC section 3a) are not on this branch yet, so every resident has none; when
--- they are, this reads their table and nothing else changes.
+-- Why a resident has no current missing-person profile at p_at: 'none' (no version stored),
+-- 'no_photo', or 'photo_old' (taken more than 90 days before p_at's local date at the
+-- resident's centre), or NULL when it is current (profile.sql holds the profiles).
 CREATE FUNCTION handover_profile_gap(p_resident bigint, p_at timestamptz) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_taken date;
+    v_zone text;
 BEGIN
-    RETURN 'none';
+    IF NOT resident_has_profile(p_resident) THEN
+        RETURN 'none';
+    END IF;
+    v_taken := resident_photo_taken_on(p_resident);
+    IF v_taken IS NULL THEN
+        RETURN 'no_photo';
+    END IF;
+    SELECT c.timezone INTO v_zone
+    FROM stays s JOIN centres c ON c.id = s.centre
+    WHERE s.resident = p_resident
+    ORDER BY s.from_date DESC LIMIT 1;
+    IF v_taken < (p_at AT TIME ZONE coalesce(v_zone, 'UTC'))::date - 90 THEN
+        RETURN 'photo_old';
+    END IF;
+    RETURN NULL;
 END $$;
 
 -- ---------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import json
 import pytest
 from alerts_helpers import Centre, SseStream, at, wait_until
 from harness import error_of, ok
-from harness import webhooks as wh
 from harness.smtp import SmtpRelay
 
 DAY = "2026-11-20"
@@ -114,7 +113,7 @@ def test_the_handover_lists_every_item_with_what_staff_need_to_act(rc, scene):
     assert young["resident"] == scene["bashir"] and young["turns_18_on"] == "2026-12-01"
     assert young["days_left"] == 11
 
-    # No profile table on this branch: everyone lacks a profile.
+    # Nobody in the scene has a profile yet.
     assert {p["resident"] for p in doc["without_profile"]} == {
         scene["amal"], scene["bashir"], scene["chiara"]}
     assert all(p["missing"] == "none" for p in doc["without_profile"])
@@ -313,3 +312,42 @@ def test_anonymisation_scrubs_the_resident_from_stored_handovers(daemon_factory,
         centre.id)]
     assert payloads == [{}]
     assert kept
+
+
+# -- with the profiles and receipts of the missing-child protocol -------------------------------
+
+def test_without_profile_reads_the_profiles_and_notifications_carry_receipts(world):
+    """A resident with a current profile is not listed; one without a photo, one whose photo
+    is over 90 days old and one without a profile are, each saying why. A receipt recorded by
+    phone shows on the authority's line and takes it off the unconfirmed notifications."""
+    from test_profile import b64, full_profile, jpeg
+    from test_receipts import delivered, receipt_path
+
+    world.set_clock("2026-11-20T12:00:00+00:00")
+    current, no_photo, old_photo, nothing = (world.resident() for _ in range(4))
+    ok(world.staff.put(f"/v1/residents/{current['id']}/profile", json=full_profile(
+        photo_taken_on="2026-11-01")))
+    ok(world.staff.put(f"/v1/residents/{no_photo['id']}/profile", json=full_profile(
+        photo_jpeg_base64=None, photo_taken_on=None)))
+    ok(world.staff.put(f"/v1/residents/{old_photo['id']}/profile", json=full_profile(
+        photo_jpeg_base64=b64(jpeg()), photo_taken_on="2026-08-01")))  # 111 days before
+
+    by_authority = delivered(world, nothing)
+    ok(world.staff.post(receipt_path(by_authority["police"]["event_id"]),
+                        json={"received_by": "Vagtchef Hansen", "reference": "SJY-2026-118"}))
+
+    doc = ok(world.staff.get(f"/v1/centres/{world.id}/handover"))
+    gaps = {p["resident"]: p["missing"] for p in doc["without_profile"]}
+    assert current["id"] not in gaps
+    assert gaps[no_photo["id"]] == "no_photo"
+    assert gaps[old_photo["id"]] == "photo_old"
+    assert gaps[nothing["id"]] == "none"
+
+    [away] = [a for a in doc["open_absences"] if a["resident"] == nothing["id"]]
+    receipts = {a["authority"]: a["receipt"] for a in away["authorities"]}
+    assert receipts["police"]["received_by"] == "Vagtchef Hansen"
+    assert receipts["police"]["reference"] == "SJY-2026-118"
+    assert receipts["police"]["recorded_by"] == world.staff_cn
+    assert receipts["municipality"] is None and receipts["immigration"] is None
+    waiting = {n["authority"] for n in doc["notifications"] if n["resident"] == nothing["id"]}
+    assert waiting == {"municipality", "immigration"}, doc["notifications"]

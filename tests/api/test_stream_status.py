@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from alerts_helpers import Centre, SseStream, at, wait_until
-from harness import ROLLCALL
+from harness import ROLLCALL, ok
 
 DAY = "2026-11-20"
 NOTICE_SECONDS = 2.0  # "at once": the pool notices a stopped server within milliseconds
@@ -163,3 +163,52 @@ def test_watch_says_loudly_when_alerting_is_impaired_and_when_it_is_back(daemon_
             proc.kill()
             proc.wait()
 
+
+
+def test_a_lost_listener_keeps_the_streams_and_they_miss_nothing(daemon_factory):
+    rc = daemon_factory()
+    rc.set_clock(at(DAY, "08:00"))
+    centre = Centre(rc)
+    residents = [centre.resident() for _ in range(3)]
+    with centre.stream() as watcher:
+        wait_until(lambda: watcher.head is not None)
+        rc.set_clock(at(DAY, "09:00"))
+        first = centre.report(residents[0], expect=(201,))
+        assert watcher.next(timeout=10).alert["absence"] == first["id"]
+        # Only the LISTEN connection goes: NOTIFYs sent until it is back are lost to it.
+        killed = rc.db.scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE '%%LISTEN%%' "
+            "AND pid <> pg_backend_pid()")
+        assert killed == 1
+        missed = [centre.report(r, expect=(201,))["id"] for r in residents[1:]]
+        got = watcher.collect(lambda evs: {e.alert["absence"] for e in evs
+                                           if e.name == "alert"} >= set(missed),
+                              timeout=RECOVERY_SECONDS, names=("alert", "status"))
+        alerts = [e for e in got if e.name == "alert"]
+        assert [e.alert["absence"] for e in alerts] == missed  # in order, once each
+        assert not watcher.closed.is_set()
+        states = [json.loads(e.data)["database"] for e in got if e.name == "status"]
+        states += [json.loads(e.data)["database"]
+                   for e in watcher.drain(quiet=1.0, names=("status",))]
+        assert states in ([], ["unreachable", "ok"]), states
+        assert watcher.drain(quiet=0.5, names=("alert",)) == []
+
+
+def test_an_account_disabled_while_the_listener_is_away_loses_its_stream(daemon_factory):
+    # The rc_account NOTIFY may be lost with the listener: the streams kept across its
+    # reconnect are re-checked then, so the account is cut off either way.
+    rc = daemon_factory()
+    rc.set_clock(at(DAY, "08:00"))
+    centre = Centre(rc)
+    resident = centre.resident()
+    with centre.stream() as watcher:
+        wait_until(lambda: watcher.head is not None)
+        rc.db.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND query LIKE '%%LISTEN%%' "
+                     "AND pid <> pg_backend_pid()")
+        ok(rc.admin.patch(f"/v1/accounts/{centre.oncall_cn}", json={"disabled": True}))
+        rc.set_clock(at(DAY, "09:00"))
+        centre.report(resident, expect=(201,))
+        assert watcher.closed.wait(RECOVERY_SECONDS), "the disabled account still streams"
+        assert [e for e in watcher.drain(quiet=0.2) if e.name == "alert"] == []
