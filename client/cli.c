@@ -9,12 +9,17 @@
 
 #include "cli_parse.h"
 
+/* Given several times, each value kept (cmd_args.repeated): an account's centres only. */
+static bool option_repeatable(int id)
+{
+	return id == OPT_ACCOUNT_CENTRE;
+}
+
 /* One row per option_id, in its order. */
 static const struct option_spec {
 	const char *name;
 	const char *arg; /* NULL for a flag */
 	const char *help;
-	bool repeatable; /* given several times, each value kept (cmd_args.repeated) */
 } option_table[OPTION_COUNT] = {
     [OPT_CENTRE] = {"centre", "ID", "the centre (needed when your account has several)"},
     [OPT_ON] = {"on", "DATE", "the day, YYYY-MM-DD (default: today at the centre)"},
@@ -54,7 +59,7 @@ static const struct option_spec {
     [OPT_ROLE] = {"role", "ROLE", "staff, oncall, manager, admin, authority or metrics"},
     [OPT_AUTHORITY] = {"authority", "KIND",
                        "for the authority role: municipality, police or immigration"},
-    [OPT_ACCOUNT_CENTRE] = {"centre", "ID", "a centre of the account (repeat for several)", true},
+    [OPT_ACCOUNT_CENTRE] = {"centre", "ID", "a centre of the account (repeat for several)"},
     [OPT_RESIDENT] = {"resident", "CASE", "only about this resident (case number or id:N)"},
     [OPT_ACCOUNT] = {"account", "CN", "only what this account did"},
     [OPT_FROM_AT] = {"from", "INSTANT",
@@ -171,7 +176,7 @@ int cli_parse_command(const struct command *command, int argc, char **argv, stru
 		} else if (c == LONG_HELP || c == 'h') {
 			continue; /* handled before parsing */
 		} else if (c >= 0 && c < OPTION_COUNT) {
-			if (option_table[c].repeatable) {
+			if (option_repeatable(c)) {
 				if (args->repeated_count == CLI_REPEAT_MAX)
 					return usage_error(args, "--%s is given more than %d times",
 					                   option_table[c].name, CLI_REPEAT_MAX);
