@@ -18,7 +18,7 @@ static const struct command commands[] = {
 	 "list the residents enrolled at a centre",
 	 "Lists the residents enrolled at the centre on a day: case number, name, date of birth,\n"
 	 "age (completed years that day) and asylum phase.\n"
-	 "\nExample:\n  rollcall residents --centre toender --on 2026-11-20",
+	 "\nExample:\n  rollcall residents --centre tonder",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_ON), 0, 0},
 	{"round", cmd_round,
 	 "round [--centre ID] [--date DATE --slot N] [--file FILE]",
@@ -49,7 +49,7 @@ static const struct command commands[] = {
 	 "Reports the resident with case number CASE absent now. On-call staff are alerted at\n"
 	 "once; the authorities are notified at once with --known-departure or --concern, else\n"
 	 "after 12 hours (under 15) or 24 hours (15 or older).\n"
-	 "\nExample:\n  rollcall absent UMI-2026-0042 --concern \"said he would travel to Germany\"",
+	 "\nExample:\n  rollcall absent TON-2026-0007 --concern \"said he would travel to Germany\"",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_KNOWN_DEPARTURE) | OPTION(OPT_CONCERN) |
 		 OPTION(OPT_NOTE),
 	 1, 1},
@@ -58,7 +58,7 @@ static const struct command commands[] = {
 	 "Records a special concern about an absence: the authorities are notified at once.\n"
 	 "Name the absence by its id or by the resident's case number (their open absence).\n"
 	 "Write absence:ID or case:CASE if a number could be either.\n"
-	 "\nExample:\n  rollcall concern UMI-2026-0042 \"seen leaving with an unknown adult\"",
+	 "\nExample:\n  rollcall concern TON-2026-0007 \"seen leaving with an unknown adult\"",
 	 OPTION(OPT_CENTRE), 2, 2},
 	{"returned", cmd_returned, "returned ABSENCE_ID|CASE [--at TIME]",
 	 "report a resident back",
@@ -71,7 +71,7 @@ static const struct command commands[] = {
 	 "show the notifications to the authorities",
 	 "Lists the notifications to the authorities (municipality, police, Immigration Service):\n"
 	 "when each fell due, whether it was delivered, attempts and the last error.\n"
-	 "\nExample:\n  rollcall notifications --absence 17",
+	 "\nExample:\n  rollcall notifications --centre tonder",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_ABSENCE), 0, 0},
 	{"alerts", cmd_alerts, "alerts [--centre ID] [--all]", "list the open alerts",
 	 "Lists the centre's open alerts (with --all, also acknowledged and resolved ones).\n"
@@ -100,27 +100,27 @@ static const struct command commands[] = {
 	 "before the handover left unaccounted for, notifications undelivered or unconfirmed,\n"
 	 "residents turning 18 within 30 days and residents without a current profile. Now,\n"
 	 "or at --at INSTANT (RFC 3339 with offset). With --json, prints the document.\n"
-	 "\nExample:\n  rollcall handover --centre toender --at 2026-11-20T15:00:00+01:00",
+	 "\nExample:\n  rollcall handover --centre tonder",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_AT), 0, 0},
 	{"statement", cmd_statement, "statement CASE PERIOD_START",
 	 "a resident's allowance statement for a period",
 	 "Shows the allowance statement of the resident for the 14-day period starting on\n"
 	 "PERIOD_START (YYYY-MM-DD): each line's rate per day, days and amount, withdrawals,\n"
 	 "the total and the payout.\n"
-	 "\nExample:\n  rollcall statement UMI-2026-0042 2026-01-05",
+	 "\nExample:\n  rollcall statement TON-2026-0003 2026-11-09",
 	 OPTION(OPT_CENTRE), 2, 2},
 	{"payout", cmd_payout, "payout CASE PERIOD_START [--proxy NAME]",
 	 "record that a period's allowance was paid out",
 	 "Records the payout of the period's allowance to the resident in person, or with\n"
 	 "--proxy to the person named in a special agreement. A period is paid once: a second\n"
 	 "payout is refused and the first one is shown.\n"
-	 "\nExample:\n  rollcall payout UMI-2026-0042 2026-01-05",
+	 "\nExample:\n  rollcall payout TON-2026-0003 2026-11-09",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_PROXY), 2, 2},
 	{"statements", cmd_statements, "statements [--centre ID] PERIOD_START [--csv]",
 	 "all statements of a centre for a period",
 	 "Shows the statements of every resident of the centre for the period starting on\n"
 	 "PERIOD_START. With --csv, writes the server's CSV for the finance system unchanged.\n"
-	 "\nExample:\n  rollcall statements --centre toender 2026-01-05 --csv > 2026-01-05.csv",
+	 "\nExample:\n  rollcall statements --centre tonder 2026-11-09 --csv > 2026-11-09.csv",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_CSV), 1, 1},
 	{"export", cmd_export, "export CASE|id:N [--centre ID] [--on DATE]",
 	 "a resident's whole record, as JSON (administrators)",
@@ -297,8 +297,8 @@ static const struct command commands[] = {
 	 "(null empties a field). Every other field is kept as it is; the earlier version stays\n"
 	 "in the profile's history.\n"
 	 "\nExamples:\n"
-	 "  rollcall profile UMI-2026-0042\n"
-	 "  rollcall profile UMI-2026-0042 --photo amina.jpg --taken-on 2026-11-01",
+	 "  rollcall profile TON-2026-0003\n"
+	 "  rollcall profile TON-2026-0003 --photo amina.jpg --taken-on 2026-11-01",
 	 OPTION(OPT_CENTRE) | OPTION(OPT_PHOTO) | OPTION(OPT_TAKEN_ON) | OPTION(OPT_FIELDS), 1, 1},
 	{"clock", cmd_clock, "clock [INSTANT]", "show or set the daemon's test clock",
 	 "Shows the daemon's clock, or sets it to INSTANT (RFC 3339 with offset). Only for\n"

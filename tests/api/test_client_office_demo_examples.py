@@ -98,3 +98,36 @@ def test_the_examples_left_their_mark(rc, demo):
     incidents = rc.admin.pages("/v1/incidents", resident=moved["id"])
     assert [i["kind"] for i in incidents] == ["in9"]
     assert json.dumps(incidents).count("Took a phone") == 1
+
+
+# The staff's, on-call staff's and managers' everyday commands, as the demo's accounts would
+# type their examples (after the office's, which moved TON-2026-0001 away).
+EVERYDAY = [
+    (["residents"], "tonder-staff"),
+    (["rounds"], "tonder-staff"),
+    (["absent"], "tonder-staff"),
+    (["concern"], "tonder-staff"),
+    (["absences"], "tonder-staff"),
+    (["alerts"], "tonder-oncall"),
+    (["notifications"], "tonder-staff"),
+    (["handover"], "tonder-staff"),
+    (["profile"], "tonder-staff"),
+    (["statement"], "tonder-manager"),
+    (["payout"], "tonder-manager"),
+    (["statements"], "tonder-manager"),
+]
+
+
+def test_the_everyday_examples_work_against_the_demo(rc, demo):
+    for words, cn in EVERYDAY:
+        code, out, err = rc.client(cn, *words, "--help")
+        assert code == 0, err
+        args = example_of(out)
+        assert args[:len(words)] == words, (words, args)
+        if ">" in args:
+            args = args[:args.index(">")]
+        code, out, err = rc.client(cn, *args, env=demo)
+        assert code == 0, (args, out, err)
+        assert out.strip(), args
+    away = [a for a in rc.admin.pages("/v1/absences", centre="tonder", open="true")]
+    assert any(a["reason"] == "concern" for a in away), away
