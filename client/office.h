@@ -42,7 +42,7 @@ bool office_instant_valid(const struct cmd_args *args, int option, int *rc);
 
 /* "2026-11-20 23:00 CET": an RFC 3339 instant from the server in zone, with the zone's
  * abbreviation; text that does not parse is shown as it is. Returns out. */
-#define OFFICE_WHEN_SIZE 48
+#define OFFICE_WHEN_SIZE 64 /* ZONE_TEXT_SIZE, a space and a zone abbreviation (16) */
 char *office_when(const char *zone, const char *instant, char out[OFFICE_WHEN_SIZE]);
 
 /* --limit N (1-1000000), 0 when not given; false after a usage error in *rc. */
