@@ -1,0 +1,210 @@
+"""Fault injection helpers (tests/faults): a bounded load of idempotent observation POSTs whose
+every attempt is recorded, the checks that every acknowledged request is stored exactly once, and
+a summary line per case that scripts/test.sh shows in the CI log.
+
+An observation load posts, from a few threads, one observation per request to a round, each with
+an Idempotency-Key of its own that is also written into the observation's note, so that the
+database can be asked how often each request took effect (a retry that made a second effect
+would leave a second row with the same note: a correction is a new row)."""
+
+import http.client
+import json
+import os
+import ssl
+import threading
+import time
+from pathlib import Path
+
+RESULTS = Path(os.environ.get("ROLLCALL_FAULT_RESULTS", "/tmp/rollcall-fault-results.txt"))
+
+
+def report(case, **counts):
+    """Prints the case's counts (pytest -s shows them) and appends them to RESULTS, which
+    scripts/test.sh prints after the run so that the figures are in the CI log."""
+    line = f"FAULTS {case}: " + " ".join(f"{k}={v}" for k, v in counts.items())
+    print(line, flush=True)
+    with open(RESULTS, "a") as out:
+        out.write(line + "\n")
+    return line
+
+
+class Attempt:
+    __slots__ = ("key", "status", "code", "elapsed", "error", "started")
+
+    def __init__(self, key, status, code, elapsed, error, started):
+        self.key = key
+        self.status = status  # HTTP status, None when the connection failed
+        self.code = code  # error.code of an error body, or None
+        self.elapsed = elapsed
+        self.error = error  # the exception's text when the connection failed
+        self.started = started  # monotonic
+
+    def __repr__(self):
+        return (f"Attempt({self.key}, {self.status}, {self.code}, {self.elapsed:.2f}s, "
+                f"{self.error})")
+
+
+class ObservationLoad:
+    """threads threads, each posting observations of its own residents (so that two requests
+    never race for one resident's slot) to the rounds of day, as api (a staff Api). port()
+    gives the daemon's current port (a restarted daemon may move; a DaemonSet's daemons keep
+    theirs). Each key is retried, with the same key and body, until it is answered 2xx or
+    the load stops; total bounds the number of keys. timeout is the client's own read
+    deadline, longer than the daemon's so that a hang is seen as one."""
+
+    def __init__(self, api, centre, day, residents, threads=4, total=None, prefix="obs",
+                 timeout=60.0, pause=0.02, port=None):
+        self.api = api
+        self.centre = centre
+        self.day = day
+        self.residents = residents
+        self.threads = threads
+        self.total = total
+        self.prefix = prefix
+        self.timeout = timeout
+        self.pause = pause
+        self.port = port or (lambda: api.daemon.port)
+        self.attempts = []
+        self.acked = {}  # key -> (status, body) of the first 2xx
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self._issued = 0
+        self._workers = []
+
+    def _next_key(self):
+        with self.lock:
+            if self.total is not None and self._issued >= self.total:
+                return None
+            self._issued += 1
+            return f"{self.prefix}-{self._issued:06d}"
+
+    def _post(self, conn, key, resident, slot):
+        body = json.dumps({"observations": [
+            {"resident": resident, "status": "present", "note": key}]}).encode()
+        conn.request("POST", f"/v1/centres/{self.centre}/rounds/{self.day}/{slot}", body=body,
+                     headers={"Content-Type": "application/json", "Idempotency-Key": key})
+        resp = conn.getresponse()
+        data = resp.read()
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = data.decode(errors="replace")
+        return resp.status, parsed
+
+    def _connect(self):
+        return http.client.HTTPSConnection("127.0.0.1", self.port(), context=self.api.context,
+                                           timeout=self.timeout)
+
+    def _worker(self, index):
+        mine = self.residents[index::self.threads]
+        conn = None
+        n = 0
+        while not self.stop_event.is_set():
+            key = self._next_key()
+            if key is None:
+                break
+            resident = mine[n % len(mine)]
+            slot = 1 + (n // len(mine)) % 3
+            n += 1
+            while not self.stop_event.is_set():
+                started = time.monotonic()
+                status = code = error = parsed = None
+                try:
+                    if conn is None:
+                        conn = self._connect()
+                    status, parsed = self._post(conn, key, resident, slot)
+                except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                elapsed = time.monotonic() - started
+                if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+                    code = parsed["error"].get("code")
+                with self.lock:
+                    self.attempts.append(Attempt(key, status, code, elapsed, error, started))
+                    if status is not None and 200 <= status < 300:
+                        self.acked[key] = (status, parsed)
+                if status is not None and 200 <= status < 300:
+                    break
+                if status is not None and status != 503 and conn is not None:
+                    conn.close()  # a refusal that is not an outage: a fresh connection
+                    conn = None
+                time.sleep(self.pause)
+        if conn is not None:
+            conn.close()
+
+    def start(self):
+        for i in range(self.threads):
+            t = threading.Thread(target=self._worker, args=(i,), daemon=True)
+            t.start()
+            self._workers.append(t)
+        return self
+
+    def stop(self, timeout=120):
+        self.stop_event.set()
+        self.join(timeout)
+
+    def join(self, timeout=600):
+        deadline = time.monotonic() + timeout
+        for t in self._workers:
+            t.join(max(0.0, deadline - time.monotonic()))
+        assert not any(t.is_alive() for t in self._workers), "load threads did not finish"
+
+    def acked_count(self):
+        with self.lock:
+            return len(self.acked)
+
+    def wait_acked(self, count, timeout=30.0):
+        """Waits until count more keys than now have been acknowledged."""
+        goal = self.acked_count() + count
+        deadline = time.monotonic() + timeout
+        while self.acked_count() < goal:
+            assert time.monotonic() < deadline, (
+                f"only {self.acked_count()} of {goal} acknowledged within {timeout} s; last "
+                f"attempts {self.attempts[-5:]}")
+            time.sleep(0.02)
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    def effects(self, db):
+        """{key: rows in observations with that note} for this load's keys, from db."""
+        rows = db.query("SELECT note, count(*) FROM observations WHERE note LIKE %s GROUP BY note",
+                        self.prefix + "-%")
+        return {note: n for note, n in rows}
+
+    def check_exactly_once(self, db):
+        """Every acknowledged key stored exactly once, and no key (acknowledged or not) stored
+        twice; returns (acked, stored, duplicates)."""
+        effects = self.effects(db)
+        missing = [k for k in self.acked if effects.get(k, 0) == 0]
+        duplicates = {k: n for k, n in effects.items() if n > 1}
+        assert not missing, f"{len(missing)} acknowledged requests lost, e.g. {missing[:5]}"
+        assert not duplicates, f"duplicate effects: {list(duplicates.items())[:5]}"
+        return len(self.acked), len(effects), len(duplicates)
+
+    def statuses(self):
+        """{status (None: connection failed): attempts}."""
+        out = {}
+        for a in self.attempts:
+            out[a.status] = out.get(a.status, 0) + 1
+        return out
+
+    def check_outage_answers(self, deadline_s, allow_connection_errors=False):
+        """Every attempt was a 2xx or a 503 with the error JSON (code database_unavailable or
+        overloaded), none took longer than deadline_s; returns (503s, slowest)."""
+        bad = [a for a in self.attempts
+               if not ((a.status is not None and 200 <= a.status < 300)
+                       or (a.status == 503 and a.code in ("database_unavailable", "overloaded"))
+                       or (a.status is None and allow_connection_errors))]
+        assert not bad, f"{len(bad)} attempts neither 2xx nor 503 with the error JSON: {bad[:5]}"
+        slow = [a for a in self.attempts if a.elapsed > deadline_s]
+        assert not slow, f"{len(slow)} attempts hung past {deadline_s} s: {slow[:5]}"
+        return (sum(1 for a in self.attempts if a.status == 503),
+                max((a.elapsed for a in self.attempts), default=0.0))
+
+    def first_ack_after(self, instant):
+        """Monotonic instant of the first 2xx attempt that started after instant, or None."""
+        times = [a.started + a.elapsed for a in self.attempts
+                 if a.started >= instant and a.status is not None and 200 <= a.status < 300]
+        return min(times) if times else None
