@@ -5,10 +5,12 @@
 #include "db.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -16,7 +18,11 @@
 #define DB_CONNECT_TIMEOUT_S 10
 #define DB_QUERY_TIMEOUT_S 60 /* beyond statement_timeout: the server itself is gone */
 #define DB_BACKOFF_MIN_MS 100
-#define DB_BACKOFF_MAX_MS 5000
+/* Low, so that a failover (a standby promoted after seconds of no primary at all) or a restart
+ * is noticed within about a second and a half (with the jitter): a failed attempt costs the
+ * server little. */
+#define DB_BACKOFF_MAX_MS 1000
+#define DB_SWEEP_MS 100 /* how often queued queries are checked against their deadlines */
 #define DB_MAX_LISTEN 16
 
 /* Sent once after every connect: instants in and out are UTC RFC 3339, and no statement can hold
@@ -24,7 +30,8 @@
  * crosses jit_above_cost (an array of unknown length, a small table not yet analysed) would
  * spend hundreds of milliseconds compiling a query that runs in ten. */
 static const char setup_sql[] = "SET TimeZone = 'UTC'; SET statement_timeout = '50s'; "
-                                "SET idle_in_transaction_session_timeout = '60s'; SET jit = off";
+                                "SET idle_in_transaction_session_timeout = '60s'; SET jit = off; "
+                                "SET client_connection_check_interval = '1s'";
 
 struct db_query {
 	struct db_query *next;
@@ -33,6 +40,7 @@ struct db_query {
 	char **values;
 	db_result_fn cb;
 	void *arg;
+	int64_t deadline_us; /* monotonic; 0: none but DB_QUERY_TIMEOUT_S once sent */
 };
 
 enum conn_state {
@@ -72,12 +80,21 @@ struct db_pool {
 	int nsubs;
 	unsigned long long queries, failures;
 	bool listener_ever_up;
-	bool ever_up; /* before the first connection, queries wait instead of failing */
+	bool ever_up;        /* before the first connection, queries wait instead of failing */
+	struct event *sweep; /* answers queued queries whose deadline passed */
+	int with_deadline;   /* queued queries that have one: the sweep runs only then */
 };
 
 static void conn_start(struct db_conn *conn);
 static void conn_io_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_dispatch(struct db_pool *pool);
+
+static int64_t monotonic_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void query_free(struct db_query *q)
 {
@@ -159,6 +176,8 @@ static void pool_fail_queue_if_down(struct db_pool *pool)
 		struct db_query *q = pool->head;
 		pool->head = q->next;
 		pool->queued--;
+		if (q->deadline_us)
+			pool->with_deadline--;
 		defer_unavailable(pool, q);
 	}
 	pool->tail = NULL;
@@ -481,7 +500,18 @@ static bool conn_send(struct db_conn *conn, struct db_query *q)
 		return false;
 	}
 	conn_arm_io(conn, EV_READ | EV_PERSIST | (flushed == 1 ? EV_WRITE : 0));
-	conn_timer_arm(conn, DB_QUERY_TIMEOUT_S * 1000L);
+	/* A query with a deadline (a request's) that passes it gives up the connection: the
+	 * server is hung (SIGSTOP, a frozen host, a synchronous commit waiting for a standby that
+	 * is gone), and the request is answered 503 in time instead of hanging. The transaction
+	 * may still commit if the server wakes up; the client's retry with its Idempotency-Key
+	 * then gets the stored answer. */
+	long ms = DB_QUERY_TIMEOUT_S * 1000L;
+	if (q->deadline_us) {
+		int64_t left = (q->deadline_us - monotonic_us()) / 1000;
+		if (left < ms)
+			ms = left > 0 ? (long)left : 0;
+	}
+	conn_timer_arm(conn, ms);
 	return true;
 }
 
@@ -496,9 +526,39 @@ static void pool_dispatch(struct db_pool *pool)
 		if (!pool->head)
 			pool->tail = NULL;
 		pool->queued--;
+		if (q->deadline_us)
+			pool->with_deadline--;
 		q->next = NULL;
 		pool->queries++;
 		conn_send(conn, q);
+	}
+}
+
+/* Queued queries whose deadline passed are answered "unavailable": every connection is busy
+ * with statements a hung server does not answer. */
+static void pool_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *pool = arg;
+	(void)fd, (void)what;
+	if (pool->with_deadline == 0)
+		return;
+	int64_t now = monotonic_us();
+	struct db_query **link = &pool->head, *prev = NULL;
+	while (*link) {
+		struct db_query *q = *link;
+		if (q->deadline_us && q->deadline_us <= now) {
+			*link = q->next;
+			if (pool->tail == q)
+				pool->tail = prev;
+			pool->queued--;
+			pool->with_deadline--;
+			q->next = NULL;
+			log_warn("db: a request waited past its deadline for a connection");
+			defer_unavailable(pool, q);
+			continue;
+		}
+		prev = q;
+		link = &q->next;
 	}
 }
 
@@ -511,7 +571,9 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int s
 	pool->size = size;
 	pool->conninfo = strdup(conninfo);
 	pool->conns = calloc((size_t)size + 1, sizeof *pool->conns);
-	if (!pool->conninfo || !pool->conns)
+	pool->sweep = event_new(base, -1, EV_PERSIST, pool_sweep_cb, pool);
+	struct timeval every = {0, DB_SWEEP_MS * 1000};
+	if (!pool->conninfo || !pool->conns || !pool->sweep || event_add(pool->sweep, &every) != 0)
 		goto failed;
 	for (int i = 0; i <= size; i++) {
 		struct db_conn *conn = &pool->conns[i];
@@ -555,6 +617,8 @@ void db_pool_free(struct db_pool *pool)
 	}
 	for (int i = 0; i < pool->nsubs; i++)
 		free(pool->subs[i].channel);
+	if (pool->sweep)
+		event_free(pool->sweep);
 	free(pool->conns);
 	free(pool->conninfo);
 	free(pool);
@@ -562,6 +626,12 @@ void db_pool_free(struct db_pool *pool)
 
 bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *values,
               db_result_fn cb, void *arg)
+{
+	return db_query_within(pool, 0, sql, nparams, values, cb, arg);
+}
+
+bool db_query_within(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
+                     const char *const *values, db_result_fn cb, void *arg)
 {
 	if (pool->queued >= DB_QUEUE_MAX)
 		return false;
@@ -582,6 +652,10 @@ bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *co
 	if (pool_connections_up(pool) == 0 && pool->ever_up) {
 		defer_unavailable(pool, q);
 		return true;
+	}
+	if (timeout_ms > 0) {
+		q->deadline_us = monotonic_us() + (int64_t)timeout_ms * 1000;
+		pool->with_deadline++;
 	}
 	if (pool->tail)
 		pool->tail->next = q;

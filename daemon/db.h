@@ -37,6 +37,14 @@ void db_pool_free(struct db_pool *pool);
 bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *values,
               db_result_fn cb, void *arg) __attribute__((warn_unused_result));
 
+/* As db_query, but answered DB_UNAVAILABLE once timeout_ms have passed (waiting in the queue or
+ * in flight, where the connection is then given up and re-established): for requests, whose
+ * client must hear 503 within request_timeout however the server hangs. timeout_ms <= 0: none
+ * (in flight, a fixed 60 s still applies). */
+bool db_query_within(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
+                     const char *const *values, db_result_fn cb, void *arg)
+    __attribute__((warn_unused_result));
+
 /* True while at least one pool connection is up (readyz). */
 bool db_pool_ready(const struct db_pool *pool);
 

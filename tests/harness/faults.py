@@ -203,6 +203,19 @@ class ObservationLoad:
         return (sum(1 for a in self.attempts if a.status == 503),
                 max((a.elapsed for a in self.attempts), default=0.0))
 
+    def recovery_after(self, instant, timeout=30.0):
+        """Waits for the first 2xx of an attempt started after instant (monotonic); returns
+        the seconds from instant to that answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                first = self.first_ack_after(instant)
+            if first is not None:
+                return first - instant
+            assert time.monotonic() < deadline, (
+                f"no request succeeded within {timeout} s; last attempts {self.attempts[-5:]}")
+            time.sleep(0.02)
+
     def first_ack_after(self, instant):
         """Monotonic instant of the first 2xx attempt that started after instant, or None."""
         times = [a.started + a.elapsed for a in self.attempts
