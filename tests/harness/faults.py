@@ -221,3 +221,19 @@ class ObservationLoad:
         times = [a.started + a.elapsed for a in self.attempts
                  if a.started >= instant and a.status is not None and 200 <= a.status < 300]
         return min(times) if times else None
+
+
+def bulk_residents(daemon, centre, count, date_of_birth="2012-03-10"):
+    """count residents enrolled at centre (an id) since 2026-01-05 in phase 1, written directly
+    in SQL (fast: the fault cases need many, not the API's checks); returns their ids."""
+    tag = daemon.unique("bulk")
+    rows = daemon.db.query(
+        "INSERT INTO residents (case_number, given_name, family_name, date_of_birth, created_at)"
+        " SELECT %s || '-' || n, 'Bulk', 'Resident ' || n, %s::date, '2026-01-01T00:00:00Z'"
+        " FROM generate_series(1, %s) AS n RETURNING id", tag, date_of_birth, count)
+    ids = [r[0] for r in rows]
+    daemon.db.execute("INSERT INTO stays (resident, centre, from_date) SELECT r, %s, '2026-01-05'"
+                      " FROM unnest(%s::bigint[]) AS r", centre, ids)
+    daemon.db.execute("INSERT INTO phases (resident, phase, from_date) SELECT r, 1, '2026-01-05'"
+                      " FROM unnest(%s::bigint[]) AS r", ids)
+    return ids
