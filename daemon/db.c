@@ -111,8 +111,11 @@ static enum db_status classify(const char *sqlstate)
 {
 	if (!sqlstate || !*sqlstate)
 		return DB_FAILED;
-	if (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
-	    strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0)
+	/* Class 53 (disk full, out of memory, too many connections): the server cannot take the
+	 * write now, and nothing was changed: 503, as for an outage, not a 500. */
+	if (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+	    strcmp(sqlstate, "57P01") == 0 || strcmp(sqlstate, "57P02") == 0 ||
+	    strcmp(sqlstate, "57P03") == 0)
 		return DB_UNAVAILABLE;
 	if (strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0)
 		return DB_RETRY;

@@ -12,7 +12,7 @@ struct db_pool;
 
 enum db_status {
 	DB_OK,          /* pg holds a PGRES_TUPLES_OK or PGRES_COMMAND_OK result */
-	DB_UNAVAILABLE, /* no connection, connection lost, SQLSTATE class 08 or 57P01-3: answer 503
+	DB_UNAVAILABLE, /* no connection, connection lost, SQLSTATE class 08 or 53, 57P01-3: 503
 	                 */
 	DB_RETRY,       /* serialization failure or deadlock (40001, 40P01): safe to resend */
 	DB_FAILED,      /* any other error: a bug or a constraint nobody caught */
