@@ -237,3 +237,142 @@ def bulk_residents(daemon, centre, count, date_of_birth="2012-03-10"):
     daemon.db.execute("INSERT INTO phases (resident, phase, from_date) SELECT r, 1, '2026-01-05'"
                       " FROM unnest(%s::bigint[]) AS r", ids)
     return ids
+
+
+# --------------------------------------------------------------------------------------------
+# Misbehaving webhook endpoints (case 4)
+
+
+def issue_certificate(pki_dir, out_dir, name, hosts=("localhost",), expired=False):
+    """A server certificate signed by the CA in pki_dir (ca.crt, ca.key: harness.webhooks'
+    receiver PKI) for hosts, valid now or expired yesterday; returns (cert path, key path)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    pki_dir, out_dir = Path(pki_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ca_cert = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((pki_dir / "ca.key").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = ((now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+                  if expired else (now - datetime.timedelta(days=1),
+                                   now + datetime.timedelta(days=30)))
+    sans = []
+    for h in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            sans.append(x509.DNSName(h))
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(end).add_extension(x509.SubjectAlternativeName(sans), False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_path, key_path = out_dir / f"{name}.crt", out_dir / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class FaultyEndpoint:
+    """One HTTPS webhook endpoint on 127.0.0.1 that misbehaves as told (.mode, changeable at any
+    time; .set_certificate() swaps the certificate for later connections):
+      "blackhole"  accept the TCP connection and never say anything (no TLS handshake)
+      "trickle"    read the request, then answer 200 at one byte per second
+      "reset"      read the request, write half a status line, then reset (SO_LINGER 0)
+      "ok"         read the request, answer 200
+    on_request(webhook_id), when set, runs after a request was read and before the answer
+    (e.g. to kill the daemon after it sent but before it recorded). .requests lists the
+    webhook-id of every request read, in order."""
+
+    def __init__(self, cert, key, mode="ok"):
+        import socket as _socket
+
+        self.mode = mode
+        self.on_request = None
+        self.requests = []
+        self.lock = threading.Lock()
+        self.set_certificate(cert, key)
+        self.sock = _socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def set_certificate(self, cert, key):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(cert), str(key))
+        self.context = ctx
+
+    def url(self, authority):
+        return f"https://localhost:{self.port}/{authority}"
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn, self.mode), daemon=True).start()
+
+    def _serve(self, conn, mode):
+        import socket as _socket
+        import struct
+
+        if mode == "blackhole":
+            self.held.append(conn)
+            return
+        try:
+            tls = self.context.wrap_socket(conn, server_side=True)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            fields = {ln.split(":", 1)[0].strip().lower(): ln.split(":", 1)[1].strip()
+                      for ln in lines[1:] if ":" in ln}
+            length = int(fields.get("content-length", "0"))
+            while len(body) < length:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            with self.lock:
+                self.requests.append(fields.get("webhook-id"))
+            if self.on_request:
+                self.on_request(fields.get("webhook-id"))
+            answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+            if mode == "trickle":
+                for i in range(len(answer)):
+                    if self.stop.wait(1.0):
+                        break
+                    tls.sendall(answer[i:i + 1])
+            elif mode == "reset":
+                tls.sendall(answer[:8])
+                tls.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                tls.sendall(answer)
+            tls.close()
+        except (OSError, ssl.SSLError):
+            pass
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+        for c in self.held:
+            c.close()
