@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db_hosts.h"
 #include "log.h"
 
 #define DB_QUEUE_MAX 20000
@@ -22,6 +23,12 @@
  * is noticed within about a second and a half (with the jitter): a failed attempt costs the
  * server little. */
 #define DB_BACKOFF_MAX_MS 1000
+/* The listener is idle by nature, and an idle connection to a server that is frozen, or whose
+ * machine is gone without a TCP reset, never fails: it is asked SELECT 1 this often and given up
+ * when the answer takes longer than DB_PING_TIMEOUT_MS, so that LISTEN is re-established on the
+ * new primary after a failover instead of waiting on the old one for ever. */
+#define DB_PING_MS 2000
+#define DB_PING_TIMEOUT_MS 3000
 #define DB_SWEEP_MS 100 /* how often queued queries are checked against their deadlines */
 #define DB_MAX_LISTEN 16
 
@@ -59,6 +66,7 @@ struct db_conn {
 	struct event *io;    /* on PQsocket(); re-created whenever the socket may change */
 	struct event *timer; /* reconnect backoff, connect timeout, query timeout */
 	int backoff_ms;
+	int first_host; /* the host this connection's attempt started at */
 	struct db_query *current;
 	PGresult *result; /* first result of the current query */
 };
@@ -72,6 +80,8 @@ struct listen_sub {
 struct db_pool {
 	struct event_base *base;
 	char *conninfo;
+	struct db_hosts *hosts; /* NULL: connect with the conninfo as it is */
+	int first_host;         /* where the next connection attempt starts (db_hosts.h) */
 	int size;
 	struct db_conn *conns; /* size query connections + 1 listener at the end */
 	struct db_query *head, *tail;
@@ -311,13 +321,18 @@ static void conn_connect_step(struct db_conn *conn)
 
 static void conn_start(struct db_conn *conn)
 {
-	conn->pg = PQconnectStart(conn->pool->conninfo);
+	struct db_pool *pool = conn->pool;
+	conn->first_host = pool->first_host;
+	conn->pg = pool->hosts && db_hosts_count(pool->hosts) > 1
+	               ? db_hosts_connect_start(pool->hosts, pool->first_host)
+	               : PQconnectStart(pool->conninfo);
 	if (!conn->pg || PQstatus(conn->pg) == CONNECTION_BAD) {
 		conn_close(conn, conn_error(conn));
 		return;
 	}
 	conn->state = CONN_CONNECTING;
-	conn_timer_arm(conn, DB_CONNECT_TIMEOUT_S * 1000L);
+	conn_timer_arm(conn,
+	               db_hosts_connect_timeout_ms(pool->hosts, DB_CONNECT_TIMEOUT_S * 1000L));
 	conn_connect_step(conn);
 }
 
@@ -339,6 +354,26 @@ static void conn_became_idle(struct db_conn *conn)
 	conn->backoff_ms = DB_BACKOFF_MIN_MS;
 	evtimer_del(conn->timer);
 	conn_arm_io(conn, EV_READ | EV_PERSIST); /* notices a server that goes away while idle */
+	if (conn->listener)
+		conn_timer_arm(conn, DB_PING_MS);
+}
+
+/* The listener's liveness check: SELECT 1 in flight as a query without a caller (state busy,
+ * no current query), answered through conn_finish_current like any other. */
+static void conn_ping(struct db_conn *conn)
+{
+	if (!PQsendQuery(conn->pg, "SELECT 1")) {
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+	conn->state = CONN_BUSY;
+	int flushed = PQflush(conn->pg);
+	if (flushed < 0) {
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+	conn_arm_io(conn, EV_READ | EV_PERSIST | (flushed == 1 ? EV_WRITE : 0));
+	conn_timer_arm(conn, DB_PING_TIMEOUT_MS);
 }
 
 /* Drains results of the statement in flight; returns true when it is finished. */
@@ -397,6 +432,8 @@ static void conn_finish_current(struct db_conn *conn)
 		return;
 	}
 	conn_became_idle(conn);
+	if (!q && conn->listener && conn->pg && PQstatus(conn->pg) != CONNECTION_BAD)
+		conn_deliver_notifies(conn); /* the ping's answer: what came with it */
 	if (q) {
 		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
@@ -477,6 +514,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_start(conn);
 		break;
 	case CONN_CONNECTING:
+		/* The host being tried accepts but does not answer: start the next attempt at the
+		 * next host, or it would hold every attempt of every connection. */
+		conn->pool->first_host = (conn->first_host + 1) % db_hosts_count(conn->pool->hosts);
 		conn_close(conn, "connect timed out");
 		break;
 	case CONN_SETUP:
@@ -484,6 +524,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_close(conn, "query timed out");
 		break;
 	case CONN_IDLE:
+		if (conn->listener)
+			conn_ping(conn);
 		break;
 	}
 }
@@ -573,6 +615,7 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int s
 	pool->base = base;
 	pool->size = size;
 	pool->conninfo = strdup(conninfo);
+	pool->hosts = db_hosts_new(conninfo);
 	pool->conns = calloc((size_t)size + 1, sizeof *pool->conns);
 	pool->sweep = event_new(base, -1, EV_PERSIST, pool_sweep_cb, pool);
 	struct timeval every = {0, DB_SWEEP_MS * 1000};
@@ -622,6 +665,7 @@ void db_pool_free(struct db_pool *pool)
 		free(pool->subs[i].channel);
 	if (pool->sweep)
 		event_free(pool->sweep);
+	db_hosts_free(pool->hosts);
 	free(pool->conns);
 	free(pool->conninfo);
 	free(pool);
