@@ -5,18 +5,31 @@
 #include "db.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "db_hosts.h"
 #include "log.h"
 
 #define DB_QUEUE_MAX 20000
 #define DB_CONNECT_TIMEOUT_S 10
 #define DB_QUERY_TIMEOUT_S 60 /* beyond statement_timeout: the server itself is gone */
 #define DB_BACKOFF_MIN_MS 100
-#define DB_BACKOFF_MAX_MS 5000
+/* Low, so that a failover (a standby promoted after seconds of no primary at all) or a restart
+ * is noticed within about a second and a half (with the jitter): a failed attempt costs the
+ * server little. */
+#define DB_BACKOFF_MAX_MS 1000
+/* The listener is idle by nature, and an idle connection to a server that is frozen, or whose
+ * machine is gone without a TCP reset, never fails: it is asked SELECT 1 this often and given up
+ * when the answer takes longer than DB_PING_TIMEOUT_MS, so that LISTEN is re-established on the
+ * new primary after a failover instead of waiting on the old one for ever. */
+#define DB_PING_MS 2000
+#define DB_PING_TIMEOUT_MS 3000
+#define DB_SWEEP_MS 100 /* how often queued queries are checked against their deadlines */
 #define DB_MAX_LISTEN 16
 
 /* Sent once after every connect: instants in and out are UTC RFC 3339, and no statement can hold
@@ -24,7 +37,8 @@
  * crosses jit_above_cost (an array of unknown length, a small table not yet analysed) would
  * spend hundreds of milliseconds compiling a query that runs in ten. */
 static const char setup_sql[] = "SET TimeZone = 'UTC'; SET statement_timeout = '50s'; "
-                                "SET idle_in_transaction_session_timeout = '60s'; SET jit = off";
+                                "SET idle_in_transaction_session_timeout = '60s'; SET jit = off; "
+                                "SET client_connection_check_interval = '1s'";
 
 struct db_query {
 	struct db_query *next;
@@ -33,6 +47,7 @@ struct db_query {
 	char **values;
 	db_result_fn cb;
 	void *arg;
+	int64_t deadline_us; /* monotonic; 0: none but DB_QUERY_TIMEOUT_S once sent */
 };
 
 enum conn_state {
@@ -51,6 +66,7 @@ struct db_conn {
 	struct event *io;    /* on PQsocket(); re-created whenever the socket may change */
 	struct event *timer; /* reconnect backoff, connect timeout, query timeout */
 	int backoff_ms;
+	int first_host; /* the host this connection's attempt started at */
 	struct db_query *current;
 	PGresult *result; /* first result of the current query */
 };
@@ -64,6 +80,8 @@ struct listen_sub {
 struct db_pool {
 	struct event_base *base;
 	char *conninfo;
+	struct db_hosts *hosts; /* NULL: connect with the conninfo as it is */
+	int first_host;         /* where the next connection attempt starts (db_hosts.h) */
 	int size;
 	struct db_conn *conns; /* size query connections + 1 listener at the end */
 	struct db_query *head, *tail;
@@ -76,11 +94,20 @@ struct db_pool {
 	bool reachable; /* listener and a pool connection up, as last told to health_fn */
 	db_health_fn health_fn;
 	void *health_arg;
+	struct event *sweep; /* answers queued queries whose deadline passed */
+	int with_deadline;   /* queued queries that have one: the sweep runs only then */
 };
 
 static void conn_start(struct db_conn *conn);
 static void conn_io_cb(evutil_socket_t fd, short what, void *arg);
 static void pool_dispatch(struct db_pool *pool);
+
+static int64_t monotonic_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void query_free(struct db_query *q)
 {
@@ -97,8 +124,11 @@ static enum db_status classify(const char *sqlstate)
 {
 	if (!sqlstate || !*sqlstate)
 		return DB_FAILED;
-	if (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
-	    strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0)
+	/* Class 53 (disk full, out of memory, too many connections): the server cannot take the
+	 * write now, and nothing was changed: 503, as for an outage, not a 500. */
+	if (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+	    strcmp(sqlstate, "57P01") == 0 || strcmp(sqlstate, "57P02") == 0 ||
+	    strcmp(sqlstate, "57P03") == 0)
 		return DB_UNAVAILABLE;
 	if (strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0)
 		return DB_RETRY;
@@ -176,6 +206,8 @@ static void pool_fail_queue_if_down(struct db_pool *pool)
 		struct db_query *q = pool->head;
 		pool->head = q->next;
 		pool->queued--;
+		if (q->deadline_us)
+			pool->with_deadline--;
 		defer_unavailable(pool, q);
 	}
 	pool->tail = NULL;
@@ -307,13 +339,18 @@ static void conn_connect_step(struct db_conn *conn)
 
 static void conn_start(struct db_conn *conn)
 {
-	conn->pg = PQconnectStart(conn->pool->conninfo);
+	struct db_pool *pool = conn->pool;
+	conn->first_host = pool->first_host;
+	conn->pg = pool->hosts && db_hosts_count(pool->hosts) > 1
+	               ? db_hosts_connect_start(pool->hosts, pool->first_host)
+	               : PQconnectStart(pool->conninfo);
 	if (!conn->pg || PQstatus(conn->pg) == CONNECTION_BAD) {
 		conn_close(conn, conn_error(conn));
 		return;
 	}
 	conn->state = CONN_CONNECTING;
-	conn_timer_arm(conn, DB_CONNECT_TIMEOUT_S * 1000L);
+	conn_timer_arm(conn,
+	               db_hosts_connect_timeout_ms(pool->hosts, DB_CONNECT_TIMEOUT_S * 1000L));
 	conn_connect_step(conn);
 }
 
@@ -335,6 +372,26 @@ static void conn_became_idle(struct db_conn *conn)
 	conn->backoff_ms = DB_BACKOFF_MIN_MS;
 	evtimer_del(conn->timer);
 	conn_arm_io(conn, EV_READ | EV_PERSIST); /* notices a server that goes away while idle */
+	if (conn->listener)
+		conn_timer_arm(conn, DB_PING_MS);
+}
+
+/* The listener's liveness check: SELECT 1 in flight as a query without a caller (state busy,
+ * no current query), answered through conn_finish_current like any other. */
+static void conn_ping(struct db_conn *conn)
+{
+	if (!PQsendQuery(conn->pg, "SELECT 1")) {
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+	conn->state = CONN_BUSY;
+	int flushed = PQflush(conn->pg);
+	if (flushed < 0) {
+		conn_close(conn, conn_error(conn));
+		return;
+	}
+	conn_arm_io(conn, EV_READ | EV_PERSIST | (flushed == 1 ? EV_WRITE : 0));
+	conn_timer_arm(conn, DB_PING_TIMEOUT_MS);
 }
 
 /* Drains results of the statement in flight; returns true when it is finished. */
@@ -394,6 +451,8 @@ static void conn_finish_current(struct db_conn *conn)
 		return;
 	}
 	conn_became_idle(conn);
+	if (!q && conn->listener && conn->pg && PQstatus(conn->pg) != CONNECTION_BAD)
+		conn_deliver_notifies(conn); /* the ping's answer: what came with it */
 	if (q) {
 		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
@@ -474,6 +533,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_start(conn);
 		break;
 	case CONN_CONNECTING:
+		/* The host being tried accepts but does not answer: start the next attempt at the
+		 * next host, or it would hold every attempt of every connection. */
+		conn->pool->first_host = (conn->first_host + 1) % db_hosts_count(conn->pool->hosts);
 		conn_close(conn, "connect timed out");
 		break;
 	case CONN_SETUP:
@@ -481,6 +543,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_close(conn, "query timed out");
 		break;
 	case CONN_IDLE:
+		if (conn->listener)
+			conn_ping(conn);
 		break;
 	}
 }
@@ -500,7 +564,18 @@ static bool conn_send(struct db_conn *conn, struct db_query *q)
 		return false;
 	}
 	conn_arm_io(conn, EV_READ | EV_PERSIST | (flushed == 1 ? EV_WRITE : 0));
-	conn_timer_arm(conn, DB_QUERY_TIMEOUT_S * 1000L);
+	/* A query with a deadline (a request's) that passes it gives up the connection: the
+	 * server is hung (SIGSTOP, a frozen host, a synchronous commit waiting for a standby that
+	 * is gone), and the request is answered 503 in time instead of hanging. The transaction
+	 * may still commit if the server wakes up; the client's retry with its Idempotency-Key
+	 * then gets the stored answer. */
+	long ms = DB_QUERY_TIMEOUT_S * 1000L;
+	if (q->deadline_us) {
+		int64_t left = (q->deadline_us - monotonic_us()) / 1000;
+		if (left < ms)
+			ms = left > 0 ? (long)left : 0;
+	}
+	conn_timer_arm(conn, ms);
 	return true;
 }
 
@@ -515,9 +590,39 @@ static void pool_dispatch(struct db_pool *pool)
 		if (!pool->head)
 			pool->tail = NULL;
 		pool->queued--;
+		if (q->deadline_us)
+			pool->with_deadline--;
 		q->next = NULL;
 		pool->queries++;
 		conn_send(conn, q);
+	}
+}
+
+/* Queued queries whose deadline passed are answered "unavailable": every connection is busy
+ * with statements a hung server does not answer. */
+static void pool_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *pool = arg;
+	(void)fd, (void)what;
+	if (pool->with_deadline == 0)
+		return;
+	int64_t now = monotonic_us();
+	struct db_query **link = &pool->head, *prev = NULL;
+	while (*link) {
+		struct db_query *q = *link;
+		if (q->deadline_us && q->deadline_us <= now) {
+			*link = q->next;
+			if (pool->tail == q)
+				pool->tail = prev;
+			pool->queued--;
+			pool->with_deadline--;
+			q->next = NULL;
+			log_warn("db: a request waited past its deadline for a connection");
+			defer_unavailable(pool, q);
+			continue;
+		}
+		prev = q;
+		link = &q->next;
 	}
 }
 
@@ -529,8 +634,11 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int s
 	pool->base = base;
 	pool->size = size;
 	pool->conninfo = strdup(conninfo);
+	pool->hosts = db_hosts_new(conninfo);
 	pool->conns = calloc((size_t)size + 1, sizeof *pool->conns);
-	if (!pool->conninfo || !pool->conns)
+	pool->sweep = event_new(base, -1, EV_PERSIST, pool_sweep_cb, pool);
+	struct timeval every = {0, DB_SWEEP_MS * 1000};
+	if (!pool->conninfo || !pool->conns || !pool->sweep || event_add(pool->sweep, &every) != 0)
 		goto failed;
 	for (int i = 0; i <= size; i++) {
 		struct db_conn *conn = &pool->conns[i];
@@ -574,6 +682,9 @@ void db_pool_free(struct db_pool *pool)
 	}
 	for (int i = 0; i < pool->nsubs; i++)
 		free(pool->subs[i].channel);
+	if (pool->sweep)
+		event_free(pool->sweep);
+	db_hosts_free(pool->hosts);
 	free(pool->conns);
 	free(pool->conninfo);
 	free(pool);
@@ -581,6 +692,12 @@ void db_pool_free(struct db_pool *pool)
 
 bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *values,
               db_result_fn cb, void *arg)
+{
+	return db_query_within(pool, 0, sql, nparams, values, cb, arg);
+}
+
+bool db_query_within(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
+                     const char *const *values, db_result_fn cb, void *arg)
 {
 	if (pool->queued >= DB_QUEUE_MAX)
 		return false;
@@ -601,6 +718,10 @@ bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *co
 	if (pool_connections_up(pool) == 0 && pool->ever_up) {
 		defer_unavailable(pool, q);
 		return true;
+	}
+	if (timeout_ms > 0) {
+		q->deadline_us = monotonic_us() + (int64_t)timeout_ms * 1000;
+		pool->with_deadline++;
 	}
 	if (pool->tail)
 		pool->tail->next = q;

@@ -12,7 +12,7 @@ struct db_pool;
 
 enum db_status {
 	DB_OK,          /* pg holds a PGRES_TUPLES_OK or PGRES_COMMAND_OK result */
-	DB_UNAVAILABLE, /* no connection, connection lost, SQLSTATE class 08 or 57P01-3: answer 503
+	DB_UNAVAILABLE, /* no connection, connection lost, SQLSTATE class 08 or 53, 57P01-3: 503
 	                 */
 	DB_RETRY,       /* serialization failure or deadlock (40001, 40P01): safe to resend */
 	DB_FAILED,      /* any other error: a bug or a constraint nobody caught */
@@ -36,6 +36,14 @@ void db_pool_free(struct db_pool *pool);
  * is full; the caller answers 503 then. */
 bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *values,
               db_result_fn cb, void *arg) __attribute__((warn_unused_result));
+
+/* As db_query, but answered DB_UNAVAILABLE once timeout_ms have passed (waiting in the queue or
+ * in flight, where the connection is then given up and re-established): for requests, whose
+ * client must hear 503 within request_timeout however the server hangs. timeout_ms <= 0: none
+ * (in flight, a fixed 60 s still applies). */
+bool db_query_within(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
+                     const char *const *values, db_result_fn cb, void *arg)
+    __attribute__((warn_unused_result));
 
 /* True while at least one pool connection is up (readyz). */
 bool db_pool_ready(const struct db_pool *pool);

@@ -30,8 +30,8 @@
 #define DUE_IDLE_RECHECK_US (60 * 1000000LL) /* re-read the next instant at least this often */
 #define DUE_BUSY_POLL_MIN_MS 20              /* due rows held by another daemon: look again */
 #define DUE_BUSY_POLL_MAX_MS 1000
-#define DUE_RETRY_MIN_MS 200 /* database trouble: back off */
-#define DUE_RETRY_MAX_MS 10000
+#define DUE_RETRY_MIN_MS 200  /* database trouble: back off */
+#define DUE_RETRY_MAX_MS 1000 /* low: after a failover the engine is back within seconds */
 #define SWEEP_INTERVAL_US (3600 * 1000000LL) /* idempotency keys are swept hourly */
 
 static const char process_sql[] = "SELECT processed, next_due FROM due_process($1::timestamptz, "

@@ -34,7 +34,8 @@ static void readyz_result(void *arg, const struct db_result *r)
 
 void handle_readyz(struct request *req)
 {
-	if (!db_query(daemon_state->db, "SELECT 1", 0, NULL, readyz_result, req))
+	if (!db_query_within(daemon_state->db, daemon_state->config->request_timeout_s * 1000,
+	                     "SELECT 1", 0, NULL, readyz_result, req))
 		request_reply_error(req, 503, "overloaded", "the database queue is full", NULL);
 }
 

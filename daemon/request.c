@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "config.h"
 #include "daemon.h"
 #include "db.h"
 #include "evhttp_stream_fix.h"
@@ -282,7 +283,9 @@ static bool api_send(struct api_call *call)
 	    call->now,   req->idem_key, req->idem_key ? call->hash : NULL,
 	    req->remote, req->id,       call->roles,
 	};
-	return db_query(daemon_state->db, API_SQL, 9, params, api_result, call);
+	/* Within request_timeout: a hung server gets the client a 503, not a hang. */
+	return db_query_within(daemon_state->db, daemon_state->config->request_timeout_s * 1000,
+	                       API_SQL, 9, params, api_result, call);
 }
 
 /* Sends the call's first attempt (now, or when the gate lets it through). */

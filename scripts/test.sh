@@ -3,8 +3,8 @@
 # formatting of every C file, builds four times (build/: optimised with assertions on;
 # build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer; build-release/: Release as
 # packaged, then made into a .deb and installed by scripts/package.sh; build-fuzz/: clang with
-# libFuzzer), runs the unit tests of the first two, the API tests against the sanitized daemon,
-# the SQL checks, the package test and each fuzzing harness for FUZZ_SECONDS (default 20).
+# libFuzzer), runs the unit tests of the first two, the API tests and the fault-injection suite
+# (tests/faults) against the sanitized daemon, the SQL checks, the package test and each fuzzing harness for FUZZ_SECONDS (default 20).
 # Exits non-zero when anything fails. Extra arguments go to pytest (e.g. -k rounds -x).
 set -uo pipefail
 
@@ -64,6 +64,19 @@ step "API tests (pytest, against build-asan)"
 # The Debian interpreter: pytest, psycopg and pexpect come from Debian's packages.
 ROLLCALL_BUILD=$ROOT/build-asan /usr/bin/python3 -m pytest -q tests/api "$@" ||
 	failures+=("API tests")
+
+step "fault-injection suite (tests/faults, pytest, against build-asan)"
+# Crashes, PostgreSQL outages and failover, clock jumps, full disks, resets: each case prints a
+# "FAULTS <case>: counts" line into the results file, shown below so that the figures are in
+# the log even when pytest is quiet.
+fault_results=$ROOT/build-asan/fault-results.txt
+rm -f "$fault_results"
+fault_start=$SECONDS
+ROLLCALL_BUILD=$ROOT/build-asan ROLLCALL_FAULT_RESULTS=$fault_results \
+	/usr/bin/python3 -m pytest -q tests/faults ||
+	failures+=("fault-injection suite (tests/faults)")
+echo "fault-injection suite: $((SECONDS - fault_start)) s"
+[[ -f $fault_results ]] && cat "$fault_results"
 
 sql_checks=(tests/sql/*.sql)
 if [[ -e ${sql_checks[0]} ]]; then

@@ -156,7 +156,9 @@ END $$;
 
 -- Records the decision to notify the authorities of absences, each for its reason and to its
 -- recipients: the outbox rows are written in this transaction, so the decision and the
--- deliveries commit together.
+-- deliveries commit together. They are written in the order of p_absences (the timing engine
+-- passes them in due order), so that after a backlog (a restart, the test clock moved by days)
+-- the authorities receive them in the order they fell due, not in the order of reporting.
 CREATE FUNCTION absence_notify_many(p_absences bigint[], p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -164,12 +166,14 @@ DECLARE
 BEGIN
     SELECT array_agg(ROW(a.centre, 'absence.reported',
                          absence_payload_json(a, c, r, 'absence.reported', a.reason),
-                         a.recipients, p_now, a.id, a.resident)::outbox_item ORDER BY a.id)
+                         a.recipients, p_now, a.id, a.resident)::outbox_item
+                     ORDER BY u.ord, a.id)
       INTO items
-      FROM absences a
+      FROM (SELECT id, min(ord) AS ord FROM unnest(p_absences) WITH ORDINALITY AS x(id, ord)
+             GROUP BY id) u
+      JOIN absences a ON a.id = u.id
       JOIN centres c ON c.id = a.centre
-      JOIN residents r ON r.id = a.resident
-     WHERE a.id = ANY (p_absences);
+      JOIN residents r ON r.id = a.resident;
     IF items IS NULL THEN
         RETURN;
     END IF;
@@ -401,8 +405,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     ids bigint[];
 BEGIN
-    SELECT array_agg(x.id ORDER BY x.id) INTO ids FROM (
-        SELECT a.id FROM absences a
+    -- Locked in id order (no deadlock with another batch), notified in due order.
+    SELECT array_agg(x.id ORDER BY x.notify_at, x.id) INTO ids FROM (
+        SELECT a.id, a.notify_at FROM absences a
          WHERE a.id = ANY (p_refs) AND a.returned_at IS NULL AND a.notified_at IS NULL
            AND a.notify_at <= p_now
          ORDER BY a.id
