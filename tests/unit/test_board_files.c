@@ -19,7 +19,9 @@ static void test_the_table_names_three_files(void **state)
 	assert_ptr_equal(board_files_find("index.html"), page);
 	assert_string_equal(page->content_type, "text/html; charset=utf-8");
 	assert_non_null(page->data);
-	assert_non_null(strstr(page->data, "<script src=\"board.js\""));
+	/* The data is the file's bytes, not a C string: search within its length. */
+	static const char script[] = "<script src=\"board.js\"";
+	assert_non_null(memmem(page->data, page->len, script, sizeof script - 1));
 	assert_string_equal(board_files_find("board.js")->content_type,
 	                    "text/javascript; charset=utf-8");
 	assert_string_equal(board_files_find("board.css")->content_type, "text/css; charset=utf-8");
