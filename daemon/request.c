@@ -168,8 +168,9 @@ struct api_call {
 	char now[CLOCK_TEXT_SIZE];
 	char roles[128];
 	int attempts;
-	bool gated;   /* through daemon_state->gate: leaves it when answered */
-	char cn[128]; /* the gate's key, kept here since the request may be gone by then */
+	int64_t started_us; /* monotonic: request_timeout counts from here, the gate's wait too */
+	bool gated;         /* through daemon_state->gate: leaves it when answered */
+	char cn[128];       /* the gate's key, kept here since the request may be gone by then */
 };
 
 static void api_call_free(struct api_call *call)
@@ -180,6 +181,7 @@ static void api_call_free(struct api_call *call)
 }
 
 static bool api_send(struct api_call *call);
+static int api_time_left_ms(const struct api_call *call);
 
 static void api_answer(struct api_call *call, int status, const char *body_text)
 {
@@ -252,7 +254,7 @@ static void api_result(void *arg, const struct db_result *r)
 		           PQgetisnull(r->pg, 0, 1) ? "{}" : PQgetvalue(r->pg, 0, 1));
 		return;
 	case DB_RETRY:
-		if (call->attempts < API_MAX_ATTEMPTS) {
+		if (call->attempts < API_MAX_ATTEMPTS && api_time_left_ms(call) > 0) {
 			log_info("req=%s api(%s) retried after %s", call->req->id, call->op,
 			         r->sqlstate);
 			if (api_send(call))
@@ -274,6 +276,14 @@ static void api_result(void *arg, const struct db_result *r)
 	}
 }
 
+/* Milliseconds of request_timeout left to the call (0 when none). */
+static int api_time_left_ms(const struct api_call *call)
+{
+	int64_t left_us = (int64_t)daemon_state->config->request_timeout_s * 1000000 -
+	                  (clock_monotonic_us() - call->started_us);
+	return left_us > 0 ? (int)((left_us + 999) / 1000) : 0;
+}
+
 static bool api_send(struct api_call *call)
 {
 	struct request *req = call->req;
@@ -283,15 +293,22 @@ static bool api_send(struct api_call *call)
 	    call->now,   req->idem_key, req->idem_key ? call->hash : NULL,
 	    req->remote, req->id,       call->roles,
 	};
-	/* Within request_timeout: a hung server gets the client a 503, not a hang. */
-	return db_query_within(daemon_state->db, daemon_state->config->request_timeout_s * 1000,
-	                       API_SQL, 9, params, api_result, call);
+	/* Within what is left of request_timeout: a hung server gets the client a 503, not a
+	 * hang, however long the call waited at the gate or for an earlier attempt. */
+	return db_query_within(daemon_state->db, api_time_left_ms(call), API_SQL, 9, params,
+	                       api_result, call);
 }
 
 /* Sends the call's first attempt (now, or when the gate lets it through). */
 static void api_start(void *arg)
 {
 	struct api_call *call = arg;
+	if (api_time_left_ms(call) == 0) {
+		log_warn("req=%s api(%s): request_timeout passed before the database was asked",
+		         call->req->id, call->op);
+		api_answer(call, 503, NULL);
+		return;
+	}
 	if (api_send(call))
 		return;
 	struct request *req = call->req;
@@ -333,6 +350,7 @@ void request_api_call(struct request *req, const char *op, json_t *args, request
 	}
 	call->req = req;
 	call->done = done;
+	call->started_us = clock_monotonic_us();
 	call->op = strdup(op);
 	if (!args)
 		args = json_pack("{s:O, s:O, s:O}", "path", req->path ? req->path : json_object(),
