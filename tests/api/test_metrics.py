@@ -341,9 +341,19 @@ def test_unacknowledged_alerts_by_priority_and_failing_channel(daemon_factory, r
     world.report(world.resident_id(), known_departure=True)
     receiver.wait_for(lambda reqs: any(r.authority == "oncall" for r in reqs),
                       what="a failed channel attempt")
+    # The authorities' deliveries are recorded (and absence_reported raised) by the sender an
+    # instant after the receiver has them: wait, so that nothing is raised between the scrape
+    # and the list compared with it.
+    world.wait_notifications(lambda items: len(items) == 3 and all(i["delivered_at"]
+                                                                    for i in items))
     world.advance(minutes=5)
-    families = scrape(rc.admin)
-    open_alerts = [a for a in world.alerts() if not a["acked_at"] and not a["resolved_at"]]
+    open_alerts = None
+    for _ in range(50):
+        before = [a for a in world.alerts() if not a["acked_at"] and not a["resolved_at"]]
+        families = scrape(rc.admin)
+        open_alerts = [a for a in world.alerts() if not a["acked_at"] and not a["resolved_at"]]
+        if open_alerts == before:
+            break
     assert open_alerts
     for priority in ("urgent", "normal", "info"):
         assert value(families, "rollcall_alerts_unacknowledged_by_priority", centre=c,

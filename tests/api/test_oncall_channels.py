@@ -165,8 +165,12 @@ def test_failing_channel_is_retried_visible_and_never_delays_authorities(world, 
     first = channel_requests(receiver, "oncall")[0]
     assert first.json["type"] == "alert.raised" and not first.delivered
     # The authorities' notifications were delivered meanwhile, whatever the channel does.
-    notes = world.notifications()
-    assert notes and all(n["delivered_at"] for n in notes if n["type"] == "absence.reported")
+    # (The receiver has them; the daemon records each delivery an instant later.)
+    notes = world.wait_notifications(
+        lambda items: len([n for n in items if n["type"] == "absence.reported"]) == 3
+        and all(n["delivered_at"] for n in items if n["type"] == "absence.reported"),
+        what="the three absence.reported deliveries recorded")
+    assert all(n["attempts"] == 1 for n in notes if n["type"] == "absence.reported")
     # Retried with backoff on the daemon clock, with the same event id.
     world.advance(minutes=1)
     receiver.wait_for(lambda reqs: len([r for r in reqs if r.authority == "oncall"
