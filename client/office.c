@@ -59,75 +59,21 @@ int office_resident(struct session *session, const struct cmd_args *args, const 
 	return RC_OK;
 }
 
-/* Breaks "YYYY-MM-DD[( |T)HH:MM]" down; false for anything else (or a day that does not
- * exist). */
-static bool local_parse(const char *text, struct tm *tm)
-{
-	struct date day;
-	char date_part[DATE_TEXT_SIZE];
-	size_t n = strlen(text);
-	if (n != 10 && n != 16)
-		return false;
-	memcpy(date_part, text, 10);
-	date_part[10] = '\0';
-	if (!date_parse(date_part, &day))
-		return false;
-	int hour = 0, minute = 0;
-	if (n == 16) {
-		if ((text[10] != ' ' && text[10] != 'T') || text[13] != ':' ||
-		    strspn(text + 11, "0123456789") != 2 || strspn(text + 14, "0123456789") != 2)
-			return false;
-		hour = (text[11] - '0') * 10 + (text[12] - '0');
-		minute = (text[14] - '0') * 10 + (text[15] - '0');
-		if (hour > 23 || minute > 59)
-			return false;
-	}
-	memset(tm, 0, sizeof(*tm));
-	tm->tm_year = day.year - 1900;
-	tm->tm_mon = day.month - 1;
-	tm->tm_mday = day.day;
-	tm->tm_hour = hour;
-	tm->tm_min = minute;
-	tm->tm_isdst = -1; /* mktime decides, daylight saving days included */
-	return true;
-}
-
-/* mktime in zone; the previous TZ (or its absence) is restored. */
-static time_t zone_mktime(const char *zone, struct tm *tm)
-{
-	if (zone == NULL || zone[0] == '\0')
-		return mktime(tm);
-	const char *previous = getenv("TZ");
-	char *saved = previous ? strdup(previous) : NULL;
-	time_t t;
-	if ((previous == NULL || saved != NULL) && setenv("TZ", zone, 1) == 0) {
-		tzset();
-		t = mktime(tm);
-		if (saved != NULL)
-			setenv("TZ", saved, 1);
-		else
-			unsetenv("TZ");
-		tzset();
-	} else {
-		t = mktime(tm);
-	}
-	free(saved);
-	return t;
-}
-
 bool office_instant(const char *zone, const char *text, time_t *out)
 {
-	struct tm tm;
 	if (text == NULL)
 		return false;
-	if (local_parse(text, &tm)) {
-		time_t t = zone_mktime(zone, &tm);
-		if (t == (time_t)-1)
-			return false;
-		*out = t;
-		return true;
+	/* zone.c reads what staff type ("07:05", "2026-11-20 23:00", RFC 3339), as every other
+	 * command does; "07:05" is on the centre's today. */
+	struct date today;
+	zone_date(zone, time(NULL), &today);
+	/* A day alone ("--from 2026-11-01") is its first minute. */
+	char midnight[32];
+	if (strlen(text) == 10 && text[4] == '-' && text[7] == '-') {
+		snprintf(midnight, sizeof midnight, "%s 00:00", text);
+		text = midnight;
 	}
-	return instant_parse(text, out);
+	return zone_parse_local(zone, text, &today, out);
 }
 
 bool office_instant_option(const struct cmd_args *args, int option, const char *zone,
@@ -163,36 +109,11 @@ bool office_instant_valid(const struct cmd_args *args, int option, int *rc)
 
 char *office_when(const char *zone, const char *instant, char out[OFFICE_WHEN_SIZE])
 {
+	/* zone_format_instant shows the zone's abbreviation already ("2026-11-20 23:00 CET"). */
 	char shown[ZONE_TEXT_SIZE];
-	time_t t;
 	out[0] = '\0';
-	if (instant == NULL)
-		return out;
-	zone_format_instant(zone, instant, shown);
-	if (!instant_parse(instant, &t)) {
-		snprintf(out, OFFICE_WHEN_SIZE, "%s", shown);
-		return out;
-	}
-	/* The abbreviation of zone at t (CET, CEST), read with the same TZ switch as zone.c. */
-	char abbreviation[16] = "";
-	const char *previous = getenv("TZ");
-	char *saved = previous ? strdup(previous) : NULL;
-	bool switched = zone != NULL && zone[0] != '\0' && (previous == NULL || saved != NULL) &&
-	                setenv("TZ", zone, 1) == 0;
-	struct tm tm;
-	tzset();
-	localtime_r(&t, &tm);
-	if (strftime(abbreviation, sizeof(abbreviation), "%Z", &tm) == 0)
-		abbreviation[0] = '\0';
-	if (switched) {
-		if (saved != NULL)
-			setenv("TZ", saved, 1);
-		else
-			unsetenv("TZ");
-		tzset();
-	}
-	free(saved);
-	snprintf(out, OFFICE_WHEN_SIZE, "%s%s%s", shown, abbreviation[0] ? " " : "", abbreviation);
+	if (instant != NULL)
+		snprintf(out, OFFICE_WHEN_SIZE, "%s", zone_format_instant(zone, instant, shown));
 	return out;
 }
 
