@@ -63,27 +63,36 @@ END $$;
 -- One audit row. Internal: ops use audit() / audit_many(); api() uses it for refusals.
 CREATE FUNCTION audit_write(ctx jsonb, p_action text, p_resident bigint, p_outcome text,
                             p_detail jsonb) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- PL/pgSQL, as audit() and audit_many(): every request calls one of them, and a SQL
+    -- function would have its INSERT planned again on each call (docs/performance.md).
     INSERT INTO audit (at, cn, role, action, resident, request_id, remote, outcome, detail)
-    VALUES (($1->>'now')::timestamptz, $1->>'cn', $1->>'role', $2, $3, $1->>'request_id',
-            $1->>'remote', $4, $5)
-$$;
+    VALUES ((ctx->>'now')::timestamptz, ctx->>'cn', ctx->>'role', p_action, p_resident,
+            ctx->>'request_id', ctx->>'remote', p_outcome, p_detail);
+END $$;
 
 -- Records that the request read or changed something (a resident's data when resident is set).
 CREATE FUNCTION audit(ctx jsonb, p_action text, p_resident bigint, p_detail jsonb DEFAULT NULL)
 RETURNS void
-LANGUAGE sql AS $$ SELECT audit_write($1, $2, $3, 'ok', $4) $$;
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit (at, cn, role, action, resident, request_id, remote, outcome, detail)
+    VALUES ((ctx->>'now')::timestamptz, ctx->>'cn', ctx->>'role', p_action, p_resident,
+            ctx->>'request_id', ctx->>'remote', 'ok', p_detail);
+END $$;
 
 -- One row per distinct resident, for lists.
 CREATE FUNCTION audit_many(ctx jsonb, p_action text, p_residents bigint[]) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO audit (at, cn, role, action, resident, request_id, remote, outcome)
-    SELECT ($1->>'now')::timestamptz, $1->>'cn', $1->>'role', $2, r, $1->>'request_id',
-           $1->>'remote', 'ok'
-    FROM (SELECT DISTINCT unnest($3) AS r) AS named
+    SELECT (ctx->>'now')::timestamptz, ctx->>'cn', ctx->>'role', p_action, r,
+           ctx->>'request_id', ctx->>'remote', 'ok'
+    FROM (SELECT DISTINCT unnest(p_residents) AS r) AS named
     WHERE r IS NOT NULL
-    ORDER BY r
-$$;
+    ORDER BY r;
+END $$;
 
 -- ---------------------------------------------------------------------------------------------
 -- Start-up and the test clock

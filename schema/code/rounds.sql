@@ -5,59 +5,70 @@
 -- When round `slot` (1..3) of a centre's local `date` is scheduled; NULL for an unknown centre
 -- or slot. Everything that needs a round's instant calls this rather than repeating it.
 CREATE FUNCTION round_scheduled_at(p_centre text, p_date date, p_slot int) RETURNS timestamptz
-LANGUAGE sql STABLE AS $$
-    SELECT local_instant($2 + c.check_times[$3], c.timezone)
-    FROM centres c WHERE c.id = $1 AND $3 BETWEEN 1 AND 3
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- PL/pgSQL rather than SQL here and in the round helpers below: a SQL function called from
+    -- a PL/pgSQL expression is planned again on every call, a PL/pgSQL one keeps its plans for
+    -- the session (docs/performance.md).
+    IF p_slot IS NULL OR p_slot NOT BETWEEN 1 AND 3 THEN
+        RETURN NULL;
+    END IF;
+    RETURN (SELECT local_instant(p_date + c.check_times[p_slot], c.timezone)
+            FROM centres c WHERE c.id = p_centre);
+END $$;
 
 -- When the round is due: scheduled instant plus the centre's grace period.
 CREATE FUNCTION round_due_at(p_centre text, p_date date, p_slot int) RETURNS timestamptz
-LANGUAGE sql STABLE AS $$
-    SELECT round_scheduled_at($1, $2, $3) + make_interval(mins => c.grace_minutes)
-    FROM centres c WHERE c.id = $1
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT round_scheduled_at(p_centre, p_date, p_slot)
+                   + make_interval(mins => c.grace_minutes)
+            FROM centres c WHERE c.id = p_centre);
+END $$;
 
 -- The residents expected in every round of a centre's date: a stay there covering the date
 -- (arrival day included, departure day excluded).
 CREATE FUNCTION round_expected(p_centre text, p_date date) RETURNS SETOF bigint
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     SELECT DISTINCT s.resident FROM stays s
-    WHERE s.centre = $1 AND s.from_date <= $2 AND $2 < coalesce(s.to_date, 'infinity'::date)
-    ORDER BY 1
-$$;
+    WHERE s.centre = p_centre AND s.from_date <= p_date
+      AND p_date < coalesce(s.to_date, 'infinity'::date)
+    ORDER BY 1;
+END $$;
 
 -- The round object of SPEC section 10: complete once every expected resident has a current
 -- observation (a round nobody is expected in is complete), overdue when not complete at its
--- due instant, open otherwise.
-CREATE FUNCTION round_json(p_centre text, p_date date, p_slot int, p_now timestamptz) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    -- One probe of the one-current-row index per expected resident: written as a scalar
-    -- subquery so the planner cannot turn it into an anti-join that scans every observation
-    -- of the round (dead versions included) once per resident.
-    WITH tally AS (
-        SELECT count(*) AS expected,
-               count(*) FILTER (WHERE (SELECT o.id FROM observations o
-                                       WHERE o.centre = $1 AND o.date = $2 AND o.slot = $3
-                                         AND o.resident = e.id AND o.current) IS NULL) AS missing
-        FROM round_expected($1, $2) AS e(id)
-    ), counts AS (
-        SELECT t.expected, t.missing, round_scheduled_at($1, $2, $3) AS scheduled_at,
-               round_due_at($1, $2, $3) AS due_at
-        FROM tally t
-    )
-    SELECT jsonb_build_object(
-        'centre', $1,
-        'date', $2,
-        'slot', $3,
-        'scheduled_at', k.scheduled_at,
-        'due_at', k.due_at,
-        'status', CASE WHEN k.missing = 0 THEN 'complete'
-                       WHEN $4 >= k.due_at THEN 'overdue'
+-- due instant, open otherwise. p_expected: the round's expected residents when the caller
+-- already has them (round_expected), so they are not looked up twice.
+CREATE FUNCTION round_json(p_centre text, p_date date, p_slot int, p_now timestamptz,
+                           p_expected bigint[] DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    expected bigint[] := coalesce(p_expected, ARRAY(SELECT round_expected(p_centre, p_date)));
+    n_expected bigint := cardinality(expected);
+    n_recorded bigint;
+    due timestamptz := round_due_at(p_centre, p_date, p_slot);
+BEGIN
+    -- The one-current-row index holds at most one row per resident: counting the expected
+    -- residents' current rows is one range scan of it.
+    SELECT count(*) INTO n_recorded
+      FROM observations o
+     WHERE o.centre = p_centre AND o.date = p_date AND o.slot = p_slot AND o.current
+       AND o.resident = ANY (expected);
+    RETURN jsonb_build_object(
+        'centre', p_centre,
+        'date', p_date,
+        'slot', p_slot,
+        'scheduled_at', round_scheduled_at(p_centre, p_date, p_slot),
+        'due_at', due,
+        'status', CASE WHEN n_recorded = n_expected THEN 'complete'
+                       WHEN p_now >= due THEN 'overdue'
                        ELSE 'open' END,
-        'expected', k.expected,
-        'recorded', k.expected - k.missing)
-    FROM counts AS k
-$$;
+        'expected', n_expected,
+        'recorded', n_recorded);
+END $$;
 
 -- The round with each expected resident and their current observation (and, with_history,
 -- every observation of them in the round, oldest first), residents by family and given name.
@@ -179,7 +190,12 @@ END $$;
 -- and changes nothing else. A round more than two hours before its scheduled instant cannot
 -- be recorded yet (409 round_not_started).
 CREATE FUNCTION op_round_post(ctx jsonb, args jsonb) RETURNS TABLE(status int, body jsonb)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Its statements' plans do not depend on the values: with the default (auto) PostgreSQL judged
+-- the generic plans of the array queries dearer than a custom one and planned them again on
+-- every request, a third of a correction's cost (docs/performance.md).
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     rp record := round_path(ctx, args);
     centre_id text := (rp.centre).id;
@@ -208,8 +224,33 @@ BEGIN
     END IF;
     -- First the form of every element (400), then the round's time (409), then whether each
     -- resident belongs in the round (422): the first problem found is the one answered.
+    -- The common case is checked set-based first: every element well formed, no observed_at,
+    -- no resident twice. Only a request this does not clear goes through the loop, which
+    -- names the first problem (or accepts what the quick check leaves to it, observed_at).
+    IF NOT EXISTS (
+           SELECT 1 FROM jsonb_array_elements(items) AS t(e)
+            WHERE NOT coalesce(
+                      jsonb_typeof(e) = 'object'
+                  AND jsonb_typeof(e->'resident') IN ('number', 'string')
+                  AND (e->>'resident') ~ '^[0-9]{1,18}$' AND (e->>'resident') !~ '^0+$'
+                  AND jsonb_typeof(e->'status') = 'string'
+                  AND CASE WHEN e->>'status' = 'excused'
+                           THEN e->>'reason' IN ('leave', 'hospital', 'school_trip',
+                                                 'authority_meeting', 'other')
+                           ELSE e->>'status' IN ('present', 'absent') AND e->>'reason' IS NULL
+                      END
+                  AND (NOT e ? 'note' OR jsonb_typeof(e->'note') IN ('string', 'null'))
+                  AND e->>'observed_at' IS NULL, false))
+       AND (SELECT count(DISTINCT CASE WHEN e->>'resident' ~ '^[0-9]{1,18}$'
+                                       THEN (e->>'resident')::bigint END) = count(*)
+              FROM jsonb_array_elements(items) AS t(e)) THEN
+        seen := ARRAY(SELECT (e->>'resident')::bigint
+                        FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i);
+        observed := array_fill(ctx_now(ctx), ARRAY[cardinality(seen)]);
+    END IF;
     FOR element, position IN
-        SELECT e, i - 1 FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i
+        SELECT e, i - 1 FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i)
+         WHERE cardinality(seen) = 0 ORDER BY i
     LOOP
         field := format('observations[%s]', position);
         IF jsonb_typeof(element) <> 'object' THEN
@@ -270,7 +311,9 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(format('round %s %s %s', centre_id,
                                                            rp.round_date, rp.slot), 0));
     expected := ARRAY(SELECT round_expected(centre_id, rp.round_date));
-    FOR position IN 0 .. jsonb_array_length(items) - 1 LOOP
+    -- Expected residents exist: when all are expected, neither refusal below can apply.
+    FOR position IN 0 .. CASE WHEN seen <@ expected THEN -1
+                              ELSE jsonb_array_length(items) - 1 END LOOP
         field := format('observations[%s].resident', position);
         resident_id := seen[position + 1];
         IF NOT EXISTS (SELECT 1 FROM residents r WHERE r.id = resident_id) THEN
@@ -319,7 +362,8 @@ BEGIN
     -- correction should not pay for, nor be audited as reading, 77 other residents).
     -- Each observation says whether it became current: a terminal syncing an offline round
     -- learns which of its observations another terminal's later ones overtook.
-    RETURN QUERY SELECT 200, round_json(centre_id, rp.round_date, rp.slot, ctx_now(ctx))
+    RETURN QUERY SELECT 200, round_json(centre_id, rp.round_date, rp.slot, ctx_now(ctx),
+                                        expected)
         || jsonb_build_object('observations', (
             SELECT jsonb_agg(jsonb_build_object(
                        'resident', o.resident, 'status', o.status, 'reason', o.reason,
