@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dates.h"
+#include "http_answer.h"
 #include "http_parse.h"
 
 #define CONNECT_TIMEOUT_MS 10000
@@ -777,14 +778,48 @@ static enum stopped_by run_transfer(struct transfer *t, CURLcode *result)
 	return stopped;
 }
 
-/* Status, media type and Date of a complete answer. */
-static void read_head(struct lane *lane, struct http_response *response)
+/* The values of up to MAX_LENGTHS Content-Length headers of the answer; a count above that
+ * counts as a disagreement (no honest server sends so many). */
+#define MAX_LENGTHS 8
+
+static bool lengths_agree(CURL *easy)
+{
+	const char *values[MAX_LENGTHS];
+	size_t count = 0;
+	struct curl_header *header = NULL;
+	if (curl_easy_header(easy, "Content-Length", 0, CURLH_HEADER, -1, &header) != CURLHE_OK)
+		return true;
+	if (header->amount > MAX_LENGTHS)
+		return false;
+	for (size_t i = 0; i < header->amount; i++) {
+		struct curl_header *one = NULL;
+		if (curl_easy_header(easy, "Content-Length", i, CURLH_HEADER, -1, &one) !=
+		    CURLHE_OK)
+			return false;
+		values[count++] = one->value;
+	}
+	return http_lengths_agree(values, count);
+}
+
+/* Status, media type and Date of a complete answer; false with *error for one rollcall must not
+ * act on (http_answer.h): a status HTTP does not have, differing Content-Lengths. */
+static bool read_head(struct lane *lane, struct http_response *response, struct net_error *error)
 {
 	long status = 0;
 	char *type = NULL;
 	struct curl_header *date = NULL;
 
 	(void)curl_easy_getinfo(lane->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (!http_status_final(status)) {
+		char detail[64];
+		snprintf(detail, sizeof(detail), "HTTP has no status %ld", status);
+		set_error(error, NET_PROTOCOL, detail);
+		return false;
+	}
+	if (!lengths_agree(lane->easy)) {
+		set_error(error, NET_PROTOCOL, "the answer has Content-Length headers that differ");
+		return false;
+	}
 	response->status = (int)status;
 	if (curl_easy_getinfo(lane->easy, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK &&
 	    type != NULL) {
@@ -800,6 +835,23 @@ static void read_head(struct lane *lane, struct http_response *response)
 	if (curl_easy_header(lane->easy, "Date", 0, CURLH_HEADER, -1, &date) == CURLHE_OK &&
 	    http_date_parse(date->value, &when))
 		response->date = when;
+	return true;
+}
+
+/* A transfer that curl finished: its head checked, its body handed to the response. */
+static bool take_answer(struct transfer *t, struct net_error *error)
+{
+	struct http_response *response = t->response;
+	if (!read_head(t->lane, response, error))
+		return false;
+	response->body = t->body ? t->body : strdup("");
+	response->body_len = t->body_len;
+	t->body = NULL;
+	if (response->body == NULL) {
+		set_error(error, NET_LOCAL, "out of memory");
+		return false;
+	}
+	return true;
 }
 
 /* Long because it is the one place a request is set up on the curl handle and its failure
@@ -847,14 +899,7 @@ bool http_exchange(struct http_client *client, const struct http_request *reques
 	switch (stopped) {
 	case STOPPED_NOT:
 		if (result == CURLE_OK) {
-			read_head(lane, response);
-			response->body = t.body ? t.body : strdup("");
-			response->body_len = t.body_len;
-			t.body = NULL;
-			if (response->body == NULL)
-				set_error(error, NET_LOCAL, "out of memory");
-			else
-				ok = true;
+			ok = take_answer(&t, error);
 		} else {
 			classify(&t, result, error);
 			if (error->kind == NET_RESET && t.connected && !t.answered)
