@@ -2,7 +2,8 @@
  * real reading of an answer: tests/fuzz/fuzz_http_response.c (included) runs tls_http.c over a
  * local socket with fixed answers. Regressions found by that fuzzer: libcurl took "HTTP/1.1 999"
  * and "HTTP/1.1 000" for answers (refusals, to the client: `watch` stopped for good on a 000)
- * and believed the last of two differing Content-Length headers. */
+ * and believed the last of two differing Content-Length headers; a NUL byte in a header made
+ * an answer taken or refused depending on how reads cut it. */
 #include "../fuzz/fuzz_http_response.c"
 
 #include <setjmp.h>
@@ -40,14 +41,19 @@ static void test_lengths_agree(void **state)
 }
 
 /* The answer, as the client takes it, whole and a byte at a time. */
-static bool take(const char *text, bool sink_mode, struct verdict *out)
+static bool take_bytes(const char *text, size_t len, bool sink_mode, struct verdict *out)
 {
 	struct verdict pieces;
-	bool ok = exchange((const uint8_t *)text, strlen(text), 0, sink_mode, out);
-	assert_int_equal(exchange((const uint8_t *)text, strlen(text), 1, sink_mode, &pieces), ok);
+	bool ok = exchange((const uint8_t *)text, len, 0, sink_mode, out);
+	assert_int_equal(exchange((const uint8_t *)text, len, 1, sink_mode, &pieces), ok);
 	same(out, &pieces);
 	free(pieces.bytes);
 	return ok;
+}
+
+static bool take(const char *text, bool sink_mode, struct verdict *out)
+{
+	return take_bytes(text, strlen(text), sink_mode, out);
 }
 
 static void test_answers(void **state)
@@ -63,10 +69,16 @@ static void test_answers(void **state)
 	free(v.bytes);
 
 	assert_true(take("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-	                 "3\r\nid:\r\n2\r\n 5\r\n0\r\n\r\n",
+	                 "3\r\nid:\r\n2\r\n 5\r\n0\r\nX-Trailer: t\r\n\r\n",
 	                 true, &v));
 	assert_int_equal(v.sink_len, 5);
 	assert_memory_equal(v.bytes, "id: 5", 5);
+	free(v.bytes);
+
+	assert_true(take("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n"
+	                 "Content-Length: 2\r\n\r\n{}",
+	                 false, &v));
+	assert_int_equal(v.status, 201);
 	free(v.bytes);
 
 	/* A refusal of a streaming request is buffered, not streamed. */
@@ -101,6 +113,18 @@ static void test_answers_refused(void **state)
 	}
 }
 
+/* Taken whole but refused a byte at a time by libcurl, before on_header refused it. */
+static void test_nul_in_header_refused(void **state)
+{
+	(void)state;
+	static const char text[] = "HTTP/1.0 200 OK\r\nContent-Type: text/csv\r\n\0\0\0"
+	                           "Connection: close\n\r\nid,name\r\n1,A\r\n";
+	struct verdict v;
+	assert_false(take_bytes(text, sizeof(text) - 1, false, &v));
+	assert_int_equal(v.kind, NET_PROTOCOL);
+	free(v.bytes);
+}
+
 int main(void)
 {
 	assert_int_equal(LLVMFuzzerInitialize(NULL, NULL), 0);
@@ -109,6 +133,7 @@ int main(void)
 	    cmocka_unit_test(test_lengths_agree),
 	    cmocka_unit_test(test_answers),
 	    cmocka_unit_test(test_answers_refused),
+	    cmocka_unit_test(test_nul_in_header_refused),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
