@@ -10,11 +10,11 @@
  * curl makes returns one record. The first byte picks sink mode (bit 0: a streaming GET as
  * `watch` makes) and the record size (the rest: 0 whole, else that many bytes a record, 1 a
  * byte at a time). Such an input runs twice, whole and in records: what the client sees must
- * not depend on where reads cut the answer. Invariants (abort): an accepted answer's status is
- * 200..599, its body and what went to the sink never exceed the input, the body is
- * NUL-terminated, only a 2xx answer streams to the sink, the media type is lower case without
- * parameters, and a failure always says why. Also run by tests/unit/test_client_http_answer.c
- * on fixed answers. */
+ * not depend on where reads cut the answer (unless a NUL byte is in the head: nul_in_head).
+ * Invariants (abort): an accepted answer's status is 200..599, its body and what went to the sink
+ * never exceed the input, the body is NUL-terminated, only a 2xx answer streams to the sink, the
+ * media type is lower case without parameters, and a failure always says why. Also run by
+ * tests/unit/test_client_http_answer.c on fixed answers. */
 #include "../../client/tls_http.c"
 
 #include <stddef.h>
@@ -244,6 +244,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* True if a NUL byte comes before the answer's first blank line. libcurl 7.88 reads such a head
+ * differently by where reads cut it (it drops bytes around the NUL, or ends the head there):
+ * the client refuses what it can see of that (on_header, take_answer), but what libcurl
+ * passes on can still differ, so such answers are held to the invariants only, not compared. */
+static bool nul_in_head(const uint8_t *data, size_t size)
+{
+	for (size_t i = 0; i < size; i++) {
+		if (data[i] == '\0')
+			return true;
+		if (data[i] == '\n' && i + 1 < size &&
+		    (data[i + 1] == '\n' ||
+		     (data[i + 1] == '\r' && i + 2 < size && data[i + 2] == '\n')))
+			return false;
+	}
+	return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1 || size > MAX_ANSWER)
@@ -254,7 +271,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)exchange(data + 1, size - 1, 0, sink_mode, &whole);
 	if (record > 0) {
 		(void)exchange(data + 1, size - 1, record, sink_mode, &pieces);
-		same(&whole, &pieces);
+		if (!nul_in_head(data + 1, size - 1))
+			same(&whole, &pieces);
 		free(pieces.bytes);
 	}
 	free(whole.bytes);
