@@ -16,7 +16,8 @@ bool http_status_final(long status);
 
 /* True if the values of every Content-Length header of an answer (count may be 0) are the
  * same number, as RFC 9112 allows: "2" twice, or "2, 2" in one header. False for differing
- * values or one that is not a number. */
+ * values, one that is not a number, or one of more than 18 digits (libcurl ignores a length it
+ * cannot hold and reads to the end of the connection, so a cut answer would pass for whole). */
 bool http_lengths_agree(const char *const *values, size_t count);
 
 #endif

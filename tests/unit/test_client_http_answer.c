@@ -32,12 +32,16 @@ static void test_lengths_agree(void **state)
 	const char *listed[] = {"2, 7"};
 	const char *junk[] = {"2x"};
 	const char *empty[] = {""};
+	const char *huge[] = {"99999999999999999999999"};
+	const char *long_zeros[] = {"0000000000000000000000002"};
 	assert_true(http_lengths_agree(NULL, 0));
 	assert_true(http_lengths_agree(same, 4));
 	assert_false(http_lengths_agree(differ, 2));
 	assert_false(http_lengths_agree(listed, 1));
 	assert_false(http_lengths_agree(junk, 1));
 	assert_false(http_lengths_agree(empty, 1));
+	assert_false(http_lengths_agree(huge, 1));
+	assert_true(http_lengths_agree(long_zeros, 1));
 }
 
 /* The answer, as the client takes it, whole and a byte at a time. */
@@ -103,6 +107,7 @@ static void test_answers_refused(void **state)
 	    "HTTP/1.1 700 OK\r\n\r\n",
 	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 7\r\n\r\n{}12345",
 	    "HTTP/1.1 200 OK\r\nContent-Length: 2, 7\r\n\r\n{}12345",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n{}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct verdict v;
