@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dates.h"
+#include "http_answer.h"
 #include "http_parse.h"
 
 #define CONNECT_TIMEOUT_MS 10000
@@ -63,8 +64,10 @@ struct transfer {
 	bool to_sink;
 	bool too_large;
 	bool sink_failed;
-	bool connected; /* a connection was made or reused and the request is going out */
-	bool answered;  /* some of the answer arrived */
+	bool bad_header; /* a header line had a NUL byte: refused (see on_header) */
+	bool head_ended; /* the blank line that ends the latest head has come */
+	bool connected;  /* a connection was made or reused and the request is going out */
+	bool answered;   /* some of the answer arrived */
 	int64_t last_activity_ms;
 };
 
@@ -380,13 +383,28 @@ static size_t on_body(char *data, size_t size, size_t count, void *arg)
 	return body_append(t, data, len) ? len : 0;
 }
 
+/* A header line with a NUL byte is refused here (RFC 9110 5.5 allows that). libcurl 7.88
+ * refuses one only when the NUL starts a read of its own; met inside a read it ends the head
+ * there and takes the answer as complete, body dropped, without passing the blank line that
+ * ends a head: so an answer counts only once that line came (take_answer). Found by
+ * fuzz_http_response (the same answer taken whole, refused a byte at a time). Returning less
+ * than was given makes curl stop with CURLE_WRITE_ERROR. */
 static size_t on_header(char *data, size_t size, size_t count, void *arg)
 {
-	(void)data;
 	struct transfer *t = arg;
+	size_t len = size * count;
 	t->last_activity_ms = monotonic_ms();
 	t->answered = true;
-	return size * count;
+	if (memchr(data, '\0', len) != NULL) {
+		t->bad_header = true;
+		return 0;
+	}
+	/* A status line starts a head (after a 1xx, another); trailers come after its end. */
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+		t->head_ended = false;
+	else if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n'))
+		t->head_ended = true;
+	return len;
 }
 
 /* Called once the connection is made (or reused): the silence timeout starts here, the
@@ -464,6 +482,8 @@ static void classify(struct transfer *t, CURLcode code, struct net_error *error)
 	if (code == CURLE_WRITE_ERROR) {
 		if (t->sink_failed)
 			set_error(error, NET_LOCAL, "the answer could not be written out");
+		else if (t->bad_header)
+			set_error(error, NET_PROTOCOL, "the answer has a NUL byte in a header");
 		else if (t->too_large)
 			set_error(error, NET_PROTOCOL, "the answer is too large");
 		else
@@ -777,14 +797,48 @@ static enum stopped_by run_transfer(struct transfer *t, CURLcode *result)
 	return stopped;
 }
 
-/* Status, media type and Date of a complete answer. */
-static void read_head(struct lane *lane, struct http_response *response)
+/* The values of up to MAX_LENGTHS Content-Length headers of the answer; a count above that
+ * counts as a disagreement (no honest server sends so many). */
+#define MAX_LENGTHS 8
+
+static bool lengths_agree(CURL *easy)
+{
+	const char *values[MAX_LENGTHS];
+	size_t count = 0;
+	struct curl_header *header = NULL;
+	if (curl_easy_header(easy, "Content-Length", 0, CURLH_HEADER, -1, &header) != CURLHE_OK)
+		return true;
+	if (header->amount > MAX_LENGTHS)
+		return false;
+	for (size_t i = 0; i < header->amount; i++) {
+		struct curl_header *one = NULL;
+		if (curl_easy_header(easy, "Content-Length", i, CURLH_HEADER, -1, &one) !=
+		    CURLHE_OK)
+			return false;
+		values[count++] = one->value;
+	}
+	return http_lengths_agree(values, count);
+}
+
+/* Status, media type and Date of a complete answer; false with *error for one rollcall must not
+ * act on (http_answer.h): a status HTTP does not have, differing Content-Lengths. */
+static bool read_head(struct lane *lane, struct http_response *response, struct net_error *error)
 {
 	long status = 0;
 	char *type = NULL;
 	struct curl_header *date = NULL;
 
 	(void)curl_easy_getinfo(lane->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (!http_status_final(status)) {
+		char detail[64];
+		snprintf(detail, sizeof(detail), "HTTP has no status %ld", status);
+		set_error(error, NET_PROTOCOL, detail);
+		return false;
+	}
+	if (!lengths_agree(lane->easy)) {
+		set_error(error, NET_PROTOCOL, "the answer has Content-Length headers that differ");
+		return false;
+	}
 	response->status = (int)status;
 	if (curl_easy_getinfo(lane->easy, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK &&
 	    type != NULL) {
@@ -800,6 +854,27 @@ static void read_head(struct lane *lane, struct http_response *response)
 	if (curl_easy_header(lane->easy, "Date", 0, CURLH_HEADER, -1, &date) == CURLHE_OK &&
 	    http_date_parse(date->value, &when))
 		response->date = when;
+	return true;
+}
+
+/* A transfer that curl finished: its head checked, its body handed to the response. */
+static bool take_answer(struct transfer *t, struct net_error *error)
+{
+	struct http_response *response = t->response;
+	if (!t->head_ended) {
+		set_error(error, NET_PROTOCOL, "the answer's head did not end as HTTP's does");
+		return false;
+	}
+	if (!read_head(t->lane, response, error))
+		return false;
+	response->body = t->body ? t->body : strdup("");
+	response->body_len = t->body_len;
+	t->body = NULL;
+	if (response->body == NULL) {
+		set_error(error, NET_LOCAL, "out of memory");
+		return false;
+	}
+	return true;
 }
 
 /* Long because it is the one place a request is set up on the curl handle and its failure
@@ -847,14 +922,7 @@ bool http_exchange(struct http_client *client, const struct http_request *reques
 	switch (stopped) {
 	case STOPPED_NOT:
 		if (result == CURLE_OK) {
-			read_head(lane, response);
-			response->body = t.body ? t.body : strdup("");
-			response->body_len = t.body_len;
-			t.body = NULL;
-			if (response->body == NULL)
-				set_error(error, NET_LOCAL, "out of memory");
-			else
-				ok = true;
+			ok = take_answer(&t, error);
 		} else {
 			classify(&t, result, error);
 			if (error->kind == NET_RESET && t.connected && !t.answered)
