@@ -567,7 +567,8 @@ static void authorise_start(struct watcher *w)
 	router_roles_literal(req->route ? req->route->roles : 0, roles, sizeof roles);
 	const char *params[7] = {"alert_stream_open", req->cn, args_text, now,
 	                         req->remote,         req->id, roles};
-	if (!args_text || !db_query(w->hub->d->db, authorise_sql, 7, params, authorise_result, w)) {
+	if (!args_text || !db_query_prepared_within(w->hub->d->db, 0, authorise_sql, 7, params,
+	                                            authorise_result, w)) {
 		free(args_text);
 		watcher_end(w, "out of memory or database queue full");
 		return;

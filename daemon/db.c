@@ -1,5 +1,6 @@
 /* Asynchronous PostgreSQL pool on the event loop: connections are opened with PQconnectStart and
- * polled, queries go out with PQsendQueryParams and come back through callbacks, and a lost
+ * polled, queries go out with PQsendQueryParams (or, for the hot api() calls, as statements
+ * prepared once per connection) and come back through callbacks, and a lost
  * connection is re-established with backoff while queued work is answered "unavailable" rather
  * than left waiting. One extra connection LISTENs for the NOTIFY channels the daemon uses. */
 #include "db.h"
@@ -48,6 +49,16 @@ struct db_query {
 	db_result_fn cb;
 	void *arg;
 	int64_t deadline_us; /* monotonic; 0: none but DB_QUERY_TIMEOUT_S once sent */
+	int stmt;            /* index into pool->stmts, or -1: sent unprepared */
+	bool sent_prepared;  /* the last send executed the prepared statement */
+	bool reprepared;     /* already prepared again once after a stale-statement error */
+};
+
+/* Per connection, what became of each registered statement. */
+enum stmt_state {
+	STMT_UNKNOWN, /* not yet prepared on this connection */
+	STMT_READY,
+	STMT_FAILED, /* the prepare failed here: sent unprepared on this connection */
 };
 
 enum conn_state {
@@ -69,6 +80,9 @@ struct db_conn {
 	int first_host; /* the host this connection's attempt started at */
 	struct db_query *current;
 	PGresult *result; /* first result of the current query */
+	int preparing;    /* statement whose Prepare is in flight (for current), or -1 */
+	enum stmt_state stmts[DB_MAX_PREPARED]; /* reset on every new connection */
+	unsigned stmt_gen[DB_MAX_PREPARED];     /* a re-prepare takes a new name */
 };
 
 struct listen_sub {
@@ -94,6 +108,8 @@ struct db_pool {
 	bool reachable; /* listener and a pool connection up, as last told to health_fn */
 	db_health_fn health_fn;
 	void *health_arg;
+	char *stmts[DB_MAX_PREPARED]; /* statement texts prepared on every connection */
+	int nstmts;
 	struct event *sweep; /* answers queued queries whose deadline passed */
 	int with_deadline;   /* queued queries that have one: the sweep runs only then */
 };
@@ -255,6 +271,10 @@ static void conn_close(struct db_conn *conn, const char *reason)
 		PQfinish(conn->pg);
 		conn->pg = NULL;
 	}
+	/* Prepared statements live in the server session: a new connection (a reconnect, a
+	 * failover to another host) starts without any. */
+	conn->preparing = -1;
+	memset(conn->stmts, 0, sizeof conn->stmts);
 	conn->state = CONN_DOWN;
 	if (was_up)
 		log_warn("db: %s connection lost: %s", conn->listener ? "listener" : "pool", why);
@@ -413,6 +433,58 @@ static bool conn_collect(struct db_conn *conn)
 	return false;
 }
 
+static bool conn_send(struct db_conn *conn, struct db_query *q);
+
+/* The code layer re-applied under a running daemon (rollcalld --migrate) can leave a prepared
+ * statement that PostgreSQL will not re-plan: api() re-created with another result type
+ * ("cached plan must not change result type", 0A000), or the statement gone (26000). Either
+ * is raised before the statement runs, so preparing again and resending is safe. */
+static bool stale_statement(const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (!state)
+		return false;
+	return strcmp(state, "26000") == 0 ||
+	       (strcmp(state, "0A000") == 0 && msg && strstr(msg, "cached plan") != NULL);
+}
+
+/* After a result for q: a Prepare's answer (then q itself is sent), or a stale prepared
+ * statement (prepared again, once). Returns true when q went out again and the result is
+ * consumed here. */
+static bool conn_prepared_step(struct db_conn *conn, struct db_query *q, PGresult *res)
+{
+	if (conn->pg && PQstatus(conn->pg) == CONNECTION_BAD)
+		return false; /* answered unavailable by the caller */
+	if (conn->preparing >= 0) {
+		int k = conn->preparing;
+		conn->preparing = -1;
+		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		if (st == PGRES_COMMAND_OK) {
+			conn->stmts[k] = STMT_READY;
+		} else {
+			log_warn("db: cannot prepare a statement, sending it unprepared: %s",
+			         res ? PQresultErrorMessage(res) : "no result");
+			conn->stmts[k] = STMT_FAILED;
+		}
+		if (res)
+			PQclear(res);
+		conn_send(conn, q);
+		return true;
+	}
+	if (q->sent_prepared && !q->reprepared && stale_statement(res)) {
+		log_info("db: a prepared statement went stale (code layer re-applied?): "
+		         "preparing it again");
+		q->reprepared = true;
+		conn->stmts[q->stmt] = STMT_UNKNOWN;
+		conn->stmt_gen[q->stmt]++;
+		PQclear(res);
+		conn_send(conn, q);
+		return true;
+	}
+	return false;
+}
+
 static void conn_finish_current(struct db_conn *conn)
 {
 	struct db_pool *pool = conn->pool;
@@ -450,6 +522,8 @@ static void conn_finish_current(struct db_conn *conn)
 		}
 		return;
 	}
+	if (q && conn_prepared_step(conn, q, res))
+		return;
 	conn_became_idle(conn);
 	if (!q && conn->listener && conn->pg && PQstatus(conn->pg) != CONNECTION_BAD)
 		conn_deliver_notifies(conn); /* the ping's answer: what came with it */
@@ -553,8 +627,25 @@ static bool conn_send(struct db_conn *conn, struct db_query *q)
 {
 	conn->current = q;
 	conn->state = CONN_BUSY;
-	if (!PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL, (const char *const *)q->values,
-	                       NULL, NULL, 0)) {
+	q->sent_prepared = false;
+	int sent;
+	if (q->stmt >= 0 && conn->stmts[q->stmt] != STMT_FAILED) {
+		char name[32];
+		snprintf(name, sizeof name, "rc_%d_%u", q->stmt, conn->stmt_gen[q->stmt]);
+		if (conn->stmts[q->stmt] == STMT_UNKNOWN) {
+			/* Prepared first, in its own round trip; q follows on its answer. */
+			conn->preparing = q->stmt;
+			sent = PQsendPrepare(conn->pg, name, q->sql, q->nparams, NULL);
+		} else {
+			q->sent_prepared = true;
+			sent = PQsendQueryPrepared(conn->pg, name, q->nparams,
+			                           (const char *const *)q->values, NULL, NULL, 0);
+		}
+	} else {
+		sent = PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL,
+		                         (const char *const *)q->values, NULL, NULL, 0);
+	}
+	if (!sent) {
 		conn_close(conn, conn_error(conn)); /* answers q as unavailable */
 		return false;
 	}
@@ -645,6 +736,7 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int s
 		conn->pool = pool;
 		conn->listener = i == size;
 		conn->backoff_ms = DB_BACKOFF_MIN_MS;
+		conn->preparing = -1;
 		conn->state = CONN_DOWN;
 		conn->timer = evtimer_new(base, conn_timer_cb, conn);
 		if (!conn->timer)
@@ -682,6 +774,8 @@ void db_pool_free(struct db_pool *pool)
 	}
 	for (int i = 0; i < pool->nsubs; i++)
 		free(pool->subs[i].channel);
+	for (int i = 0; i < pool->nstmts; i++)
+		free(pool->stmts[i]);
 	if (pool->sweep)
 		event_free(pool->sweep);
 	db_hosts_free(pool->hosts);
@@ -696,14 +790,31 @@ bool db_query(struct db_pool *pool, const char *sql, int nparams, const char *co
 	return db_query_within(pool, 0, sql, nparams, values, cb, arg);
 }
 
-bool db_query_within(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
-                     const char *const *values, db_result_fn cb, void *arg)
+/* The index of sql among the pool's prepared statements, registering it when new; -1 when
+ * the table is full or out of memory (the statement then goes unprepared). */
+static int pool_statement(struct db_pool *pool, const char *sql)
+{
+	for (int i = 0; i < pool->nstmts; i++)
+		if (strcmp(pool->stmts[i], sql) == 0)
+			return i;
+	if (pool->nstmts >= DB_MAX_PREPARED)
+		return -1;
+	char *copy = strdup(sql);
+	if (!copy)
+		return -1;
+	pool->stmts[pool->nstmts] = copy;
+	return pool->nstmts++;
+}
+
+static bool pool_query(struct db_pool *pool, int timeout_ms, bool prepared, const char *sql,
+                       int nparams, const char *const *values, db_result_fn cb, void *arg)
 {
 	if (pool->queued >= DB_QUEUE_MAX)
 		return false;
 	struct db_query *q = calloc(1, sizeof *q);
 	if (!q)
 		return false;
+	q->stmt = prepared ? pool_statement(pool, sql) : -1;
 	q->cb = cb;
 	q->arg = arg;
 	q->sql = strdup(sql);
@@ -734,6 +845,18 @@ bool db_query_within(struct db_pool *pool, int timeout_ms, const char *sql, int 
 failed:
 	query_free(q);
 	return false;
+}
+
+bool db_query_within(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
+                     const char *const *values, db_result_fn cb, void *arg)
+{
+	return pool_query(pool, timeout_ms, false, sql, nparams, values, cb, arg);
+}
+
+bool db_query_prepared_within(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
+                              const char *const *values, db_result_fn cb, void *arg)
+{
+	return pool_query(pool, timeout_ms, true, sql, nparams, values, cb, arg);
 }
 
 bool db_pool_ready(const struct db_pool *pool)

@@ -45,6 +45,18 @@ bool db_query_within(struct db_pool *pool, int timeout_ms, const char *sql, int 
                      const char *const *values, db_result_fn cb, void *arg)
     __attribute__((warn_unused_result));
 
+/* As db_query_within, but as a prepared statement: the text is prepared once on each pool
+ * connection (again after every reconnect) and then only executed, sparing the server its
+ * parse and plan per call. For the few fixed statements on the hot path (the api() calls):
+ * at most DB_MAX_PREPARED distinct texts; beyond them, and on a connection where the prepare
+ * failed, the statement is sent unprepared. A prepared statement gone stale under a running
+ * daemon (the code layer re-applied with a different result type, or the statement gone) is
+ * prepared again and sent once more: the error comes before the statement has done anything. */
+#define DB_MAX_PREPARED 8
+bool db_query_prepared_within(struct db_pool *pool, int timeout_ms, const char *sql, int nparams,
+                              const char *const *values, db_result_fn cb, void *arg)
+    __attribute__((warn_unused_result));
+
 /* True while at least one pool connection is up (readyz). */
 bool db_pool_ready(const struct db_pool *pool);
 

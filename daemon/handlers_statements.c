@@ -451,8 +451,9 @@ static bool export_send(struct export_query *q)
 	const char *params[7] = {"centre_statements", req->cn, q->args, now,
 	                         req->remote,         req->id, roles};
 	q->attempts++;
-	return db_query_within(daemon_state->db, daemon_state->config->request_timeout_s * 1000,
-	                       EXPORT_API_SQL, 7, params, export_page_answer, q);
+	return db_query_prepared_within(daemon_state->db,
+	                                daemon_state->config->request_timeout_s * 1000,
+	                                EXPORT_API_SQL, 7, params, export_page_answer, q);
 }
 
 static bool export_ask(struct export *ex, struct export_page *page)

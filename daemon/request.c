@@ -295,8 +295,8 @@ static bool api_send(struct api_call *call)
 	};
 	/* Within what is left of request_timeout: a hung server gets the client a 503, not a
 	 * hang, however long the call waited at the gate or for an earlier attempt. */
-	return db_query_within(daemon_state->db, api_time_left_ms(call), API_SQL, 9, params,
-	                       api_result, call);
+	return db_query_prepared_within(daemon_state->db, api_time_left_ms(call), API_SQL, 9,
+	                                params, api_result, call);
 }
 
 /* Sends the call's first attempt (now, or when the gate lets it through). */

@@ -205,7 +205,12 @@ def medians(runs, key):
 
 def bench_http(env):
     workdir, pki, cluster = env.workdir, env.pki, env.cluster
-    rc = env.daemon("bench_performance", config={"log_level": "warn", "db_pool_size": "8"})
+    # The per-certificate request budget protects terminals from each other; the benchmark's
+    # one certificate stands for many terminals, so it is raised out of the way (else the
+    # figures measure 429s, not throughput). See docs/performance.md.
+    rc = env.daemon("bench_performance", config={"log_level": "warn", "db_pool_size": "8",
+                                                 "request_rate": "1000000",
+                                                 "request_burst": "1000000"})
     rc.set_clock("2026-11-20T12:00:00+01:00")
     cert, key = pki.client("bench-staff")
     centres, firsts = [], []
@@ -246,8 +251,8 @@ def bench_http(env):
                                   defines))
         tps, ref = medians(ours, "tps"), medians(theirs, "tps")
         errors = sum(r["errors"] for r in ours)
-        row(label, f"{tps:.0f}/s p99 {medians(ours, 'p99'):.1f} ms" +
-            (f" ({errors} errors)" if errors else ""), f"pgbench {ref:.0f}/s", tps / ref, target)
+        row(label, f"{tps:.0f}/s p99 {medians(ours, 'p99'):.1f} ms ({errors} errors)",
+            f"pgbench {ref:.0f}/s", tps / ref, target)
 
     nginx, nginx_port = start_nginx(workdir, pki)
     try:
@@ -262,8 +267,10 @@ def bench_http(env):
                 theirs.append(bench_https(nginx_port, pki.ca, cert, key, "GET", "/healthz", "-",
                                           threads, ARGS.seconds, new))
             tps, ref = medians(ours, "tps"), medians(theirs, "tps")
-            row(label, f"{tps:.0f}/s p99 {medians(ours, 'p99'):.2f} ms",
-                f"nginx {ref:.0f}/s", tps / ref, target)
+            errors = sum(r["errors"] for r in ours)
+            row(label, f"{tps:.0f}/s p99 {medians(ours, 'p99'):.2f} ms ({errors} errors)",
+                f"nginx {ref:.0f}/s ({sum(r['errors'] for r in theirs)} errors)", tps / ref,
+                target)
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
