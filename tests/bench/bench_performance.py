@@ -232,6 +232,12 @@ def bench_http(env):
                         str(key), "POST", f"/v1/centres/bench{t}/rounds/{DAY}/{SLOT}",
                         str(workdir / f"round-{t}.json"), "1", "1"], check=True,
                        capture_output=True)
+    # A fresh database has no statistics until autovacuum's first pass (about a minute), and
+    # PL/pgSQL keeps plans made for empty tables until then: analyse once, as a site with data
+    # has statistics (docs/performance.md).
+    subprocess.run([str(harness.common.PG_BIN / "psql"), "-h", str(cluster.dir / "sock"), "-p",
+                    str(cluster.port), "-U", "postgres", "-d", rc.dbname, "-qXc", "ANALYZE"],
+                   check=True, capture_output=True)
     (workdir / "observation.sql").write_text(OBSERVATION_SQL)
     (workdir / "round.sql").write_text(ROUND_SQL)
     defines = {"base": firsts[0]}
