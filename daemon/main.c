@@ -232,6 +232,7 @@ static int run(struct config *config)
 		status = 0;
 done:
 	service_stop();
+	revocation_stop();
 	if (d.alerts)
 		alert_hub_free(d.alerts);
 	if (d.sender)

@@ -34,13 +34,67 @@ static void scope_send(struct daemon *d, char *cn)
 	}
 }
 
+/* Re-checks waiting for the database: kept in a list so that a daemon stopping before one is
+ * due frees it (revocation_stop) instead of leaving it to a timer that never fires. */
+struct retry {
+	struct event *ev;
+	char *cn;
+	struct retry *next;
+};
+
+static struct retry *retries;
+
+static void retry_unlink(struct retry *r)
+{
+	for (struct retry **p = &retries; *p; p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	}
+	event_free(r->ev);
+	free(r);
+}
+
 static void scope_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
+	struct retry *r = arg;
+	char *cn = r->cn;
+	retry_unlink(r);
 	if (daemon_state && daemon_state->alerts)
-		scope_send(daemon_state, arg);
+		scope_send(daemon_state, cn);
 	else
-		free(arg);
+		free(cn);
+}
+
+/* Schedules a re-check of cn (taken) in RECHECK_RETRY_S; false, cn not taken, when it cannot. */
+static bool retry_later(struct daemon *d, char *cn)
+{
+	struct retry *r = calloc(1, sizeof *r);
+	if (!r)
+		return false;
+	r->ev = evtimer_new(d->base, scope_retry_cb, r);
+	struct timeval later = {RECHECK_RETRY_S, 0};
+	if (!r->ev || evtimer_add(r->ev, &later) != 0) {
+		if (r->ev)
+			event_free(r->ev);
+		free(r);
+		return false;
+	}
+	r->cn = cn;
+	r->next = retries;
+	retries = r;
+	return true;
+}
+
+void revocation_stop(void)
+{
+	while (retries) {
+		struct retry *r = retries;
+		free(r->cn);
+		retry_unlink(r);
+	}
 }
 
 static void scope_result(void *arg, const struct db_result *r)
@@ -51,9 +105,8 @@ static void scope_result(void *arg, const struct db_result *r)
 	if (r->status == DB_UNAVAILABLE && d && d->alerts && !d->draining) {
 		/* After a listener reconnect the pool may not be back yet. The account's streams
 		 * stay held (nothing reaches them unchecked) until the database answers. */
-		struct timeval later = {RECHECK_RETRY_S, 0};
 		log_debug("accounts: re-checking %s waits for the database", cn);
-		if (event_base_once(d->base, -1, EV_TIMEOUT, scope_retry_cb, cn, &later) == 0)
+		if (retry_later(d, cn))
 			return;
 	}
 	if (r->status == DB_OK && PQntuples(r->pg) == 1 && !PQgetisnull(r->pg, 0, 0))

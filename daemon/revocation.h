@@ -12,4 +12,7 @@ struct daemon;
 /* Subscribes to rc_account; call before the loop starts, after the alert hub and server. */
 bool revocation_start(struct daemon *d) __attribute__((warn_unused_result));
 
+/* Frees the re-checks still waiting for the database; call after the loop ends. */
+void revocation_stop(void);
+
 #endif
