@@ -213,6 +213,7 @@ DECLARE
     seen bigint[] := '{}';
     observed timestamptz[] := '{}';
     winners bigint[];
+    open_ bigint[];
     new_ids bigint[];
 BEGIN
     IF args->'query'->>'dry_run' = 'true' THEN
@@ -351,9 +352,16 @@ BEGIN
         FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i) ORDER BY i
         RETURNING id)
     SELECT array_agg(id) INTO new_ids FROM inserted;
+    -- absence_observe acts only on an absent observation or on a resident with an open
+    -- absence (present and excused do nothing to a resident without one): one index scan
+    -- finds those, so a round of present residents makes no call per resident. The open
+    -- absences are read by this statement's snapshot as absence_observe's own look would.
+    open_ := ARRAY(SELECT a.resident FROM absences a
+                    WHERE a.resident = ANY (winners) AND a.returned_at IS NULL);
     PERFORM absence_observe(ctx, (e->>'resident')::bigint, e->>'status', round_at, observed[i])
     FROM jsonb_array_elements(items) WITH ORDINALITY AS t(e, i)
     WHERE (e->>'resident')::bigint = ANY (winners)
+      AND (e->>'status' = 'absent' OR (e->>'resident')::bigint = ANY (open_))
     ORDER BY i;
 
     PERFORM audit_many(ctx, 'round_post', seen);
