@@ -16,9 +16,9 @@ build's.
 
 import json
 import re
-import time
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
