@@ -82,9 +82,11 @@ BEGIN
     -- Have the writers recorded last time all ended? Only under READ COMMITTED does the
     -- candidates' query below take its snapshot after this check, so that it sees their rows.
     settled := state_.pending_upto IS NOT NULL
-               AND current_setting('transaction_isolation') = 'read committed'
-               AND NOT EXISTS (SELECT 1 FROM pg_locks l
+               AND current_setting('transaction_isolation') = 'read committed';
+    IF settled AND cardinality(state_.pending_vxids) > 0 THEN
+        settled := NOT EXISTS (SELECT 1 FROM pg_locks l
                                 WHERE l.virtualtransaction = ANY (state_.pending_vxids));
+    END IF;
     SELECT s.seal, s.hash INTO seal_, hash_ FROM audit_seals s ORDER BY s.seal DESC LIMIT 1;
     seal_ := coalesce(seal_, 0);
     hash_ := coalesce(hash_, ''::bytea);
@@ -118,13 +120,21 @@ BEGIN
         -- its lock on audit by then, or has ended.
         upto := coalesce(pg_sequence_last_value(pg_get_serial_sequence('audit', 'id')::regclass),
                          0);
-        SELECT coalesce(array_agg(DISTINCT l.virtualtransaction), '{}') INTO vxids
-          FROM pg_locks l
-         WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_database
-                                                          WHERE datname = current_database())
-           AND l.relation = 'audit'::regclass AND l.pid IS DISTINCT FROM pg_backend_pid();
-        UPDATE audit_seal_state
-           SET watermark = watermark_, pending_upto = upto, pending_vxids = vxids;
+        vxids := '{}';
+        -- No id drawn since the watermark (caught up and idle): nobody to wait for.
+        IF upto > watermark_ THEN
+            SELECT coalesce(array_agg(DISTINCT l.virtualtransaction), '{}') INTO vxids
+              FROM pg_locks l
+             WHERE l.locktype = 'relation'
+               AND l.database = (SELECT d.oid FROM pg_database d
+                                  WHERE d.datname = current_database())
+               AND l.relation = 'audit'::regclass AND l.pid IS DISTINCT FROM pg_backend_pid();
+        END IF;
+        IF (watermark_, upto, vxids) IS DISTINCT FROM
+           (state_.watermark, state_.pending_upto, state_.pending_vxids) THEN
+            UPDATE audit_seal_state
+               SET watermark = watermark_, pending_upto = upto, pending_vxids = vxids;
+        END IF;
     END IF;
     PERFORM set_config('rollcall.audit_sealing', 'off', true);
     RETURN QUERY SELECT count_, nullif(seal_, 0), nullif(encode(hash_, 'hex'), '');
