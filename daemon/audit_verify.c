@@ -1,8 +1,10 @@
-/* rollcalld --verify-audit: reads the sealed audit rows in seal order and recomputes each hash,
- * SHA-256 over the previous row's hash and the row's canonical serialisation (docs/DESIGN.md,
- * "The audit chain"; the SQL twin is audit_canonical in schema/code/audit_chain.sql). Done in C
- * with OpenSSL rather than by calling the SQL, so that whoever can replace the code layer cannot
- * also replace the check. A one-shot command: a blocking connection is fine here. */
+/* rollcalld --verify-audit: reads the seals (audit_seals) in seal order, each with its audit row,
+ * and recomputes each hash, SHA-256 over the previous row's hash and the row's canonical
+ * serialisation (docs/DESIGN.md, "The audit chain"; the SQL twin is audit_canonical in
+ * schema/code/audit_chain.sql). Done in C with OpenSSL rather than by calling the SQL, so that
+ * whoever can replace the code layer cannot also replace the check. Then it looks for an audit
+ * row the sealer's watermark says is sealed but that has no seal (its seal row was deleted). A
+ * one-shot command: a blocking connection is fine here. */
 #include "audit_verify.h"
 
 #include <inttypes.h>
@@ -21,10 +23,18 @@
 /* The hashed fields after the seal, in order (columns 3.. of the query). */
 #define AUDIT_FIELDS 11
 static const char verify_sql[] =
-    "SELECT a.id, encode(a.hash, 'hex'), a.seal::text, a.id::text,"
+    "SELECT s.audit_id, encode(s.hash, 'hex'), s.seal::text, a.id::text,"
     " to_char(a.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), a.cn, a.role,"
     " a.action, a.resident::text, a.request_id, a.remote, a.outcome, a.detail::text"
-    " FROM audit a WHERE a.seal IS NOT NULL ORDER BY a.seal";
+    " FROM audit_seals s LEFT JOIN audit a ON a.id = s.audit_id ORDER BY s.seal";
+
+/* The lowest audit row at or below the watermark without a seal: the sealer never looks there
+ * again, so its seal was there and has been deleted. */
+static const char unsealed_sql[] =
+    "SELECT a.id::text, w.watermark::text FROM audit_seal_state w"
+    " JOIN audit a ON a.id <= w.watermark"
+    " WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.audit_id = a.id)"
+    " ORDER BY a.id LIMIT 1";
 
 /* One field as 'N' (NULL) or 'S' <decimal byte length> ':' <bytes>. */
 static bool digest_field(EVP_MD_CTX *md, const PGresult *res, int column)
@@ -80,6 +90,12 @@ static bool check_row(const PGresult *res, int64_t expected_seal, unsigned char 
 		       id, seal_text, expected_seal);
 		return false;
 	}
+	if (PQgetisnull(res, 0, 3)) {
+		printf("audit chain broken at row %s (seal %s): the audit row is missing "
+		       "(deleted)\n",
+		       id, seal_text);
+		return false;
+	}
 	unsigned char stored[AUDIT_HASH_SIZE], computed[AUDIT_HASH_SIZE];
 	if (PQgetisnull(res, 0, 1) || !hex_decode(PQgetvalue(res, 0, 1), stored)) {
 		printf("audit chain broken at row %s (seal %s): its hash is missing or malformed\n",
@@ -101,6 +117,25 @@ static bool check_row(const PGresult *res, int64_t expected_seal, unsigned char 
 	memcpy(prev, stored, AUDIT_HASH_SIZE);
 	*prev_len = AUDIT_HASH_SIZE;
 	return true;
+}
+
+/* 0 when no row at or below the watermark lacks a seal; else prints it and returns 1 (2 when
+ * the query fails). */
+static int check_unsealed(PGconn *conn)
+{
+	PGresult *res = PQexec(conn, unsealed_sql);
+	int status = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_error("verify-audit: %s", PQresultErrorMessage(res));
+		status = 2;
+	} else if (PQntuples(res) > 0) {
+		printf("audit chain broken at row %s (no seal): it is at or below the sealer's "
+		       "watermark %s, so its seal was deleted\n",
+		       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		status = 1;
+	}
+	PQclear(res);
+	return status;
 }
 
 int audit_verify(const char *conninfo)
@@ -133,6 +168,8 @@ int audit_verify(const char *conninfo)
 		}
 		PQclear(res);
 	}
+	if (status == 0)
+		status = check_unsealed(conn);
 	PQfinish(conn);
 	if (status == 0)
 		printf("audit chain intact: %" PRId64 " rows\n", rows);

@@ -4,17 +4,7 @@
 
 CREATE FUNCTION audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- The one change allowed: the sealer (audit_chain.sql) giving an unsealed row its seal and
-    -- hash, nothing else of it.
-    IF TG_OP = 'UPDATE' AND OLD.seal IS NULL AND NEW.seal IS NOT NULL
-       AND current_setting('rollcall.audit_sealing', true) = 'on'
-       AND (OLD.id, OLD.at, OLD.cn, OLD.role, OLD.action, OLD.resident, OLD.request_id,
-            OLD.remote, OLD.outcome, OLD.detail)
-           IS NOT DISTINCT FROM
-           (NEW.id, NEW.at, NEW.cn, NEW.role, NEW.action, NEW.resident, NEW.request_id,
-            NEW.remote, NEW.outcome, NEW.detail) THEN
-        RETURN NEW;
-    END IF;
+    -- No exception, not even for the sealer: seals live in audit_seals (audit_chain.sql).
     RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'insufficient_privilege';
 END $$;
 

@@ -1,7 +1,8 @@
 """The tamper-evident audit log (SPEC section 7, v2): the sealer chains every committed audit
 row, SHA-256 over the previous row's hash and the row's canonical serialisation (docs/DESIGN.md,
 "The audit chain"); rollcalld --verify-audit says "audit chain intact: N rows" or names the first
-row that breaks the chain - a row altered, deleted or inserted behind the daemon's back."""
+row that breaks the chain - a row altered, deleted or inserted behind the daemon's back, in audit
+or in audit_seals, where each row's seal and hash live."""
 
 import concurrent.futures
 import hashlib
@@ -16,11 +17,14 @@ CLOCK = "2026-11-20T10:15:00+01:00"
 SEAL_TIMEOUT = 20.0  # the sealer runs every second; generous for shared cores
 
 
+UNSEALED = "NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.audit_id = audit.id)"
+
+
 def wait_sealed(daemon, where="true"):
     """Waits until every audit row (matching where) is sealed; returns how many rows there are."""
     deadline = time.monotonic() + SEAL_TIMEOUT
     while True:
-        unsealed = daemon.db.count("audit", f"seal IS NULL AND ({where})")
+        unsealed = daemon.db.count("audit", f"({UNSEALED}) AND ({where})")
         if unsealed == 0:
             return daemon.db.count("audit")
         assert time.monotonic() < deadline, f"{unsealed} audit rows still unsealed"
@@ -41,7 +45,7 @@ def verify(daemon):
 
 
 def rows_by_seal(daemon):
-    return daemon.db.query("SELECT seal, id FROM audit WHERE seal IS NOT NULL ORDER BY seal")
+    return daemon.db.query("SELECT seal, audit_id FROM audit_seals ORDER BY seal")
 
 
 def superuser(daemon, *statements):
@@ -65,10 +69,10 @@ def canonical(fields):
 
 
 CANONICAL_SQL = (
-    "SELECT seal::text, id::text, to_char(at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), cn, role, action, resident::text, request_id, remote, "
-    "outcome, detail::text, encode(hash, 'hex') FROM audit a WHERE a.seal IS NOT NULL "
-    "ORDER BY a.seal"
+    "SELECT s.seal::text, a.id::text, to_char(a.at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), a.cn, a.role, a.action, a.resident::text, "
+    "a.request_id, a.remote, a.outcome, a.detail::text, encode(s.hash, 'hex') "
+    "FROM audit_seals s JOIN audit a ON a.id = s.audit_id ORDER BY s.seal"
 )
 
 
@@ -145,7 +149,8 @@ def test_a_deleted_row_is_named_by_the_row_after_it(daemon):
     rows = rows_by_seal(daemon)
     _, deleted = rows[4]
     next_seal, next_id = rows[5]
-    superuser(daemon, f"DELETE FROM audit WHERE id = {deleted}")
+    superuser(daemon, f"DELETE FROM audit WHERE id = {deleted}",
+              f"DELETE FROM audit_seals WHERE audit_id = {deleted}")
     status, output = verify(daemon)
     assert status == 1, output
     assert broken_row(output) == (next_id, next_seal)
@@ -161,8 +166,9 @@ def test_a_deleted_row_is_named_even_when_the_seals_are_renumbered(daemon):
     superuser(
         daemon,
         f"DELETE FROM audit WHERE id = {deleted}",
-        "UPDATE audit SET seal = seal + 1000000 WHERE seal > 5",
-        "UPDATE audit SET seal = seal - 1000001 WHERE seal > 1000000",
+        f"DELETE FROM audit_seals WHERE audit_id = {deleted}",
+        "UPDATE audit_seals SET seal = seal + 1000000 WHERE seal > 5",
+        "UPDATE audit_seals SET seal = seal - 1000001 WHERE seal > 1000000",
     )
     status, output = verify(daemon)
     assert status == 1, output
@@ -174,11 +180,12 @@ def test_a_row_inserted_with_a_made_up_hash_is_named(daemon):
     daemon.stop()
     superuser(
         daemon,
-        "INSERT INTO audit (at, cn, role, action, outcome, seal, hash) VALUES "
-        f"(now(), 'admin', 'admin', 'audit_list', 'ok', {total + 1}, "
-        "sha256('forged'::bytea))",
+        "INSERT INTO audit (at, cn, role, action, outcome) VALUES "
+        "(now(), 'admin', 'admin', 'audit_list', 'ok')",
+        "INSERT INTO audit_seals (seal, audit_id, hash) SELECT "
+        f"{total + 1}, max(id), sha256('forged'::bytea) FROM audit",
     )
-    forged = daemon.db.scalar(f"SELECT id FROM audit WHERE seal = {total + 1}")
+    forged = daemon.db.scalar(f"SELECT audit_id FROM audit_seals WHERE seal = {total + 1}")
     status, output = verify(daemon)
     assert status == 1, output
     assert broken_row(output) == (forged, total + 1)
@@ -193,12 +200,13 @@ def test_a_row_inserted_in_the_middle_with_a_correct_hash_is_named_by_the_next(d
     _, displaced = rows[3]  # seal 4
     superuser(
         daemon,
-        "UPDATE audit SET seal = seal + 1000000 WHERE seal >= 4",
-        "UPDATE audit SET seal = seal - 999999 WHERE seal > 1000000",
+        "UPDATE audit_seals SET seal = seal + 1000000 WHERE seal >= 4",
+        "UPDATE audit_seals SET seal = seal - 999999 WHERE seal > 1000000",
         "INSERT INTO audit (at, cn, role, action, outcome) VALUES "
         "(now(), 'admin', 'admin', 'forged', 'ok')",
-        "UPDATE audit a SET seal = 4, hash = sha256((SELECT p.hash FROM audit p WHERE p.seal = 3)"
-        " || audit_canonical(4, a)) WHERE a.action = 'forged'",
+        "INSERT INTO audit_seals (seal, audit_id, hash) SELECT 4, a.id, "
+        "sha256((SELECT p.hash FROM audit_seals p WHERE p.seal = 3) || audit_canonical(4, a)) "
+        "FROM audit a WHERE a.action = 'forged'",
     )
     status, output = verify(daemon)
     assert status == 1, output
@@ -217,19 +225,19 @@ def test_a_row_committed_late_is_chained_after_the_rows_sealed_before_it(daemon)
         ).fetchone()[0]
         make_rows(daemon, residents=1)
         wait_sealed(daemon, f"id > {late}")
-        highest_before = daemon.db.scalar("SELECT max(seal) FROM audit")
+        highest_before = daemon.db.scalar("SELECT max(seal) FROM audit_seals")
         conn.commit()
     finally:
         conn.close()
     total = wait_sealed(daemon)
-    late_seal = daemon.db.scalar(f"SELECT seal FROM audit WHERE id = {late}")
+    late_seal = daemon.db.scalar(f"SELECT seal FROM audit_seals WHERE audit_id = {late}")
     assert late_seal == highest_before + 1
     status, output = verify(daemon)
     assert status == 0 and f"audit chain intact: {total} rows" in output, output
 
 
 def test_an_unsealed_row_cannot_be_rewritten_on_the_way(daemon):
-    """The trigger lets only the sealer set seal and hash, and nothing else of the row."""
+    """The trigger refuses every change of an audit row, even with the sealer's setting on."""
     import psycopg
 
     wait_sealed(daemon)
@@ -237,8 +245,9 @@ def test_an_unsealed_row_cannot_be_rewritten_on_the_way(daemon):
     with pytest.raises(psycopg.Error):
         with daemon.db.connect() as conn:
             conn.execute("SELECT set_config('rollcall.audit_sealing', 'on', false)")
-            conn.execute(f"UPDATE audit SET seal = seal + 100, outcome = 'x' WHERE id = {row_id}")
-    assert daemon.db.scalar(f"SELECT seal FROM audit WHERE id = {row_id}") == seal
+            conn.execute(f"UPDATE audit SET outcome = 'x' WHERE id = {row_id}")
+    assert daemon.db.scalar(f"SELECT outcome FROM audit WHERE id = {row_id}") == "ok"
+    assert daemon.db.scalar(f"SELECT seal FROM audit_seals WHERE audit_id = {row_id}") == seal
 
 
 def test_concurrent_writers_on_two_daemons_give_one_intact_chain(daemon_factory):
@@ -272,3 +281,156 @@ def test_concurrent_writers_on_two_daemons_give_one_intact_chain(daemon_factory)
     for d in (first, second):
         status, output = verify(d)
         assert status == 0 and f"audit chain intact: {total} rows" in output, output
+
+
+# ---------------------------------------------------------------------------------------------
+# Seals in their own table (issue 16): audit_seals (seal, audit_id, hash), the sealer's watermark
+
+def seal_now(daemon, times=3):
+    """Runs the sealer directly (the daemon stopped), often enough for its watermark to catch up:
+    the watermark moves one run after the writers it waits for have ended."""
+    with daemon.db.connect() as conn:
+        for _ in range(times):
+            conn.execute("SELECT * FROM audit_seal(2000)")
+
+
+def watermark(daemon):
+    return daemon.db.scalar("SELECT watermark FROM audit_seal_state")
+
+
+def test_an_altered_seal_hash_is_named(daemon):
+    wait_sealed(daemon)
+    daemon.stop()
+    seal, row_id = rows_by_seal(daemon)[2]
+    superuser(daemon, f"UPDATE audit_seals SET hash = sha256(hash) WHERE seal = {seal}")
+    status, output = verify(daemon)
+    assert status == 1, output
+    assert broken_row(output) == (row_id, seal)
+    assert "does not match" in output
+
+
+def test_a_seal_pointed_at_another_row_is_named(daemon):
+    wait_sealed(daemon)
+    daemon.stop()
+    rows = rows_by_seal(daemon)
+    seal, _ = rows[3]
+    superuser(daemon, f"UPDATE audit_seals SET audit_id = audit_id + 1000000 WHERE seal = {seal}")
+    status, output = verify(daemon)
+    assert status == 1, output
+    assert broken_row(output)[1] == seal
+    assert "the audit row is missing" in output
+
+
+def test_a_deleted_seal_row_is_named_by_the_seal_after_it(daemon):
+    wait_sealed(daemon)
+    daemon.stop()
+    rows = rows_by_seal(daemon)
+    next_seal, next_id = rows[5]
+    superuser(daemon, "DELETE FROM audit_seals WHERE seal = 5")
+    status, output = verify(daemon)
+    assert status == 1, output
+    assert broken_row(output) == (next_id, next_seal)
+    assert "expected seal 5" in output
+
+
+def test_the_last_seal_deleted_below_the_watermark_is_named(daemon):
+    """Cutting the last seal off leaves a consistent chain, but its row is below the watermark,
+    where the sealer never looks again: --verify-audit names it."""
+    wait_sealed(daemon)
+    daemon.stop()
+    seal_now(daemon)
+    last_seal, last_id = rows_by_seal(daemon)[-1]
+    assert watermark(daemon) >= last_id
+    superuser(daemon, f"DELETE FROM audit_seals WHERE seal = {last_seal}")
+    status, output = verify(daemon)
+    assert status == 1, output
+    assert f"audit chain broken at row {last_id} (no seal)" in output
+
+
+def test_an_audit_row_deleted_under_its_seal_is_named(daemon):
+    wait_sealed(daemon)
+    daemon.stop()
+    seal, row_id = rows_by_seal(daemon)[4]
+    superuser(daemon, f"DELETE FROM audit WHERE id = {row_id}")
+    status, output = verify(daemon)
+    assert status == 1, output
+    assert broken_row(output) == (row_id, seal)
+    assert "missing" in output
+
+
+def test_seals_are_append_only_and_written_by_the_sealer_only(daemon):
+    import psycopg
+
+    wait_sealed(daemon)
+    seal, row_id = rows_by_seal(daemon)[0]
+    refused = [
+        "UPDATE audit_seals SET hash = sha256(hash) WHERE seal = 1",
+        "DELETE FROM audit_seals WHERE seal = 1",
+        "TRUNCATE audit_seals",
+        "INSERT INTO audit_seals VALUES (1000000, 1000000, sha256(''::bytea))",
+        "UPDATE audit_seal_state SET watermark = watermark + 1000",
+        "DELETE FROM audit",
+    ]
+    for sql in refused:
+        with pytest.raises(psycopg.Error):
+            with daemon.db.connect() as conn:
+                conn.execute(sql)
+    # The sealer's setting opens INSERT into audit_seals only, never a change of a seal.
+    for sql in refused[:3]:
+        with pytest.raises(psycopg.Error):
+            with daemon.db.connect() as conn:
+                conn.execute("SELECT set_config('rollcall.audit_sealing', 'on', false)")
+                conn.execute(sql)
+    assert daemon.db.scalar(f"SELECT audit_id FROM audit_seals WHERE seal = {seal}") == row_id
+    assert daemon.db.count("audit_seals", "seal = 1000000") == 0
+
+
+def test_a_lower_id_committing_after_a_higher_one_was_sealed_is_sealed_later_once(daemon):
+    """Two connections: the first inserts a row and stays open; the second's later row (higher
+    id) is sealed, and the watermark stays below the open row. Once the first commits, its row
+    is sealed by the next run, once, with the next seal number, and the chain verifies."""
+    wait_sealed(daemon)
+    daemon.stop()
+    seal_now(daemon)
+    early = daemon.db.connect(autocommit=False)
+    try:
+        low = early.execute(
+            "INSERT INTO audit (at, cn, role, action, outcome) VALUES "
+            "(now(), 'admin', 'admin', 'low', 'ok') RETURNING id").fetchone()[0]
+        with daemon.db.connect() as later:
+            high = later.execute(
+                "INSERT INTO audit (at, cn, role, action, outcome) VALUES "
+                "(now(), 'admin', 'admin', 'high', 'ok') RETURNING id").fetchone()[0]
+        assert low < high
+        seal_now(daemon, times=5)
+        assert daemon.db.count("audit_seals", f"audit_id = {high}") == 1
+        assert daemon.db.count("audit_seals", f"audit_id = {low}") == 0
+        assert watermark(daemon) < low
+        highest_before = daemon.db.scalar("SELECT max(seal) FROM audit_seals")
+        early.commit()
+    finally:
+        early.close()
+    seal_now(daemon)
+    assert daemon.db.query(f"SELECT seal FROM audit_seals WHERE audit_id = {low}") == [
+        (highest_before + 1,)]
+    assert watermark(daemon) >= high
+    total = daemon.db.count("audit")
+    assert daemon.db.count("audit_seals") == total
+    status, output = verify(daemon)
+    assert status == 0 and f"audit chain intact: {total} rows" in output, output
+
+
+def test_a_rolled_back_id_does_not_hold_the_watermark_back(daemon):
+    """Ids of rolled-back inserts are gaps for ever: the watermark passes them."""
+    wait_sealed(daemon)
+    daemon.stop()
+    with daemon.db.connect(autocommit=False) as conn:
+        gap = conn.execute(
+            "INSERT INTO audit (at, cn, role, action, outcome) VALUES "
+            "(now(), 'admin', 'admin', 'gone', 'ok') RETURNING id").fetchone()[0]
+        conn.rollback()
+    daemon.db.execute("INSERT INTO audit (at, cn, role, action, outcome) VALUES "
+                      "(now(), 'admin', 'admin', 'after', 'ok')")
+    seal_now(daemon)
+    assert watermark(daemon) > gap
+    assert daemon.db.count("audit", UNSEALED) == 0

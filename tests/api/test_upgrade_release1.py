@@ -18,6 +18,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -355,7 +356,18 @@ def test_release1_database_upgrades_with_its_data(daemon_factory, cluster):
     refused = api["manager-up"].post(f"/v1/residents/{a}/payouts",
                                      json={"period_start": PERIOD, "collected_by": "self"})
     assert refused.status == 409, refused
+    # The first release's audit rows, unsealed, are chained like every later one (017: the seals
+    # in audit_seals, the watermark below the first row at the upgrade).
+    deadline = time.monotonic() + 30
+    unsealed = "NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.audit_id = audit.id)"
+    while daemon.db.count("audit", unsealed) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert daemon.db.count("audit", unsealed) == 0
     daemon.stop_and_check()
+    total = daemon.db.count("audit")
+    assert total > counts["audit"]
+    code, output = daemon.run_once("--verify-audit")
+    assert code == 0 and f"audit chain intact: {total} rows" in output, output
 
     # And it is a fresh install's schema, function for function.
     fresh = daemon_factory(start=False)
