@@ -295,7 +295,7 @@ def run_script(script, *args):
 
 
 def figure(pattern, text):
-    m = re.search(pattern, text)
+    m = re.search(pattern, text, re.M)
     return m if m else None
 
 
@@ -314,14 +314,11 @@ def bench_due():
 
 def bench_statements():
     out = run_script("bench_statements.py", "--repeats", ARGS.repeats, "--sizes", "10000,100000")
-    for size, target in (("10000", "< 0.3 s"), ("100000", "< 2.5 s")):
-        for line in out.splitlines():
-            if re.search(rf"\b{size}\b", line.replace(",", "")) and "JSON" in line:
-                row(f"statements, {int(size):,} residents", line.split(":", 1)[-1].strip()[:60],
-                    "-", None, target)
-                break
-        else:
-            row(f"statements, {int(size):,} residents", "failed", "-", None, target)
+    for size, target in (("10,000", "< 0.3 s"), ("100,000", "< 2.5 s")):
+        for kind in ("fresh", "steady state"):
+            m = figure(rf"^\s*{size} residents, {kind}\s+JSON\s+(\S+ s).*?CSV\s+(\S+ s)", out)
+            row(f"statements, {size} residents, {kind}",
+                f"JSON {m[1]}, CSV {m[2]}" if m else "failed", "-", None, target)
 
 
 def bench_watchers():
@@ -330,7 +327,7 @@ def bench_watchers():
     row(f"{ARGS.watchers:,} idle TLS watchers", f"RSS {m[2]}" if m else "failed", "-", None,
         "< 200 MB")
     m1 = figure(r"one alert to 1,000 watchers .*?median (\S+ ms)", out)
-    mall = figure(r"one alert to (\d+) watchers: median (\S+ ms)", out)
+    mall = figure(r"one alert to ([\d,]+) watchers: median (\S+ ms)", out)
     row("one alert to 1,000 / all watchers",
         f"{m1[1] if m1 else '?'} / {mall[2] if mall else '?'}", "-", None, "< 30 ms / < 200 ms")
 
