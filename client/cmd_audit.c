@@ -55,15 +55,7 @@ static int print_audit(const json_t *items, const json_t *next, const char *zone
 			goto out_of_memory;
 		}
 	}
-	char *text = table_render(table);
-	table_free(table);
-	if (text == NULL)
-		goto out_of_memory;
-	printf("%zu audit row%s%s\n", json_array_size(items),
-	       json_array_size(items) == 1 ? "" : "s", next ? " (more with a larger --limit)" : "");
-	int rc = json_array_size(items) > 0 && !print_text(text) ? RC_REFUSED : RC_OK;
-	free(text);
-	return rc;
+	return office_print_table(table, "", json_array_size(items), "audit row", next != NULL);
 
 out_of_memory:
 	fprintf(stderr, "rollcall: out of memory\n");

@@ -95,14 +95,10 @@ int cmd_incidents(struct session *session, const struct cmd_args *args)
 			goto out_of_memory;
 		}
 	}
-	char *text = table_render(table);
-	table_free(table);
-	if (text == NULL)
-		goto out_of_memory;
-	printf("%s: %zu incident report%s%s\n", centre.name, json_array_size(items),
-	       json_array_size(items) == 1 ? "" : "s", next ? " (more with a larger --limit)" : "");
-	rc = json_array_size(items) > 0 && !print_text(text) ? RC_REFUSED : RC_OK;
-	free(text);
+	char prefix[sizeof(centre.name) + 3];
+	snprintf(prefix, sizeof(prefix), "%s: ", centre.name);
+	rc = office_print_table(table, prefix, json_array_size(items), "incident report",
+	                        next != NULL);
 	goto done;
 
 out_of_memory:

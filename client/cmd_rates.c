@@ -83,14 +83,7 @@ int cmd_rates(struct session *session, const struct cmd_args *args)
 			goto out_of_memory;
 		}
 	}
-	char *text = table_render(table);
-	table_free(table);
-	if (text == NULL)
-		goto out_of_memory;
-	printf("%zu rate%s%s\n", json_array_size(items), json_array_size(items) == 1 ? "" : "s",
-	       next ? " (more with a larger --limit)" : "");
-	rc = json_array_size(items) > 0 && !print_text(text) ? RC_REFUSED : RC_OK;
-	free(text);
+	rc = office_print_table(table, "", json_array_size(items), "rate", next != NULL);
 	goto done;
 
 out_of_memory:

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "json_get.h"
 #include "zone.h"
 
@@ -223,6 +224,22 @@ int office_print_list(const json_t *items, const json_t *next)
 	                             next && json_is_string(next) ? (json_t *)next : json_null());
 	int rc = document != NULL && print_json(document) ? RC_OK : RC_REFUSED;
 	json_decref(document);
+	return rc;
+}
+
+int office_print_table(struct table *table, const char *prefix, size_t count, const char *noun,
+                       bool more)
+{
+	char *text = table_render(table);
+	table_free(table);
+	if (text == NULL) {
+		fprintf(stderr, "rollcall: out of memory\n");
+		return RC_REFUSED;
+	}
+	printf("%s%zu %s%s%s\n", prefix, count, noun, count == 1 ? "" : "s",
+	       more ? " (more with a larger --limit)" : "");
+	int rc = count > 0 && !print_text(text) ? RC_REFUSED : RC_OK;
+	free(text);
 	return rc;
 }
 

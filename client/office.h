@@ -57,6 +57,13 @@ int office_list(struct session *session, const char *path, size_t limit, json_t 
 /* With --json, {"items":[...],"next":...} (steals neither); returns the exit status. */
 int office_print_list(const json_t *items, const json_t *next);
 
+/* A list as a table: "<prefix><count> <noun>[s][ (more with a larger --limit)]", then the
+ * table (not when count is 0). Takes table (freed here); returns the exit status, after saying
+ * so when memory ran out. */
+struct table;
+int office_print_table(struct table *table, const char *prefix, size_t count, const char *noun,
+                       bool more) __attribute__((warn_unused_result));
+
 /* With --json prints value and returns RC_OK (RC_REFUSED if stdout failed); false when the
  * caller should print words instead. */
 bool office_json_printed(const struct session *session, const json_t *value, int *rc);

@@ -3,6 +3,7 @@
 what was refused, not "unknown or disabled")."""
 
 import json
+import re
 
 import pytest
 from client_office_helpers import Office
@@ -166,6 +167,7 @@ def test_audit_by_account_resident_and_time(office):
                                    office.centre)
     assert code == 0, err
     assert "2026-11-20 10:00 CET" in out and "resident_get" in out, out
+    assert re.match(r"\d+ audit rows?\n", out), out
 
 
 def test_audit_mistakes_and_refusal(office):

@@ -3,6 +3,7 @@ v2): the description is written in $VISUAL, else $EDITOR, else vi (here small sc
 empty description or a failing editor sends nothing."""
 
 import json
+import re
 import os
 
 import pytest
@@ -140,6 +141,7 @@ def test_incidents_lists_every_page(office, tmp_path):
     code, out, err = office.client(office.staff, "incidents")
     assert code == 0, err
     assert f"{r['case_number']} Listed Often" in out and "in10" in out, out
+    assert re.match(r".+: \d+ incident reports?\n", out), out  # the centre's name, the count
     assert len(incidents_of(office, r["id"])) == 3
 
 
