@@ -269,7 +269,6 @@ int cmd_notifications(struct session *session, const struct cmd_args *args)
 	                                         TABLE_LEFT, TABLE_LEFT,  TABLE_LEFT, TABLE_RIGHT,
 	                                         TABLE_LEFT, TABLE_LEFT};
 	struct table *table = table_new(10, headers, align);
-	char *text = NULL;
 	if (table == NULL)
 		goto out_of_memory;
 	size_t index;
@@ -326,12 +325,8 @@ int cmd_notifications(struct session *session, const struct cmd_args *args)
 	if (table_rows(table) == 0) {
 		printf("No notifications.\n");
 	} else {
-		text = table_render(table);
-		if (text == NULL)
-			goto out_of_memory;
-		rc = print_text(text) ? RC_OK : RC_REFUSED;
+		rc = print_table(table);
 	}
-	free(text);
 	table_free(table);
 	json_decref(items);
 	return rc;

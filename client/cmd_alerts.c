@@ -378,7 +378,6 @@ int cmd_alerts(struct session *session, const struct cmd_args *args)
 	static const enum table_align align[] = {TABLE_RIGHT, TABLE_LEFT, TABLE_LEFT, TABLE_LEFT,
 	                                         TABLE_LEFT,  TABLE_LEFT, TABLE_LEFT};
 	struct table *table = table_new(7, headers, align);
-	char *text = NULL;
 	if (table == NULL)
 		goto out_of_memory;
 	size_t index;
@@ -401,12 +400,8 @@ int cmd_alerts(struct session *session, const struct cmd_args *args)
 	if (table_rows(table) == 0) {
 		printf("No %salerts at %s.\n", args->value[OPT_ALL] ? "" : "open ", centre.name);
 	} else {
-		text = table_render(table);
-		if (text == NULL)
-			goto out_of_memory;
-		rc = print_text(text) ? RC_OK : RC_REFUSED;
+		rc = print_table(table);
 	}
-	free(text);
 	table_free(table);
 	json_decref(alerts);
 	return rc;

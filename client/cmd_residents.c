@@ -65,7 +65,6 @@ int cmd_residents(struct session *session, const struct cmd_args *args)
 	static const enum table_align align[] = {TABLE_LEFT, TABLE_LEFT, TABLE_LEFT, TABLE_RIGHT,
 	                                         TABLE_RIGHT};
 	struct table *table = table_new(5, headers, align);
-	char *text = NULL;
 	if (table == NULL)
 		goto out_of_memory;
 	size_t index;
@@ -85,13 +84,9 @@ int cmd_residents(struct session *session, const struct cmd_args *args)
 		if (!table_add_row(table, cells))
 			goto out_of_memory;
 	}
-	text = table_render(table);
-	if (text == NULL)
-		goto out_of_memory;
 	printf("%s, %s: %zu resident%s\n", centre.name, day, table_rows(table),
 	       table_rows(table) == 1 ? "" : "s");
-	rc = table_rows(table) > 0 && !print_text(text) ? RC_REFUSED : RC_OK;
-	free(text);
+	rc = table_rows(table) > 0 ? print_table(table) : RC_OK;
 	table_free(table);
 	json_decref(residents);
 	return rc;

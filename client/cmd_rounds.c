@@ -150,11 +150,7 @@ int cmd_rounds(struct session *session, const struct cmd_args *args)
 		if (!table_add_row(table, cells))
 			goto out_of_memory;
 	}
-	char *text = table_render(table);
-	if (text == NULL)
-		goto out_of_memory;
-	rc = print_text(text) ? RC_OK : RC_REFUSED;
-	free(text);
+	rc = print_table(table);
 	table_free(table);
 	json_array_foreach(rounds, index, item)
 	{
@@ -261,7 +257,6 @@ int cmd_absences(struct session *session, const struct cmd_args *args)
 	static const char *const headers[] = {"ID",     "RESIDENT",    "AWAY SINCE",
 	                                      "REASON", "AUTHORITIES", "CONCERN"};
 	struct table *table = table_new(6, headers, NULL);
-	char *text = NULL;
 	if (table == NULL)
 		goto out_of_memory;
 	json_array_foreach(list, index, absence)
@@ -281,11 +276,7 @@ int cmd_absences(struct session *session, const struct cmd_args *args)
 		if (!table_add_row(table, cells))
 			goto out_of_memory;
 	}
-	text = table_render(table);
-	if (text == NULL)
-		goto out_of_memory;
-	rc = print_text(text) ? RC_OK : RC_REFUSED;
-	free(text);
+	rc = print_table(table);
 	table_free(table);
 	json_decref(list);
 	return rc;

@@ -230,16 +230,10 @@ int office_print_list(const json_t *items, const json_t *next)
 int office_print_table(struct table *table, const char *prefix, size_t count, const char *noun,
                        bool more)
 {
-	char *text = table_render(table);
-	table_free(table);
-	if (text == NULL) {
-		fprintf(stderr, "rollcall: out of memory\n");
-		return RC_REFUSED;
-	}
 	printf("%s%zu %s%s%s\n", prefix, count, noun, count == 1 ? "" : "s",
 	       more ? " (more with a larger --limit)" : "");
-	int rc = count > 0 && !print_text(text) ? RC_REFUSED : RC_OK;
-	free(text);
+	int rc = count > 0 ? print_table(table) : RC_OK;
+	table_free(table);
 	return rc;
 }
 

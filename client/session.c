@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "http_parse.h"
 #include "json_get.h"
 #include "zone.h"
@@ -425,4 +426,16 @@ bool print_text(const char *text)
 		return false;
 	}
 	return true;
+}
+
+int print_table(const struct table *table)
+{
+	char *text = table_render(table);
+	if (text == NULL) {
+		fprintf(stderr, "rollcall: out of memory\n");
+		return RC_REFUSED;
+	}
+	int rc = print_text(text) ? RC_OK : RC_REFUSED;
+	free(text);
+	return rc;
 }

@@ -95,6 +95,10 @@ bool path_escape(const char *value, char out[PATH_PART_SIZE]) __attribute__((war
 bool print_json(const json_t *value);
 /* Writes text to stdout; false (after saying why on stderr) if stdout failed. */
 bool print_text(const char *text);
+/* Renders table and writes it to stdout: RC_OK, or RC_REFUSED after saying why (out of memory,
+ * stdout failed). */
+struct table;
+int print_table(const struct table *table);
 /* fflush(stdout) and report a failure (a closed pipe, a full disk) on stderr. */
 bool flush_stdout(void);
 
