@@ -25,6 +25,7 @@ struct gate_waiter {
 struct gate_entry {
 	struct gate_entry *next; /* in its hash bucket */
 	int through;             /* started and not yet left */
+	int waiting;
 	struct gate_waiter *head, *tail;
 	char cn[]; /* NUL-terminated */
 };
@@ -144,6 +145,7 @@ static void gate_pump(struct request_gate *gate, const char *cn)
 		if (!e->head)
 			e->tail = NULL;
 		gate->waiting--;
+		e->waiting--;
 		e->through++;
 		gate->through++;
 		note_start(gate, hash);
@@ -195,7 +197,14 @@ bool request_gate_enter(struct request_gate *gate, const char *cn, void (*start)
 		e->head = w;
 	e->tail = w;
 	gate->waiting++;
+	e->waiting++;
 	return true;
+}
+
+bool request_gate_full(struct request_gate *gate, const char *cn)
+{
+	const struct gate_entry *e = *slot_of(gate, cn);
+	return e && e->waiting >= REQUEST_GATE_WAITING_MAX;
 }
 
 void request_gate_leave(struct request_gate *gate, const char *cn)

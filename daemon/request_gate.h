@@ -30,6 +30,13 @@ bool request_gate_enter(struct request_gate *gate, const char *cn, void (*start)
                         void *arg) __attribute__((warn_unused_result));
 void request_gate_leave(struct request_gate *gate, const char *cn);
 
+/* Calls of one CN that may wait at the gate: beyond them, request.c answers 429 at once
+ * rather than hold the request (and its connection) until request_timeout. A terminal has one
+ * call open at a time; 64 covers a certificate standing in for a few dozen. */
+#define REQUEST_GATE_WAITING_MAX 64
+/* True when cn already has REQUEST_GATE_WAITING_MAX calls waiting. */
+bool request_gate_full(struct request_gate *gate, const char *cn);
+
 /* Calls waiting (not yet started), over every CN. */
 int request_gate_waiting(const struct request_gate *gate);
 

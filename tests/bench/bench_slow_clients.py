@@ -132,6 +132,11 @@ def one_run(env, args, run):
     # Why a terminal's request was refused, from the daemon's own account (log_level warn).
     causes = {}
     for row in Path(rc.log_path).read_text(errors="replace").splitlines():
+        lost = re.search(r"db: pool connection lost: (.*)", row)
+        if lost:
+            key = "pool connection lost: " + lost.group(1)[:30]
+            causes[key] = causes.get(key, 0) + 1
+            continue
         if centre.staff_cn not in row and "api(" not in row:
             continue
         m = re.search(r"api\(\w+\)(?: failed)?:? ([a-z ]+)", row)
