@@ -80,3 +80,53 @@ def test_a_call_of_another_certificate_halves_a_greedy_ones_share(daemon_factory
     # Everything is answered once the lock is gone: the cancelled call as a failure.
     assert answers["staff"] == [200]
     assert sorted(answers["greedy"]) == [200] * 7 + [500], answers
+
+
+WAITING_MAX = 64  # REQUEST_GATE_WAITING_MAX in daemon/request_gate.h
+
+
+def test_beyond_64_waiting_calls_a_certificate_is_answered_429_at_once(daemon_factory):
+    daemon = daemon_factory(config={"db_pool_size": str(POOL), "request_timeout": "120"})
+    centre = Centre(daemon)
+    resident = centre.resident()
+    daemon.create_account("greedy-auditor", "admin")
+    greedy = daemon.api("greedy-auditor")
+    answers = {"greedy": [], "staff": []}
+    refusals = []
+
+    def ask(who, api, path):
+        reply = api.get(path)
+        answers[who].append(reply.status)
+        if reply.status == 429:
+            refusals.append(reply)
+
+    lock = daemon.db.connect(autocommit=False)
+    threads = []
+
+    def spawn(*args):
+        t = threading.Thread(target=ask, args=args)
+        t.start()
+        threads.append(t)
+
+    extra = 3
+    try:
+        lock.execute("LOCK TABLE audit IN ACCESS EXCLUSIVE MODE")
+        spawn("staff", centre.staff, f"/v1/residents/{resident}")
+        wait_for("the staff call running", lambda: len(blocked_api_pids(daemon)) == 1)
+        # The staff call through: the greedy certificate runs 2, 64 wait, the rest are refused
+        # while everything else is still held on the lock.
+        for _ in range(2 + WAITING_MAX + extra):
+            spawn("greedy", greedy, "/v1/audit?limit=10")
+        wait_for("the refusals", lambda: len(refusals) == extra, timeout=60)
+        assert len(blocked_api_pids(daemon)) == 3
+        assert answers["greedy"] == [429] * extra and answers["staff"] == []
+    finally:
+        lock.rollback()
+        lock.close()
+        for t in threads:
+            t.join(120)
+    for reply in refusals:
+        assert reply.headers.get("retry-after") == "1"
+        assert reply.body["error"]["code"] == "rate_limited"
+    assert answers["staff"] == [200]
+    assert sorted(answers["greedy"]) == [200] * (2 + WAITING_MAX) + [429] * extra
