@@ -22,12 +22,21 @@
 
 #define LOG_EVERY_US 10000000LL /* one pause line per ten seconds at most */
 #define EXHAUSTED_PAUSE_MS 250  /* after EMFILE/ENFILE: one accept() try per this */
+/* Connections accepted per turn of the event loop at most: each brings a TLS handshake (a key
+ * exchange, a signature, the client's chain checked), a millisecond or more of the one loop's
+ * time. libevent accepts until EAGAIN, so a burst of a few hundred connects would be taken in
+ * one turn and their handshakes would run back to back in the next, ahead of every request
+ * already waiting; 8 a turn keeps that within a few milliseconds (issue 12). */
+#define ACCEPTS_PER_TURN 8
 
 struct listener_guard {
 	struct evconnlistener *listener;
 	struct event *resume;
 	bool (*may_resume)(void *arg);
 	void *arg;
+	struct event *turn; /* zero-delay timer: fires on the loop's next turn */
+	int accepted;       /* this turn */
+	bool yielded;       /* disabled for the rest of the turn by listener_guard_accepted */
 	bool paused;
 	bool detached;
 	unsigned long long pauses;
@@ -121,6 +130,35 @@ void listener_guard_pause(struct listener_guard *guard, const char *why, int del
 	evtimer_add(guard->resume, &tv);
 }
 
+/* The next turn: accepting may go on (unless a pause holds it, whose end enables it). */
+static void turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener_guard *guard = arg;
+	(void)fd, (void)what;
+	guard->accepted = 0;
+	if (!guard->yielded)
+		return;
+	guard->yielded = false;
+	if (guard->paused || guard->detached)
+		return;
+	if (evconnlistener_enable(guard->listener) != 0)
+		log_error("listener: cannot resume accepting connections");
+}
+
+void listener_guard_accepted(struct listener_guard *guard)
+{
+	if (!guard || guard->detached)
+		return;
+	if (guard->accepted++ == 0) {
+		struct timeval zero = {0, 0};
+		evtimer_add(guard->turn, &zero);
+	}
+	if (guard->accepted >= ACCEPTS_PER_TURN && !guard->yielded && !guard->paused) {
+		guard->yielded = true;
+		evconnlistener_disable(guard->listener);
+	}
+}
+
 void listener_guard_poke(struct listener_guard *guard)
 {
 	if (guard && guard->paused && !guard->detached)
@@ -152,7 +190,12 @@ struct listener_guard *listener_guard_new(struct event_base *base, struct evconn
 	guard->may_resume = may_resume;
 	guard->arg = arg;
 	guard->resume = evtimer_new(base, resume_cb, guard);
-	if (!guard->resume) {
+	guard->turn = evtimer_new(base, turn_cb, guard);
+	if (!guard->resume || !guard->turn) {
+		if (guard->resume)
+			event_free(guard->resume);
+		if (guard->turn)
+			event_free(guard->turn);
 		free(guard);
 		return NULL;
 	}
@@ -167,6 +210,7 @@ void listener_guard_detach(struct listener_guard *guard)
 		return;
 	guard->detached = true;
 	evtimer_del(guard->resume);
+	evtimer_del(guard->turn);
 }
 
 void listener_guard_free(struct listener_guard *guard)
@@ -176,6 +220,7 @@ void listener_guard_free(struct listener_guard *guard)
 	if (the_guard == guard)
 		the_guard = NULL;
 	event_free(guard->resume);
+	event_free(guard->turn);
 	free(guard);
 }
 

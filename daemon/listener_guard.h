@@ -1,6 +1,7 @@
 /* The accept side's defences against running out of file descriptors: the soft RLIMIT_NOFILE
  * raised to the hard limit at start, a count of the descriptors in use, and pausing the
- * listener (instead of libevent's accept loop spinning on EMFILE) until descriptors are back. */
+ * listener (instead of libevent's accept loop spinning on EMFILE) until descriptors are back;
+ * and a bound on the connections accepted per turn of the event loop. */
 #ifndef ROLLCALL_LISTENER_GUARD_H
 #define ROLLCALL_LISTENER_GUARD_H
 
@@ -27,6 +28,11 @@ void listener_guard_free(struct listener_guard *guard);
  * may_resume says so. why goes into the
  * log line, which is written at most once every few seconds however often this is called. */
 void listener_guard_pause(struct listener_guard *guard, const char *why, int delay_ms);
+
+/* A connection was accepted: after a few in one turn of the loop, accepting stops until the
+ * next turn, so that a burst of connects cannot put all its TLS handshakes ahead of the
+ * requests already waiting (the kernel's backlog holds the rest meanwhile). */
+void listener_guard_accepted(struct listener_guard *guard);
 
 /* Something was released (a connection closed): asks may_resume again soon, if paused. */
 void listener_guard_poke(struct listener_guard *guard);

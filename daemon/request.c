@@ -371,6 +371,17 @@ void request_api_call(struct request *req, const char *op, json_t *args, request
 		return;
 	}
 	snprintf(call->cn, sizeof call->cn, "%s", req->cn);
+	if (request_gate_full(daemon_state->gate, call->cn)) {
+		/* The certificate has more calls waiting than it can have answered in time: refuse
+		 * now, cheaply, instead of holding the request until request_timeout (issue 12). */
+		api_call_free(call);
+		request_add_header(req, "Retry-After", "1");
+		request_reply_error(req, 429, "rate_limited",
+		                    "too many requests of this certificate are waiting for the "
+		                    "database; retry after Retry-After seconds",
+		                    NULL);
+		return;
+	}
 	call->gated = true;
 	if (!request_gate_enter(daemon_state->gate, call->cn, api_start, call)) {
 		api_call_free(call);

@@ -350,6 +350,7 @@ static void admit_connection(struct server *server, struct conn_info *ci)
 static struct bufferevent *bevcb(struct event_base *base, void *arg)
 {
 	struct server *server = arg;
+	listener_guard_accepted(server->guard); /* a few handshakes a turn (listener_guard.h) */
 	SSL *ssl = SSL_new(server->ctx);
 	if (!ssl) {
 		log_error("tls: SSL_new failed");
