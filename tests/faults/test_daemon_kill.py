@@ -14,13 +14,14 @@ TERMINALS = 8
 
 
 def test_sigkill_under_load_stores_every_acknowledged_request_once(daemon_factory):
-    """Injects: SIGKILL of rollcalld every 2-5 s (at a random moment, so that requests are cut
+    """Injects: SIGKILL of rollcalld every 0.5-2.5 s (at a random moment, so that requests are cut
     before, during and after their commit), then a restart on the same port and database,
     while 8 terminals post 10,000 observations, each with an Idempotency-Key of its own (and the
     key in its note), retrying the same key with the same body until acknowledged. Must hold:
     every request answered 2xx is stored exactly once, no key is stored twice (no duplicate
     effect of a retry), every key is finally acknowledged, and the daemon's log shows no
-    sanitizer report. (10,000 under ASan on 2 cores takes about a minute here.)"""
+    sanitizer report. (10,000 under ASan on 2 cores took about a minute in 2026-12-03 and 12 s
+    on 2026-12-07, when kills 2-5 s apart came only twice: hence the shorter interval.)"""
     # The 8 terminals share one certificate here, so its request budget is that of 8 terminals
     # (8 x the default 500/s): on a fast machine the load runs at about 700/s and would
     # otherwise meet 429, which is the budget working, not the fault this case is about.
@@ -36,7 +37,7 @@ def test_sigkill_under_load_stores_every_acknowledged_request_once(daemon_factor
     started = time.monotonic()
     try:
         while any(t.is_alive() for t in load._workers):
-            time.sleep(rng.uniform(2.0, 5.0))
+            time.sleep(rng.uniform(0.5, 2.5))
             if not any(t.is_alive() for t in load._workers):
                 break
             rc.kill()
