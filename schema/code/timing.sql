@@ -58,11 +58,29 @@ EXCEPTION
         RETURN SQLERRM;
 END $$;
 
+-- Runs the row handler due_<p_kind>(ref, p_now) for each of p_refs, in their order, in one
+-- statement and one savepoint: a kind without a batch function (handovers, checks, turning 18)
+-- then costs one savepoint for its whole batch instead of one per row. Returns like due_try.
+CREATE FUNCTION due_try_rows(p_kind text, p_refs bigint[], p_now timestamptz) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('SELECT count(%I(u.ref, $2)) FROM unnest($1::bigint[]) AS u(ref)',
+                   'due_' || p_kind)
+        USING p_refs, p_now;
+    RETURN NULL;
+EXCEPTION
+    WHEN serialization_failure OR deadlock_detected OR lock_not_available
+         OR query_canceled OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+        RAISE;
+    WHEN OTHERS THEN
+        RETURN SQLERRM;
+END $$;
+
 -- Decides up to p_max rows due at p_now in one transaction. The rows are claimed with
 -- FOR UPDATE SKIP LOCKED and deleted at once, so each is decided once however many daemons
 -- run. Each kind's rows are decided together by due_<kind>_batch(refs, now) when that exists
 -- (one statement per table for a whole batch: after a restart thousands fall due at once), else
--- one by one by due_<kind>(ref, now). A handler that fails (a bug, bad data) must not block
+-- by due_<kind>(ref, now) for each row in one statement (due_try_rows). A handler that fails (a bug, bad data) must not block
 -- every other due event: a failed batch is decided again one row at a time, each in a
 -- savepoint, and a row that fails alone is put back postponed with backoff and logged. Errors
 -- that a retry of the whole transaction can cure (deadlock, serialisation, cancel) propagate so
@@ -75,19 +93,23 @@ END $$;
 CREATE FUNCTION due_process(p_now timestamptz, p_max integer)
 RETURNS TABLE(processed integer, next_due timestamptz) LANGUAGE plpgsql AS $$
 DECLARE
+    ids bigint[];
     claimed due_events[];
     g record;
     r due_events;
     err text;
 BEGIN
-    WITH picked AS (
-        SELECT e.id FROM due_events e
-         WHERE e.due_at <= p_now
-         ORDER BY e.due_at, e.id
-         LIMIT p_max
-           FOR UPDATE SKIP LOCKED
-    ), gone AS (
-        DELETE FROM due_events d USING picked WHERE d.id = picked.id RETURNING d AS ev
+    -- The claimed rows are deleted by primary key. Joined to the claim in one statement, the
+    -- DELETE's cached generic plan (p_max unknown) hashed the whole table on every batch:
+    -- with a million rows pending, a third of a second each (docs/performance.md).
+    SELECT array_agg(p.id) INTO ids
+      FROM (SELECT e.id FROM due_events e
+             WHERE e.due_at <= p_now
+             ORDER BY e.due_at, e.id
+             LIMIT p_max
+               FOR UPDATE SKIP LOCKED) p;
+    WITH gone AS (
+        DELETE FROM due_events d WHERE d.id = ANY (ids) RETURNING d AS ev
     )
     SELECT array_agg(gone.ev ORDER BY (gone.ev).centre NULLS FIRST, (gone.ev).due_at,
                      (gone.ev).id)
@@ -109,6 +131,11 @@ BEGIN
         IF to_regprocedure(format('%I(bigint[],timestamptz)', 'due_' || g.kind || '_batch'))
            IS NOT NULL THEN
             err := due_try('due_' || g.kind || '_batch', g.refs, p_now);
+            CONTINUE WHEN err IS NULL;
+            RAISE WARNING 'due batch of % % events failed, deciding them one by one: %',
+                cardinality(g.refs), g.kind, err;
+        ELSIF cardinality(g.refs) > 1 THEN
+            err := due_try_rows(g.kind, g.refs, p_now);
             CONTINUE WHEN err IS NULL;
             RAISE WARNING 'due batch of % % events failed, deciding them one by one: %',
                 cardinality(g.refs), g.kind, err;

@@ -39,6 +39,16 @@ LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'due_yy must not be called'; END $$
 -- xx: only a row handler.
 CREATE FUNCTION due_xx(p_ref bigint, p_now timestamptz) RETURNS void
 LANGUAGE sql AS $$ INSERT INTO due_check_log (kind, refs) VALUES ('xx', ARRAY[p_ref]) $$;
+-- ww: only a row handler, which fails on 32 after writing (the rows before it in the same
+-- statement must be rolled back with it, and decided again alone).
+CREATE FUNCTION due_ww(p_ref bigint, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO due_check_log (kind, refs) VALUES ('ww', ARRAY[p_ref]);
+    IF p_ref = 32 THEN
+        RAISE EXCEPTION 'bad ww row 32';
+    END IF;
+END $$;
 
 DO $$
 DECLARE
@@ -55,10 +65,14 @@ BEGIN
     SELECT 'zz', n, t - interval '2 minutes' + n * interval '1 second' FROM generate_series(10, 15) n;
     INSERT INTO due_events (kind, ref, due_at)
     SELECT 'xx', n, t - interval '1 minute' + n * interval '1 second' FROM generate_series(20, 21) n;
+    INSERT INTO due_events (kind, ref, due_at)
+    SELECT 'ww', n, t - interval '30 seconds' + n * interval '0.1 second'
+      FROM generate_series(30, 34) n;
 
     SELECT * INTO res FROM due_process(t, 100);
-    IF res.processed <> 13 THEN
-        RAISE EXCEPTION 'due_process decided % rows, want 13 (5 yy, 6 zz, 2 xx)', res.processed;
+    IF res.processed <> 18 THEN
+        RAISE EXCEPTION 'due_process decided % rows, want 18 (5 yy, 6 zz, 2 xx, 5 ww)',
+            res.processed;
     END IF;
     IF res.next_due IS DISTINCT FROM t + interval '1 second' THEN
         RAISE EXCEPTION 'next_due %, want the yy row not yet due', res.next_due;
@@ -94,6 +108,19 @@ BEGIN
     IF got IS DISTINCT FROM ARRAY[20, 21]::bigint[] THEN
         RAISE EXCEPTION 'xx rows: %', got;
     END IF;
+
+    -- ww: its rows were first run together in one statement (due_try_rows); 32 failed, so that
+    -- statement left nothing, the others were decided alone in due order and 32 is postponed.
+    SELECT array_agg(refs[1] ORDER BY seq) INTO got FROM due_check_log WHERE kind = 'ww';
+    IF got IS DISTINCT FROM ARRAY[30, 31, 33, 34]::bigint[] THEN
+        RAISE EXCEPTION 'ww rows: %, want {30,31,33,34}', got;
+    END IF;
+    SELECT * INTO left_row FROM due_events WHERE kind = 'ww';
+    IF left_row.ref IS DISTINCT FROM 32 OR left_row.attempts <> 1
+       OR left_row.last_error NOT LIKE '%bad ww row 32%' THEN
+        RAISE EXCEPTION 'postponed ww row: %', left_row;
+    END IF;
+    DELETE FROM due_events WHERE kind = 'ww';
 
     -- Decided rows are gone: a second run at the same instant decides nothing.
     SELECT * INTO res FROM due_process(t, 100);
