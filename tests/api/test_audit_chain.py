@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from harness import ok
+from harness import migrate, ok
 
 CLOCK = "2026-11-20T10:15:00+01:00"
 SEAL_TIMEOUT = 20.0  # the sealer runs every second; generous for shared cores
@@ -434,3 +434,27 @@ def test_a_rolled_back_id_does_not_hold_the_watermark_back(daemon):
     seal_now(daemon)
     assert watermark(daemon) > gap
     assert daemon.db.count("audit", UNSEALED) == 0
+
+
+def test_a_code_layer_reapplied_over_sealed_rows_keeps_the_chain(daemon):
+    """An upgrade re-applies the code layer (the sealer and the append-only triggers dropped and
+    created again) over a database that has seals: the seals made before stay as they were, the
+    rows audited after are chained onto them, and the whole chain verifies."""
+    before = wait_sealed(daemon)
+    seals = daemon.db.query("SELECT seal, audit_id, hash FROM audit_seals ORDER BY seal")
+    assert len(seals) == before
+    # As a package upgrade with a new code layer would find it: the recorded layer differs.
+    daemon.db.execute("UPDATE schema_code SET sha256 = 'an older code layer'")
+    output = migrate(daemon.cluster, daemon.dbname, daemon.pki, daemon.dir)
+    assert "re-applied" in output, output
+    make_rows(daemon)
+    after = wait_sealed(daemon)
+    assert after > before
+    assert daemon.db.query("SELECT seal, audit_id, hash FROM audit_seals WHERE seal <= %s"
+                           " ORDER BY seal", before) == seals
+    status, output = verify(daemon)
+    assert status == 0, output
+    assert f"audit chain intact: {after} rows" in output
+    # Still append-only after the re-apply.
+    with pytest.raises(Exception, match="the audit log is append-only"):
+        daemon.db.execute("UPDATE audit SET outcome = 'altered' WHERE id = %s", seals[0][1])

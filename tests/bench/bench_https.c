@@ -2,7 +2,9 @@
  * threads for a fixed time and prints requests/s with p50/p99 latency. Each request may carry a
  * fresh Idempotency-Key and a body read from a file in which every "@N@" is replaced by a
  * per-request counter, so that each request records something new. In PATH and BODYFILE, "@T@"
- * stands for the thread's index, so that each simulated terminal can work on its own round.
+ * stands for the thread's index, so that each simulated terminal can work on its own round. In
+ * CERT and KEY it gives each thread a certificate of its own: terminals do not share one, and
+ * rollcalld lets one certificate use only part of its database pool (docs/config.md).
  *
  * With a last argument "new", every request has a connection and a full TLS handshake of its
  * own (no session resumption): new TLS connections per second rather than requests.
@@ -17,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,7 @@ struct bench {
 
 struct worker {
 	struct bench *bench;
+	SSL_CTX *ctx;        /* the thread's own (CERT with @T@) or the bench's shared one */
 	char *path;          /* the bench's path with @T@ replaced */
 	char *body_template; /* the body file for this thread, or NULL */
 	pthread_t thread;
@@ -50,7 +54,7 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static SSL *connect_tls(struct bench *b)
+static SSL *connect_tls(struct bench *b, SSL_CTX *ctx)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
 	if (getaddrinfo(b->host, b->port, &hints, &ai) != 0)
@@ -65,7 +69,7 @@ static SSL *connect_tls(struct bench *b)
 	freeaddrinfo(ai);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	SSL *ssl = SSL_new(b->ctx);
+	SSL *ssl = SSL_new(ctx);
 	if (!ssl || !SSL_set_fd(ssl, fd) || SSL_connect(ssl) != 1) {
 		SSL_free(ssl);
 		close(fd);
@@ -160,7 +164,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct bench *b = w->bench;
-	SSL *ssl = connect_tls(b);
+	SSL *ssl = connect_tls(b, w->ctx);
 	uint64_t stop = now_us() + (uint64_t)b->seconds * 1000000u;
 	while (ssl && now_us() < stop) {
 		unsigned long long n = atomic_fetch_add(&b->counter, 1);
@@ -169,13 +173,13 @@ static void *worker_main(void *arg)
 		uint64_t took = now_us() - t0; /* with "new": the handshake is in the next one's */
 		if (b->new_connections && status >= 0) {
 			disconnect_tls(ssl);
-			ssl = connect_tls(b);
+			ssl = connect_tls(b, w->ctx);
 		}
 		if (status < 200 || status > 299) {
 			atomic_fetch_add(&b->errors, 1);
 			if (status < 0) {
 				disconnect_tls(ssl);
-				ssl = connect_tls(b);
+				ssl = connect_tls(b, w->ctx);
 			}
 			continue;
 		}
@@ -227,6 +231,21 @@ static char *read_all(const char *path)
 	return buf;
 }
 
+/* A client context with the CA to verify the daemon and one certificate and key. */
+static SSL_CTX *client_ctx(const char *ca, const char *cert, const char *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx || SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 ||
+	    SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		fprintf(stderr, "cannot load the TLS files %s, %s, %s\n", ca, cert, key);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
 int main(int argc, char **argv)
 {
 	if ((argc != 11 && argc != 12) || (argc == 12 && strcmp(argv[11], "new") != 0)) {
@@ -238,20 +257,25 @@ int main(int argc, char **argv)
 	b.new_connections = argc == 12;
 	int threads = atoi(argv[9]);
 	b.seconds = atoi(argv[10]);
-	b.ctx = SSL_CTX_new(TLS_client_method());
-	if (!b.ctx || SSL_CTX_load_verify_locations(b.ctx, argv[3], NULL) != 1 ||
-	    SSL_CTX_use_certificate_file(b.ctx, argv[4], SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(b.ctx, argv[5], SSL_FILETYPE_PEM) != 1) {
-		fprintf(stderr, "cannot load the TLS files\n");
+	bool per_thread = strstr(argv[4], "@T@") || strstr(argv[5], "@T@");
+	if (!per_thread && !(b.ctx = client_ctx(argv[3], argv[4], argv[5])))
 		return 2;
-	}
-	SSL_CTX_set_verify(b.ctx, SSL_VERIFY_PEER, NULL);
 	struct worker *workers = calloc((size_t)threads, sizeof *workers);
 	if (!workers || threads < 1)
 		return 2;
 	uint64_t t0 = now_us();
 	for (int i = 0; i < threads; i++) {
 		workers[i].bench = &b;
+		workers[i].ctx = b.ctx;
+		if (per_thread) {
+			char *cert = render(argv[4], "@T@", (unsigned long long)i);
+			char *key = render(argv[5], "@T@", (unsigned long long)i);
+			workers[i].ctx = cert && key ? client_ctx(argv[3], cert, key) : NULL;
+			free(cert);
+			free(key);
+			if (!workers[i].ctx)
+				return 2;
+		}
 		workers[i].path = render(b.path, "@T@", (unsigned long long)i);
 		char *file = render(argv[8], "@T@", (unsigned long long)i);
 		if (!workers[i].path || !file ||
@@ -278,6 +302,8 @@ int main(int argc, char **argv)
 		free(workers[i].latencies_us);
 		free(workers[i].path);
 		free(workers[i].body_template);
+		if (workers[i].ctx != b.ctx)
+			SSL_CTX_free(workers[i].ctx);
 	}
 	qsort(all, total, sizeof *all, cmp_u64);
 	double p50 = total ? (double)all[total / 2] / 1000.0 : 0;

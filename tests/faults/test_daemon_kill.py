@@ -20,7 +20,7 @@ def test_sigkill_under_load_stores_every_acknowledged_request_once(daemon_factor
     key in its note), retrying the same key with the same body until acknowledged. Must hold:
     every request answered 2xx is stored exactly once, no key is stored twice (no duplicate
     effect of a retry), every key is finally acknowledged, and the daemon's log shows no
-    sanitizer report. (10,000 under ASan on 2 cores took about a minute in 2026-12-03 and 12 s
+    sanitizer report. (10,000 under ASan on 2 cores took about a minute on 2026-12-03 and 12 s
     on 2026-12-07, when kills 2-5 s apart came only twice: hence the shorter interval.)"""
     # The 8 terminals share one certificate here, so its request budget is that of 8 terminals
     # (8 x the default 500/s): on a fast machine the load runs at about 700/s and would
