@@ -597,6 +597,31 @@ static void conn_io_cb(evutil_socket_t fd, short what, void *arg)
 		conn_finish_current(conn);
 }
 
+/* A query that passed its deadline says the server behind its connection does not answer (a
+ * frozen host, SIGSTOP): the pool's idle connections to the same server are as dead, and a
+ * request sent on one of them would wait out its whole deadline too (the failover fault case:
+ * requests back 7 s after the promotion instead of at once). They are closed now and reconnect,
+ * to whichever host is writable by then. */
+static void pool_drop_idle_on_server(struct db_conn *timed_out)
+{
+	struct db_pool *pool = timed_out->pool;
+	const char *h = timed_out->pg ? PQhost(timed_out->pg) : NULL;
+	const char *p = timed_out->pg ? PQport(timed_out->pg) : NULL;
+	if (!h || !p)
+		return;
+	char host[256], port[32];
+	snprintf(host, sizeof host, "%s", h);
+	snprintf(port, sizeof port, "%s", p);
+	for (int i = 0; i < pool->size; i++) {
+		struct db_conn *c = &pool->conns[i];
+		if (c == timed_out || c->state != CONN_IDLE || !c->pg)
+			continue;
+		const char *ch = PQhost(c->pg), *cp = PQport(c->pg);
+		if (ch && cp && strcmp(ch, host) == 0 && strcmp(cp, port) == 0)
+			conn_close(c, "another connection to this server timed out");
+	}
+}
+
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct db_conn *conn = arg;
@@ -612,8 +637,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn->pool->first_host = (conn->first_host + 1) % db_hosts_count(conn->pool->hosts);
 		conn_close(conn, "connect timed out");
 		break;
-	case CONN_SETUP:
 	case CONN_BUSY:
+		pool_drop_idle_on_server(conn);
+		conn_close(conn, "query timed out");
+		break;
+	case CONN_SETUP:
 		conn_close(conn, "query timed out");
 		break;
 	case CONN_IDLE:
