@@ -41,32 +41,16 @@ LANGUAGE sql AS $$
     SELECT due_cancel_many(p_kind, ARRAY[p_ref])
 $$;
 
--- Runs one due handler, p_handler(p_arg, p_now), in a savepoint of its own: returns NULL when
--- it succeeded, else its error (everything it did rolled back). Errors that a retry of the
--- whole transaction can cure (deadlock, serialisation, cancel, shutdown) are raised instead, so
--- that the daemon retries the batch. p_arg is a ref or an array of refs.
-CREATE FUNCTION due_try(p_handler text, p_arg anyelement, p_now timestamptz) RETURNS text
+-- Runs one due statement, p_statement with $1 = p_arg and $2 = p_now, in a savepoint of its
+-- own: returns NULL when it succeeded, else its error (everything it did rolled back). Errors
+-- that a retry of the whole transaction can cure (deadlock, serialisation, cancel, shutdown) are
+-- raised instead, so that the daemon retries the batch. p_arg is a ref or an array of refs; the
+-- statement calls a batch handler, one row handler, or a row handler for each of an array's refs
+-- in their order (one savepoint for a batch of a kind that has no batch function).
+CREATE FUNCTION due_try(p_statement text, p_arg anyelement, p_now timestamptz) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('SELECT %I($1, $2)', p_handler) USING p_arg, p_now;
-    RETURN NULL;
-EXCEPTION
-    WHEN serialization_failure OR deadlock_detected OR lock_not_available
-         OR query_canceled OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
-        RAISE;
-    WHEN OTHERS THEN
-        RETURN SQLERRM;
-END $$;
-
--- Runs the row handler due_<p_kind>(ref, p_now) for each of p_refs, in their order, in one
--- statement and one savepoint: a kind without a batch function (handovers, checks, turning 18)
--- then costs one savepoint for its whole batch instead of one per row. Returns like due_try.
-CREATE FUNCTION due_try_rows(p_kind text, p_refs bigint[], p_now timestamptz) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE format('SELECT count(%I(u.ref, $2)) FROM unnest($1::bigint[]) AS u(ref)',
-                   'due_' || p_kind)
-        USING p_refs, p_now;
+    EXECUTE p_statement USING p_arg, p_now;
     RETURN NULL;
 EXCEPTION
     WHEN serialization_failure OR deadlock_detected OR lock_not_available
@@ -80,7 +64,7 @@ END $$;
 -- FOR UPDATE SKIP LOCKED and deleted at once, so each is decided once however many daemons
 -- run. Each kind's rows are decided together by due_<kind>_batch(refs, now) when that exists
 -- (one statement per table for a whole batch: after a restart thousands fall due at once), else
--- by due_<kind>(ref, now) for each row in one statement (due_try_rows). A handler that fails (a
+-- by due_<kind>(ref, now) for each row in one statement and savepoint. A handler that fails (a
 -- bug, bad data) must not block every other due event: a failed batch is decided again one row
 -- at a time, each in a savepoint, and a row that fails alone is put back postponed with backoff and logged. Errors
 -- that a retry of the whole transaction can cure (deadlock, serialisation, cancel) propagate so
@@ -131,19 +115,21 @@ BEGIN
     LOOP
         IF to_regprocedure(format('%I(bigint[],timestamptz)', 'due_' || g.kind || '_batch'))
            IS NOT NULL THEN
-            err := due_try('due_' || g.kind || '_batch', g.refs, p_now);
+            err := due_try(format('SELECT %I($1, $2)', 'due_' || g.kind || '_batch'), g.refs,
+                           p_now);
             CONTINUE WHEN err IS NULL;
             RAISE WARNING 'due batch of % % events failed, deciding them one by one: %',
                 cardinality(g.refs), g.kind, err;
         ELSIF cardinality(g.refs) > 1 THEN
-            err := due_try_rows(g.kind, g.refs, p_now);
+            err := due_try(format('SELECT count(%I(u.ref, $2)) FROM unnest($1) AS u(ref)',
+                                  'due_' || g.kind), g.refs, p_now);
             CONTINUE WHEN err IS NULL;
             RAISE WARNING 'due batch of % % events failed, deciding them one by one: %',
                 cardinality(g.refs), g.kind, err;
         END IF;
         FOREACH r IN ARRAY claimed LOOP
             CONTINUE WHEN r.kind <> g.kind;
-            err := due_try('due_' || r.kind, r.ref, p_now);
+            err := due_try(format('SELECT %I($1, $2)', 'due_' || r.kind), r.ref, p_now);
             CONTINUE WHEN err IS NULL;
             RAISE WARNING 'due event % (% %) failed, postponed: %', r.id, r.kind, r.ref, err;
             INSERT INTO due_events (kind, ref, centre, due_at, attempts, last_error)

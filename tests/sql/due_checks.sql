@@ -109,7 +109,7 @@ BEGIN
         RAISE EXCEPTION 'xx rows: %', got;
     END IF;
 
-    -- ww: its rows were first run together in one statement (due_try_rows); 32 failed, so that
+    -- ww: its rows were first run together in one statement and one savepoint; 32 failed, so that
     -- statement left nothing, the others were decided alone in due order and 32 is postponed.
     SELECT array_agg(refs[1] ORDER BY seq) INTO got FROM due_check_log WHERE kind = 'ww';
     IF got IS DISTINCT FROM ARRAY[30, 31, 33, 34]::bigint[] THEN
