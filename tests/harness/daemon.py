@@ -7,7 +7,9 @@ import contextlib
 import datetime
 import http.client
 import itertools
+import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -92,8 +94,11 @@ class Daemon:
         """Starts rollcalld and waits until it answers /readyz (or only /healthz)."""
         require(self.binary)
         self.log = open(self.log_path, "ab")
+        # ROLLCALL_DAEMON_WRAPPER (say "valgrind --tool=massif") runs the daemon under a tool,
+        # for profiling by hand; no test sets it.
+        wrapper = shlex.split(os.environ.get("ROLLCALL_DAEMON_WRAPPER", ""))
         self.proc = subprocess.Popen(
-            [str(self.binary), "--config", str(self.config_path)],
+            wrapper + [str(self.binary), "--config", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
