@@ -31,8 +31,8 @@
 	"$9::text[])"
 #define API_MAX_ATTEMPTS 3
 #define STREAM_TIMEOUT_S 86400
-/* A queue this small is joined into one piece after each chunk (request_stream_chunk). */
-#define STREAM_JOIN_MAX (16 * 1024)
+/* An output queue this small is joined into one piece after each reply and chunk. */
+#define OUTPUT_JOIN_MAX (16 * 1024)
 #define STREAM_RECORD_MAX 2048 /* bytes of plaintext per TLS record on a lean stream */
 
 static const char *method_name(enum evhttp_cmd_type cmd)
@@ -96,6 +96,20 @@ void request_add_header(struct request *req, const char *name, const char *value
 		evhttp_add_header(evhttp_request_get_output_headers(req->http), name, value);
 }
 
+/* evhttp queues a reply as two pieces or more (the head, then the body; a chunk's size line,
+ * then its data), and libevent's OpenSSL bufferevent makes one SSL_write of each piece: one TLS
+ * record and one write(2) each. Seen with strace: two writes for every /healthz answer and for
+ * every alert to every watcher, the writes half of the daemon's CPU under load. Joined, it is one
+ * of each. Only a small queue is joined (a large one is many records anyway); libevent retries an
+ * interrupted SSL_write with the same leading bytes and length, which joining keeps. */
+static void join_output(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	struct evbuffer *out = bev ? bufferevent_get_output(bev) : NULL;
+	if (out && evbuffer_get_length(out) <= OUTPUT_JOIN_MAX)
+		(void)evbuffer_pullup(out, -1);
+}
+
 static void add_common_headers(struct request *req, const char *content_type)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req->http);
@@ -122,9 +136,12 @@ void request_reply_text(struct request *req, int status, const char *content_typ
 	if (http) {
 		struct evbuffer *buf = evbuffer_new();
 		if (buf && evbuffer_add(buf, text, len) == 0) {
+			struct evhttp_connection *evcon = evhttp_request_get_connection(http);
 			add_common_headers(req, content_type);
 			request_free(req, status);
 			evhttp_send_reply(http, status, NULL, buf);
+			join_output(
+			    evcon); /* evhttp frees neither the request nor evcon in the call */
 		} else {
 			request_free(req, 503);
 			evhttp_send_error(http, 503, NULL);
@@ -467,17 +484,8 @@ bool request_stream_chunk(struct request *req, const char *data, size_t len)
 	else if (ok)
 		evhttp_send_reply_chunk(req->http, buf);
 	evbuffer_free(buf);
-	/* evhttp queues a chunk as two pieces (its size line, then the data), and libevent's
-	 * OpenSSL bufferevent makes one SSL_write of each piece: two TLS records and two write(2)
-	 * calls for every alert to every watcher (seen with strace: 2 writes per watcher). Joined,
-	 * it is one of each. Only a small queue is joined; libevent retries an interrupted
-	 * SSL_write with the same leading bytes and length, which joining keeps. */
-	struct evhttp_connection *evcon =
-	    req->http ? evhttp_request_get_connection(req->http) : NULL;
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	struct evbuffer *out = bev ? bufferevent_get_output(bev) : NULL;
-	if (ok && out && evbuffer_get_length(out) <= STREAM_JOIN_MAX)
-		(void)evbuffer_pullup(out, -1);
+	if (ok)
+		join_output(evhttp_request_get_connection(req->http));
 	return ok;
 }
 
