@@ -20,6 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "request_budget.h"
 #include "router.h"
 #include "tls.h"
+#include "validate.h"
 
 /* ---- identity ---- */
 
@@ -259,7 +261,16 @@ static bool input_json_body(struct request *req, struct evbuffer *in, size_t len
 	return true;
 }
 
-/* The body: refused above max_body_bytes (413), then read as the route expects. */
+/* A JSON body is refused unparsed when it is longer than this many times the longest its route
+ * accepts (validate_json_max_bytes, which already escapes every byte), plus this much white
+ * space: no client writes that, and parsing it is what one certificate sending 600 kB bodies
+ * to a route of short names made every other terminal wait for (about 12 ms of the loop each,
+ * docs/decisions.md). */
+#define ROUTE_BODY_FACTOR 4
+#define ROUTE_BODY_SLACK (16 * 1024)
+
+/* The body: refused above max_body_bytes (413) or above what its route could accept (413),
+ * then read as the route expects. */
 static bool input_body(struct request *req, const struct admission_facts *facts)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req->http);
@@ -268,6 +279,16 @@ static bool input_body(struct request *req, const struct admission_facts *facts)
 		request_reply_error(req, 413, "body_too_large",
 		                    "the request body exceeds the configured limit", NULL);
 		return false;
+	}
+	if (req->route->body) {
+		size_t most = validate_json_max_bytes(req->route->body);
+		if (most <= (SIZE_MAX - ROUTE_BODY_SLACK) / ROUTE_BODY_FACTOR &&
+		    len > most * ROUTE_BODY_FACTOR + ROUTE_BODY_SLACK) {
+			request_reply_error(
+			    req, 413, "body_too_large",
+			    "the request body is longer than any this route accepts", NULL);
+			return false;
+		}
 	}
 	return req->route->body ? input_json_body(req, in, len) : input_no_body(req, in, len);
 }

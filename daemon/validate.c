@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,82 @@ static bool check_value(json_t *value, const struct field_spec *spec, const char
 		return validate_object(value, spec->items, path, err);
 	}
 	return fail(err, "bad_field", path, "%s has a type this daemon does not know", path);
+}
+
+/* ---- the longest body a spec accepts ---- */
+
+#define INSTANT_TEXT_MAX                                                                           \
+	64                 /* characters of an FT_INSTANT time_text_parse_instant takes, and more */
+#define NUMBER_TEXT_MAX 24 /* an integer's digits and sign */
+
+static size_t add_sat(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t mul_sat(size_t a, size_t b)
+{
+	return b != 0 && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+/* A string of `bytes` UTF-8 bytes, each escaped (\u00XX is the longest: a 4-byte code point
+ * as a surrogate pair is 12 bytes), in its quotes. */
+static size_t quoted_max(size_t bytes)
+{
+	return add_sat(mul_sat(bytes, 6), 2);
+}
+
+static size_t object_max(const struct field_spec *members);
+
+static size_t value_max(const struct field_spec *spec)
+{
+	switch (spec->type) {
+	case FT_STRING: {
+		size_t max = spec->max > 0 ? (size_t)spec->max : STRING_MAX_DEFAULT;
+		if (spec->enums) {
+			max = 0;
+			for (const char *const *e = spec->enums; *e; e++)
+				max = strlen(*e) > max ? strlen(*e) : max;
+		}
+		return quoted_max(max);
+	}
+	case FT_INT:
+		return NUMBER_TEXT_MAX;
+	case FT_BOOL:
+		return 5; /* false; null is shorter */
+	case FT_DATE:
+		return quoted_max(10);
+	case FT_TIME:
+		return quoted_max(5);
+	case FT_INSTANT:
+		return quoted_max(INSTANT_TEXT_MAX);
+	case FT_ID:
+		return quoted_max(NUMBER_TEXT_MAX);
+	case FT_ARRAY: {
+		size_t max = spec->max > 0 ? (size_t)spec->max : ARRAY_MAX_DEFAULT;
+		struct field_spec element = element_spec(spec);
+		return add_sat(2, mul_sat(max, add_sat(value_max(&element), 1)));
+	}
+	case FT_OBJECT:
+		return object_max(spec->items);
+	}
+	return SIZE_MAX;
+}
+
+static size_t object_max(const struct field_spec *members)
+{
+	size_t n = 2; /* the braces */
+	for (; members != NULL && members->name != NULL; members++) {
+		n = add_sat(n, quoted_max(strlen(members->name)));
+		n = add_sat(n, 2); /* the colon and a comma */
+		n = add_sat(n, value_max(members));
+	}
+	return n;
+}
+
+size_t validate_json_max_bytes(const struct field_spec *spec)
+{
+	return object_max(spec);
 }
 
 static const struct field_spec *spec_find(const struct field_spec *spec, const char *name)

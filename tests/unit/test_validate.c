@@ -650,6 +650,65 @@ static void test_query_required(void **state)
 	json_decref(result);
 }
 
+/* ---- validate_json_max_bytes ---- */
+
+/* {"name":"<10 bytes>"} at its longest: braces 2, the quoted name 4 * 6 + 2, colon and comma 2,
+ * the quoted value 10 * 6 + 2. */
+static void test_max_bytes_of_one_string(void **state)
+{
+	(void)state;
+	static const struct field_spec spec[] = {
+	    {.name = "name", .type = FT_STRING, .max = 10},
+	    {.name = NULL},
+	};
+	assert_int_equal(validate_json_max_bytes(spec), 2 + 26 + 2 + 62);
+}
+
+/* An enum is as long as its longest value; an array is its most elements at their longest; a
+ * spec with no members is the braces. */
+static void test_max_bytes_of_enums_arrays_and_nothing(void **state)
+{
+	(void)state;
+	static const char *const sizes[] = {"s", "medium", "xl", NULL};
+	static const struct field_spec enum_spec[] = {
+	    {.name = "k", .type = FT_STRING, .enums = sizes},
+	    {.name = NULL},
+	};
+	assert_int_equal(validate_json_max_bytes(enum_spec), 2 + 8 + 2 + (6 * 6 + 2));
+	static const struct field_spec array_spec[] = {
+	    {.name = "a", .type = FT_ARRAY, .item_type = FT_BOOL, .max = 3},
+	    {.name = NULL},
+	};
+	assert_int_equal(validate_json_max_bytes(array_spec), 2 + 8 + 2 + (2 + 3 * (5 + 1)));
+	static const struct field_spec none[] = {{.name = NULL}};
+	assert_int_equal(validate_json_max_bytes(none), 2);
+}
+
+/* A real round body (78 observations, every string at its longest, escaped) is far below the
+ * bound of its spec; arrays of arrays of the defaults do not overflow but saturate. */
+static void test_max_bytes_covers_a_round_and_saturates(void **state)
+{
+	(void)state;
+	size_t most = validate_json_max_bytes(round_post_spec);
+	assert_true(most > 78 * (6 * (500 + 10000) + 100));
+	static const struct field_spec inner[] = {
+	    {.name = "x", .type = FT_ARRAY, .item_type = FT_STRING},
+	};
+	static const struct field_spec deep[] = {
+	    {.name = "x", .type = FT_ARRAY, .item_type = FT_ARRAY, .items = inner},
+	    {.name = NULL},
+	};
+	static const struct field_spec deeper[] = {
+	    {.name = "x", .type = FT_ARRAY, .item_type = FT_OBJECT, .items = deep},
+	    {.name = NULL},
+	};
+	static const struct field_spec deepest[] = {
+	    {.name = "x", .type = FT_ARRAY, .item_type = FT_OBJECT, .items = deeper},
+	    {.name = NULL},
+	};
+	assert_true(validate_json_max_bytes(deepest) == SIZE_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -682,6 +741,9 @@ int main(void)
 	    cmocka_unit_test(test_query_repeated_and_unknown_keys),
 	    cmocka_unit_test(test_query_bad_values),
 	    cmocka_unit_test(test_query_required),
+	    cmocka_unit_test(test_max_bytes_of_one_string),
+	    cmocka_unit_test(test_max_bytes_of_enums_arrays_and_nothing),
+	    cmocka_unit_test(test_max_bytes_covers_a_round_and_saturates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
