@@ -139,9 +139,9 @@ void request_reply_text(struct request *req, int status, const char *content_typ
 			struct evhttp_connection *evcon = evhttp_request_get_connection(http);
 			add_common_headers(req, content_type);
 			request_free(req, status);
+			/* evhttp frees neither the request nor evcon in this call. */
 			evhttp_send_reply(http, status, NULL, buf);
-			join_output(
-			    evcon); /* evhttp frees neither the request nor evcon in the call */
+			join_output(evcon);
 		} else {
 			request_free(req, 503);
 			evhttp_send_error(http, 503, NULL);

@@ -322,9 +322,9 @@ static bool check_value(json_t *value, const struct field_spec *spec, const char
 
 /* ---- the longest body a spec accepts ---- */
 
-#define INSTANT_TEXT_MAX                                                                           \
-	64                 /* characters of an FT_INSTANT time_text_parse_instant takes, and more */
-#define NUMBER_TEXT_MAX 24 /* an integer's digits and sign */
+/* Characters of an FT_INSTANT's text: more than time_text_parse_instant takes. */
+#define INSTANT_TEXT_MAX 64
+#define NUMBER_TEXT_MAX 24 /* an integer's digits and sign, and an FT_ID's */
 
 static size_t add_sat(size_t a, size_t b)
 {

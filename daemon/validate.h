@@ -58,13 +58,13 @@ bool validate_object(json_t *object, const struct field_spec *spec, const char *
 json_t *validate_query(const char *query, const struct field_spec *spec,
                        struct validation_error *err) __attribute__((warn_unused_result));
 
-/* Pure format checks, shared with the unit tests. */
 /* The largest JSON text an object of spec could be and still pass validate_object: every
  * member present at its longest, every string byte escaped as \u00XX, no white space; SIZE_MAX
  * when that does not fit in a size_t. admission.c refuses a body several times larger than this
- * before parsing it (docs/decisions.md, "A body larger than its route accepts"). */
+ * before parsing it (docs/decisions.md, "A body longer than its route accepts"). */
 size_t validate_json_max_bytes(const struct field_spec *spec);
 
+/* Pure format checks, shared with the unit tests. */
 bool validate_date(const char *s);    /* YYYY-MM-DD, real date, years 1900-2999 */
 bool validate_instant(const char *s); /* RFC 3339 with mandatory offset or Z */
 bool validate_time(const char *s);    /* HH:MM, 00:00-23:59 */
