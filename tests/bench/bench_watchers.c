@@ -62,6 +62,7 @@ static struct {
 	size_t handshaking, live, target; /* target: watchers asked for so far */
 	bool opening;                     /* an "open" is not answered yet */
 	unsigned long refused;
+	size_t retrying; /* watchers waiting to connect again (reconnect_due scans only then) */
 	unsigned epoch;
 	size_t alerted, wait_for;
 	double last_alert;
@@ -109,11 +110,9 @@ static void start_connect(struct watcher *w)
 	watch(w, EPOLLOUT, EPOLL_CTL_ADD);
 }
 
-/* Closes the connection; a refused one is tried again a second later. */
-static void drop(struct watcher *w, bool retry)
+/* Closes a refused stream's connection, to be tried again a second later. */
+static void retry_later(struct watcher *w)
 {
-	if (w->live)
-		fail("a stream ended after it had opened");
 	if (w->phase != P_IDLE)
 		g.handshaking--;
 	SSL_free(w->ssl);
@@ -121,7 +120,8 @@ static void drop(struct watcher *w, bool retry)
 	w->ssl = NULL;
 	w->fd = -1;
 	w->phase = P_IDLE;
-	w->retry_at = retry ? now() + 1.0 : 0;
+	w->retry_at = now() + 1.0;
+	g.retrying++;
 }
 
 static void on_stream_bytes(struct watcher *w, const char *data, size_t len)
@@ -185,10 +185,11 @@ static void on_event(struct watcher *w)
 			int e = SSL_get_error(w->ssl, r);
 			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 				return;
-			if (w->phase == P_STATUS)
-				fail("the daemon closed a stream before its status line");
-			drop(w, false);
-			return;
+			/* Refused streams are closed above, before this read; any other end counts.
+			 */
+			fail(w->phase == P_STATUS
+			         ? "the daemon closed a stream before its status line"
+			         : "a stream ended after it had opened");
 		}
 		size_t n = (size_t)r;
 		const char *p = buf;
@@ -197,7 +198,7 @@ static void on_event(struct watcher *w)
 				fail("no status line in the first read");
 			if (memcmp(buf + 9, "200", 3) != 0) {
 				g.refused++;
-				drop(w, true);
+				retry_later(w);
 				return;
 			}
 			w->phase = P_STREAM;
@@ -209,10 +210,12 @@ static void on_event(struct watcher *w)
 static void reconnect_due(void)
 {
 	double t = now();
-	for (size_t i = 0; i < g.count && g.handshaking < MAX_HANDSHAKING; i++) {
+	for (size_t i = 0; g.retrying > 0 && i < g.count && g.handshaking < MAX_HANDSHAKING; i++) {
 		struct watcher *w = g.w[i];
-		if (w->phase == P_IDLE && w->retry_at > 0 && w->retry_at <= t)
+		if (w->phase == P_IDLE && w->retry_at > 0 && w->retry_at <= t) {
+			g.retrying--;
 			start_connect(w);
+		}
 	}
 	/* New watchers not yet started. */
 	while (g.count < g.target && g.handshaking < MAX_HANDSHAKING) {
